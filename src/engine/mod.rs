@@ -1,0 +1,3 @@
+//! The reconciliation engine: from validated manifests to a plan and its execution.
+
+pub mod secrets;

@@ -1,0 +1,48 @@
+//! Secret values, from `kind: Secret` documents of the input (or, later, the cluster).
+//!
+//! Values are kept as bytes and never printed: nothing here implements `Display` for a value,
+//! and `Debug` shows key names only.
+
+use std::collections::BTreeMap;
+
+#[derive(Default, Clone)]
+pub struct Secrets {
+    /// (namespace, name) -> key -> value.
+    secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: BTreeMap<_, Vec<_>> = self
+            .secrets
+            .iter()
+            .map(|((ns, name), data)| (format!("{ns}/{name}"), data.keys().collect()))
+            .collect();
+        f.debug_struct("Secrets").field("keys", &keys).finish()
+    }
+}
+
+impl Secrets {
+    /// Adds a Secret; `stringData` wins over `data` for the same key, as on the API server.
+    pub fn insert(&mut self, namespace: &str, name: &str, data: BTreeMap<String, Vec<u8>>) {
+        self.secrets.insert((namespace.to_string(), name.to_string()), data);
+    }
+
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.secrets.contains_key(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// The keys of a Secret, when the input holds it.
+    pub fn keys(&self, namespace: &str, name: &str) -> Option<Vec<&str>> {
+        self.secrets
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|data| data.keys().map(String::as_str).collect())
+    }
+
+    pub fn get(&self, namespace: &str, name: &str, key: &str) -> Option<&[u8]> {
+        self.secrets
+            .get(&(namespace.to_string(), name.to_string()))
+            .and_then(|data| data.get(key))
+            .map(Vec::as_slice)
+    }
+}

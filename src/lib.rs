@@ -1,0 +1,22 @@
+//! sinch-operator: Sinch Conversation API configuration as code.
+//!
+//! Data flows down: `cli` drives `load` -> `validate`; `model` is the schema everyone shares.
+
+pub mod cli;
+pub mod diagnostic;
+pub mod engine;
+pub mod load;
+pub mod model;
+pub mod validate;
+
+/// The one error type of the library: what stops a command as a whole. Problems with the user's
+/// manifests are not errors of this kind but [`diagnostic::Diagnostic`]s, all reported together.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(diagnostic::Report),
+    #[error("cannot write to standard output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,315 @@
+//! Files and stdin -> YAML documents as JSON values, each with the line of every field in it.
+//!
+//! Values come from `serde_yaml` (YAML 1.2 scalars, duplicate keys refused); line numbers come
+//! from a second, event-level parse with `saphyr-parser`, so every later error can point at the
+//! line a person has to edit.
+
+use crate::diagnostic::{Diagnostic, Origin, child, item};
+use saphyr_parser::{Event, Parser};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Larger inputs are refused rather than parsed: no real manifest comes close.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The file name whose gitignore-style patterns exclude paths below a directory given with `-f`.
+pub const IGNORE_FILE: &str = ".sinchignore";
+
+/// One YAML document of the input.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub source: Source,
+    pub value: serde_json::Value,
+}
+
+/// Where a document is, and the line of each of its fields.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub origin: Origin,
+    /// 1-based line where the document starts (its `---`, or its first node).
+    pub line: usize,
+    lines: HashMap<String, usize>,
+}
+
+impl Source {
+    /// A problem at `field` of this document's object (`object` is `Kind namespace/name`).
+    pub fn diagnostic(&self, object: Option<&str>, field: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: Some(self.origin.file.clone()),
+            document: Some(self.origin.document),
+            line: Some(if field.is_empty() { self.line } else { self.line_of(field) }),
+            object: object.map(str::to_string),
+            field: (!field.is_empty()).then(|| field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// The line of a field path (as built by [`child`] and [`item`]); the nearest enclosing field's
+    /// line when the field itself is absent (a missing required field points at its parent).
+    pub fn line_of(&self, path: &str) -> usize {
+        let mut p = path;
+        loop {
+            if let Some(line) = self.lines.get(p) {
+                return *line;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => return self.line,
+            }
+        }
+    }
+}
+
+/// Reads every input: files as given, directories recursively (`*.yaml`, `*.yml`, sorted, hidden
+/// entries and `.sinchignore` patterns skipped), `-` as standard input.
+pub fn read_inputs(paths: &[PathBuf]) -> (Vec<Document>, Vec<Diagnostic>) {
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            match std::io::stdin().take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut bytes) {
+                Ok(_) => parse_bytes("<stdin>", &bytes, &mut docs, &mut errors),
+                Err(e) => errors.push(Diagnostic::new(format!("cannot read standard input: {e}"))),
+            }
+            continue;
+        }
+        let label = path.display().to_string();
+        match std::fs::metadata(path) {
+            Err(e) => errors.push(Diagnostic::new(io_message(&e)).in_file(&label.into(), None)),
+            Ok(meta) if meta.is_dir() => {
+                for file in yaml_files_below(path, &mut errors) {
+                    read_file(&file, &mut docs, &mut errors);
+                }
+            }
+            Ok(_) => read_file(path, &mut docs, &mut errors),
+        }
+    }
+    (docs, errors)
+}
+
+fn yaml_files_below(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let walk = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(true)
+        .parents(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    let mut files = Vec::new();
+    for entry in walk {
+        match entry {
+            Ok(entry) => {
+                let p = entry.path();
+                let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+                if yaml && entry.file_type().is_some_and(|t| t.is_file()) {
+                    files.push(p.to_path_buf());
+                }
+            }
+            Err(e) => errors.push(Diagnostic::new(format!("cannot read directory: {e}")).in_file(
+                &dir.display().to_string().into(),
+                None,
+            )),
+        }
+    }
+    files
+}
+
+fn read_file(path: &Path, docs: &mut Vec<Document>, errors: &mut Vec<Diagnostic>) {
+    let label = path.display().to_string();
+    match std::fs::File::open(path).and_then(|f| {
+        let mut bytes = Vec::new();
+        f.take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut bytes).map(|_| bytes)
+    }) {
+        Ok(bytes) => parse_bytes(&label, &bytes, docs, errors),
+        Err(e) => errors.push(Diagnostic::new(io_message(&e)).in_file(&label.into(), None)),
+    }
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => format!("cannot read: {e}"),
+    }
+}
+
+/// Parses one input's bytes into its documents; empty documents (a trailing `---`) are skipped.
+pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: &mut Vec<Diagnostic>) {
+    let file: Arc<str> = label.into();
+    if bytes.len() > MAX_INPUT_BYTES {
+        errors.push(
+            Diagnostic::new(format!("larger than {} MiB; refusing to parse it", MAX_INPUT_BYTES >> 20))
+                .in_file(&file, None),
+        );
+        return;
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            errors.push(
+                Diagnostic::new(format!("not valid UTF-8 (byte {})", e.valid_up_to())).in_file(&file, Some(line)),
+            );
+            return;
+        }
+    };
+    let marks = index_lines(text);
+    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let document = i + 1;
+        let mark = marks.as_ref().and_then(|m| m.get(i));
+        let yaml = match serde_yaml::Value::deserialize(de) {
+            Ok(v) => v,
+            Err(e) => {
+                let line = e.location().map(|l| l.line()).or(mark.map(|m| m.0));
+                let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(&e))).in_file(&file, line);
+                d.document = Some(document);
+                errors.push(d);
+                // libyaml cannot resume after a syntax error: the rest of the stream is lost.
+                if e.location().is_some() {
+                    break;
+                }
+                continue;
+            }
+        };
+        if yaml.is_null() {
+            continue;
+        }
+        let origin = Origin { file: file.clone(), document };
+        match to_json(&yaml) {
+            Ok(value) => docs.push(Document {
+                source: Source {
+                    origin,
+                    line: mark.map_or(1, |m| m.0),
+                    lines: mark.map(|m| m.1.clone()).unwrap_or_default(),
+                },
+                value,
+            }),
+            Err(message) => {
+                let mut d = Diagnostic::new(message).in_file(&file, mark.map(|m| m.0));
+                d.document = Some(document);
+                errors.push(d);
+            }
+        }
+    }
+}
+
+/// serde_yaml appends " at line L column C" to its messages; the line is reported separately.
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// JSON is what Kubernetes stores: mapping keys must be strings and tags mean nothing to it.
+fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
+    use serde_yaml::Value as Y;
+    Ok(match v {
+        Y::Null => serde_json::Value::Null,
+        Y::Bool(b) => (*b).into(),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into()
+            } else if let Some(u) = n.as_u64() {
+                u.into()
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| format!("the number {n} cannot be represented in JSON"))?
+            }
+        }
+        Y::String(s) => s.clone().into(),
+        Y::Sequence(items) => items.iter().map(to_json).collect::<Result<Vec<_>, _>>()?.into(),
+        Y::Mapping(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s.clone(),
+                    other => {
+                        return Err(format!(
+                            "mapping keys must be strings, found {}",
+                            serde_yaml::to_string(other).unwrap_or_default().trim()
+                        ));
+                    }
+                };
+                out.insert(key, to_json(v)?);
+            }
+            serde_json::Value::Object(out)
+        }
+        Y::Tagged(t) => return Err(format!("YAML tags are not supported (found {})", t.tag)),
+    })
+}
+
+/// Per document: its first line and the line of every field path. `None` when the event parser
+/// disagrees with serde_yaml (then errors carry the document's line only).
+fn index_lines(text: &str) -> Option<Vec<(usize, HashMap<String, usize>)>> {
+    enum Frame {
+        Map { path: String, key: Option<String> },
+        Seq { path: String, next: usize },
+    }
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut lines = HashMap::new();
+    let mut doc_line = 1;
+    // The path of the node about to start, recording its line; advances the parent frame.
+    fn enter(stack: &mut [Frame], lines: &mut HashMap<String, usize>, line: usize) -> Option<String> {
+        match stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Map { path, key }) => match key.take() {
+                Some(k) => {
+                    let p = child(path, &k);
+                    lines.entry(p.clone()).or_insert(line);
+                    Some(p)
+                }
+                None => None, // this node is a key
+            },
+            Some(Frame::Seq { path, next }) => {
+                let p = item(path, *next);
+                *next += 1;
+                lines.insert(p.clone(), line);
+                Some(p)
+            }
+        }
+    }
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        let line = span.start.line();
+        match event {
+            Event::DocumentStart(_) => {
+                doc_line = line;
+                lines = HashMap::new();
+            }
+            Event::DocumentEnd => docs.push((doc_line, std::mem::take(&mut lines))),
+            Event::Scalar(value, ..) => {
+                if enter(&mut stack, &mut lines, line).is_none()
+                    && let Some(Frame::Map { path, key }) = stack.last_mut()
+                {
+                    lines.insert(child(path, &value), line);
+                    *key = Some(value.into_owned());
+                }
+            }
+            Event::Alias(_) => {
+                enter(&mut stack, &mut lines, line);
+            }
+            Event::MappingStart(..) => {
+                let path = enter(&mut stack, &mut lines, line).unwrap_or_default();
+                stack.push(Frame::Map { path, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let path = enter(&mut stack, &mut lines, line).unwrap_or_default();
+                stack.push(Frame::Seq { path, next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+    }
+    Some(docs)
+}

@@ -1,0 +1,251 @@
+//! The user-facing schema: the four custom resources of group `conversation.sinch.com`.
+//!
+//! Field names are the API's own in camelCase; a secret field `x` becomes `xRef` pointing at a
+//! Kubernetes Secret. The conversion to the wire types lives with each kind's engine code, never
+//! here: this module is only the shape a person writes and the cluster stores.
+
+mod app;
+mod settings;
+mod template;
+mod webhook;
+
+pub use app::*;
+pub use settings::*;
+pub use template::*;
+pub use webhook::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResourceExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "conversation.sinch.com";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "conversation.sinch.com/v1alpha1";
+
+/// The four kinds, in the order `crds` prints them and the engine applies them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    ConversationApp,
+    Webhook,
+    Template,
+    ProjectSettings,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::ConversationApp,
+        Kind::Webhook,
+        Kind::Template,
+        Kind::ProjectSettings,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ConversationApp => "ConversationApp",
+            Kind::Webhook => "Webhook",
+            Kind::Template => "Template",
+            Kind::ProjectSettings => "ProjectSettings",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn crd(self) -> CustomResourceDefinition {
+        match self {
+            Kind::ConversationApp => ConversationApp::crd(),
+            Kind::Webhook => Webhook::crd(),
+            Kind::Template => Template::crd(),
+            Kind::ProjectSettings => ProjectSettings::crd(),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An object of any of the four kinds.
+#[derive(Clone, Debug)]
+pub enum Object {
+    ConversationApp(ConversationApp),
+    Webhook(Webhook),
+    Template(Template),
+    ProjectSettings(ProjectSettings),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::ConversationApp(_) => Kind::ConversationApp,
+            Object::Webhook(_) => Kind::Webhook,
+            Object::Template(_) => Kind::Template,
+            Object::ProjectSettings(_) => Kind::ProjectSettings,
+        }
+    }
+
+    pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::ConversationApp(o) => &o.metadata,
+            Object::Webhook(o) => &o.metadata,
+            Object::Template(o) => &o.metadata,
+            Object::ProjectSettings(o) => &o.metadata,
+        }
+    }
+
+    pub fn placement(&self) -> &Placement {
+        match self {
+            Object::ConversationApp(o) => &o.spec.placement,
+            Object::Webhook(o) => &o.spec.placement,
+            Object::Template(o) => &o.spec.placement,
+            Object::ProjectSettings(o) => &o.spec.placement,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata().namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    /// `Kind namespace/name`, as every message names an object.
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.kind(), self.namespace(), self.name())
+    }
+}
+
+/// The namespace of an object that names none, as with kubectl.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// All four CRDs as one multi-document YAML stream: what `sinch-operator crds` prints and
+/// `crds/` holds.
+pub fn crds_yaml() -> String {
+    let mut out = String::new();
+    for kind in Kind::ALL {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&kind.crd()).expect("a CRD always serialises"));
+    }
+    out
+}
+
+/// A Sinch region. Every object talks to the hosts of its own region.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Us,
+    Eu,
+    Br,
+}
+
+impl Region {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Us => "us",
+            Region::Eu => "eu",
+            Region::Br => "br",
+        }
+    }
+}
+
+impl std::fmt::Display for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the operator may write to Sinch for this object.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, update and (per `deletionPolicy`) delete.
+    #[default]
+    Full,
+    /// Never write; report drift only.
+    ObserveOnly,
+}
+
+/// What happens on the Sinch side when the object is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    #[default]
+    Delete,
+    /// Leave the Sinch object in place.
+    Orphan,
+}
+
+/// Where an object lives in Sinch and how it is managed; flattened into every kind's spec.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// Sinch project id. Default: the connection's (`SINCH_PROJECT_ID` or the credentials Secret).
+    #[schemars(length(min = 1, max = 64))]
+    pub project_id: Option<String>,
+    /// Sinch region. Default: the connection's (`SINCH_REGION`, else `us`).
+    pub region: Option<Region>,
+    /// Secret in this namespace with keys `keyId`, `keySecret` (optional `projectId`, `region`).
+    /// Used by the controller; the CLI uses its environment.
+    pub credentials_ref: Option<LocalRef>,
+    /// `Full` (default) or `ObserveOnly`.
+    pub management_policy: Option<ManagementPolicy>,
+    /// `Delete` (default) or `Orphan`.
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// A reference to another object in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub struct LocalRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A key of a Kubernetes Secret in the same namespace. Secret values are never written inline.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// Status fields every kind reports; flattened into each kind's status.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// The `metadata.generation` this status describes.
+    pub observed_generation: Option<i64>,
+    /// `Ready` (the Sinch object exists and matches) and `Synced` (the last reconcile succeeded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// When the object last matched Sinch.
+    pub last_synced_time: Option<Time>,
+}
+
+/// Kubernetes stores only what a structural schema declares, and old API servers (1.20) reject
+/// `null` inside an `enum` list, which schemars writes for `Option<Enum>`: strip it everywhere.
+pub(crate) fn structural(schema: &mut schemars::Schema) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if let Some(map) = schema.as_object_mut() {
+        map.values_mut().for_each(walk);
+    }
+}

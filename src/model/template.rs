@@ -1,0 +1,188 @@
+//! `Template`: an omnichannel message template of the Template Management API v2.
+
+use super::{Placement, SyncStatus};
+use kube::CustomResource;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A v2 template. Identity: its template id (`spec.templateId`, default `metadata.name`).
+#[serde_with::skip_serializing_none]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "conversation.sinch.com",
+    version = "v1alpha1",
+    kind = "Template",
+    namespaced,
+    doc = "A Sinch Template Management API v2 template.",
+    status = "TemplateStatus",
+    shortname = "ctpl",
+    category = "sinch",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
+    printcolumn(name = "Template ID", type_ = "string", json_path = ".status.templateId"),
+    printcolumn(name = "Version", type_ = "integer", json_path = ".status.version", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::structural)]
+pub struct TemplateSpec {
+    #[serde(flatten)]
+    pub placement: Placement,
+    /// The template id in Sinch; default `metadata.name`.
+    #[schemars(length(min = 1, max = 128))]
+    pub template_id: Option<String>,
+    pub description: Option<String>,
+    /// The language used when a requested one has no translation; must be one of `translations`.
+    #[schemars(length(min = 1))]
+    pub default_translation: String,
+    /// The whole set of translations: one missing here is removed from the template.
+    #[schemars(length(min = 1))]
+    pub translations: Vec<Translation>,
+}
+
+/// One language (and version) of the template, with exactly one message.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Translation {
+    /// BCP-47 language code, e.g. `en-US`.
+    #[schemars(length(min = 1, max = 35))]
+    pub language_code: String,
+    /// The translation's version, a string such as `"1"`.
+    #[schemars(length(min = 1, max = 32))]
+    pub version: String,
+    /// Variables the message uses as `${key}`.
+    pub variables: Option<Vec<Variable>>,
+    /// Channel-specific templates used instead of this one, keyed by channel
+    /// (`WHATSAPP`, `KAKAOTALK`).
+    pub channel_template_overrides: Option<BTreeMap<String, ChannelTemplateOverride>>,
+    #[serde(flatten)]
+    pub message: TemplateMessage,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Variable {
+    #[schemars(length(min = 1))]
+    pub key: String,
+    pub preview_value: Option<String>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelTemplateOverride {
+    pub template_reference: TemplateReference,
+    /// Omnichannel variable -> channel template parameter.
+    pub parameter_mappings: Option<BTreeMap<String, String>>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateReference {
+    /// For WhatsApp, the name of the WhatsApp template.
+    #[schemars(length(min = 1))]
+    pub template_id: String,
+    pub version: Option<String>,
+    /// WhatsApp templates need the underscored form, e.g. `en_US`.
+    pub language_code: Option<String>,
+    pub parameters: Option<BTreeMap<String, String>>,
+}
+
+/// The message of a translation; exactly one is set (the CRD schema enforces it). Text, media
+/// and location are typed; the richer kinds are kept as the API's own JSON (snake_case keys),
+/// passed through unchanged.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TemplateMessage {
+    TextMessage(TextMessage),
+    MediaMessage(MediaMessage),
+    LocationMessage(LocationMessage),
+    CardMessage(JsonObject),
+    CarouselMessage(JsonObject),
+    ChoiceMessage(JsonObject),
+    ListMessage(JsonObject),
+    TemplateMessage(JsonObject),
+    ContactInfoMessage(JsonObject),
+}
+
+impl TemplateMessage {
+    pub fn field(&self) -> &'static str {
+        match self {
+            TemplateMessage::TextMessage(_) => "textMessage",
+            TemplateMessage::MediaMessage(_) => "mediaMessage",
+            TemplateMessage::LocationMessage(_) => "locationMessage",
+            TemplateMessage::CardMessage(_) => "cardMessage",
+            TemplateMessage::CarouselMessage(_) => "carouselMessage",
+            TemplateMessage::ChoiceMessage(_) => "choiceMessage",
+            TemplateMessage::ListMessage(_) => "listMessage",
+            TemplateMessage::TemplateMessage(_) => "templateMessage",
+            TemplateMessage::ContactInfoMessage(_) => "contactInfoMessage",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct TextMessage {
+    #[schemars(length(min = 1))]
+    pub text: String,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaMessage {
+    #[schemars(length(min = 1))]
+    pub url: String,
+    pub thumbnail_url: Option<String>,
+    pub filename_override: Option<String>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct LocationMessage {
+    pub coordinates: Coordinates,
+    #[schemars(length(min = 1))]
+    pub title: String,
+    pub label: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct Coordinates {
+    #[schemars(range(min = -90.0, max = 90.0))]
+    pub latitude: f64,
+    #[schemars(range(min = -180.0, max = 180.0))]
+    pub longitude: f64,
+}
+
+/// A JSON object kept as written: the API's own message JSON.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl JsonSchema for JsonObject {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JsonObject".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
+    }
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateStatus {
+    #[serde(flatten)]
+    pub sync: SyncStatus,
+    pub template_id: Option<String>,
+    /// The template's version in Sinch, which the next update must carry.
+    pub version: Option<i64>,
+}
