@@ -40,7 +40,11 @@ impl Source {
         Diagnostic {
             file: Some(self.origin.file.clone()),
             document: Some(self.origin.document),
-            line: Some(if field.is_empty() { self.line } else { self.line_of(field) }),
+            line: Some(if field.is_empty() {
+                self.line
+            } else {
+                self.line_of(field)
+            }),
             object: object.map(str::to_string),
             field: (!field.is_empty()).then(|| field.to_string()),
             message: message.into(),
@@ -71,7 +75,10 @@ pub fn read_inputs(paths: &[PathBuf]) -> (Vec<Document>, Vec<Diagnostic>) {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
-            match std::io::stdin().take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut bytes) {
+            match std::io::stdin()
+                .take(MAX_INPUT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+            {
                 Ok(_) => parse_bytes("<stdin>", &bytes, &mut docs, &mut errors),
                 Err(e) => errors.push(Diagnostic::new(format!("cannot read standard input: {e}"))),
             }
@@ -109,10 +116,9 @@ fn yaml_files_below(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
                     files.push(p.to_path_buf());
                 }
             }
-            Err(e) => errors.push(Diagnostic::new(format!("cannot read directory: {e}")).in_file(
-                &dir.display().to_string().into(),
-                None,
-            )),
+            Err(e) => errors.push(
+                Diagnostic::new(format!("cannot read directory: {e}")).in_file(&dir.display().to_string().into(), None),
+            ),
         }
     }
     files
@@ -122,7 +128,9 @@ fn read_file(path: &Path, docs: &mut Vec<Document>, errors: &mut Vec<Diagnostic>
     let label = path.display().to_string();
     match std::fs::File::open(path).and_then(|f| {
         let mut bytes = Vec::new();
-        f.take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut bytes).map(|_| bytes)
+        f.take(MAX_INPUT_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
     }) {
         Ok(bytes) => parse_bytes(&label, &bytes, docs, errors),
         Err(e) => errors.push(Diagnostic::new(io_message(&e)).in_file(&label.into(), None)),
@@ -142,17 +150,25 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
     let file: Arc<str> = label.into();
     if bytes.len() > MAX_INPUT_BYTES {
         errors.push(
-            Diagnostic::new(format!("larger than {} MiB; refusing to parse it", MAX_INPUT_BYTES >> 20))
-                .in_file(&file, None),
+            Diagnostic::new(format!(
+                "larger than {} MiB; refusing to parse it",
+                MAX_INPUT_BYTES >> 20
+            ))
+            .in_file(&file, None),
         );
         return;
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
             errors.push(
-                Diagnostic::new(format!("not valid UTF-8 (byte {})", e.valid_up_to())).in_file(&file, Some(line)),
+                Diagnostic::new(format!(
+                    "not valid UTF-8: invalid byte at column {column}; save the file as UTF-8"
+                ))
+                .in_file(&file, Some(line)),
             );
             return;
         }
@@ -167,6 +183,14 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
                 let line = e.location().map(|l| l.line()).or(mark.map(|m| m.0));
                 let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(&e))).in_file(&file, line);
                 d.document = Some(document);
+                // libyaml places a duplicate key at its mapping; the event index knows the key.
+                if let Some((path, line)) = mark.and_then(|m| m.2.first())
+                    && d.message.contains("duplicate entry with key")
+                {
+                    d.line = Some(*line);
+                    d.field = Some(path.clone());
+                    d.message = "invalid YAML: the key is repeated; each key may appear once in a mapping".into();
+                }
                 errors.push(d);
                 // libyaml cannot resume after a syntax error: the rest of the stream is lost.
                 if e.location().is_some() {
@@ -178,7 +202,10 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
         if yaml.is_null() {
             continue;
         }
-        let origin = Origin { file: file.clone(), document };
+        let origin = Origin {
+            file: file.clone(),
+            document,
+        };
         match to_json(&yaml) {
             Ok(value) => docs.push(Document {
                 source: Source {
@@ -246,9 +273,12 @@ fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
     })
 }
 
-/// Per document: its first line and the line of every field path. `None` when the event parser
-/// disagrees with serde_yaml (then errors carry the document's line only).
-fn index_lines(text: &str) -> Option<Vec<(usize, HashMap<String, usize>)>> {
+/// Per document: its first line, the line of every field path, and repeated keys with the line
+/// of their second occurrence. `None` when the event parser fails (errors then carry the line
+/// serde_yaml gives).
+type LineIndex = (usize, HashMap<String, usize>, Vec<(String, usize)>);
+
+fn index_lines(text: &str) -> Option<Vec<LineIndex>> {
     enum Frame {
         Map { path: String, key: Option<String> },
         Seq { path: String, next: usize },
@@ -256,6 +286,7 @@ fn index_lines(text: &str) -> Option<Vec<(usize, HashMap<String, usize>)>> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut lines = HashMap::new();
+    let mut repeated = Vec::new();
     let mut doc_line = 1;
     // The path of the node about to start, recording its line; advances the parent frame.
     fn enter(stack: &mut [Frame], lines: &mut HashMap<String, usize>, line: usize) -> Option<String> {
@@ -285,12 +316,15 @@ fn index_lines(text: &str) -> Option<Vec<(usize, HashMap<String, usize>)>> {
                 doc_line = line;
                 lines = HashMap::new();
             }
-            Event::DocumentEnd => docs.push((doc_line, std::mem::take(&mut lines))),
+            Event::DocumentEnd => docs.push((doc_line, std::mem::take(&mut lines), std::mem::take(&mut repeated))),
             Event::Scalar(value, ..) => {
                 if enter(&mut stack, &mut lines, line).is_none()
                     && let Some(Frame::Map { path, key }) = stack.last_mut()
                 {
-                    lines.insert(child(path, &value), line);
+                    let p = child(path, &value);
+                    if lines.insert(p.clone(), line).is_some() {
+                        repeated.push((p, line));
+                    }
                     *key = Some(value.into_owned());
                 }
             }
@@ -312,4 +346,98 @@ fn index_lines(text: &str) -> Option<Vec<(usize, HashMap<String, usize>)>> {
         }
     }
     Some(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        parse_bytes("t.yaml", text.as_bytes(), &mut docs, &mut errors);
+        (docs, errors)
+    }
+
+    #[test]
+    fn every_field_knows_its_line_across_documents() {
+        let text = "\
+# comment
+a: 1
+---
+kind: X
+spec:
+  list:
+    - name: first
+    - name: second
+      inner: {flow: true}
+  'quoted.key': v
+---
+";
+        let (docs, errors) = parse(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.len(), 2, "the trailing empty document is skipped");
+        assert_eq!((docs[0].source.line, docs[0].source.origin.document), (2, 1));
+        let d = &docs[1].source;
+        assert_eq!((d.line, d.origin.document), (3, 2));
+        assert_eq!(d.line_of("kind"), 4);
+        assert_eq!(d.line_of("spec.list[0]"), 7);
+        assert_eq!(d.line_of("spec.list[1].name"), 8);
+        assert_eq!(d.line_of("spec.list[1].inner.flow"), 9);
+        assert_eq!(d.line_of("spec[\"quoted.key\"]"), 10);
+        // A missing field points at the nearest field that exists.
+        assert_eq!(d.line_of("spec.list[1].missing"), 8);
+        assert_eq!(d.line_of("nothing.here"), 3);
+    }
+
+    #[test]
+    fn yaml_that_json_cannot_hold_is_refused_with_a_reason() {
+        let (_, errors) = parse("a: !custom 1\n");
+        assert_eq!(errors[0].message, "YAML tags are not supported (found !custom)");
+        let (_, errors) = parse("? [1, 2]\n: v\n");
+        assert!(
+            errors[0].message.starts_with("mapping keys must be strings"),
+            "{errors:?}"
+        );
+        let (_, errors) = parse("a: 1\na: 2\n");
+        assert_eq!(
+            errors[0].to_string(),
+            "t.yaml:2 (document 1): a: invalid YAML: the key is repeated; each key may appear once in a mapping"
+        );
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = vec![b'#'; MAX_INPUT_BYTES + 1];
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        parse_bytes("big.yaml", &big, &mut docs, &mut errors);
+        assert_eq!(
+            errors[0].to_string(),
+            "big.yaml: larger than 16 MiB; refusing to parse it"
+        );
+    }
+
+    #[test]
+    fn directories_are_walked_sorted_skipping_hidden_ignored_and_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for f in [
+            "b.yaml",
+            "a/z.yml",
+            "a/notes.txt",
+            ".hidden/x.yaml",
+            "skip/y.yaml",
+            "a/skipped.yaml",
+        ] {
+            std::fs::create_dir_all(p.join(f).parent().unwrap()).unwrap();
+            std::fs::write(p.join(f), "k: v\n").unwrap();
+        }
+        std::fs::write(p.join(IGNORE_FILE), "skip/\n*skipped*\n").unwrap();
+        let mut errors = Vec::new();
+        let files: Vec<String> = yaml_files_below(p, &mut errors)
+            .iter()
+            .map(|f| f.strip_prefix(p).unwrap().display().to_string())
+            .collect();
+        assert_eq!(files, ["a/z.yml", "b.yaml"]);
+        assert!(errors.is_empty());
+    }
 }

@@ -9,5 +9,16 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    sinch_operator::cli::exec(sinch_operator::cli::Cli::parse())
+    match sinch_operator::cli::Cli::try_parse() {
+        Ok(cli) => sinch_operator::cli::exec(cli),
+        // Exit code 2 means "changes pending" (`plan --detailed-exitcode`): a usage error is a 1.
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(if e.use_stderr() {
+                sinch_operator::cli::exit::ERROR
+            } else {
+                sinch_operator::cli::exit::OK
+            })
+        }
+    }
 }

@@ -19,6 +19,10 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         })
         .collect();
     let n = input.manifests.len();
-    println!("valid: {n} object{} ({})", if n == 1 { "" } else { "s" }, counts.join(", "));
+    println!(
+        "valid: {n} object{} ({})",
+        if n == 1 { "" } else { "s" },
+        counts.join(", ")
+    );
     Ok(exit::OK)
 }

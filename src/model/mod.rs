@@ -4,9 +4,14 @@
 //! Kubernetes Secret. The conversion to the wire types lives with each kind's engine code, never
 //! here: this module is only the shape a person writes and the cluster stores.
 
+// `#[kube(printcolumn(...))]` repeats `type_ = ...` once per column, which this lint misreads.
+#[allow(clippy::duplicated_attributes)]
 mod app;
+#[allow(clippy::duplicated_attributes)]
 mod settings;
+#[allow(clippy::duplicated_attributes)]
 mod template;
+#[allow(clippy::duplicated_attributes)]
 mod webhook;
 
 pub use app::*;
@@ -247,5 +252,159 @@ pub(crate) fn structural(schema: &mut schemars::Schema) {
     }
     if let Some(map) = schema.as_object_mut() {
         map.values_mut().for_each(walk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn spec_schema(kind: Kind) -> Value {
+        let crd = serde_json::to_value(kind.crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn the_api_server_can_enforce_enums_ranges_and_required_fields() {
+        let app = spec_schema(Kind::ConversationApp);
+        assert_eq!(app["required"], json!(["displayName"]));
+        assert_eq!(
+            app["properties"]["processingMode"]["enum"],
+            json!(["CONVERSATION", "DISPATCH"])
+        );
+        assert_eq!(app["properties"]["region"]["enum"], json!(["us", "eu", "br"]));
+        let ttl = &app["properties"]["retentionPolicy"]["properties"]["ttlDays"];
+        assert_eq!(
+            (ttl["minimum"].as_f64(), ttl["maximum"].as_f64()),
+            (Some(1.0), Some(3650.0))
+        );
+        let retry = &app["properties"]["messageRetrySettings"]["properties"]["retryDuration"];
+        assert_eq!(
+            (retry["minimum"].as_f64(), retry["maximum"].as_f64()),
+            (Some(30.0), Some(3600.0))
+        );
+        let entry = &app["properties"]["channelCredentials"]["items"];
+        let ordinal = &entry["properties"]["credentialOrdinalNumber"];
+        assert_eq!(
+            (ordinal["minimum"].as_f64(), ordinal["maximum"].as_f64()),
+            (Some(0.0), Some(255.0))
+        );
+        // Exactly one credential object: one `oneOf` branch per kind of credential.
+        let branches: Vec<&str> = entry["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(branches.len(), 11);
+        assert!(branches.contains(&"staticBearer") && branches.contains(&"applebcCredentials"));
+
+        let hook = spec_schema(Kind::Webhook);
+        assert_eq!(hook["properties"]["target"]["maxLength"], json!(742));
+        assert_eq!(
+            hook["oneOf"],
+            json!([{"required": ["appRef"]}, {"required": ["appId"]}])
+        );
+        assert!(
+            !hook["properties"]["triggers"]["items"]["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("UNSPECIFIED_TRIGGER"))
+        );
+
+        let template = spec_schema(Kind::Template);
+        assert_eq!(template["required"], json!(["defaultTranslation", "translations"]));
+        assert_eq!(
+            template["properties"]["translations"]["items"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            9
+        );
+    }
+
+    /// A 1.20 API server rejects a whole CRD whose enum lists carry `null` (see toolchain facts).
+    #[test]
+    fn no_enum_list_contains_null() {
+        fn walk(v: &Value, path: &str) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::Array(values)) = m.get("enum") {
+                        assert!(!values.contains(&Value::Null), "null in enum at {path}");
+                    }
+                    m.iter().for_each(|(k, v)| walk(v, &format!("{path}.{k}")));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, path)),
+                _ => {}
+            }
+        }
+        for kind in Kind::ALL {
+            walk(&serde_json::to_value(kind.crd()).unwrap(), kind.name());
+        }
+    }
+
+    #[test]
+    fn kubectl_shows_ready_synced_id_and_age() {
+        for (kind, id) in [
+            (Kind::ConversationApp, "App ID"),
+            (Kind::Webhook, "Webhook ID"),
+            (Kind::Template, "Template ID"),
+            (Kind::ProjectSettings, "Project"),
+        ] {
+            let crd = kind.crd();
+            let version = &crd.spec.versions[0];
+            let columns: Vec<&str> = version
+                .additional_printer_columns
+                .iter()
+                .flatten()
+                .filter(|c| c.priority.is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            assert_eq!(columns, ["Ready", "Synced", id, "Age"], "{kind}");
+            assert!(
+                version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(),
+                "{kind}"
+            );
+            assert_eq!(crd.spec.scope, "Namespaced");
+            assert_eq!(crd.spec.names.categories.as_deref(), Some(&["sinch".to_string()][..]));
+            assert_eq!(crd.spec.names.short_names.as_ref().map(Vec::len), Some(1), "{kind}");
+        }
+    }
+
+    #[test]
+    fn manifests_round_trip_through_the_types() {
+        let yaml = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: a}
+spec:
+  displayName: A
+  channelCredentials:
+    - channel: LINE
+      credentialOrdinalNumber: 1
+      lineEnterpriseCredentials:
+        lineJapan:
+          tokenRef: {name: s, key: t}
+          secretRef: {name: s, key: u}
+        isDefault: true
+"#;
+        let app: ConversationApp = serde_yaml::from_str(yaml).unwrap();
+        let entry = &app.spec.channel_credentials.as_ref().unwrap()[0];
+        let Credential::LineEnterpriseCredentials(c) = &entry.credential else {
+            panic!("{entry:?}")
+        };
+        assert!(matches!(c.account, LineEnterpriseAccount::LineJapan(_)));
+        assert_eq!(c.is_default, Some(true));
+        let back = serde_json::to_value(&app.spec).unwrap();
+        assert_eq!(
+            back["channelCredentials"][0]["lineEnterpriseCredentials"]["lineJapan"]["secretRef"]["key"],
+            "u"
+        );
+        // Undeclared fields stay undeclared: nothing the user did not write is sent back.
+        assert_eq!(
+            back.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["channelCredentials", "displayName"]
+        );
     }
 }

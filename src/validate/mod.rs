@@ -7,8 +7,8 @@ use crate::diagnostic::{Diagnostic, Report, child, item};
 use crate::engine::secrets::Secrets;
 use crate::load::{Document, Source};
 use crate::model::{
-    API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region,
-    Template, Webhook, WebhookApp,
+    API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region, Template,
+    Webhook, WebhookApp,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +50,10 @@ pub fn validate(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> Result<Inpu
     for doc in docs {
         match classify(&doc) {
             Ok(Some(kind)) => match parse_object(kind, &schemas[&kind], &doc) {
-                Ok(object) => input.manifests.push(Manifest { source: doc.source, object }),
+                Ok(object) => input.manifests.push(Manifest {
+                    source: doc.source,
+                    object,
+                }),
                 Err(mut e) => errors.append(&mut e),
             },
             Ok(None) if is_secret(&doc.value) => {
@@ -77,23 +80,45 @@ pub fn validate(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> Result<Inpu
             files.push(file);
         }
     }
-    errors.sort_by_key(|d| (d.file.as_ref().and_then(|f| files.iter().position(|x| x == f)), d.document, d.line));
+    errors.sort_by_key(|d| {
+        (
+            d.file.as_ref().and_then(|f| files.iter().position(|x| x == f)),
+            d.document,
+            d.line,
+        )
+    });
     Err(Report(errors))
 }
 
 fn classify(doc: &Document) -> Result<Option<Kind>, Diagnostic> {
     let src = &doc.source;
     let Some(map) = doc.value.as_object() else {
-        return Err(src.diagnostic(None, "", format!("a document must be a mapping, got {}", schema::describe(&doc.value))));
+        return Err(src.diagnostic(
+            None,
+            "",
+            format!("a document must be a mapping, got {}", schema::describe(&doc.value)),
+        ));
     };
     let api_version = match map.get("apiVersion") {
         Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(src.diagnostic(None, "apiVersion", format!("must be a string, got {}", schema::describe(other)))),
+        Some(other) => {
+            return Err(src.diagnostic(
+                None,
+                "apiVersion",
+                format!("must be a string, got {}", schema::describe(other)),
+            ));
+        }
         None => return Err(src.diagnostic(None, "apiVersion", "is required")),
     };
     let kind = match map.get("kind") {
         Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(src.diagnostic(None, "kind", format!("must be a string, got {}", schema::describe(other)))),
+        Some(other) => {
+            return Err(src.diagnostic(
+                None,
+                "kind",
+                format!("must be a string, got {}", schema::describe(other)),
+            ));
+        }
         None => return Err(src.diagnostic(None, "kind", "is required")),
     };
     let group = api_version.split_once('/').map_or("", |(g, _)| g);
@@ -101,13 +126,21 @@ fn classify(doc: &Document) -> Result<Option<Kind>, Diagnostic> {
         return Ok(None);
     }
     if api_version != API_VERSION {
-        return Err(src.diagnostic(None, "apiVersion", format!("{api_version:?} is not supported; use {API_VERSION}")));
+        return Err(src.diagnostic(
+            None,
+            "apiVersion",
+            format!("{api_version:?} is not supported; use {API_VERSION}"),
+        ));
     }
     match Kind::from_name(kind) {
         Some(k) => Ok(Some(k)),
         None => {
             let kinds: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            Err(src.diagnostic(None, "kind", format!("unknown kind {kind:?} of {GROUP}; expected one of {}", kinds.join(", "))))
+            Err(src.diagnostic(
+                None,
+                "kind",
+                format!("unknown kind {kind:?} of {GROUP}; expected one of {}", kinds.join(", ")),
+            ))
         }
     }
 }
@@ -120,14 +153,24 @@ fn parse_object(kind: Kind, schema: &Value, doc: &Document) -> Result<Object, Ve
     let src = &doc.source;
     let map = doc.value.as_object().expect("classified as a mapping");
     let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str);
-    let namespace = map.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str);
-    let label = format!("{kind} {}/{}", namespace.unwrap_or(DEFAULT_NAMESPACE), name.unwrap_or("<unnamed>"));
+    let namespace = map
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    let label = format!(
+        "{kind} {}/{}",
+        namespace.unwrap_or(DEFAULT_NAMESPACE),
+        name.unwrap_or("<unnamed>")
+    );
     let err = |field: &str, msg: String| src.diagnostic(Some(&label), field, msg);
     let mut errors = Vec::new();
 
     for key in map.keys() {
         if !matches!(key.as_str(), "apiVersion" | "kind" | "metadata" | "spec" | "status") {
-            errors.push(err(key, "unknown field; expected apiVersion, kind, metadata, spec".into()));
+            errors.push(err(
+                key,
+                "unknown field; expected apiVersion, kind, metadata, spec".into(),
+            ));
         }
     }
     match map.get("metadata") {
@@ -138,10 +181,14 @@ fn parse_object(kind: Kind, schema: &Value, doc: &Document) -> Result<Object, Ve
                         errors.push(err("metadata.name", problem));
                     }
                 }
-                Some(other) => errors.push(err("metadata.name", format!("must be a string, got {}", schema::describe(other)))),
-                None if meta.contains_key("generateName") => {
-                    errors.push(err("metadata.generateName", "is not supported: objects need a stable metadata.name".into()))
-                }
+                Some(other) => errors.push(err(
+                    "metadata.name",
+                    format!("must be a string, got {}", schema::describe(other)),
+                )),
+                None if meta.contains_key("generateName") => errors.push(err(
+                    "metadata.generateName",
+                    "is not supported: objects need a stable metadata.name".into(),
+                )),
                 None => errors.push(err("metadata.name", "is required".into())),
             }
             match meta.get("namespace") {
@@ -150,11 +197,17 @@ fn parse_object(kind: Kind, schema: &Value, doc: &Document) -> Result<Object, Ve
                         errors.push(err("metadata.namespace", problem));
                     }
                 }
-                Some(other) => errors.push(err("metadata.namespace", format!("must be a string, got {}", schema::describe(other)))),
+                Some(other) => errors.push(err(
+                    "metadata.namespace",
+                    format!("must be a string, got {}", schema::describe(other)),
+                )),
                 None => {}
             }
         }
-        Some(other) => errors.push(err("metadata", format!("must be an object, got {}", schema::describe(other)))),
+        Some(other) => errors.push(err(
+            "metadata",
+            format!("must be an object, got {}", schema::describe(other)),
+        )),
         None => errors.push(err("metadata", "is required".into())),
     }
     match map.get("spec") {
@@ -186,12 +239,21 @@ fn add_secret(doc: &Document, secrets: &mut Secrets) -> Result<(), Diagnostic> {
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(doc.value.clone())
         .map_err(|e| src.diagnostic(Some("Secret"), "", format!("is not a valid Secret: {e}")))?;
     let name = secret.metadata.name.clone().unwrap_or_default();
-    let namespace = secret.metadata.namespace.clone().unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let namespace = secret
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
     let label = format!("Secret {namespace}/{name}");
     if let Some(problem) = dns_subdomain(&name) {
         return Err(src.diagnostic(Some(&label), "metadata.name", problem));
     }
-    let mut data: BTreeMap<String, Vec<u8>> = secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
     for (k, v) in secret.string_data.unwrap_or_default() {
         data.insert(k, v.into_bytes());
     }
@@ -225,7 +287,10 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
     for m in manifests {
         let key = (m.object.kind(), m.object.namespace(), m.object.name());
         if let Some(first) = seen.insert(key, m) {
-            errors.push(m.error("metadata.name", format!("is declared twice; first at {}", at(&first.source))));
+            errors.push(m.error(
+                "metadata.name",
+                format!("is declared twice; first at {}", at(&first.source)),
+            ));
         }
     }
 
@@ -253,7 +318,14 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
                 match &app.spec.app_id {
                     Some(id) => {
                         if let Some(first) = by_app_id.insert((s, id), m) {
-                            errors.push(m.error("spec.appId", format!("{id:?} is also claimed by {} at {}", first.object.label(), at(&first.source))));
+                            errors.push(m.error(
+                                "spec.appId",
+                                format!(
+                                    "{id:?} is also claimed by {} at {}",
+                                    first.object.label(),
+                                    at(&first.source)
+                                ),
+                            ));
                         }
                     }
                     None => {
@@ -280,7 +352,11 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
                         None => {
                             errors.push(m.error(
                                 "spec.appRef.name",
-                                format!("no ConversationApp {}/{} is declared in the input", m.object.namespace(), r.name),
+                                format!(
+                                    "no ConversationApp {}/{} is declared in the input",
+                                    m.object.namespace(),
+                                    r.name
+                                ),
                             ));
                             None
                         }
@@ -299,11 +375,23 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
                 }
             }
             Object::Template(t) => {
-                let id = t.spec.template_id.clone().unwrap_or_else(|| m.object.name().to_string());
+                let id = t
+                    .spec
+                    .template_id
+                    .clone()
+                    .unwrap_or_else(|| m.object.name().to_string());
                 if let Some(first) = templates.insert((scope(&m.object), id.clone()), m) {
                     errors.push(m.error(
-                        if t.spec.template_id.is_some() { "spec.templateId" } else { "metadata.name" },
-                        format!("template id {id:?} is also declared by {} at {}", first.object.label(), at(&first.source)),
+                        if t.spec.template_id.is_some() {
+                            "spec.templateId"
+                        } else {
+                            "metadata.name"
+                        },
+                        format!(
+                            "template id {id:?} is also declared by {} at {}",
+                            first.object.label(),
+                            at(&first.source)
+                        ),
                     ));
                 }
                 check_template(m, t, &mut errors);
@@ -333,12 +421,20 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
             if let Some(first) = targets.insert(h.spec.target.as_str(), m) {
                 errors.push(m.error(
                     "spec.target",
-                    format!("{:?} is also the target of {} at {}; targets must be unique per app ({app})", h.spec.target, first.object.label(), at(&first.source)),
+                    format!(
+                        "{:?} is also the target of {} at {}; targets must be unique per app ({app})",
+                        h.spec.target,
+                        first.object.label(),
+                        at(&first.source)
+                    ),
                 ));
             }
         }
         if hooks.len() > MAX_WEBHOOKS_PER_APP {
-            let names: Vec<String> = hooks.iter().map(|m| format!("{} ({})", m.object.name(), target_of(m))).collect();
+            let names: Vec<String> = hooks
+                .iter()
+                .map(|m| format!("{} ({})", m.object.name(), target_of(m)))
+                .collect();
             let last = hooks.last().expect("more than five");
             errors.push(last.error(
                 "spec.appRef",
@@ -394,23 +490,34 @@ fn check_webhook_placement(m: &Manifest, hook: &Webhook, app: &ConversationApp, 
     if let (Some(a), Some(b)) = (&mine.project_id, &theirs.project_id)
         && a != b
     {
-        errors.push(m.error("spec.projectId", format!("{a:?} differs from the project of its app ({b:?}); leave it out to use the app's")));
+        errors.push(m.error(
+            "spec.projectId",
+            format!("{a:?} differs from the project of its app ({b:?}); leave it out to use the app's"),
+        ));
     }
     if let (Some(a), Some(b)) = (mine.region, theirs.region)
         && a != b
     {
-        errors.push(m.error("spec.region", format!("{a} differs from the region of its app ({b}); leave it out to use the app's")));
+        errors.push(m.error(
+            "spec.region",
+            format!("{a} differs from the region of its app ({b}); leave it out to use the app's"),
+        ));
     }
 }
 
 fn check_webhook(m: &Manifest, hook: &Webhook, errors: &mut Vec<Diagnostic>) {
     if let Err(problem) = check_url(&hook.spec.target) {
         errors.push(m.error("spec.target", problem));
-    } else if let Some(host) = url::Url::parse(&hook.spec.target).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    } else if let Some(host) = url::Url::parse(&hook.spec.target)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
         && host.starts_with("conversation-api.")
         && host.ends_with(".sinch.com")
     {
-        errors.push(m.error("spec.target", format!("{host} is a conversation-api.*.sinch.com host, which Sinch forbids as a webhook target")));
+        errors.push(m.error(
+            "spec.target",
+            format!("{host} is a conversation-api.*.sinch.com host, which Sinch forbids as a webhook target"),
+        ));
     }
     if let Some(cc) = &hook.spec.client_credentials
         && let Err(problem) = check_url(&cc.endpoint)
@@ -420,7 +527,13 @@ fn check_webhook(m: &Manifest, hook: &Webhook, errors: &mut Vec<Diagnostic>) {
     let mut seen = Vec::new();
     for (i, t) in hook.spec.triggers.iter().flatten().enumerate() {
         if seen.contains(t) {
-            errors.push(m.error(&item("spec.triggers", i), format!("{} is listed twice", serde_json::to_value(t).expect("enum").as_str().unwrap_or_default())));
+            errors.push(m.error(
+                &item("spec.triggers", i),
+                format!(
+                    "{} is listed twice",
+                    serde_json::to_value(t).expect("enum").as_str().unwrap_or_default()
+                ),
+            ));
         }
         seen.push(*t);
     }
@@ -429,7 +542,9 @@ fn check_webhook(m: &Manifest, hook: &Webhook, errors: &mut Vec<Diagnostic>) {
 fn check_url(s: &str) -> Result<(), String> {
     match url::Url::parse(s) {
         Err(e) => Err(format!("must be an absolute http(s) URL; {s:?} is not ({e})")),
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => Err(format!("must be an http or https URL, got scheme {:?}", u.scheme())),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Err(format!("must be an http or https URL, got scheme {:?}", u.scheme()))
+        }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => Err(format!("must name a host; {s:?} has none")),
         Ok(_) => Ok(()),
     }
@@ -440,37 +555,57 @@ const OVERRIDABLE_CHANNELS: [&str; 2] = ["WHATSAPP", "KAKAOTALK"];
 
 fn check_template(m: &Manifest, t: &Template, errors: &mut Vec<Diagnostic>) {
     let spec = &t.spec;
-    if !spec.translations.iter().any(|tr| tr.language_code == spec.default_translation) {
+    if !spec
+        .translations
+        .iter()
+        .any(|tr| tr.language_code == spec.default_translation)
+    {
         let langs: Vec<&str> = spec.translations.iter().map(|tr| tr.language_code.as_str()).collect();
         errors.push(m.error(
             "spec.defaultTranslation",
-            format!("{:?} is not the languageCode of any translation ({})", spec.default_translation, langs.join(", ")),
+            format!(
+                "{:?} is not the languageCode of any translation ({})",
+                spec.default_translation,
+                langs.join(", ")
+            ),
         ));
     }
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, tr) in spec.translations.iter().enumerate() {
         let path = item("spec.translations", i);
         if tr.version == "latest" {
-            errors.push(m.error(&child(&path, "version"), "\"latest\" is reserved: Sinch uses it for the copy of the current translation"));
+            errors.push(m.error(
+                &child(&path, "version"),
+                "\"latest\" is reserved: Sinch uses it for the copy of the current translation",
+            ));
         }
         if let Some(first) = seen.insert((&tr.language_code, &tr.version), i) {
             errors.push(m.error(
                 &path,
-                format!("languageCode {:?} version {:?} is already declared at spec.translations[{first}]", tr.language_code, tr.version),
+                format!(
+                    "languageCode {:?} version {:?} is already declared at spec.translations[{first}]",
+                    tr.language_code, tr.version
+                ),
             ));
         }
         for channel in tr.channel_template_overrides.iter().flat_map(|o| o.keys()) {
             if !OVERRIDABLE_CHANNELS.contains(&channel.as_str()) {
                 errors.push(m.error(
                     &child(&child(&path, "channelTemplateOverrides"), channel),
-                    format!("Sinch supports channel template overrides for {} only", OVERRIDABLE_CHANNELS.join(" and ")),
+                    format!(
+                        "Sinch supports channel template overrides for {} only",
+                        OVERRIDABLE_CHANNELS.join(" and ")
+                    ),
                 ));
             }
         }
         let mut keys = Vec::new();
         for (j, v) in tr.variables.iter().flatten().enumerate() {
             if keys.contains(&v.key.as_str()) {
-                errors.push(m.error(&child(&item(&child(&path, "variables"), j), "key"), format!("{:?} is declared twice", v.key)));
+                errors.push(m.error(
+                    &child(&item(&child(&path, "variables"), j), "key"),
+                    format!("{:?} is declared twice", v.key),
+                ));
             }
             keys.push(&v.key);
         }
@@ -486,7 +621,10 @@ fn check_secret_refs(m: &Manifest, secrets: &Secrets, errors: &mut Vec<Diagnosti
                 for (k, v) in map {
                     let p = child(&path, k);
                     if k.ends_with("Ref")
-                        && let (Some(name), Some(key)) = (v.get("name").and_then(Value::as_str), v.get("key").and_then(Value::as_str))
+                        && let (Some(name), Some(key)) = (
+                            v.get("name").and_then(Value::as_str),
+                            v.get("key").and_then(Value::as_str),
+                        )
                     {
                         out.push((p, name, key));
                     } else {
@@ -516,12 +654,21 @@ fn check_secret_refs(m: &Manifest, secrets: &Secrets, errors: &mut Vec<Diagnosti
         if let Some(problem) = dns_subdomain(name) {
             errors.push(m.error(&child(&path, "name"), problem));
         }
-        if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            errors.push(m.error(&child(&path, "key"), format!("{key:?} is not a valid Secret key (letters, digits, '-', '_', '.')")));
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            errors.push(m.error(
+                &child(&path, "key"),
+                format!("{key:?} is not a valid Secret key (letters, digits, '-', '_', '.')"),
+            ));
         } else if let Some(keys) = secrets.keys(ns, name)
             && !keys.contains(&key)
         {
-            errors.push(m.error(&child(&path, "key"), format!("Secret {ns}/{name} has no key {key:?} (it has: {})", keys.join(", "))));
+            errors.push(m.error(
+                &child(&path, "key"),
+                format!("Secret {ns}/{name} has no key {key:?} (it has: {})", keys.join(", ")),
+            ));
         }
     }
 }
@@ -532,7 +679,9 @@ fn dns_subdomain(s: &str) -> Option<String> {
         && s.len() <= 253
         && s.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -543,7 +692,8 @@ fn dns_subdomain(s: &str) -> Option<String> {
 fn dns_label(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     (!ok).then(|| format!("{s:?} is not a valid namespace: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)"))

@@ -36,15 +36,24 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>
             _ => true,
         };
         if !ok {
-            out.push((path.to_string(), format!("must be {}, got {}", expected(schema), describe(value))));
+            out.push((
+                path.to_string(),
+                format!("must be {}, got {}", expected(schema), describe(value)),
+            ));
             return;
         }
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
-        let list: Vec<String> = allowed.iter().map(|v| v.as_str().map_or(v.to_string(), str::to_string)).collect();
-        out.push((path.to_string(), format!("must be one of {}, got {}", list.join(", "), describe(value))));
+        let list: Vec<String> = allowed
+            .iter()
+            .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+            .collect();
+        out.push((
+            path.to_string(),
+            format!("must be one of {}, got {}", list.join(", "), describe(value)),
+        ));
     }
     match value {
         Value::Object(map) => check_object(schema, map, path, out),
@@ -52,12 +61,18 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>
             if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
                 && (items.len() as u64) < min
             {
-                out.push((path.to_string(), format!("must have at least {min} item{}", plural(min))));
+                out.push((
+                    path.to_string(),
+                    format!("must have at least {min} item{}", plural(min)),
+                ));
             }
             if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
                 && items.len() as u64 > max
             {
-                out.push((path.to_string(), format!("must have at most {max} item{}, got {}", plural(max), items.len())));
+                out.push((
+                    path.to_string(),
+                    format!("must have at most {max} item{}, got {}", plural(max), items.len()),
+                ));
             }
             if let Some(items_schema) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
@@ -70,13 +85,20 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && n < min
             {
-                let msg = if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters long") };
+                let msg = if min == 1 {
+                    "must not be empty".to_string()
+                } else {
+                    format!("must be at least {min} characters long")
+                };
                 out.push((path.to_string(), msg));
             }
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && n > max
             {
-                out.push((path.to_string(), format!("must be at most {max} characters long, got {n}")));
+                out.push((
+                    path.to_string(),
+                    format!("must be at most {max} characters long, got {n}"),
+                ));
             }
         }
         Value::Number(n) => {
@@ -109,7 +131,10 @@ fn check_object(schema: &Value, map: &serde_json::Map<String, Value>, path: &str
             (Some(s), _) => check(s, v, &p, out),
             (None, Some(s)) => check(s, v, &p, out),
             (None, None) if properties.is_some() => {
-                let known: Vec<&str> = properties.into_iter().flat_map(|p| p.keys().map(String::as_str)).collect();
+                let known: Vec<&str> = properties
+                    .into_iter()
+                    .flat_map(|p| p.keys().map(String::as_str))
+                    .collect();
                 out.push((p, unknown_field(key, &known)));
             }
             (None, None) => {}
@@ -135,7 +160,10 @@ fn check_object(schema: &Value, map: &serde_json::Map<String, Value>, path: &str
                 [] => "none is".to_string(),
                 many => format!("{} are", many.join(" and ")),
             };
-            out.push((path.to_string(), format!("exactly one of {} must be set; {found}", names.join(", "))));
+            out.push((
+                path.to_string(),
+                format!("exactly one of {} must be set; {found}", names.join(", ")),
+            ));
         }
     }
 }

@@ -1,0 +1,199 @@
+//! `sinch-operator validate` and `crds`, run as a user runs them: exact output, exact exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_examples_are_valid() {
+    let out = run(&["validate", "-f", "examples/"]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "valid: 10 objects (2 ConversationApp, 5 Webhook, 2 Template, 1 ProjectSettings)\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+const EXPECT: &str = "# expect: ";
+
+/// Every file in `examples/invalid/` starts with `# expect: ` lines: exactly what validating it
+/// alone must print on stderr. All mismatches are reported together. `UPDATE_EXPECT=1` rewrites
+/// the headers from the actual output instead (review the diff before committing it).
+#[test]
+fn every_invalid_example_gives_its_exact_errors() {
+    let dir = root().join("examples/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "only {} invalid examples", files.len());
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(root()).unwrap().to_str().unwrap().to_string();
+        if update {
+            rewrite_expectation(file, &rel);
+        }
+        let bytes = std::fs::read(file).unwrap();
+        let expected: String = text(&bytes)
+            .lines()
+            .take_while(|l| l.starts_with(EXPECT))
+            .map(|l| format!("{}\n", &l[EXPECT.len()..]))
+            .collect();
+        assert!(!expected.is_empty(), "{rel} has no `{EXPECT}` header");
+        let out = run(&["validate", "-f", &rel]);
+        if out.status.code() != Some(1) || !out.stdout.is_empty() || text(&out.stderr) != expected {
+            failures.push(format!(
+                "{rel}: exit {:?}\n--- expected stderr\n{expected}--- actual stderr\n{}--- stdout\n{}",
+                out.status.code(),
+                text(&out.stderr),
+                text(&out.stdout)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The header shifts the lines the errors name, so it is written twice: first with as many
+/// placeholder lines as the output has, then with the output that layout gives.
+fn rewrite_expectation(file: &Path, rel: &str) {
+    let bytes = std::fs::read(file).unwrap();
+    let body_start = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .take_while(|l| l.starts_with(EXPECT.as_bytes()))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let body = &bytes[body_start..];
+    let header = |lines: &str| -> Vec<u8> {
+        lines
+            .lines()
+            .flat_map(|l| format!("{EXPECT}{l}\n").into_bytes())
+            .collect()
+    };
+    let mut layout = Vec::new();
+    let mut stderr = String::from("x\n");
+    for _ in 0..2 {
+        let placeholder: String = stderr.lines().map(|_| "x\n").collect();
+        layout.clear();
+        layout.extend(header(&placeholder));
+        layout.extend_from_slice(body);
+        std::fs::write(file, &layout).unwrap();
+        stderr = text(&run(&["validate", "-f", rel]).stderr);
+    }
+    let mut out = header(&stderr);
+    out.extend_from_slice(body);
+    std::fs::write(file, out).unwrap();
+}
+
+#[test]
+fn all_errors_of_all_files_are_reported_together_in_reading_order() {
+    let out = run(&[
+        "validate",
+        "-f",
+        "examples/invalid/out-of-range.yaml",
+        "-f",
+        "examples/invalid/webhook-other-region.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 7, "{err}");
+    assert!(
+        lines[0].starts_with("error: examples/invalid/out-of-range.yaml:"),
+        "{err}"
+    );
+    assert!(
+        lines[4].starts_with("error: examples/invalid/webhook-other-region.yaml:"),
+        "{err}"
+    );
+    assert_eq!(lines[6], "6 errors in 2 files; nothing was sent to Sinch");
+}
+
+#[test]
+fn a_directory_given_explicitly_is_read_even_where_a_parent_ignores_it() {
+    let out = run(&["validate", "-f", "examples/invalid"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("examples/invalid/webhook-six-for-one-app.yaml"));
+}
+
+#[test]
+fn standard_input_is_read_with_dash() {
+    let manifest = std::fs::read(root().join("examples/project-settings.yaml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&manifest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "valid: 1 object (1 ProjectSettings)\n");
+    assert_eq!(out.status.code(), Some(0));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"kind: [\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        "error: <stdin>:2 (document 1): invalid YAML: did not find expected node content\n1 error in 1 file; nothing was sent to Sinch\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_missing_path_is_an_error_naming_it() {
+    let out = run(&["validate", "-f", "examples/no-such-dir"]);
+    assert_eq!(
+        text(&out.stderr),
+        "error: examples/no-such-dir: no such file or directory\n1 error in 1 file; nothing was sent to Sinch\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    // 2 is reserved for `plan --detailed-exitcode` "changes pending".
+    let out = run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--filename <PATH>"), "{}", text(&out.stderr));
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn crds_dir_matches_what_the_types_generate() {
+    let out = run(&["crds"]);
+    assert_eq!(out.status.code(), Some(0));
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/conversation.sinch.com.yaml"))
+            .unwrap();
+    assert!(
+        text(&out.stdout) == committed,
+        "crds/ is stale: run `cargo run -- crds > crds/conversation.sinch.com.yaml` and commit it"
+    );
+}
