@@ -134,31 +134,28 @@ fn a_directory_given_explicitly_is_read_even_where_a_parent_ignores_it() {
     assert!(text(&out.stderr).contains("examples/invalid/webhook-six-for-one-app.yaml"));
 }
 
+fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn standard_input_is_read_with_dash() {
     let manifest = std::fs::read(root().join("examples/project-settings.yaml")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(["validate", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&manifest).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(&["validate", "-f", "-"], &manifest);
     assert_eq!(text(&out.stdout), "valid: 1 object (1 ProjectSettings)\n");
     assert_eq!(out.status.code(), Some(0));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(["validate", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"kind: [\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(&["validate", "-f", "-"], b"kind: [\n");
     assert_eq!(
         text(&out.stderr),
         "error: <stdin>:2 (document 1): invalid YAML: did not find expected node content\n1 error in 1 file; nothing was sent to Sinch\n"

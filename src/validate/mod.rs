@@ -99,28 +99,16 @@ fn classify(doc: &Document) -> Result<Option<Kind>, Diagnostic> {
             format!("a document must be a mapping, got {}", schema::describe(&doc.value)),
         ));
     };
-    let api_version = match map.get("apiVersion") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(other) => {
-            return Err(src.diagnostic(
-                None,
-                "apiVersion",
-                format!("must be a string, got {}", schema::describe(other)),
-            ));
-        }
-        None => return Err(src.diagnostic(None, "apiVersion", "is required")),
+    let string = |field: &str| match map.get(field) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(other) => Err(src.diagnostic(
+            None,
+            field,
+            format!("must be a string, got {}", schema::describe(other)),
+        )),
+        None => Err(src.diagnostic(None, field, "is required")),
     };
-    let kind = match map.get("kind") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(other) => {
-            return Err(src.diagnostic(
-                None,
-                "kind",
-                format!("must be a string, got {}", schema::describe(other)),
-            ));
-        }
-        None => return Err(src.diagnostic(None, "kind", "is required")),
-    };
+    let (api_version, kind) = (string("apiVersion")?, string("kind")?);
     let group = api_version.split_once('/').map_or("", |(g, _)| g);
     if group != GROUP {
         return Ok(None);
