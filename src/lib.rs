@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod load;
 pub mod model;
+pub mod sinch;
 pub mod validate;
 
 /// The one error type of the library: what stops a command as a whole. Problems with the user's

@@ -1,0 +1,43 @@
+//! The Sinch Conversation API and Template Management API v2 as they are on the wire.
+//!
+//! Wire types are snake_case exactly as the API, tolerant where the model is strict: enum-like
+//! values stay strings (a new channel or trigger must not break reading an app), and fields this
+//! client does not know are kept in `extra` so that a PATCH of a whole field sends them back.
+
+pub mod app;
+pub mod error;
+pub mod settings;
+pub mod template;
+pub mod webhook;
+
+use serde::{Deserialize, Serialize};
+
+/// Fields of a response this client does not model, kept for the round trip.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
+
+/// A secret value (a token, a signing secret, a password). It serialises as itself, since
+/// requests must carry it, but `Debug` never shows it, so no log line can leak it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(pub String);
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(sensitive)")
+    }
+}
+
+impl From<&str> for Sensitive {
+    fn from(s: &str) -> Self {
+        Sensitive(s.to_string())
+    }
+}
+
+/// `{"enabled": bool}`, the shape of several app settings.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Enabled {
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
