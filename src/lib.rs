@@ -16,6 +16,9 @@ pub mod validate;
 pub enum Error {
     #[error("{0}")]
     Invalid(diagnostic::Report),
+    /// A setting (an environment variable or flag) that cannot be used.
+    #[error("{var}: {message}")]
+    Config { var: &'static str, message: String },
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
 }

@@ -5,6 +5,7 @@
 //! client does not know are kept in `extra` so that a PATCH of a whole field sends them back.
 
 pub mod app;
+pub mod endpoints;
 pub mod error;
 pub mod settings;
 pub mod template;
