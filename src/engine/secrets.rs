@@ -23,13 +23,9 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Adds a Secret; `stringData` wins over `data` for the same key, as on the API server.
+    /// Adds a Secret's decoded values.
     pub fn insert(&mut self, namespace: &str, name: &str, data: BTreeMap<String, Vec<u8>>) {
         self.secrets.insert((namespace.to_string(), name.to_string()), data);
-    }
-
-    pub fn contains(&self, namespace: &str, name: &str) -> bool {
-        self.secrets.contains_key(&(namespace.to_string(), name.to_string()))
     }
 
     /// The keys of a Secret, when the input holds it.

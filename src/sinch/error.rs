@@ -30,9 +30,4 @@ impl ApiError {
             .ok()
             .filter(|e| e.message.is_some() || e.status.is_some())
     }
-
-    /// The wrapped form, as the simulator answers.
-    pub fn to_body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self })
-    }
 }

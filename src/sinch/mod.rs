@@ -28,12 +28,6 @@ impl std::fmt::Debug for Sensitive {
     }
 }
 
-impl From<&str> for Sensitive {
-    fn from(s: &str) -> Self {
-        Sensitive(s.to_string())
-    }
-}
-
 /// `{"enabled": bool}`, the shape of several app settings.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -83,3 +83,26 @@ pub struct TemplateReference {
     pub language_code: Option<String>,
     pub parameters: Option<BTreeMap<String, String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_copies_that_reads_add_are_not_stored_translations() {
+        let t: Template = serde_json::from_value(serde_json::json!({
+            "id": "t", "version": 3, "default_translation": "en-US",
+            "translations": [
+                {"language_code": "en-US", "version": "2", "text_message": {"text": "Hi"}},
+                {"language_code": "en-US", "version": "latest", "text_message": {"text": "Hi"}},
+                {"language_code": "sv-SE", "version": "1", "text_message": {"text": "Hej"}}
+            ]
+        }))
+        .unwrap();
+        let stored: Vec<(&str, &str)> = t
+            .stored_translations()
+            .map(|tr| (tr.language_code.as_deref().unwrap(), tr.version.as_deref().unwrap()))
+            .collect();
+        assert_eq!(stored, [("en-US", "2"), ("sv-SE", "1")]);
+    }
+}

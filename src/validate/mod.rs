@@ -242,6 +242,7 @@ fn add_secret(doc: &Document, secrets: &mut Secrets) -> Result<(), Diagnostic> {
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
+    // `stringData` wins over `data` for the same key, as on the API server.
     for (k, v) in secret.string_data.unwrap_or_default() {
         data.insert(k, v.into_bytes());
     }
@@ -685,4 +686,48 @@ fn dns_label(s: &str) -> Option<String> {
         && !s.starts_with('-')
         && !s.ends_with('-');
     (!ok).then(|| format!("{s:?} is not a valid namespace: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secret documents feed the store: `data` base64-decoded, `stringData` winning on a shared
+    /// key; the store's Debug output names keys, never values.
+    #[test]
+    fn secret_documents_are_decoded_and_never_shown() {
+        let yaml = "\
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: messaging}
+data:
+  token: Y2FuYXJ5LWRhdGE=   # canary-data
+  both: b2xk               # old
+stringData:
+  both: canary-string
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ProjectSettings
+metadata: {name: p}
+spec: {}
+";
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        crate::load::parse_bytes("s.yaml", yaml.as_bytes(), &mut docs, &mut errors);
+        let input = validate(docs, errors).unwrap();
+        assert_eq!(
+            input.secrets.get("messaging", "creds", "token"),
+            Some(&b"canary-data"[..])
+        );
+        assert_eq!(
+            input.secrets.get("messaging", "creds", "both"),
+            Some(&b"canary-string"[..])
+        );
+        assert_eq!(input.secrets.get("default", "creds", "token"), None);
+        let debug = format!("{:?}", input.secrets);
+        assert!(!debug.contains("canary"), "{debug}");
+        assert!(
+            debug.contains("messaging/creds") && debug.contains("\"token\""),
+            "{debug}"
+        );
+    }
 }
