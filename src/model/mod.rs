@@ -150,6 +150,12 @@ pub enum Region {
 }
 
 impl Region {
+    pub const ALL: [Region; 3] = [Region::Us, Region::Eu, Region::Br];
+
+    pub fn from_name(name: &str) -> Option<Region> {
+        Region::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Region::Us => "us",

@@ -31,3 +31,133 @@ impl ApiError {
             .filter(|e| e.message.is_some() || e.status.is_some())
     }
 }
+
+/// What a failed call means for the caller (rule 8 of the design).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The request itself is wrong (4xx other than 401, 404, 429): retrying cannot help.
+    Terminal,
+    /// The object (or its region) does not exist: a caller may read this as "absent".
+    NotFound,
+    /// The credentials were refused.
+    Auth,
+    /// Rate limited, the API failed, or the connection did: retried with backoff, then given up.
+    Retryable,
+}
+
+/// A call that failed, after any retries, with what a person needs to act on it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{request}: {kind}{hint}", hint = self.hint())]
+pub struct RequestError {
+    /// `METHOD /path?query`, as sent.
+    pub request: String,
+    pub project: String,
+    pub region: crate::model::Region,
+    pub attempts: u32,
+    pub kind: ErrorKind,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("HTTP {status}{}", api_text(.api.as_ref(), .body))]
+    Status {
+        status: u16,
+        api: Option<ApiError>,
+        /// The start of a body that is not the API's error shape (a proxy's page, say).
+        body: String,
+        /// The wait the server asked for (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error("could not get an access token from {url}: {message}")]
+    Token {
+        url: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("{0}")]
+    Transport(String),
+    #[error("the answer could not be read: {0}")]
+    Decode(String),
+}
+
+fn api_text(api: Option<&ApiError>, body: &str) -> String {
+    match api {
+        Some(e) => {
+            let mut s = String::new();
+            if let Some(status) = &e.status {
+                s.push(' ');
+                s.push_str(status);
+            }
+            if let Some(message) = &e.message {
+                s.push_str(": ");
+                s.push_str(message);
+            }
+            s
+        }
+        None if body.trim().is_empty() => String::new(),
+        None => format!(": {}", body.trim()),
+    }
+}
+
+impl RequestError {
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            ErrorKind::Status { status, .. } => Some(*status),
+            ErrorKind::Token { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    pub fn class(&self) -> Class {
+        match &self.kind {
+            ErrorKind::Status { status, .. } => classify(*status),
+            ErrorKind::Token { status: Some(s), .. } if *s == 429 || *s >= 500 => Class::Retryable,
+            ErrorKind::Token { .. } => Class::Auth,
+            ErrorKind::Transport(_) => Class::Retryable,
+            ErrorKind::Decode(_) => Class::Terminal,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.class() == Class::NotFound
+    }
+
+    /// What to do about it, in a sentence, when the status alone does not say.
+    fn hint(&self) -> String {
+        let tries = match self.attempts {
+            1 => String::new(),
+            n => format!(" (gave up after {n} attempts)"),
+        };
+        let advice = match (&self.kind, self.status()) {
+            (ErrorKind::Token { .. }, Some(400 | 401 | 403)) => {
+                " (check SINCH_KEY_ID and SINCH_KEY_SECRET: an access key of the project)".to_string()
+            }
+            (_, Some(401)) => " (the credentials were refused: check SINCH_KEY_ID and SINCH_KEY_SECRET)".into(),
+            (_, Some(403)) => format!(
+                " (the access key has no access to project {}, or the account's credit limit is reached)",
+                self.project
+            ),
+            (_, Some(404)) => format!(
+                " (not found in project {} in region {}: objects live in the region they were created in)",
+                self.project, self.region
+            ),
+            (_, Some(429)) => " (rate limited by Sinch: lower --rate-limit, or run again later)".into(),
+            (_, Some(s)) if s >= 500 => " (Sinch failed to answer: run again later)".into(),
+            (ErrorKind::Transport(_), _) => {
+                " (Sinch could not be reached: check the network and the endpoint URLs)".into()
+            }
+            _ => String::new(),
+        };
+        format!("{advice}{tries}")
+    }
+}
+
+/// Rule 8: which statuses are worth another try.
+pub fn classify(status: u16) -> Class {
+    match status {
+        401 => Class::Auth,
+        404 => Class::NotFound,
+        429 | 500..=599 => Class::Retryable,
+        _ => Class::Terminal,
+    }
+}

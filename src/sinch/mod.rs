@@ -5,8 +5,10 @@
 //! client does not know are kept in `extra` so that a PATCH of a whole field sends them back.
 
 pub mod app;
+pub mod client;
 pub mod endpoints;
 pub mod error;
+pub mod request;
 pub mod settings;
 pub mod template;
 pub mod webhook;

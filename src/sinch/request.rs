@@ -1,0 +1,374 @@
+//! A request to Sinch as plain data. The plan holds these (`apply` sends exactly what `plan`
+//! showed) and the client sends them; every path of both APIs is spelled here, once.
+
+use super::app::App;
+use super::settings::ProjectSettingsRequest;
+use super::template::Template;
+use super::webhook::Webhook;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Which of the two APIs (and so which host) a request goes to.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    Conversation,
+    Template,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub fn is_write(self) -> bool {
+        self != Method::Get
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Request {
+    pub api: Api,
+    pub method: Method,
+    /// The path with its parameters named (`/v1/projects/{project_id}/apps/{app_id}`): what logs
+    /// and metrics group by.
+    pub route: Cow<'static, str>,
+    /// The path sent, each segment percent-encoded.
+    pub path: String,
+    /// Query parameters other than the mask.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    /// The top-level fields a PATCH writes, sent as one comma-separated `update_mask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_mask: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+impl Request {
+    fn new(api: Api, method: Method, route: &'static str, segments: &[&str]) -> Request {
+        let mut url = url::Url::parse("http://x/").expect("a valid URL");
+        url.path_segments_mut()
+            .expect("an http URL has a path")
+            .extend(segments);
+        Request {
+            api,
+            method,
+            route: Cow::Borrowed(route),
+            path: url.path().to_string(),
+            query: Vec::new(),
+            update_mask: None,
+            body: None,
+        }
+    }
+
+    fn body(mut self, body: &impl Serialize) -> Request {
+        self.body = Some(serde_json::to_value(body).expect("wire types always serialise"));
+        self
+    }
+
+    fn mask(mut self, fields: Vec<String>) -> Request {
+        self.update_mask = Some(fields);
+        self
+    }
+
+    fn query(mut self, name: &str, value: &str) -> Request {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `METHOD /path?query` as a person reads it in an error message.
+    pub fn describe(&self) -> String {
+        let mut query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(mask) = &self.update_mask {
+            query.push(format!("update_mask={}", mask.join(",")));
+        }
+        match query.is_empty() {
+            true => format!("{} {}", self.method, self.path),
+            false => format!("{} {}?{}", self.method, self.path, query.join("&")),
+        }
+    }
+
+    // Apps.
+
+    pub fn list_apps(project: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Get,
+            "/v1/projects/{project_id}/apps",
+            &["v1", "projects", project, "apps"],
+        )
+    }
+
+    pub fn get_app(project: &str, app: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Get,
+            APP,
+            &["v1", "projects", project, "apps", app],
+        )
+    }
+
+    pub fn create_app(project: &str, body: &App) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Post,
+            "/v1/projects/{project_id}/apps",
+            &["v1", "projects", project, "apps"],
+        )
+        .body(body)
+    }
+
+    /// A merge-all PATCH: `body` holds exactly the fields named in `mask`, each complete.
+    pub fn update_app(project: &str, app: &str, body: &App, mask: Vec<String>) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Patch,
+            APP,
+            &["v1", "projects", project, "apps", app],
+        )
+        .body(body)
+        .mask(mask)
+    }
+
+    pub fn delete_app(project: &str, app: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Delete,
+            APP,
+            &["v1", "projects", project, "apps", app],
+        )
+    }
+
+    // Webhooks: listed under their app, otherwise addressed by id within the project.
+
+    pub fn list_webhooks(project: &str, app: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Get,
+            "/v1/projects/{project_id}/apps/{app_id}/webhooks",
+            &["v1", "projects", project, "apps", app, "webhooks"],
+        )
+    }
+
+    pub fn get_webhook(project: &str, webhook: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Get,
+            WEBHOOK,
+            &["v1", "projects", project, "webhooks", webhook],
+        )
+    }
+
+    pub fn create_webhook(project: &str, body: &Webhook) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Post,
+            "/v1/projects/{project_id}/webhooks",
+            &["v1", "projects", project, "webhooks"],
+        )
+        .body(body)
+    }
+
+    pub fn update_webhook(project: &str, webhook: &str, body: &Webhook, mask: Vec<String>) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Patch,
+            WEBHOOK,
+            &["v1", "projects", project, "webhooks", webhook],
+        )
+        .body(body)
+        .mask(mask)
+    }
+
+    pub fn delete_webhook(project: &str, webhook: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Delete,
+            WEBHOOK,
+            &["v1", "projects", project, "webhooks", webhook],
+        )
+    }
+
+    // Templates v2, on the template hosts.
+
+    pub fn list_templates(project: &str) -> Request {
+        Request::new(
+            Api::Template,
+            Method::Get,
+            "/v2/projects/{project_id}/templates",
+            &["v2", "projects", project, "templates"],
+        )
+    }
+
+    pub fn get_template(project: &str, template: &str) -> Request {
+        Request::new(
+            Api::Template,
+            Method::Get,
+            TEMPLATE,
+            &["v2", "projects", project, "templates", template],
+        )
+    }
+
+    pub fn create_template(project: &str, body: &Template) -> Request {
+        Request::new(
+            Api::Template,
+            Method::Post,
+            "/v2/projects/{project_id}/templates",
+            &["v2", "projects", project, "templates"],
+        )
+        .body(body)
+    }
+
+    /// A full replace; `body.version` must be the live version.
+    pub fn update_template(project: &str, template: &str, body: &Template) -> Request {
+        Request::new(
+            Api::Template,
+            Method::Put,
+            TEMPLATE,
+            &["v2", "projects", project, "templates", template],
+        )
+        .body(body)
+    }
+
+    pub fn delete_template(project: &str, template: &str) -> Request {
+        Request::new(
+            Api::Template,
+            Method::Delete,
+            TEMPLATE,
+            &["v2", "projects", project, "templates", template],
+        )
+    }
+
+    /// The stored translations (the `latest` copies only when asked for by that version).
+    pub fn list_translations(
+        project: &str,
+        template: &str,
+        language_code: Option<&str>,
+        translation_version: Option<&str>,
+    ) -> Request {
+        let mut r = Request::new(
+            Api::Template,
+            Method::Get,
+            "/v2/projects/{project_id}/templates/{template_id}/translations",
+            &["v2", "projects", project, "templates", template, "translations"],
+        );
+        if let Some(l) = language_code {
+            r = r.query("language_code", l);
+        }
+        if let Some(v) = translation_version {
+            r = r.query("translation_version", v);
+        }
+        r
+    }
+
+    // Project settings: a singleton without an update mask.
+
+    pub fn get_settings(project: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Get,
+            SETTINGS,
+            &["v1", "projects", project, "settings"],
+        )
+    }
+
+    pub fn create_settings(project: &str, body: &ProjectSettingsRequest) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Post,
+            SETTINGS,
+            &["v1", "projects", project, "settings"],
+        )
+        .body(body)
+    }
+
+    pub fn update_settings(project: &str, body: &ProjectSettingsRequest) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Patch,
+            SETTINGS,
+            &["v1", "projects", project, "settings"],
+        )
+        .body(body)
+    }
+
+    pub fn delete_settings(project: &str) -> Request {
+        Request::new(
+            Api::Conversation,
+            Method::Delete,
+            SETTINGS,
+            &["v1", "projects", project, "settings"],
+        )
+    }
+
+    /// One page of identity conflicts (`page_token` empty for the first).
+    pub fn list_identity_conflicts(project: &str, page_size: u32, page_token: &str) -> Request {
+        let r = Request::new(
+            Api::Conversation,
+            Method::Get,
+            "/v1/projects/{project_id}/contacts:identityConflicts",
+            &["v1", "projects", project, "contacts:identityConflicts"],
+        )
+        .query("page_size", &page_size.to_string());
+        match page_token.is_empty() {
+            true => r,
+            false => r.query("page_token", page_token),
+        }
+    }
+}
+
+const APP: &str = "/v1/projects/{project_id}/apps/{app_id}";
+const WEBHOOK: &str = "/v1/projects/{project_id}/webhooks/{webhook_id}";
+const TEMPLATE: &str = "/v2/projects/{project_id}/templates/{template_id}";
+const SETTINGS: &str = "/v1/projects/{project_id}/settings";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded_and_the_mask_is_one_comma_separated_value() {
+        let r = Request::update_app(
+            "p 1",
+            "01ABC",
+            &App::default(),
+            vec!["display_name".into(), "retention_policy".into()],
+        );
+        assert_eq!(r.path, "/v1/projects/p%201/apps/01ABC");
+        assert_eq!(
+            r.describe(),
+            "PATCH /v1/projects/p%201/apps/01ABC?update_mask=display_name,retention_policy"
+        );
+        let r = Request::list_identity_conflicts("p", 20, "");
+        assert_eq!(r.path, "/v1/projects/p/contacts:identityConflicts");
+        assert_eq!(
+            r.describe(),
+            "GET /v1/projects/p/contacts:identityConflicts?page_size=20"
+        );
+        let r = Request::get_template("p", "a/b");
+        assert_eq!(r.path, "/v2/projects/p/templates/a%2Fb");
+    }
+}
