@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod load;
 pub mod model;
+pub mod sim;
 pub mod sinch;
 pub mod validate;
 
@@ -19,6 +20,12 @@ pub enum Error {
     /// A setting (an environment variable or flag) that cannot be used.
     #[error("{var}: {message}")]
     Config { var: &'static str, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
 }

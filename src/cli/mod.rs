@@ -2,6 +2,7 @@
 //! several subcommands are defined once here.
 
 pub mod crds;
+pub mod sim;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the CustomResourceDefinitions of the four kinds as one YAML stream.
     Crds(crds::Args),
+    /// Serve the in-memory Sinch API simulator (token endpoint at /oauth2/token, the APIs under
+    /// /{region}), for trying the tool, tests and benchmarks without a Sinch account.
+    Sim(sim::Args),
 }
 
 /// Where manifests come from.
@@ -43,10 +47,22 @@ pub mod exit {
     pub const ERROR: u8 = 1;
 }
 
+/// The async runtime of the subcommands that talk HTTP.
+pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| crate::Error::Io {
+            context: "cannot start the async runtime".into(),
+            source,
+        })
+}
+
 pub fn exec(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::exec(args),
         Command::Crds(args) => crds::exec(args),
+        Command::Sim(args) => sim::exec(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

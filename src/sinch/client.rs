@@ -137,11 +137,13 @@ struct Inner {
     config: Config,
     /// (token URL, key id) -> the cached token; the async lock makes concurrent callers wait
     /// for one fetch instead of each fetching.
-    tokens: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Option<Token>>>>>,
+    tokens: Mutex<HashMap<(String, String), TokenSlot>>,
     /// Project id -> its limiter: all calls to one project share one budget, whatever region.
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
     in_flight: Semaphore,
 }
+
+type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
 
 #[derive(Clone)]
 struct Token {
@@ -378,7 +380,7 @@ impl Project {
         url
     }
 
-    fn token_slot(&self) -> Arc<tokio::sync::Mutex<Option<Token>>> {
+    fn token_slot(&self) -> TokenSlot {
         let url = self.client.inner.config.endpoints.auth(self.region).to_string();
         self.client
             .inner

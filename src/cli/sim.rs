@@ -1,0 +1,94 @@
+//! `sinch-operator sim`: serves the simulator until interrupted.
+
+use super::exit;
+use crate::sim::{Config, Sim};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The address to serve on; port 0 picks a free port (the line printed at start names it).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Keep the state in FILE: read at start, written after every change.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Answer secrets as ******** instead of in clear.
+    #[arg(long)]
+    pub mask_secrets: bool,
+    /// Seconds an access token lives.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
+    /// Answer 429 beyond this many requests per second per project.
+    #[arg(long, value_name = "RPS")]
+    pub rate_limit: Option<NonZeroU32>,
+    /// Milliseconds added to every API request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+    /// The share of API requests, 0 to 1, answered 500 or 503 without being carried out.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = failure_rate)]
+    pub failure_rate: f64,
+    /// Accept only this access key (repeatable); without it any key id and secret are accepted.
+    #[arg(long = "key", value_name = "KEY_ID:KEY_SECRET", value_parser = key)]
+    pub keys: Vec<(String, String)>,
+}
+
+fn failure_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
+fn key(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok((id.to_string(), secret.to_string())),
+        _ => Err("expected KEY_ID:KEY_SECRET".to_string()),
+    }
+}
+
+pub fn exec(args: Args) -> crate::Result<u8> {
+    let config = Config {
+        token_lifetime: Duration::from_secs(args.token_lifetime),
+        rate_limit: args.rate_limit,
+        latency: Duration::from_millis(args.latency),
+        failure_rate: args.failure_rate,
+        mask_secrets: args.mask_secrets,
+        state_file: args.state,
+        keys: args.keys,
+    };
+    super::runtime()?.block_on(async {
+        let sim = Sim::start(config, args.listen).await?;
+        // Scripts wait for this line and read the port from it.
+        let mut out = std::io::stdout();
+        writeln!(out, "sinch-operator sim listening on {}", sim.url()).map_err(crate::Error::Output)?;
+        out.flush().map_err(crate::Error::Output)?;
+        sim.run_until(shutdown_signal()).await;
+        Ok(exit::OK)
+    })
+}
+
+/// Ctrl-C, or SIGTERM from a process manager.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

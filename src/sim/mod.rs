@@ -1,0 +1,262 @@
+//! A faithful in-memory Sinch API: the OAuth token endpoint at its root and the Conversation and
+//! Template Management APIs under `/{region}`. It implements what the API documents (see
+//! `store`) and the behaviours design.md fixes where the documents are silent, plus what tests
+//! and benchmarks need: token lifetime, rate limit, latency, failures, request counts.
+//!
+//! It shares the wire types' field names with `sinch` but none of its logic: it must behave like
+//! the API, not like our client expects.
+
+mod server;
+pub mod store;
+
+use crate::model::Region;
+use crate::sinch::endpoints::{AUTH_URL_VAR, CONVERSATION_URL_VAR, Endpoints, TEMPLATE_URL_VAR};
+use crate::sinch::settings::IdentityConflict;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::Store;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// What the token endpoint gives as `expires_in`, and when the token stops working.
+    pub token_lifetime: Duration,
+    /// Requests per second per project before 429; none: unlimited.
+    pub rate_limit: Option<NonZeroU32>,
+    /// Added to every API request.
+    pub latency: Duration,
+    /// The share of API requests (0 to 1) answered 500 or 503 without being carried out.
+    pub failure_rate: f64,
+    /// Answer secrets as `********` instead of in clear.
+    pub mask_secrets: bool,
+    /// Where the state is read from at start and written after every change.
+    pub state_file: Option<PathBuf>,
+    /// Access keys (id, secret) accepted; empty: any key is.
+    pub keys: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token_lifetime: Duration::from_secs(3600),
+            rate_limit: None,
+            latency: Duration::ZERO,
+            failure_rate: 0.0,
+            mask_secrets: false,
+            state_file: None,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// Requests served, by `METHOD route`: how tests and benchmarks count calls.
+#[derive(Serialize, Deserialize, Default, Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub total: u64,
+    /// Requests other than GET to the APIs (the token endpoint not included).
+    pub writes: u64,
+    pub requests: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// The count of one `METHOD route`, e.g. `GET /{region}/v1/projects/{project_id}/apps`.
+    pub fn count(&self, key: &str) -> u64 {
+        self.requests.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// A failure to answer the next matching requests with (`POST /_sim/faults` takes the same).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub status: u16,
+    /// How many requests get it.
+    #[serde(default = "one")]
+    pub times: u32,
+    /// Seconds, sent as `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// Carry the request out first, then answer the failure: a write whose answer was lost.
+    #[serde(default)]
+    pub after_write: bool,
+    /// Only requests whose `METHOD /path` contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What the handlers share.
+struct Shared {
+    config: Config,
+    store: Mutex<Store>,
+    /// Token -> when it stops working.
+    tokens: Mutex<HashMap<String, Instant>>,
+    stats: Mutex<Stats>,
+    faults: Mutex<VecDeque<Fault>>,
+    limiters: Mutex<HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+}
+
+impl Shared {
+    fn new(config: Config) -> crate::Result<Shared> {
+        let store = match &config.state_file {
+            Some(path) if path.exists() => {
+                let io = |source| crate::Error::Io {
+                    context: format!("cannot read {}", path.display()),
+                    source,
+                };
+                let text = std::fs::read(path).map_err(io)?;
+                serde_json::from_slice(&text).map_err(|e| {
+                    io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a simulator state: {e}"),
+                    ))
+                })?
+            }
+            _ => Store::default(),
+        };
+        Ok(Shared {
+            config,
+            store: Mutex::new(store),
+            tokens: Mutex::default(),
+            stats: Mutex::default(),
+            faults: Mutex::default(),
+            limiters: Mutex::default(),
+        })
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().expect("never poisoned")
+    }
+
+    /// Writes the state file, whole, by rename: a crash never leaves half of it.
+    fn save(&self) {
+        let Some(path) = &self.config.state_file else { return };
+        let json = serde_json::to_vec_pretty(&*self.store()).expect("the store always serialises");
+        let tmp = path.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the simulator state");
+        }
+    }
+}
+
+/// A running simulator: for tests in-process, and behind `sinch-operator sim`.
+pub struct Sim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sim {
+    /// Binds `addr` (port 0: any free port) and serves in the background.
+    pub async fn start(config: Config, addr: SocketAddr) -> crate::Result<Sim> {
+        let shared = Arc::new(Shared::new(config)?);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| crate::Error::Io {
+                context: format!("cannot listen on {addr}"),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| crate::Error::Io {
+            context: "listen".into(),
+            source,
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = server::router(shared.clone());
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the simulator stopped");
+            }
+        });
+        Ok(Sim {
+            shared,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The endpoints that point a client here.
+    pub fn endpoints(&self) -> Endpoints {
+        let vars = self.env();
+        Endpoints::from_lookup(|k| vars.iter().find(|(v, _)| *v == k).map(|(_, url)| url.clone()))
+            .expect("loopback URLs are accepted")
+    }
+
+    /// The environment variables that point `sinch-operator` here.
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        let url = self.url();
+        [
+            (AUTH_URL_VAR, format!("{url}/oauth2/token")),
+            (CONVERSATION_URL_VAR, format!("{url}/{{region}}")),
+            (TEMPLATE_URL_VAR, format!("{url}/{{region}}")),
+        ]
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.lock().expect("never poisoned").clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *self.shared.stats.lock().expect("never poisoned") = Stats::default();
+    }
+
+    /// Ends the life of every token handed out so far.
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        self.shared
+            .tokens
+            .lock()
+            .expect("never poisoned")
+            .values_mut()
+            .for_each(|t| *t = now);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.faults.lock().expect("never poisoned").push_back(fault);
+    }
+
+    pub fn seed_identity_conflicts(&self, region: Region, project: &str, conflicts: Vec<IdentityConflict>) {
+        self.shared.store().seed_identity_conflicts(region, project, conflicts);
+        self.shared.save();
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> Store {
+        self.shared.store().clone()
+    }
+
+    /// Stops serving and waits until the server has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until `signal` completes.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
+}
