@@ -87,6 +87,18 @@ pub struct Fault {
     pub matching: Option<String>,
 }
 
+/// One API request as received, for tests that assert exactly what a client sent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub method: String,
+    /// With the region: `/us/v1/projects/p/apps`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
 fn one() -> u32 {
     1
 }
@@ -98,6 +110,7 @@ struct Shared {
     /// Token -> when it stops working.
     tokens: Mutex<HashMap<String, Instant>>,
     stats: Mutex<Stats>,
+    journal: Mutex<Vec<Recorded>>,
     faults: Mutex<VecDeque<Fault>>,
     limiters: Mutex<HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
 }
@@ -125,9 +138,33 @@ impl Shared {
             store: Mutex::new(store),
             tokens: Mutex::default(),
             stats: Mutex::default(),
+            journal: Mutex::default(),
             faults: Mutex::default(),
             limiters: Mutex::default(),
         })
+    }
+
+    fn reset_stats(&self) {
+        *self.stats.lock().expect("never poisoned") = Stats::default();
+        self.journal.lock().expect("never poisoned").clear();
+    }
+
+    fn expire_tokens(&self) {
+        let past = Instant::now() - Duration::from_millis(1);
+        self.tokens
+            .lock()
+            .expect("never poisoned")
+            .values_mut()
+            .for_each(|t| *t = past);
+    }
+
+    fn inject(&self, fault: Fault) {
+        self.faults.lock().expect("never poisoned").push_back(fault);
+    }
+
+    fn seed_identity_conflicts(&self, region: Region, project: &str, conflicts: Vec<IdentityConflict>) {
+        self.store().seed_identity_conflicts(region, project, conflicts);
+        self.save();
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -215,8 +252,14 @@ impl Sim {
         self.shared.stats.lock().expect("never poisoned").clone()
     }
 
+    /// Clears the counts and the journal.
     pub fn reset_stats(&self) {
-        *self.shared.stats.lock().expect("never poisoned") = Stats::default();
+        self.shared.reset_stats();
+    }
+
+    /// The API requests received since the start (or the last reset), in order.
+    pub fn journal(&self) -> Vec<Recorded> {
+        self.shared.journal.lock().expect("never poisoned").clone()
     }
 
     /// Ends the life of every token handed out so far.

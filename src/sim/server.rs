@@ -1,7 +1,7 @@
 //! HTTP: routes, authentication, the faults and limits set by flags, request counting.
 
 use super::store::{SimError, View, parse_body};
-use super::{Fault, Shared};
+use super::{Fault, Recorded, Shared};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
 use axum::Router;
@@ -15,9 +15,11 @@ use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 type Sim = State<Arc<Shared>>;
+
+const MAX_BODY: usize = 16 << 20;
 type Answer = Result<Value, SimError>;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -66,6 +68,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth2/token", post(token))
         .route("/_sim/stats", get(stats).delete(reset_stats))
+        .route("/_sim/requests", get(journal))
         .route("/_sim/faults", post(inject))
         .route("/_sim/expire-tokens", post(expire_tokens))
         .route(
@@ -152,6 +155,17 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         stats.writes += u64::from(is_write);
         *stats.requests.entry(format!("{method} {route}")).or_default() += 1;
     }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return error(SimError::invalid("the request body is too large"));
+    };
+    sim.journal.lock().expect("never poisoned").push(Recorded {
+        method: method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(String::from),
+        body: serde_json::from_slice(&body).ok(),
+    });
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
     if !sim.config.latency.is_zero() {
         tokio::time::sleep(sim.config.latency).await;
     }
@@ -176,8 +190,8 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     if sim.config.failure_rate > 0.0 && fastrand::f64() < sim.config.failure_rate {
         return failure(if fastrand::bool() { 500 } else { 503 }, None);
     }
-    if let Err(refused) = authenticate(&sim, request.headers()) {
-        return refused;
+    if let Err((message, challenge)) = authenticate(&sim, request.headers()) {
+        return unauthenticated(message, challenge);
     }
     let response = next.run(request).await;
     if is_write && response.status().is_success() {
@@ -203,7 +217,8 @@ fn take_fault(sim: &Shared, described: &str) -> Option<Fault> {
 }
 
 /// Bearer tokens from the token endpoint, or HTTP Basic with the key on every call.
-fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// `Err((message, WWW-Authenticate challenge))` when the request is refused.
+fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(), (&'static str, &'static str)> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -211,23 +226,20 @@ fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     if let Some(token) = value.strip_prefix("Bearer ") {
         return match sim.tokens.lock().expect("never poisoned").get(token) {
             Some(until) if *until > Instant::now() => Ok(()),
-            Some(_) => Err(unauthenticated(
+            Some(_) => Err((
                 "the access token expired",
                 r#"Bearer error="invalid_token", error_description="The access token expired""#,
             )),
-            None => Err(unauthenticated(
-                "the access token is not valid",
-                r#"Bearer error="invalid_token""#,
-            )),
+            None => Err(("the access token is not valid", r#"Bearer error="invalid_token""#)),
         };
     }
     if let Some((id, secret)) = basic(value) {
         return match key_accepted(sim, &id, &secret) {
             true => Ok(()),
-            false => Err(unauthenticated("the access key was refused", "Basic")),
+            false => Err(("the access key was refused", "Basic")),
         };
     }
-    Err(unauthenticated("the request has no credentials", "Bearer"))
+    Err(("the request has no credentials", "Bearer"))
 }
 
 fn basic(value: &str) -> Option<(String, String)> {
@@ -300,22 +312,21 @@ async fn stats(State(sim): Sim) -> Response {
 }
 
 async fn reset_stats(State(sim): Sim) -> StatusCode {
-    *sim.stats.lock().expect("never poisoned") = super::Stats::default();
+    sim.reset_stats();
     StatusCode::NO_CONTENT
 }
 
+async fn journal(State(sim): Sim) -> Response {
+    axum::Json(sim.journal.lock().expect("never poisoned").clone()).into_response()
+}
+
 async fn inject(State(sim): Sim, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
-    sim.faults.lock().expect("never poisoned").push_back(fault);
+    sim.inject(fault);
     StatusCode::NO_CONTENT
 }
 
 async fn expire_tokens(State(sim): Sim) -> StatusCode {
-    let now = Instant::now();
-    sim.tokens
-        .lock()
-        .expect("never poisoned")
-        .values_mut()
-        .for_each(|t| *t = now - Duration::from_millis(1));
+    sim.expire_tokens();
     StatusCode::NO_CONTENT
 }
 
@@ -328,8 +339,7 @@ async fn seed_identity_conflicts(
         Ok(r) => r,
         Err(e) => return error(e),
     };
-    sim.store().seed_identity_conflicts(region, &project, conflicts);
-    sim.save();
+    sim.seed_identity_conflicts(region, &project, conflicts);
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -269,7 +269,7 @@ impl Project {
                 attempts: attempt,
                 kind,
             };
-            if error.class() != Class::Retryable {
+            if !worth_retrying(request.method, &error) {
                 return Err(error);
             }
             let Some(delay) = backoff.next() else { return Err(error) };
@@ -318,7 +318,7 @@ impl Project {
         let result = http.send().await;
         let span = tracing::Span::current();
         span.record("latency_ms", started.elapsed().as_millis() as u64);
-        let response = result.map_err(|e| Failure::Other(ErrorKind::Transport(transport_message(e))))?;
+        let response = result.map_err(|e| Failure::Other(transport(e)))?;
         let status = response.status().as_u16();
         span.record("status", status);
         let expired = status == 401
@@ -334,10 +334,7 @@ impl Project {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Other(ErrorKind::Transport(transport_message(e))))?;
+        let body = response.bytes().await.map_err(|e| Failure::Other(transport(e)))?;
         tracing::debug!("answered");
         if (200..300).contains(&status) {
             return Ok(body.to_vec());
@@ -585,6 +582,22 @@ impl Project {
     }
 }
 
+/// Rule 8, with one exception: a POST that may have reached the server is not sent again, since
+/// a create whose answer was lost would then create a second object. The next run adopts the
+/// first by its natural key instead.
+fn worth_retrying(method: Method, error: &RequestError) -> bool {
+    if error.class() != Class::Retryable {
+        return false;
+    }
+    match (&error.kind, method) {
+        (_, Method::Get | Method::Put | Method::Patch | Method::Delete) => true,
+        (ErrorKind::Status { status: 429, .. }, Method::Post) => true,
+        (ErrorKind::Transport { unsent, .. }, Method::Post) => *unsent,
+        (ErrorKind::Token { .. }, Method::Post) => true,
+        (_, Method::Post) => false,
+    }
+}
+
 fn reqwest_method(method: Method) -> reqwest::Method {
     match method {
         Method::Get => reqwest::Method::GET,
@@ -592,6 +605,14 @@ fn reqwest_method(method: Method) -> reqwest::Method {
         Method::Put => reqwest::Method::PUT,
         Method::Patch => reqwest::Method::PATCH,
         Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+fn transport(e: reqwest::Error) -> ErrorKind {
+    let unsent = e.is_connect();
+    ErrorKind::Transport {
+        message: transport_message(e),
+        unsent,
     }
 }
 

@@ -74,8 +74,9 @@ pub enum ErrorKind {
         status: Option<u16>,
         message: String,
     },
-    #[error("{0}")]
-    Transport(String),
+    /// No HTTP answer. `unsent`: the connection failed, so the server cannot have acted on it.
+    #[error("{message}")]
+    Transport { message: String, unsent: bool },
     #[error("the answer could not be read: {0}")]
     Decode(String),
 }
@@ -113,7 +114,7 @@ impl RequestError {
             ErrorKind::Status { status, .. } => classify(*status),
             ErrorKind::Token { status: Some(s), .. } if *s == 429 || *s >= 500 => Class::Retryable,
             ErrorKind::Token { .. } => Class::Auth,
-            ErrorKind::Transport(_) => Class::Retryable,
+            ErrorKind::Transport { .. } => Class::Retryable,
             ErrorKind::Decode(_) => Class::Terminal,
         }
     }
@@ -143,7 +144,7 @@ impl RequestError {
             ),
             (_, Some(429)) => " (rate limited by Sinch: lower --rate-limit, or run again later)".into(),
             (_, Some(s)) if s >= 500 => " (Sinch failed to answer: run again later)".into(),
-            (ErrorKind::Transport(_), _) => {
+            (ErrorKind::Transport { .. }, _) => {
                 " (Sinch could not be reached: check the network and the endpoint URLs)".into()
             }
             _ => String::new(),

@@ -1,0 +1,787 @@
+//! The client of the Sinch API against the simulator: every call, and every rule of auth, retry,
+//! rate and errors, asserted on what went over the wire (the simulator's journal and counts).
+
+use serde_json::{Value, json};
+use sinch_operator::model::Region;
+use sinch_operator::sim::{self, Fault, Sim};
+use sinch_operator::sinch::Sensitive;
+use sinch_operator::sinch::app::App;
+use sinch_operator::sinch::client::{AuthMode, Client, Config, Credentials, Project, RetryPolicy};
+use sinch_operator::sinch::error::Class;
+use sinch_operator::sinch::settings::{ContactSettings, IdentityConflict, ProjectSettingsRequest};
+use sinch_operator::sinch::template::Template;
+use sinch_operator::sinch::webhook::Webhook;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = "3f2a0c4e-project";
+const KEY_SECRET: &str = "canary-key-secret-5b1e";
+const TOKEN: &str = "canary-sms-token-90d2";
+
+async fn start(config: sim::Config) -> Sim {
+    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// Fast retries, so tests of backoff do not wait for production delays.
+fn client_config(sim: &Sim) -> Config {
+    Config {
+        endpoints: sim.endpoints(),
+        retry: RetryPolicy {
+            max_attempts: 4,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        },
+        ..Config::default()
+    }
+}
+
+fn credentials() -> Credentials {
+    Credentials {
+        key_id: "key-id".into(),
+        key_secret: Sensitive(KEY_SECRET.into()),
+    }
+}
+
+fn project_with(config: Config, region: Region) -> Project {
+    Client::new(config).unwrap().project(PROJECT, region, credentials())
+}
+
+fn project(sim: &Sim) -> Project {
+    project_with(client_config(sim), Region::Us)
+}
+
+fn sms_app(name: &str) -> App {
+    serde_json::from_value(json!({
+        "display_name": name,
+        "channel_credentials": [
+            {"channel": "SMS", "static_bearer": {"claimed_identity": "plan-a", "token": TOKEN}}
+        ],
+        "retention_policy": {"retention_type": "PERSIST_RETENTION_POLICY"}
+    }))
+    .unwrap()
+}
+
+fn webhook(app: &str, target: &str) -> Webhook {
+    serde_json::from_value(json!({
+        "app_id": app, "target": target, "target_type": "HTTP", "triggers": ["MESSAGE_INBOUND"]
+    }))
+    .unwrap()
+}
+
+fn template(id: &str, text: &str) -> Template {
+    serde_json::from_value(json!({
+        "id": id,
+        "description": "order shipped",
+        "default_translation": "en-US",
+        "translations": [
+            {"language_code": "en-US", "version": "1", "text_message": {"text": text}}
+        ]
+    }))
+    .unwrap()
+}
+
+/// The last request the simulator received: method, path, query and body.
+fn last(sim: &Sim) -> (String, String, Option<String>, Option<Value>) {
+    let r = sim.journal().pop().expect("a request was sent");
+    (r.method, r.path, r.query, r.body)
+}
+
+#[tokio::test]
+async fn apps_are_created_read_patched_by_mask_and_deleted() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+
+    let created = p.create_app(&sms_app("Support")).await.unwrap();
+    let id = created.id.clone().unwrap();
+    assert_eq!(id.len(), 26, "a ULID: {id}");
+    let (method, path, query, body) = last(&sim);
+    assert_eq!(
+        (method.as_str(), path.as_str(), query),
+        ("POST", format!("/us/v1/projects/{PROJECT}/apps").as_str(), None)
+    );
+    assert_eq!(body.unwrap(), serde_json::to_value(sms_app("Support")).unwrap());
+    let channel = &created.channel_credentials.as_ref().unwrap()[0];
+    assert_eq!(channel.state.as_ref().unwrap().status.as_deref(), Some("PENDING"));
+
+    // Reads show the server's defaults, and the channel has become active.
+    let read = p.get_app(&id).await.unwrap();
+    assert_eq!(read.processing_mode.as_deref(), Some("DISPATCH"));
+    assert_eq!(read.retention_policy.as_ref().unwrap().ttl_days, Some(180));
+    assert_eq!(read.rate_limits.as_ref().unwrap().outbound, Some(25));
+    let channel = &read.channel_credentials.as_ref().unwrap()[0];
+    assert_eq!(channel.state.as_ref().unwrap().status.as_deref(), Some("ACTIVE"));
+    assert_eq!(
+        channel.static_bearer.as_ref().unwrap().token,
+        Some(Sensitive(TOKEN.into()))
+    );
+    assert_eq!(p.list_apps().await.unwrap(), vec![read.clone()]);
+
+    // A PATCH writes the masked fields only: the retention policy stays.
+    let patch = App {
+        display_name: Some("Support desk".into()),
+        ..App::default()
+    };
+    let updated = p.update_app(&id, &patch, vec!["display_name".into()]).await.unwrap();
+    let (method, path, query, body) = last(&sim);
+    assert_eq!(method, "PATCH");
+    assert_eq!(path, format!("/us/v1/projects/{PROJECT}/apps/{id}"));
+    assert_eq!(query.as_deref(), Some("update_mask=display_name"));
+    assert_eq!(body.unwrap(), json!({"display_name": "Support desk"}));
+    assert_eq!(updated.display_name.as_deref(), Some("Support desk"));
+    assert_eq!(
+        updated.retention_policy.unwrap().retention_type.as_deref(),
+        Some("PERSIST_RETENTION_POLICY")
+    );
+    // The unchanged credential keeps its state.
+    let channel = &updated.channel_credentials.as_ref().unwrap()[0];
+    assert_eq!(channel.state.as_ref().unwrap().status.as_deref(), Some("ACTIVE"));
+
+    p.delete_app(&id).await.unwrap();
+    assert_eq!(last(&sim).0, "DELETE");
+    let gone = p.get_app(&id).await.unwrap_err();
+    assert_eq!(gone.class(), Class::NotFound);
+    assert_eq!(
+        gone.to_string(),
+        format!(
+            "GET /v1/projects/{PROJECT}/apps/{id}: HTTP 404 NOT_FOUND: app {id} not found \
+             (not found in project {PROJECT} in region us: objects live in the region they were created in)"
+        )
+    );
+    assert!(p.list_apps().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_app_asked_for_in_another_region_is_not_found() {
+    let sim = start(sim::Config::default()).await;
+    let us = project(&sim);
+    let eu = project_with(client_config(&sim), Region::Eu);
+    let id = us.create_app(&sms_app("Support")).await.unwrap().id.unwrap();
+    let err = eu.get_app(&id).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(err.attempts, 1, "a 404 is not retried");
+    assert!(err.to_string().contains("in region eu"), "{err}");
+    assert_eq!(last(&sim).1, format!("/eu/v1/projects/{PROJECT}/apps/{id}"));
+    // The same display name in another region is another app.
+    us.create_app(&sms_app("Support")).await.unwrap();
+    eu.create_app(&sms_app("Support")).await.unwrap();
+    assert_eq!(us.list_apps().await.unwrap().len(), 2);
+    assert_eq!(eu.list_apps().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn update_mask_is_understood_in_all_three_spellings() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    let id = p.create_app(&sms_app("A")).await.unwrap().id.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/us/v1/projects/{PROJECT}/apps/{id}", sim.url());
+    let body = json!({"display_name": "B", "processing_mode": "CONVERSATION"});
+    for (i, query) in [
+        "update_mask=display_name",
+        "update_mask=display_name%2Cprocessing_mode",
+        "update_mask.paths=display_name&update_mask.paths=processing_mode",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("name {i}");
+        let body = json!({"display_name": name, "processing_mode": body["processing_mode"]});
+        let answer: Value = http
+            .patch(format!("{url}?{query}"))
+            .basic_auth("key-id", Some(KEY_SECRET))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["display_name"], name.as_str(), "{query}");
+        let expected_mode = if i == 0 { "DISPATCH" } else { "CONVERSATION" };
+        assert_eq!(answer["processing_mode"], expected_mode, "{query}");
+    }
+    // A field in the mask but not in the body is cleared (back to the server's default).
+    let cleared = p
+        .update_app(&id, &App::default(), vec!["retention_policy".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        cleared.retention_policy.unwrap().retention_type.as_deref(),
+        Some("MESSAGE_EXPIRE_POLICY")
+    );
+    // Without a mask, the fields present are written.
+    let unmasked = http
+        .patch(&url)
+        .basic_auth("key-id", Some(KEY_SECRET))
+        .json(&json!({"display_name": "C"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unmasked.json::<Value>().await.unwrap()["display_name"], "C");
+    // A PATCH of channel_credentials replaces the whole list.
+    let mut two = sms_app("x").channel_credentials.unwrap();
+    two.push(serde_json::from_value(json!({"channel": "MESSENGER", "static_token": {"token": "t2"}})).unwrap());
+    let body = App {
+        channel_credentials: Some(two),
+        ..App::default()
+    };
+    p.update_app(&id, &body, vec!["channel_credentials".into()])
+        .await
+        .unwrap();
+    let one = App {
+        channel_credentials: Some(vec![body.channel_credentials.unwrap()[1].clone()]),
+        ..App::default()
+    };
+    let after = p
+        .update_app(&id, &one, vec!["channel_credentials".into()])
+        .await
+        .unwrap();
+    let channels: Vec<String> = after
+        .channel_credentials
+        .unwrap()
+        .into_iter()
+        .map(|c| c.channel)
+        .collect();
+    assert_eq!(channels, ["MESSENGER"]);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_terminal_400_and_is_sent_once() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    let mut app = sms_app("A");
+    app.retention_policy.as_mut().unwrap().ttl_days = Some(4000);
+    app.retention_policy.as_mut().unwrap().retention_type = Some("MESSAGE_EXPIRE_POLICY".into());
+    let err = p.create_app(&app).await.unwrap_err();
+    assert_eq!(err.class(), Class::Terminal);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "POST /v1/projects/{PROJECT}/apps: HTTP 400 INVALID_ARGUMENT: retention_policy.ttl_days: 4000 is out of range 1 to 3650"
+        )
+    );
+    assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/apps"), 1);
+    // Unknown fields are refused, so a misspelt wire name cannot pass unnoticed.
+    let mut app = sms_app("A");
+    app.extra.insert("displayName".into(), json!("A"));
+    let err = p.create_app(&app).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("HTTP 400 INVALID_ARGUMENT: unknown field \"displayName\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_are_limited_to_five_per_app_with_unique_targets() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    let app = p.create_app(&sms_app("A")).await.unwrap().id.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let w = p
+            .create_webhook(&webhook(&app, &format!("https://hooks.example.com/{i}")))
+            .await
+            .unwrap();
+        ids.push(w.id.unwrap());
+    }
+    let (method, path, _, body) = last(&sim);
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", format!("/us/v1/projects/{PROJECT}/webhooks").as_str())
+    );
+    assert_eq!(
+        body.unwrap(),
+        serde_json::to_value(webhook(&app, "https://hooks.example.com/4")).unwrap()
+    );
+
+    let sixth = p
+        .create_webhook(&webhook(&app, "https://hooks.example.com/5"))
+        .await
+        .unwrap_err();
+    assert_eq!(sixth.class(), Class::Terminal);
+    assert!(
+        sixth.to_string().ends_with(&format!(
+            "HTTP 400 INVALID_ARGUMENT: app {app} already has 5 webhooks, the most an app can have"
+        )),
+        "{sixth}"
+    );
+    p.delete_webhook(&ids[0]).await.unwrap();
+    let duplicate = p
+        .create_webhook(&webhook(&app, "https://hooks.example.com/1"))
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.status(), Some(400));
+    assert!(
+        duplicate
+            .to_string()
+            .contains("already has a webhook with target https://hooks.example.com/1"),
+        "{duplicate}"
+    );
+    // The slot freed by the delete takes a new target.
+    p.create_webhook(&webhook(&app, "https://hooks.example.com/new"))
+        .await
+        .unwrap();
+
+    let listed = p.list_webhooks(&app).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(last(&sim).1, format!("/us/v1/projects/{PROJECT}/apps/{app}/webhooks"));
+    let patch = Webhook {
+        target: Some("https://hooks.example.com/1".into()),
+        triggers: Some(vec!["MESSAGE_DELIVERY".into(), "EVENT_DELIVERY".into()]),
+        ..Webhook::default()
+    };
+    let updated = p
+        .update_webhook(&ids[1], &patch, vec!["target".into(), "triggers".into()])
+        .await
+        .unwrap();
+    assert_eq!(last(&sim).2.as_deref(), Some("update_mask=target,triggers"));
+    assert_eq!(updated.triggers.unwrap(), ["MESSAGE_DELIVERY", "EVENT_DELIVERY"]);
+    assert_eq!(
+        p.get_webhook(&ids[1]).await.unwrap().target_type.as_deref(),
+        Some("HTTP")
+    );
+    // Deleting the app deletes its webhooks.
+    p.delete_app(&app).await.unwrap();
+    assert_eq!(p.get_webhook(&ids[1]).await.unwrap_err().class(), Class::NotFound);
+}
+
+#[tokio::test]
+async fn templates_are_versioned_and_reads_add_latest_copies() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    let created = p
+        .create_template(&template("order-shipped", "Shipped: ${order}"))
+        .await
+        .unwrap();
+    assert_eq!(created.version, Some(1));
+    assert_eq!(last(&sim).1, format!("/us/v2/projects/{PROJECT}/templates"));
+    let read = p.get_template("order-shipped").await.unwrap();
+    let versions: Vec<&str> = read
+        .translations
+        .iter()
+        .flatten()
+        .map(|t| t.version.as_deref().unwrap())
+        .collect();
+    assert_eq!(versions, ["1", "latest"]);
+    let stored: Vec<_> = read.stored_translations().collect();
+    assert_eq!(stored.len(), 1);
+    // The server fills defaults that were not sent.
+    assert_eq!(stored[0].variables, Some(vec![]));
+    assert_eq!(stored[0].channel_template_overrides, Some(Default::default()));
+    assert_eq!(p.list_templates().await.unwrap(), vec![read.clone()]);
+    let translations = p.list_translations("order-shipped", Some("en-US"), None).await.unwrap();
+    assert_eq!(translations.len(), 1, "no latest copy unless asked for");
+    let latest = p
+        .list_translations("order-shipped", None, Some("latest"))
+        .await
+        .unwrap();
+    assert_eq!(latest[0].version.as_deref(), Some("latest"));
+    assert_eq!(last(&sim).2.as_deref(), Some("translation_version=latest"));
+
+    let mut update = template("order-shipped", "On its way: ${order}");
+    update.version = Some(1);
+    update.translations.as_mut().unwrap()[0].version = Some("2".into());
+    let replaced = p.update_template("order-shipped", &update).await.unwrap();
+    assert_eq!(replaced.version, Some(2));
+    assert_eq!(last(&sim).0, "PUT");
+    let stale = p.update_template("order-shipped", &update).await.unwrap_err();
+    assert_eq!(stale.status(), Some(409));
+    assert_eq!(stale.class(), Class::Terminal);
+    assert!(
+        stale.to_string().contains(
+            "HTTP 409 ABORTED: template order-shipped is at version 2; the update was made against version 1"
+        ),
+        "{stale}"
+    );
+    let exists = p.create_template(&template("order-shipped", "x")).await.unwrap_err();
+    assert!(exists.to_string().contains("HTTP 409 ALREADY_EXISTS"), "{exists}");
+    // Without an id, the server assigns one.
+    let mut anonymous = template("x", "y");
+    anonymous.id = None;
+    assert_eq!(p.create_template(&anonymous).await.unwrap().id.unwrap().len(), 26);
+
+    p.delete_template("order-shipped").await.unwrap();
+    assert_eq!(
+        p.get_template("order-shipped").await.unwrap_err().class(),
+        Class::NotFound
+    );
+}
+
+#[tokio::test]
+async fn settings_are_a_singleton_and_conflicts_block_unified_contact_id() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    assert_eq!(p.get_settings().await.unwrap(), None, "404 means no settings yet");
+    let off = ProjectSettingsRequest {
+        contact_settings: Some(ContactSettings {
+            unified_contact_id_enabled: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let on = ProjectSettingsRequest {
+        contact_settings: Some(ContactSettings {
+            unified_contact_id_enabled: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = p.create_settings(&off).await.unwrap();
+    assert_eq!(created.project_id.as_deref(), Some(PROJECT));
+    assert_eq!(
+        last(&sim).3.unwrap(),
+        json!({"contact_settings": {"unified_contact_id_enabled": false}})
+    );
+    let again = p.create_settings(&off).await.unwrap_err();
+    assert!(again.to_string().contains("HTTP 409 ALREADY_EXISTS"), "{again}");
+
+    let conflicts: Vec<IdentityConflict> = (0..45)
+        .map(|i| IdentityConflict {
+            identity: format!("4670000{i:04}"),
+            channels: vec!["SMS".into(), "RCS".into()],
+            contact_ids: vec![format!("c{i}a"), format!("c{i}b")],
+        })
+        .collect();
+    sim.seed_identity_conflicts(Region::Us, PROJECT, conflicts.clone());
+    sim.reset_stats();
+    assert_eq!(p.list_identity_conflicts().await.unwrap(), conflicts);
+    let pages: Vec<Option<String>> = sim.journal().into_iter().map(|r| r.query).collect();
+    assert_eq!(
+        pages,
+        [
+            Some("page_size=20".into()),
+            Some("page_size=20&page_token=20".into()),
+            Some("page_size=20&page_token=40".into())
+        ]
+    );
+    let refused = p.update_settings(&on).await.unwrap_err();
+    assert_eq!(refused.class(), Class::Terminal);
+    assert!(
+        refused
+            .to_string()
+            .contains("HTTP 400 FAILED_PRECONDITION: the project has 45 identity conflicts"),
+        "{refused}"
+    );
+
+    sim.seed_identity_conflicts(Region::Us, PROJECT, vec![]);
+    let updated = p.update_settings(&on).await.unwrap();
+    assert_eq!(
+        updated
+            .settings
+            .unwrap()
+            .contact_settings
+            .unwrap()
+            .unified_contact_id_enabled,
+        Some(true)
+    );
+    assert_eq!(last(&sim).0, "PATCH");
+    assert_eq!(last(&sim).2, None, "settings PATCH has no update_mask");
+    p.delete_settings().await.unwrap();
+    assert_eq!(p.get_settings().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_token_is_fetched_once_and_renewed_once_when_it_expires() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    for _ in 0..3 {
+        p.list_apps().await.unwrap();
+    }
+    assert_eq!(sim.stats().count("POST /oauth2/token"), 1);
+    sim.expire_tokens();
+    p.list_apps().await.unwrap();
+    let stats = sim.stats();
+    assert_eq!(stats.count("POST /oauth2/token"), 2);
+    assert_eq!(
+        stats.count("GET /{region}/v1/projects/{project_id}/apps"),
+        5,
+        "one refused, then one retried"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    let sim = start(sim::Config {
+        token_lifetime: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    let p = project(&sim);
+    p.list_apps().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    p.list_apps().await.unwrap();
+    let stats = sim.stats();
+    assert_eq!(stats.count("POST /oauth2/token"), 2);
+    assert_eq!(
+        stats.count("GET /{region}/v1/projects/{project_id}/apps"),
+        2,
+        "no call was refused"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_key_is_reported_with_what_to_check() {
+    let sim = start(sim::Config {
+        keys: vec![("key-id".into(), "another".into())],
+        ..Default::default()
+    })
+    .await;
+    let p = project(&sim);
+    let err = p.list_apps().await.unwrap_err();
+    assert_eq!(err.class(), Class::Auth);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET /v1/projects/{PROJECT}/apps: could not get an access token from {}/oauth2/token: HTTP 401: \
+             the access key was refused (check SINCH_KEY_ID and SINCH_KEY_SECRET: an access key of the project)",
+            sim.url()
+        )
+    );
+    // Basic auth sends the key on every call, and fetches no token.
+    let sim = start(sim::Config {
+        keys: vec![("key-id".into(), KEY_SECRET.into())],
+        ..Default::default()
+    })
+    .await;
+    let p = project_with(
+        Config {
+            auth: AuthMode::Basic,
+            ..client_config(&sim)
+        },
+        Region::Us,
+    );
+    p.list_apps().await.unwrap();
+    assert_eq!(sim.stats().count("POST /oauth2/token"), 0);
+}
+
+#[tokio::test]
+async fn rate_limited_calls_wait_as_retry_after_asks() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    p.list_apps().await.unwrap();
+    sim.inject(Fault {
+        status: 429,
+        times: 1,
+        retry_after: Some(1),
+        after_write: false,
+        matching: None,
+    });
+    let started = Instant::now();
+    p.list_apps().await.unwrap();
+    // The client's own backoff is milliseconds here: only Retry-After explains a second.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.stats().count("GET /{region}/v1/projects/{project_id}/apps"), 3);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    sim.inject(Fault {
+        status: 503,
+        times: 2,
+        retry_after: None,
+        after_write: false,
+        matching: None,
+    });
+    p.list_apps().await.unwrap();
+    assert_eq!(sim.stats().count("GET /{region}/v1/projects/{project_id}/apps"), 3);
+
+    sim.inject(Fault {
+        status: 500,
+        times: 10,
+        retry_after: None,
+        after_write: false,
+        matching: None,
+    });
+    let err = p.list_apps().await.unwrap_err();
+    assert_eq!(err.class(), Class::Retryable);
+    assert_eq!(err.attempts, 4);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET /v1/projects/{PROJECT}/apps: HTTP 500 INTERNAL: the service failed; retry with exponential back-off \
+             (Sinch failed to answer: run again later) (gave up after 4 attempts)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_not_sent_twice() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    sim.inject(Fault {
+        status: 503,
+        times: 1,
+        retry_after: None,
+        after_write: true,
+        matching: Some("POST".into()),
+    });
+    let err = p.create_app(&sms_app("A")).await.unwrap_err();
+    assert_eq!((err.status(), err.attempts), (Some(503), 1));
+    // The app exists once: the next run finds it by display name instead of creating another.
+    assert_eq!(p.list_apps().await.unwrap().len(), 1);
+    // A 429 means the server did nothing, so even a create is sent again.
+    sim.inject(Fault {
+        status: 429,
+        times: 1,
+        retry_after: Some(0),
+        after_write: false,
+        matching: Some("POST".into()),
+    });
+    p.create_app(&sms_app("B")).await.unwrap();
+    assert_eq!(p.list_apps().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn calls_to_one_project_share_the_rate_limit_and_the_in_flight_bound() {
+    let sim = start(sim::Config {
+        latency: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
+    let config = Config {
+        concurrency: NonZeroUsize::new(2).unwrap(),
+        ..client_config(&sim)
+    };
+    let p = project_with(config, Region::Us);
+    p.list_apps().await.unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.list_apps().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // Six calls of 100 ms, two at a time: three rounds at least.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let sim = start(sim::Config::default()).await;
+    let config = Config {
+        rate_limit: NonZeroU32::new(10).unwrap(),
+        ..client_config(&sim)
+    };
+    let client = Client::new(config).unwrap();
+    // Two regions of one project: one budget.
+    let us = client.project(PROJECT, Region::Us, credentials());
+    let eu = client.project(PROJECT, Region::Eu, credentials());
+    let started = Instant::now();
+    for _ in 0..10 {
+        us.list_apps().await.unwrap();
+        eu.list_apps().await.unwrap();
+    }
+    // A burst of 10, then 10 more at 10 per second.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn masked_secrets_are_answered_as_stars() {
+    let sim = start(sim::Config {
+        mask_secrets: true,
+        ..Default::default()
+    })
+    .await;
+    let p = project(&sim);
+    let created = p.create_app(&sms_app("A")).await.unwrap();
+    let token = |app: &App| {
+        app.channel_credentials.as_ref().unwrap()[0]
+            .static_bearer
+            .as_ref()
+            .unwrap()
+            .token
+            .clone()
+    };
+    assert_eq!(token(&created), Some(Sensitive(sim::store::MASK.into())));
+    assert_eq!(
+        token(&p.get_app(created.id.as_deref().unwrap()).await.unwrap()),
+        Some(Sensitive(sim::store::MASK.into()))
+    );
+    // Stored as sent: the channel got the real token.
+    let stored = sim.snapshot();
+    let app = stored.regions[&Region::Us][PROJECT].apps.values().next().unwrap();
+    assert_eq!(app["channel_credentials"][0]["static_bearer"]["token"], TOKEN);
+}
+
+#[tokio::test]
+async fn the_state_file_keeps_objects_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    let config = sim::Config {
+        state_file: Some(state.clone()),
+        ..Default::default()
+    };
+    let sim = start(config.clone()).await;
+    let id = project(&sim).create_app(&sms_app("Kept")).await.unwrap().id.unwrap();
+    sim.stop().await;
+    let sim = start(config).await;
+    assert_eq!(
+        project(&sim).get_app(&id).await.unwrap().display_name.as_deref(),
+        Some("Kept")
+    );
+}
+
+#[test]
+fn no_secret_reaches_the_logs() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sim = start(sim::Config::default()).await;
+        let p = project(&sim);
+        let id = p.create_app(&sms_app("A")).await.unwrap().id.unwrap();
+        sim.expire_tokens();
+        sim.inject(Fault {
+            status: 503,
+            times: 1,
+            retry_after: None,
+            after_write: false,
+            matching: None,
+        });
+        p.get_app(&id).await.unwrap();
+        let _ = p.create_app(&App::default()).await;
+    });
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("sinch_request"), "requests are traced: {logs}");
+    assert!(logs.contains("retrying"), "{logs}");
+    for canary in [KEY_SECRET, TOKEN, "Bearer", "Basic "] {
+        assert!(!logs.contains(canary), "{canary:?} in the logs:\n{logs}");
+    }
+}
