@@ -144,6 +144,13 @@ impl Shared {
         })
     }
 
+    fn count(&self, request: String, is_write: bool) {
+        let mut stats = self.stats.lock().expect("never poisoned");
+        stats.total += 1;
+        stats.writes += u64::from(is_write);
+        *stats.requests.entry(request).or_default() += 1;
+    }
+
     fn reset_stats(&self) {
         *self.stats.lock().expect("never poisoned") = Stats::default();
         self.journal.lock().expect("never poisoned").clear();

@@ -149,12 +149,7 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let described = format!("{method} {}", request.uri().path());
     let is_write = method != axum::http::Method::GET;
-    {
-        let mut stats = sim.stats.lock().expect("never poisoned");
-        stats.total += 1;
-        stats.writes += u64::from(is_write);
-        *stats.requests.entry(format!("{method} {route}")).or_default() += 1;
-    }
+    sim.count(format!("{method} {route}"), is_write);
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return error(SimError::invalid("the request body is too large"));
@@ -258,12 +253,7 @@ fn key_accepted(sim: &Shared, id: &str, secret: &str) -> bool {
 
 /// `POST /oauth2/token`: client credentials, Basic auth, a form body.
 async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
-    *sim.stats
-        .lock()
-        .expect("never poisoned")
-        .requests
-        .entry("POST /oauth2/token".into())
-        .or_default() += 1;
+    sim.count("POST /oauth2/token".into(), false);
     if !sim.config.latency.is_zero() {
         tokio::time::sleep(sim.config.latency).await;
     }

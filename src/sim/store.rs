@@ -278,18 +278,7 @@ impl Store {
     }
 
     pub fn create_app(&mut self, region: Region, project: &str, body: Object, view: View) -> Result<Value> {
-        check_fields(&body, APP_FIELDS, APP_OUTPUT)?;
-        for required in ["display_name", "channel_credentials"] {
-            if !body.contains_key(required) {
-                return Err(SimError::invalid(format!("{required}: required")));
-            }
-        }
-        let id = new_id();
-        let mut app: Object = body
-            .into_iter()
-            .filter(|(k, _)| APP_FIELDS.contains(&k.as_str()))
-            .collect();
-        app.insert("id".into(), json!(id));
+        let (id, mut app) = new_object(body, APP_FIELDS, APP_OUTPUT, &["display_name", "channel_credentials"])?;
         check_app(&app)?;
         track_channel_states(&mut app, None);
         let shown = view.show(app_view(&app));
@@ -353,18 +342,7 @@ impl Store {
     }
 
     pub fn create_webhook(&mut self, region: Region, project: &str, body: Object, view: View) -> Result<Value> {
-        check_fields(&body, WEBHOOK_FIELDS, WEBHOOK_OUTPUT)?;
-        for required in ["app_id", "target"] {
-            if !body.contains_key(required) {
-                return Err(SimError::invalid(format!("{required}: required")));
-            }
-        }
-        let id = new_id();
-        let mut webhook: Object = body
-            .into_iter()
-            .filter(|(k, _)| WEBHOOK_FIELDS.contains(&k.as_str()))
-            .collect();
-        webhook.insert("id".into(), json!(id));
+        let (id, webhook) = new_object(body, WEBHOOK_FIELDS, WEBHOOK_OUTPUT, &["app_id", "target"])?;
         let p = self.project(region, project);
         check_webhook(p, &id, &webhook)?;
         let shown = view.show(webhook_view(&webhook));
@@ -618,6 +596,21 @@ fn template_not_found(id: &str) -> SimError {
 
 fn settings_not_found(project: &str) -> SimError {
     SimError::not_found(format!("project {project} has no settings"))
+}
+
+/// A created object: the writable fields of `body` and a new id.
+fn new_object(body: Object, writable: &[&str], output: &[&str], required: &[&str]) -> Result<(String, Object)> {
+    check_fields(&body, writable, output)?;
+    if let Some(missing) = required.iter().find(|r| !body.contains_key(**r)) {
+        return Err(SimError::invalid(format!("{missing}: required")));
+    }
+    let id = new_id();
+    let mut object: Object = body
+        .into_iter()
+        .filter(|(k, _)| writable.contains(&k.as_str()))
+        .collect();
+    object.insert("id".into(), json!(id));
+    Ok((id, object))
 }
 
 /// Unknown top-level fields are refused (as a gRPC gateway does); output-only ones are ignored.

@@ -656,3 +656,35 @@ fn oauth_error(body: &[u8]) -> String {
         None => format!(": {}", excerpt(body)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinch_auth_selects_oauth_or_basic() {
+        let config = |v: Option<&str>| Config::from_lookup(|k| (k == AUTH_VAR).then(|| v.map(String::from)).flatten());
+        assert_eq!(config(None).unwrap().auth, AuthMode::OAuth);
+        assert_eq!(config(Some("oauth")).unwrap().auth, AuthMode::OAuth);
+        assert_eq!(config(Some("basic")).unwrap().auth, AuthMode::Basic);
+        assert_eq!(
+            config(Some("Basic")).unwrap_err().to_string(),
+            "SINCH_AUTH: \"Basic\" is not an auth mode; use oauth or basic"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_api_error_shape_is_quoted_briefly() {
+        assert_eq!(
+            excerpt(b"<html>\n  <body>502 Bad Gateway</body>\n</html>"),
+            "<html> <body>502 Bad Gateway</body> </html>"
+        );
+        assert_eq!(excerpt("é".repeat(150).as_bytes()).chars().count(), 100);
+        assert_eq!(
+            oauth_error(br#"{"error":"invalid_client","error_description":"bad key"}"#),
+            ": bad key"
+        );
+        assert_eq!(oauth_error(br#"{"error":"invalid_client"}"#), ": invalid_client");
+        assert_eq!(oauth_error(b""), "");
+    }
+}

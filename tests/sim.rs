@@ -1,0 +1,174 @@
+//! The simulator's own flags, over HTTP and as the `sim` subcommand.
+
+use serde_json::{Value, json};
+use sinch_operator::sim::{self, Sim};
+use std::io::{BufRead, BufReader};
+use std::num::NonZeroU32;
+use std::process::{Command, Stdio};
+
+async fn start(config: sim::Config) -> Sim {
+    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+async fn list_apps(http: &reqwest::Client, sim: &Sim) -> reqwest::Response {
+    http.get(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_retry_after() {
+    let sim = start(sim::Config {
+        rate_limit: NonZeroU32::new(3),
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let r = list_apps(&http, &sim).await;
+        if r.status() == 429 {
+            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+            statuses.push(429);
+        } else {
+            statuses.push(r.status().as_u16());
+        }
+    }
+    // A burst of three, then refused (six requests take far less than the second a slot needs).
+    assert_eq!(&statuses[..3], [200, 200, 200]);
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // Another project has its own budget.
+    let other = http
+        .get(format!("{}/us/v1/projects/q/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn the_failure_rate_fails_that_share_of_requests_without_carrying_them_out() {
+    let sim = start(sim::Config {
+        failure_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let status = http
+            .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+            .basic_auth("k", Some("s"))
+            .json(&json!({"display_name": "A", "channel_credentials": []}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 500 || status == 503, "{status}");
+    }
+    assert!(sim.snapshot().regions.is_empty(), "nothing was stored");
+    let sim = start(sim::Config::default()).await;
+    assert_eq!(list_apps(&http, &sim).await.status(), 200);
+}
+
+#[tokio::test]
+async fn requests_without_valid_credentials_are_refused() {
+    let sim = start(sim::Config {
+        keys: vec![("k".into(), "s".into())],
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/us/v1/projects/p/apps", sim.url());
+    let none = http.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let unknown = http.get(&url).bearer_auth("made-up").send().await.unwrap();
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(unknown.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+    let wrong = http.get(&url).basic_auth("k", Some("wrong")).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let token: Value = http
+        .post(format!("{}/oauth2/token", sim.url()))
+        .basic_auth("k", Some("s"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["token_type"], "bearer");
+    assert_eq!(token["expires_in"], 3600);
+    let ok = http
+        .get(&url)
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    sim.expire_tokens();
+    let expired = http
+        .get(&url)
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 401);
+    assert!(
+        expired.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("expired")
+    );
+    // An unknown region is an unknown host: 404.
+    let nowhere = http
+        .get(format!("{}/xx/v1/projects/p/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .send()
+        .await;
+    assert_eq!(nowhere.unwrap().status(), 404);
+}
+
+#[test]
+fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
+    let bin = env!("CARGO_BIN_EXE_sinch-operator");
+    let mut child = Command::new(bin)
+        .args(["sim", "--listen", "127.0.0.1:0", "--latency", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("sinch-operator sim listening on ")
+        .expect(&line)
+        .to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats: Value = runtime
+        .block_on(async { reqwest::get(format!("{url}/_sim/stats")).await.unwrap().json().await })
+        .unwrap();
+    assert_eq!(stats["total"], 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = Command::new(bin).args(["sim", "--failure-rate", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: invalid value '2' for '--failure-rate <RATE>': \"2\" is not a number from 0 to 1"),
+        "{stderr}"
+    );
+}
