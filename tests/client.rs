@@ -785,3 +785,53 @@ fn no_secret_reaches_the_logs() {
         assert!(!logs.contains(canary), "{canary:?} in the logs:\n{logs}");
     }
 }
+
+/// The example manifests, converted to the wire, are what the API accepts.
+#[tokio::test]
+async fn every_example_manifest_converted_is_accepted() {
+    use sinch_operator::engine::desired;
+    use sinch_operator::model::{Object, WebhookApp};
+    let input = sinch_operator::validate::load(&["examples".into()]).unwrap();
+    let sim = start(sim::Config::default()).await;
+    let mut app_ids = std::collections::HashMap::new();
+    let mut created = 0;
+    for m in &input.manifests {
+        let region = m.object.placement().region.unwrap_or(Region::Us);
+        let p = project_with(client_config(&sim), region);
+        if let Object::ConversationApp(a) = &m.object {
+            let d = desired::app(&a.spec, m.object.namespace(), &input.secrets);
+            let app = p.create_app(&d.wire).await.unwrap();
+            app_ids.insert(m.object.name().to_string(), (app.id.unwrap(), region));
+            created += 1;
+        }
+    }
+    for m in &input.manifests {
+        let region = m.object.placement().region.unwrap_or(Region::Us);
+        let p = project_with(client_config(&sim), region);
+        match &m.object {
+            Object::Webhook(w) => {
+                let WebhookApp::AppRef(r) = &w.spec.app else {
+                    panic!("examples use appRef")
+                };
+                // A webhook lives in its app's project and region.
+                let (app_id, app_region) = &app_ids[&r.name];
+                let d = desired::webhook(&w.spec, app_id, m.object.namespace(), &input.secrets);
+                project_with(client_config(&sim), *app_region)
+                    .create_webhook(&d.wire)
+                    .await
+                    .unwrap();
+            }
+            Object::Template(t) => {
+                p.create_template(&desired::template(&t.spec, m.object.name()))
+                    .await
+                    .unwrap();
+            }
+            Object::ProjectSettings(s) => {
+                p.create_settings(&desired::settings(&s.spec)).await.unwrap();
+            }
+            Object::ConversationApp(_) => continue,
+        }
+        created += 1;
+    }
+    assert_eq!(created, input.manifests.len());
+}

@@ -1,0 +1,494 @@
+//! What each manifest asks of Sinch, as the wire types: the one place per kind where camelCase
+//! model fields become the API's snake_case ones. Only declared fields are set (rule 6: drift is
+//! a difference in a declared field), and secret references are resolved here, or recorded as
+//! unresolved: such a field is left out, never sent empty (rule 7).
+
+use super::secrets::Secrets;
+use crate::model::{
+    self as m, ConversationAppSpec, Credential, LineEnterpriseAccount, ProjectSettingsSpec, SecretKeyRef,
+    TemplateMessage, TemplateSpec, WebhookSpec,
+};
+use crate::sinch::app as w;
+use crate::sinch::settings::{ContactSettings, ProjectSettingsRequest};
+use crate::sinch::template::{ChannelTemplateOverride, Template, TemplateReference, Translation, Variable};
+use crate::sinch::webhook::{ClientCredentials, Webhook};
+use crate::sinch::{Enabled, Sensitive};
+use serde::Serialize;
+
+/// A secret reference that gave no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The manifest field, e.g. `spec.channelCredentials[0].staticBearer.tokenRef`.
+    pub field: String,
+    pub message: String,
+}
+
+/// A manifest in wire form, with the secret references that could not be resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired<T> {
+    pub wire: T,
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// Reads secret values for one namespace and keeps a note of those that are missing.
+struct Resolver<'a> {
+    secrets: &'a Secrets,
+    namespace: &'a str,
+    unresolved: Vec<Unresolved>,
+}
+
+impl Resolver<'_> {
+    fn secret(&mut self, field: &str, r: &SecretKeyRef) -> Option<Sensitive> {
+        let (ns, name, key) = (self.namespace, r.name.as_str(), r.key.as_str());
+        let message = match self.secrets.get(ns, name, key) {
+            Some(bytes) => match std::str::from_utf8(bytes) {
+                Ok(value) => return Some(Sensitive(value.to_string())),
+                Err(_) => format!("key {key:?} of Secret {ns}/{name} is not UTF-8 text"),
+            },
+            None => match self.secrets.keys(ns, name) {
+                Some(_) => format!("Secret {ns}/{name} has no key {key:?}"),
+                None => format!("Secret {ns}/{name} is not in the input"),
+            },
+        };
+        self.unresolved.push(Unresolved {
+            field: field.to_string(),
+            message,
+        });
+        None
+    }
+
+    fn optional(&mut self, field: &str, r: Option<&SecretKeyRef>) -> Option<Sensitive> {
+        r.and_then(|r| self.secret(field, r))
+    }
+}
+
+/// An enum of the model as the API spells it (the model's serde names are the API's values).
+fn api_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("model enums serialise as strings, got {other:?}"),
+    }
+}
+
+pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> Desired<w::App> {
+    let mut r = Resolver {
+        secrets,
+        namespace,
+        unresolved: Vec::new(),
+    };
+    let wire = w::App {
+        display_name: Some(spec.display_name.clone()),
+        channel_credentials: spec.channel_credentials.as_ref().map(|list| {
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| channel(&mut r, &format!("spec.channelCredentials[{i}]"), c))
+                .collect()
+        }),
+        conversation_metadata_report_view: spec.conversation_metadata_report_view.as_ref().map(api_name),
+        retention_policy: spec.retention_policy.as_ref().map(|p| w::RetentionPolicy {
+            retention_type: p.retention_type.as_ref().map(api_name),
+            ttl_days: p.ttl_days,
+            ..Default::default()
+        }),
+        dispatch_retention_policy: spec.dispatch_retention_policy.as_ref().map(|p| w::RetentionPolicy {
+            retention_type: p.retention_type.as_ref().map(api_name),
+            ttl_days: p.ttl_days,
+            ..Default::default()
+        }),
+        processing_mode: spec.processing_mode.as_ref().map(api_name),
+        smart_conversation: spec.smart_conversation.as_ref().map(|s| Enabled {
+            enabled: s.enabled,
+            ..Default::default()
+        }),
+        callback_settings: spec.callback_settings.as_ref().map(|c| w::CallbackSettings {
+            secret_for_overridden_callback_urls: r.optional(
+                "spec.callbackSettings.secretForOverriddenCallbackUrlsRef",
+                c.secret_for_overridden_callback_urls_ref.as_ref(),
+            ),
+            ..Default::default()
+        }),
+        message_retry_settings: spec.message_retry_settings.as_ref().map(|s| w::MessageRetrySettings {
+            retry_duration: s.retry_duration.map(i64::from),
+            ..Default::default()
+        }),
+        delivery_report_based_fallback: spec.delivery_report_based_fallback.as_ref().map(|f| {
+            w::DeliveryReportBasedFallback {
+                enabled: f.enabled,
+                delivery_report_waiting_time: f.delivery_report_waiting_time.map(i64::from),
+                ..Default::default()
+            }
+        }),
+        ..Default::default()
+    };
+    Desired {
+        wire,
+        unresolved: r.unresolved,
+    }
+}
+
+fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::ChannelCredentials {
+    let field = |name: &str| format!("{path}.{}.{name}", c.credential.field());
+    let mut out = w::ChannelCredentials {
+        channel: c.channel.as_str().to_string(),
+        credential_ordinal_number: c.credential_ordinal_number.map(i64::from),
+        callback_secret: r.optional(&format!("{path}.callbackSecretRef"), c.callback_secret_ref.as_ref()),
+        ..Default::default()
+    };
+    match &c.credential {
+        Credential::StaticBearer(b) => {
+            out.static_bearer = Some(w::StaticBearer {
+                claimed_identity: Some(b.claimed_identity.clone()),
+                token: r.secret(&field("tokenRef"), &b.token_ref),
+                ..Default::default()
+            })
+        }
+        Credential::StaticToken(t) => {
+            out.static_token = Some(w::Token {
+                token: r.secret(&field("tokenRef"), &t.token_ref),
+                ..Default::default()
+            })
+        }
+        Credential::MmsCredentials(m) => {
+            out.mms_credentials = Some(w::MmsCredentials {
+                account_id: Some(m.account_id.clone()),
+                api_key: r.secret(&field("apiKeyRef"), &m.api_key_ref),
+                basic_auth: m.basic_auth.as_ref().map(|b| w::BasicAuth {
+                    username: Some(b.username.clone()),
+                    password: r.secret(&field("basicAuth.passwordRef"), &b.password_ref),
+                }),
+                default_sender: m.default_sender.clone(),
+                ..Default::default()
+            })
+        }
+        Credential::KakaotalkCredentials(k) => {
+            out.kakaotalk_credentials = Some(w::KakaotalkCredentials {
+                kakaotalk_plus_friend_id: Some(k.kakaotalk_plus_friend_id.clone()),
+                kakaotalk_sender_key: r.secret(&field("kakaotalkSenderKeyRef"), &k.kakaotalk_sender_key_ref),
+                ..Default::default()
+            })
+        }
+        Credential::KakaotalkchatCredentials(k) => {
+            out.kakaotalkchat_credentials = Some(w::KakaotalkchatCredentials {
+                kakaotalk_plus_friend_id: Some(k.kakaotalk_plus_friend_id.clone()),
+                api_key: r.optional(&field("apiKeyRef"), k.api_key_ref.as_ref()),
+                ..Default::default()
+            })
+        }
+        Credential::TelegramCredentials(t) => {
+            out.telegram_credentials = Some(w::Token {
+                token: r.secret(&field("tokenRef"), &t.token_ref),
+                ..Default::default()
+            })
+        }
+        Credential::LineCredentials(l) => {
+            out.line_credentials = Some(w::LineCredentials {
+                token: r.secret(&field("tokenRef"), &l.token_ref),
+                secret: r.secret(&field("secretRef"), &l.secret_ref),
+                is_default: l.is_default,
+                ..Default::default()
+            })
+        }
+        Credential::LineEnterpriseCredentials(l) => {
+            let (name, account) = match &l.account {
+                LineEnterpriseAccount::LineJapan(a) => ("lineJapan", a),
+                LineEnterpriseAccount::LineThailand(a) => ("lineThailand", a),
+            };
+            let wire = w::LineCredentials {
+                token: r.secret(&field(&format!("{name}.tokenRef")), &account.token_ref),
+                secret: r.secret(&field(&format!("{name}.secretRef")), &account.secret_ref),
+                ..Default::default()
+            };
+            let japan = matches!(l.account, LineEnterpriseAccount::LineJapan(_));
+            out.line_enterprise_credentials = Some(w::LineEnterpriseCredentials {
+                line_japan: japan.then(|| wire.clone()),
+                line_thailand: (!japan).then_some(wire),
+                is_default: l.is_default,
+                ..Default::default()
+            })
+        }
+        Credential::WechatCredentials(c) => {
+            out.wechat_credentials = Some(w::WechatCredentials {
+                app_id: Some(c.app_id.clone()),
+                app_secret: r.secret(&field("appSecretRef"), &c.app_secret_ref),
+                token: r.secret(&field("tokenRef"), &c.token_ref),
+                aes_key: r.secret(&field("aesKeyRef"), &c.aes_key_ref),
+                ..Default::default()
+            })
+        }
+        Credential::InstagramCredentials(c) => {
+            out.instagram_credentials = Some(w::InstagramCredentials {
+                token: r.secret(&field("tokenRef"), &c.token_ref),
+                business_account_id: c.business_account_id.clone(),
+                ..Default::default()
+            })
+        }
+        Credential::ApplebcCredentials(c) => {
+            out.applebc_credentials = Some(w::ApplebcCredentials {
+                business_chat_account_id: Some(c.business_chat_account_id.clone()),
+                merchant_id: c.merchant_id.clone(),
+                apple_pay_certificate_reference: c.apple_pay_certificate_reference.clone(),
+                apple_pay_certificate_password: r.optional(
+                    &field("applePayCertificatePasswordRef"),
+                    c.apple_pay_certificate_password_ref.as_ref(),
+                ),
+                ..Default::default()
+            })
+        }
+    }
+    out
+}
+
+/// A webhook of the app `app_id` (resolved from `appRef` or given as `appId`). `targetType` is
+/// always sent: the API documents two different defaults, the model has one (`HTTP`).
+pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secrets) -> Desired<Webhook> {
+    let mut r = Resolver {
+        secrets,
+        namespace,
+        unresolved: Vec::new(),
+    };
+    let wire = Webhook {
+        app_id: Some(app_id.to_string()),
+        target: Some(spec.target.clone()),
+        target_type: Some(api_name(&spec.target_type.unwrap_or_default())),
+        secret: r.optional("spec.secretRef", spec.secret_ref.as_ref()),
+        triggers: spec.triggers.as_ref().map(|t| t.iter().map(api_name).collect()),
+        client_credentials: spec.client_credentials.as_ref().map(|c| ClientCredentials {
+            client_id: Some(c.client_id.clone()),
+            client_secret: r.secret("spec.clientCredentials.clientSecretRef", &c.client_secret_ref),
+            endpoint: Some(c.endpoint.clone()),
+            scope: c.scope.clone(),
+            response_type: c.response_type.clone(),
+            token_request_type: c.token_request_type.as_ref().map(api_name),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Desired {
+        wire,
+        unresolved: r.unresolved,
+    }
+}
+
+/// A template; its id is `templateId`, else the object's name.
+pub fn template(spec: &TemplateSpec, name: &str) -> Template {
+    Template {
+        id: Some(spec.template_id.clone().unwrap_or_else(|| name.to_string())),
+        description: spec.description.clone(),
+        default_translation: Some(spec.default_translation.clone()),
+        translations: Some(spec.translations.iter().map(translation).collect()),
+        ..Default::default()
+    }
+}
+
+fn translation(t: &m::Translation) -> Translation {
+    let mut message = crate::sinch::Extra::new();
+    let (field, body) = match &t.message {
+        TemplateMessage::TextMessage(m) => ("text_message", serde_json::to_value(m)),
+        TemplateMessage::MediaMessage(m) => ("media_message", serde_json::to_value(media(m))),
+        TemplateMessage::LocationMessage(m) => ("location_message", serde_json::to_value(m)),
+        TemplateMessage::CardMessage(j) => ("card_message", serde_json::to_value(j)),
+        TemplateMessage::CarouselMessage(j) => ("carousel_message", serde_json::to_value(j)),
+        TemplateMessage::ChoiceMessage(j) => ("choice_message", serde_json::to_value(j)),
+        TemplateMessage::ListMessage(j) => ("list_message", serde_json::to_value(j)),
+        TemplateMessage::TemplateMessage(j) => ("template_message", serde_json::to_value(j)),
+        TemplateMessage::ContactInfoMessage(j) => ("contact_info_message", serde_json::to_value(j)),
+    };
+    message.insert(field.to_string(), body.expect("messages always serialise"));
+    Translation {
+        language_code: Some(t.language_code.clone()),
+        version: Some(t.version.clone()),
+        variables: t.variables.as_ref().map(|vs| {
+            vs.iter()
+                .map(|v| Variable {
+                    key: Some(v.key.clone()),
+                    preview_value: v.preview_value.clone(),
+                })
+                .collect()
+        }),
+        channel_template_overrides: t.channel_template_overrides.as_ref().map(|o| {
+            o.iter()
+                .map(|(channel, o)| {
+                    let reference = &o.template_reference;
+                    let wire = ChannelTemplateOverride {
+                        template_reference: Some(TemplateReference {
+                            template_id: Some(reference.template_id.clone()),
+                            version: reference.version.clone(),
+                            language_code: reference.language_code.clone(),
+                            parameters: reference.parameters.clone(),
+                        }),
+                        parameter_mappings: o.parameter_mappings.clone(),
+                        ..Default::default()
+                    };
+                    (channel.clone(), wire)
+                })
+                .collect()
+        }),
+        message,
+        ..Default::default()
+    }
+}
+
+/// The media message's fields in the API's spelling.
+fn media(m: &m::MediaMessage) -> serde_json::Value {
+    let mut out = serde_json::json!({ "url": m.url });
+    if let Some(t) = &m.thumbnail_url {
+        out["thumbnail_url"] = t.clone().into();
+    }
+    if let Some(f) = &m.filename_override {
+        out["filename_override"] = f.clone().into();
+    }
+    out
+}
+
+pub fn settings(spec: &ProjectSettingsSpec) -> ProjectSettingsRequest {
+    ProjectSettingsRequest {
+        contact_settings: spec.contact_settings.as_ref().map(|c| ContactSettings {
+            unified_contact_id_enabled: c.unified_contact_id_enabled,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Object;
+    use serde_json::json;
+
+    fn examples() -> crate::validate::Input {
+        crate::validate::load(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")]).unwrap()
+    }
+
+    fn find(input: &crate::validate::Input, name: &str) -> Object {
+        input
+            .manifests
+            .iter()
+            .map(|m| m.object.clone())
+            .find(|o| o.name() == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn an_app_becomes_the_api_json_with_only_declared_fields_and_secrets_resolved() {
+        let input = examples();
+        let Object::ConversationApp(a) = find(&input, "support-us") else {
+            panic!()
+        };
+        let desired = app(&a.spec, "messaging", &input.secrets);
+        assert_eq!(desired.unresolved, []);
+        let bearer = |channel: &str, id: &str, token: &str| json!({"channel": channel, "static_bearer": {"claimed_identity": id, "token": token}});
+        assert_eq!(
+            serde_json::to_value(&desired.wire).unwrap(),
+            json!({
+                "display_name": "Customer Support (US)",
+                "processing_mode": "CONVERSATION",
+                "conversation_metadata_report_view": "FULL",
+                "retention_policy": {"retention_type": "MESSAGE_EXPIRE_POLICY", "ttl_days": 90},
+                "message_retry_settings": {"retry_duration": 1800},
+                "callback_settings": {"secret_for_overridden_callback_urls": "replace-with-callback-signing-secret"},
+                "channel_credentials": [
+                    bearer("WHATSAPP", "15550001111", "replace-with-whatsapp-bearer-token"),
+                    bearer("RCS", "support_us_agent", "replace-with-rcs-bearer-token"),
+                    bearer("SMS", "5f7c1e0a9b2d4c6e8f0a1b2c3d4e5f60", "replace-with-sms-service-plan-token"),
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_is_left_out_and_reported_with_its_field() {
+        let input = examples();
+        let Object::ConversationApp(a) = find(&input, "support-us") else {
+            panic!()
+        };
+        let desired = app(&a.spec, "messaging", &Secrets::default());
+        let fields: Vec<&str> = desired.unresolved.iter().map(|u| u.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.channelCredentials[0].staticBearer.tokenRef",
+                "spec.channelCredentials[1].staticBearer.tokenRef",
+                "spec.channelCredentials[2].staticBearer.tokenRef",
+                "spec.callbackSettings.secretForOverriddenCallbackUrlsRef",
+            ]
+        );
+        assert_eq!(
+            desired.unresolved[0].message,
+            "Secret messaging/support-us-channels is not in the input"
+        );
+        let wire = serde_json::to_value(&desired.wire).unwrap();
+        assert_eq!(
+            wire["channel_credentials"][0]["static_bearer"],
+            json!({"claimed_identity": "15550001111"})
+        );
+        assert_eq!(wire["callback_settings"], json!({}));
+        let mut partial = Secrets::default();
+        partial.insert(
+            "messaging",
+            "support-us-channels",
+            [("sms-token".to_string(), b"x".to_vec())].into(),
+        );
+        let desired = app(&a.spec, "messaging", &partial);
+        assert_eq!(
+            desired.unresolved[0].message,
+            "Secret messaging/support-us-channels has no key \"whatsapp-token\""
+        );
+    }
+
+    #[test]
+    fn webhooks_templates_and_settings_convert_field_by_field() {
+        let input = examples();
+        for manifest in &input.manifests {
+            match &manifest.object {
+                Object::Webhook(wh) => {
+                    let d = webhook(&wh.spec, "01APP", "messaging", &input.secrets);
+                    assert_eq!(d.unresolved, [], "{}", manifest.object.label());
+                    assert_eq!(d.wire.target.as_deref(), Some(wh.spec.target.as_str()));
+                    assert_eq!(
+                        d.wire.target_type.as_deref(),
+                        Some(api_name(&wh.spec.target_type.unwrap_or_default()).as_str())
+                    );
+                }
+                Object::Template(t) => {
+                    let wire = serde_json::to_value(template(&t.spec, t.metadata.name.as_deref().unwrap())).unwrap();
+                    let expected_id = t.spec.template_id.clone().or(t.metadata.name.clone()).unwrap();
+                    assert_eq!(wire["id"], expected_id.as_str());
+                    for (i, tr) in t.spec.translations.iter().enumerate() {
+                        let message = tr.message.field();
+                        let snake: String = message
+                            .chars()
+                            .flat_map(|c| match c.is_ascii_uppercase() {
+                                true => vec!['_', c.to_ascii_lowercase()],
+                                false => vec![c],
+                            })
+                            .collect();
+                        assert!(wire["translations"][i][snake.as_str()].is_object(), "{wire}");
+                        assert_eq!(wire["translations"][i]["version"], tr.version.as_str());
+                    }
+                }
+                Object::ProjectSettings(s) => {
+                    let wire = serde_json::to_value(settings(&s.spec)).unwrap();
+                    assert_eq!(
+                        wire,
+                        json!({"contact_settings": {"unified_contact_id_enabled": s.spec.contact_settings.as_ref().unwrap().unified_contact_id_enabled}})
+                    );
+                }
+                Object::ConversationApp(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_media_message_is_sent_in_the_api_spelling() {
+        let m = m::MediaMessage {
+            url: "https://cdn.example.com/a.png".into(),
+            thumbnail_url: Some("https://cdn.example.com/t.png".into()),
+            filename_override: None,
+        };
+        assert_eq!(
+            media(&m),
+            json!({"url": "https://cdn.example.com/a.png", "thumbnail_url": "https://cdn.example.com/t.png"})
+        );
+    }
+}
