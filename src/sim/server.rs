@@ -268,10 +268,9 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(basic);
-    let Some((id, secret)) = key.filter(|(id, secret)| key_accepted(&sim, id, secret)) else {
+    if !key.is_some_and(|(id, secret)| key_accepted(&sim, &id, &secret)) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "the access key was refused");
-    };
-    let _ = (id, secret);
+    }
     let grant = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "grant_type")
         .map(|(_, v)| v.into_owned());

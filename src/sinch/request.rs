@@ -36,10 +36,6 @@ impl Method {
             Method::Delete => "DELETE",
         }
     }
-
-    pub fn is_write(self) -> bool {
-        self != Method::Get
-    }
 }
 
 impl std::fmt::Display for Method {
