@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod load;
 pub mod model;
+pub mod render;
 pub mod sim;
 pub mod sinch;
 pub mod validate;
@@ -26,6 +27,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A command that would not be safe to carry out (a stale saved plan).
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
 }

@@ -1,7 +1,10 @@
 //! The command line: one file per subcommand, each a small `Args` and an `exec`. Flags shared by
 //! several subcommands are defined once here.
 
+pub mod apply;
+pub mod connection;
 pub mod crds;
+pub mod plan;
 pub mod sim;
 pub mod validate;
 
@@ -23,6 +26,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Show what apply would change in Sinch: read live state, compare it with the manifests.
+    Plan(plan::Args),
+    /// Converge Sinch to the manifests (or carry out a plan saved with `plan --out`).
+    Apply(apply::Args),
     /// Check manifests offline (schema, references, limits, uniqueness); no network.
     Validate(validate::Args),
     /// Print the CustomResourceDefinitions of the four kinds as one YAML stream.
@@ -45,6 +52,8 @@ pub struct InputArgs {
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
+    /// `plan --detailed-exitcode` with changes pending.
+    pub const CHANGES: u8 = 2;
 }
 
 /// The async runtime of the subcommands that talk HTTP.
@@ -60,6 +69,8 @@ pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
 
 pub fn exec(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Plan(args) => plan::exec(args),
+        Command::Apply(args) => apply::exec(args),
         Command::Validate(args) => validate::exec(args),
         Command::Crds(args) => crds::exec(args),
         Command::Sim(args) => sim::exec(args),

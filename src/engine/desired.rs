@@ -15,46 +15,88 @@ use crate::sinch::webhook::{ClientCredentials, Webhook};
 use crate::sinch::{Enabled, Sensitive};
 use serde::Serialize;
 
-/// A secret reference that gave no value.
+/// Where a manifest uses a secret: the manifest field, the place in the wire value, and the
+/// Secret key it names. The value itself sits in the wire value when it resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unresolved {
+pub struct SecretUse {
     /// The manifest field, e.g. `spec.channelCredentials[0].staticBearer.tokenRef`.
     pub field: String,
-    pub message: String,
+    /// The same place in the wire value as a JSON pointer: `/channel_credentials/0/static_bearer/token`.
+    pub pointer: String,
+    /// The Secret's namespace, name and key.
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+    /// Why no value was found; the field is then left out of the wire value.
+    pub unresolved: Option<String>,
 }
 
-/// A manifest in wire form, with the secret references that could not be resolved.
+/// A manifest in wire form, with every secret it uses.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired<T> {
     pub wire: T,
-    pub unresolved: Vec<Unresolved>,
+    pub secrets: Vec<SecretUse>,
 }
 
-/// Reads secret values for one namespace and keeps a note of those that are missing.
+impl<T> Desired<T> {
+    pub fn unresolved(&self) -> impl Iterator<Item = &SecretUse> {
+        self.secrets.iter().filter(|s| s.unresolved.is_some())
+    }
+}
+
+/// The wire location of a secret field, by the naming rule of design.md (a secret field `x` is
+/// `xRef` in camelCase): `spec.channelCredentials[0].staticBearer.tokenRef` ->
+/// `/channel_credentials/0/static_bearer/token`.
+pub fn wire_pointer(field: &str) -> String {
+    let field = field.strip_prefix("spec.").unwrap_or(field);
+    let field = field.strip_suffix("Ref").unwrap_or(field);
+    let mut out = String::from("/");
+    for c in field.chars() {
+        match c {
+            '.' | '[' => out.push('/'),
+            ']' => {}
+            c if c.is_ascii_uppercase() => {
+                out.push('_');
+                out.push(c.to_ascii_lowercase());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reads secret values for one namespace and records every use.
 struct Resolver<'a> {
     secrets: &'a Secrets,
     namespace: &'a str,
-    unresolved: Vec<Unresolved>,
+    uses: Vec<SecretUse>,
 }
 
 impl Resolver<'_> {
     fn secret(&mut self, field: &str, r: &SecretKeyRef) -> Option<Sensitive> {
         let (ns, name, key) = (self.namespace, r.name.as_str(), r.key.as_str());
-        let message = match self.secrets.get(ns, name, key) {
+        let (value, unresolved) = match self.secrets.get(ns, name, key) {
             Some(bytes) => match std::str::from_utf8(bytes) {
-                Ok(value) => return Some(Sensitive(value.to_string())),
-                Err(_) => format!("key {key:?} of Secret {ns}/{name} is not UTF-8 text"),
+                Ok(value) => (Some(Sensitive(value.to_string())), None),
+                Err(_) => (
+                    None,
+                    Some(format!("key {key:?} of Secret {ns}/{name} is not UTF-8 text")),
+                ),
             },
             None => match self.secrets.keys(ns, name) {
-                Some(_) => format!("Secret {ns}/{name} has no key {key:?}"),
-                None => format!("Secret {ns}/{name} is not in the input"),
+                Some(_) => (None, Some(format!("Secret {ns}/{name} has no key {key:?}"))),
+                None => (None, Some(format!("Secret {ns}/{name} is not in the input"))),
             },
         };
-        self.unresolved.push(Unresolved {
+        self.uses.push(SecretUse {
             field: field.to_string(),
-            message,
+            pointer: wire_pointer(field),
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            key: key.to_string(),
+            unresolved,
         });
-        None
+        value
     }
 
     fn optional(&mut self, field: &str, r: Option<&SecretKeyRef>) -> Option<Sensitive> {
@@ -74,7 +116,7 @@ pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> De
     let mut r = Resolver {
         secrets,
         namespace,
-        unresolved: Vec::new(),
+        uses: Vec::new(),
     };
     let wire = w::App {
         display_name: Some(spec.display_name.clone()),
@@ -120,10 +162,7 @@ pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> De
         }),
         ..Default::default()
     };
-    Desired {
-        wire,
-        unresolved: r.unresolved,
-    }
+    Desired { wire, secrets: r.uses }
 }
 
 fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::ChannelCredentials {
@@ -244,7 +283,7 @@ pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secr
     let mut r = Resolver {
         secrets,
         namespace,
-        unresolved: Vec::new(),
+        uses: Vec::new(),
     };
     let wire = Webhook {
         app_id: Some(app_id.to_string()),
@@ -263,10 +302,7 @@ pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secr
         }),
         ..Default::default()
     };
-    Desired {
-        wire,
-        unresolved: r.unresolved,
-    }
+    Desired { wire, secrets: r.uses }
 }
 
 /// A template; its id is `templateId`, else the object's name.
@@ -376,7 +412,16 @@ mod tests {
             panic!()
         };
         let desired = app(&a.spec, "messaging", &input.secrets);
-        assert_eq!(desired.unresolved, []);
+        assert_eq!(desired.unresolved().count(), 0);
+        assert_eq!(
+            desired.secrets.iter().map(|s| s.pointer.as_str()).collect::<Vec<_>>(),
+            [
+                "/channel_credentials/0/static_bearer/token",
+                "/channel_credentials/1/static_bearer/token",
+                "/channel_credentials/2/static_bearer/token",
+                "/callback_settings/secret_for_overridden_callback_urls",
+            ]
+        );
         let bearer = |channel: &str, id: &str, token: &str| json!({"channel": channel, "static_bearer": {"claimed_identity": id, "token": token}});
         assert_eq!(
             serde_json::to_value(&desired.wire).unwrap(),
@@ -403,7 +448,7 @@ mod tests {
             panic!()
         };
         let desired = app(&a.spec, "messaging", &Secrets::default());
-        let fields: Vec<&str> = desired.unresolved.iter().map(|u| u.field.as_str()).collect();
+        let fields: Vec<&str> = desired.unresolved().map(|u| u.field.as_str()).collect();
         assert_eq!(
             fields,
             [
@@ -414,8 +459,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            desired.unresolved[0].message,
-            "Secret messaging/support-us-channels is not in the input"
+            desired.secrets[0].unresolved.as_deref(),
+            Some("Secret messaging/support-us-channels is not in the input")
         );
         let wire = serde_json::to_value(&desired.wire).unwrap();
         assert_eq!(
@@ -431,8 +476,8 @@ mod tests {
         );
         let desired = app(&a.spec, "messaging", &partial);
         assert_eq!(
-            desired.unresolved[0].message,
-            "Secret messaging/support-us-channels has no key \"whatsapp-token\""
+            desired.secrets[0].unresolved.as_deref(),
+            Some("Secret messaging/support-us-channels has no key \"whatsapp-token\"")
         );
     }
 
@@ -443,7 +488,7 @@ mod tests {
             match &manifest.object {
                 Object::Webhook(wh) => {
                     let d = webhook(&wh.spec, "01APP", "messaging", &input.secrets);
-                    assert_eq!(d.unresolved, [], "{}", manifest.object.label());
+                    assert_eq!(d.unresolved().count(), 0, "{}", manifest.object.label());
                     assert_eq!(d.wire.target.as_deref(), Some(wh.spec.target.as_str()));
                     assert_eq!(
                         d.wire.target_type.as_deref(),
@@ -476,6 +521,39 @@ mod tests {
                 }
                 Object::ConversationApp(_) => {}
             }
+        }
+    }
+
+    /// Every secret field of the model maps, by the naming rule, onto a wire field that holds a
+    /// secret: the plan puts its placeholders there and the executor fills them there.
+    #[test]
+    fn every_secret_field_maps_onto_a_wire_secret_field() {
+        for (field, pointer) in [
+            ("spec.secretRef", "/secret"),
+            (
+                "spec.clientCredentials.clientSecretRef",
+                "/client_credentials/client_secret",
+            ),
+            (
+                "spec.channelCredentials[3].callbackSecretRef",
+                "/channel_credentials/3/callback_secret",
+            ),
+            (
+                "spec.channelCredentials[0].mmsCredentials.basicAuth.passwordRef",
+                "/channel_credentials/0/mms_credentials/basic_auth/password",
+            ),
+            (
+                "spec.channelCredentials[1].lineEnterpriseCredentials.lineJapan.secretRef",
+                "/channel_credentials/1/line_enterprise_credentials/line_japan/secret",
+            ),
+            (
+                "spec.channelCredentials[0].applebcCredentials.applePayCertificatePasswordRef",
+                "/channel_credentials/0/applebc_credentials/apple_pay_certificate_password",
+            ),
+        ] {
+            assert_eq!(wire_pointer(field), pointer);
+            let last = pointer.rsplit('/').next().unwrap();
+            assert!(crate::sinch::SECRET_FIELDS.contains(&last), "{last}");
         }
     }
 

@@ -1,4 +1,109 @@
-//! The reconciliation engine: from validated manifests to a plan and its execution.
+//! The reconciliation engine: from validated manifests to a [`plan::Plan`] and its execution.
+//!
+//! `targets` places each manifest in a (project, region) scope; `observe` reads what Sinch holds
+//! there with list calls; `plan` compares (through `desired`, `identity` and `diff`, all pure) and
+//! yields plain data that the renderers show and `execute` carries out.
 
 pub mod desired;
+pub mod diff;
+pub mod execute;
+pub mod identity;
+pub mod observe;
+pub mod plan;
 pub mod secrets;
+
+use crate::model::{Kind, Object, Region, WebhookApp};
+use crate::validate::{Input, Manifest};
+use serde::{Deserialize, Serialize};
+
+/// A project in a region: the unit that list calls read and rate limits count.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub project: String,
+    pub region: Region,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "project {} in region {}", self.project, self.region)
+    }
+}
+
+/// Where objects that name no project or region go: the connection's.
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    pub project: Option<String>,
+    pub region: Region,
+}
+
+/// A manifest placed in its scope.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub manifest: &'a Manifest,
+    pub scope: Scope,
+}
+
+impl Target<'_> {
+    pub fn object(&self) -> &Object {
+        &self.manifest.object
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.manifest.object.kind()
+    }
+
+    /// `namespace/name`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.object().namespace(), self.object().name())
+    }
+}
+
+/// Places every manifest: its own `projectId`/`region`, else the connection's; a webhook with
+/// `appRef` takes its app's (validate has checked that they agree). Objects that end up with no
+/// project are named in one error.
+pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> crate::Result<Vec<Target<'a>>> {
+    let own = |m: &Manifest| {
+        let p = m.object.placement();
+        (
+            p.project_id.clone().or_else(|| defaults.project.clone()),
+            p.region.unwrap_or(defaults.region),
+        )
+    };
+    let mut out = Vec::new();
+    let mut homeless = Vec::new();
+    for m in &input.manifests {
+        let (project, region) = match &m.object {
+            Object::Webhook(w) => match &w.spec.app {
+                WebhookApp::AppRef(r) => input
+                    .manifests
+                    .iter()
+                    .find(|a| {
+                        a.object.kind() == Kind::ConversationApp
+                            && a.object.name() == r.name
+                            && a.object.namespace() == m.object.namespace()
+                    })
+                    .map(own)
+                    .unwrap_or_else(|| own(m)),
+                WebhookApp::AppId(_) => own(m),
+            },
+            _ => own(m),
+        };
+        match project {
+            Some(project) => out.push(Target {
+                manifest: m,
+                scope: Scope { project, region },
+            }),
+            None => homeless.push(m.object.label()),
+        }
+    }
+    if !homeless.is_empty() {
+        return Err(crate::Error::Config {
+            var: "SINCH_PROJECT_ID",
+            message: format!(
+                "not set, and these objects name no spec.projectId: {}",
+                homeless.join(", ")
+            ),
+        });
+    }
+    Ok(out)
+}

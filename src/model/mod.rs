@@ -30,7 +30,7 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "conversation.sinch.com/v1alpha1";
 
 /// The four kinds, in the order `crds` prints them and the engine applies them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     ConversationApp,
     Webhook,

@@ -16,6 +16,22 @@ pub mod webhook;
 use serde::{Deserialize, Serialize};
 
 /// Fields of a response this client does not model, kept for the round trip.
+/// Wire fields that hold secrets (`format: password` in the API's schema, and the credential
+/// keys and tokens beside them): never shown, never sent back from a read.
+pub const SECRET_FIELDS: &[&str] = &[
+    "token",
+    "secret",
+    "callback_secret",
+    "api_key",
+    "password",
+    "kakaotalk_sender_key",
+    "app_secret",
+    "aes_key",
+    "apple_pay_certificate_password",
+    "client_secret",
+    "secret_for_overridden_callback_urls",
+];
+
 pub type Extra = serde_json::Map<String, serde_json::Value>;
 
 /// A secret value (a token, a signing secret, a password). It serialises as itself, since

@@ -44,6 +44,7 @@ impl std::fmt::Display for Method {
     }
 }
 
+#[serde_with::serde_as]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Request {
     pub api: Api,
@@ -56,7 +57,8 @@ pub struct Request {
     /// Query parameters other than the mask.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query: Vec<(String, String)>,
-    /// The top-level fields a PATCH writes, sent as one comma-separated `update_mask`.
+    /// The top-level fields a PATCH writes, sent (and saved) as one comma-separated `update_mask`.
+    #[serde_as(as = "Option<serde_with::StringWithSeparator::<serde_with::formats::CommaSeparator, String>>")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_mask: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,110 @@
+//! How the commands that call Sinch reach it: the environment of design.md (`SINCH_PROJECT_ID`,
+//! `SINCH_KEY_ID`, `SINCH_KEY_SECRET`, `SINCH_REGION`, the endpoint overrides), the rate and
+//! in-flight flags, or `--sim`: an in-process simulator, so everything works without an account.
+
+use crate::engine::Defaults;
+use crate::model::Region;
+use crate::sim::Sim;
+use crate::sinch::Sensitive;
+use crate::sinch::client::{self, Client, Credentials};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+pub const PROJECT_VAR: &str = "SINCH_PROJECT_ID";
+pub const KEY_ID_VAR: &str = "SINCH_KEY_ID";
+pub const KEY_SECRET_VAR: &str = "SINCH_KEY_SECRET";
+pub const REGION_VAR: &str = "SINCH_REGION";
+/// The project of `--sim` when `SINCH_PROJECT_ID` names none.
+pub const SIM_PROJECT: &str = "sim-project";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Requests per second to each project, all calls included (Sinch allows 800 per project,
+    /// production messages included).
+    #[arg(long, value_name = "RPS", default_value_t = NonZeroU32::new(client::DEFAULT_RATE_LIMIT).expect("not zero"))]
+    pub rate_limit: NonZeroU32,
+    /// Requests in flight at most.
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(client::DEFAULT_CONCURRENCY).expect("not zero"))]
+    pub concurrency: NonZeroUsize,
+    /// Talk to an in-process simulator of the Sinch API instead of Sinch (no account needed).
+    #[arg(long)]
+    pub sim: bool,
+    /// With --sim: keep the simulator's state in FILE between runs.
+    #[arg(long, value_name = "FILE", requires = "sim")]
+    pub sim_state: Option<PathBuf>,
+}
+
+/// A client ready to call Sinch (or the simulator, which lives as long as this does).
+pub struct Connection {
+    pub client: Client,
+    pub credentials: Credentials,
+    pub defaults: Defaults,
+    pub sim: Option<Sim>,
+}
+
+/// Reads the connection from `lookup` (the environment). Must run inside the async runtime.
+pub async fn connect(args: &ConnectionArgs, lookup: impl Fn(&str) -> Option<String>) -> crate::Result<Connection> {
+    let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
+    let region = match get(REGION_VAR) {
+        None => Region::Us,
+        Some(r) => Region::from_name(&r).ok_or_else(|| crate::Error::Config {
+            var: REGION_VAR,
+            message: format!("{r:?} is not a region; use us, eu or br"),
+        })?,
+    };
+    let mut config = client::Config::from_lookup(&lookup)?;
+    config.rate_limit = args.rate_limit;
+    config.concurrency = args.concurrency;
+    if args.sim {
+        let sim = Sim::start(
+            crate::sim::Config {
+                state_file: args.sim_state.clone(),
+                ..Default::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await?;
+        config.endpoints = sim.endpoints();
+        config.auth = client::AuthMode::OAuth;
+        return Ok(Connection {
+            client: Client::new(config)?,
+            credentials: Credentials {
+                key_id: "sim".into(),
+                key_secret: Sensitive("sim".into()),
+            },
+            defaults: Defaults {
+                project: Some(get(PROJECT_VAR).unwrap_or_else(|| SIM_PROJECT.into())),
+                region,
+            },
+            sim: Some(sim),
+        });
+    }
+    let required = |var: &'static str| {
+        get(var).ok_or(crate::Error::Config {
+            var,
+            message: "not set: the access key of the project (or use --sim to try against a simulator)".into(),
+        })
+    };
+    let credentials = Credentials {
+        key_id: required(KEY_ID_VAR)?,
+        key_secret: Sensitive(required(KEY_SECRET_VAR)?),
+    };
+    Ok(Connection {
+        client: Client::new(config)?,
+        credentials,
+        defaults: Defaults {
+            project: get(PROJECT_VAR),
+            region,
+        },
+        sim: None,
+    })
+}
+
+impl Connection {
+    /// Stops the in-process simulator, if any, once its state file is written.
+    pub async fn close(self) {
+        if let Some(sim) = self.sim {
+            sim.stop().await;
+        }
+    }
+}

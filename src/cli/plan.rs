@@ -1,0 +1,97 @@
+//! `sinch-operator plan`: what `apply` would change, as text, markdown or JSON; `--out` saves it
+//! for `apply PLANFILE`.
+
+use super::{InputArgs, connection, exit};
+use crate::engine::plan::Plan;
+use crate::render::{self, Format};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub connection: connection::ConnectionArgs,
+    /// How to show the plan.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Exit 2 when changes are pending (0: none, 1: error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan (JSON, no secret values) for `apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also plan deletes of what no manifest declares, in the (project, region) scopes the
+    /// input touches: webhooks of declared apps, templates, apps.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Reads, validates, observes and plans. Bad input stops here, before any request.
+pub async fn make(
+    input: &InputArgs,
+    connection: &connection::Connection,
+    prune: bool,
+    salt: Option<String>,
+) -> crate::Result<Plan> {
+    let manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
+    let targets = crate::engine::targets(&manifests, &connection.defaults)?;
+    let live = crate::engine::observe::observe(&connection.client, &connection.credentials, &targets, prune).await;
+    let options = crate::engine::plan::Options {
+        prune,
+        inputs: input.filename.iter().map(|p| p.display().to_string()).collect(),
+        salt: salt.unwrap_or_else(|| format!("{:032x}", fastrand::u128(..))),
+    };
+    Ok(crate::engine::plan::build(&manifests, &targets, &live, &options))
+}
+
+/// Whether stdout gets colours: a terminal, and `NO_COLOR` not set.
+pub fn colour() -> render::text::Paint {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    render::text::Paint(!no_color && std::io::stdout().is_terminal())
+}
+
+pub fn exec(args: Args) -> crate::Result<u8> {
+    // Bad input is reported before anything else, even before a missing connection.
+    crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
+    let runtime = super::runtime()?;
+    let plan = runtime.block_on(async {
+        let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
+        let plan = make(&args.input, &connection, args.prune, None).await;
+        connection.close().await;
+        plan
+    })?;
+    let shown = match args.output {
+        Format::Text => render::text::render(&plan, colour()),
+        Format::Markdown => render::markdown::render(&plan),
+        Format::Json => render::json(&plan),
+    };
+    std::io::stdout()
+        .write_all(shown.as_bytes())
+        .map_err(crate::Error::Output)?;
+    if let Some(path) = &args.out {
+        save(&plan, path)?;
+    }
+    Ok(if !plan.errors.is_empty() {
+        exit::ERROR
+    } else if args.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}
+
+fn save(plan: &Plan, path: &PathBuf) -> crate::Result<()> {
+    let io = |source| crate::Error::Io {
+        context: format!("cannot write the plan to {}", path.display()),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(render::json(plan).as_bytes()).map_err(io)
+}

@@ -1,0 +1,199 @@
+//! Carrying out a plan: each change's request, in dependency order (an app before its new
+//! webhooks, an app's webhook deletes before its creates), everything else at once within the
+//! client's rate limit and in-flight bound. A failure stops only the changes that depend on it
+//! (rule 8); every outcome is reported.
+
+use super::plan::{Action, Change, Plan, fingerprint, template_update};
+use super::secrets::Secrets;
+use crate::sinch::client::{Client, Credentials, Project};
+use crate::sinch::error::{ErrorKind, RequestError};
+use crate::sinch::request::{Api, Method, Request};
+use crate::sinch::template::Template;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Sent and accepted; the id of the object (a created one's new id).
+    Done {
+        id: Option<String>,
+        note: Option<String>,
+    },
+    Failed(String),
+    /// Not sent because a change it depends on failed.
+    Skipped(String),
+    /// A `noop`: nothing to send.
+    Unchanged,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub index: usize,
+    pub status: Status,
+}
+
+/// Runs every change of `plan`; `secrets` fill the placeholders (each checked against the
+/// fingerprint the plan recorded), `done` is called as each change finishes.
+pub async fn execute(
+    plan: &Plan,
+    client: &Client,
+    credentials: &Credentials,
+    secrets: &Secrets,
+    done: &(dyn Fn(&Change, &Status) + Sync),
+) -> Vec<Outcome> {
+    let changes = &plan.changes;
+    let mut level = vec![0usize; changes.len()];
+    for (i, c) in changes.iter().enumerate() {
+        level[i] = c.after.iter().map(|&a| level[a] + 1).max().unwrap_or(0);
+    }
+    let mut status: Vec<Option<Status>> = vec![None; changes.len()];
+    for (i, c) in changes.iter().enumerate() {
+        if c.action == Action::Noop {
+            status[i] = Some(Status::Unchanged);
+        }
+    }
+    let depth = level.iter().copied().max().unwrap_or(0);
+    for current in 0..=depth {
+        let mut tasks = JoinSet::new();
+        let ready: Vec<usize> = (0..changes.len())
+            .filter(|&i| level[i] == current && status[i].is_none())
+            .collect();
+        for i in ready {
+            let c = &changes[i];
+            if let Some(failed) = c
+                .after
+                .iter()
+                .find(|&&a| !matches!(status[a], Some(Status::Done { .. })))
+            {
+                let s = Status::Skipped(format!("{} did not succeed", changes[*failed].label()));
+                done(c, &s);
+                status[i] = Some(s);
+                continue;
+            }
+            let app_id = c.app_from.and_then(|a| match &status[a] {
+                Some(Status::Done { id, .. }) => id.clone(),
+                _ => None,
+            });
+            let request = match prepare(c, &plan.saved.salt, secrets, app_id) {
+                Ok(r) => r,
+                Err(message) => {
+                    let s = Status::Failed(message);
+                    done(c, &s);
+                    status[i] = Some(s);
+                    continue;
+                }
+            };
+            let project = client.project(&c.project, c.region, credentials.clone());
+            let id = c.id.clone();
+            tasks.spawn(async move { (i, send(&project, request, id).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, s) = joined.expect("a change's task does not panic");
+            done(&changes[i], &s);
+            status[i] = Some(s);
+        }
+    }
+    status
+        .into_iter()
+        .enumerate()
+        .map(|(index, s)| Outcome {
+            index,
+            status: s.expect("every change has run"),
+        })
+        .collect()
+}
+
+/// The request with its placeholders filled: secret values (which must still be those the plan
+/// was made with) and the id of an app created earlier in the run.
+fn prepare(c: &Change, salt: &str, secrets: &Secrets, app_id: Option<String>) -> Result<Request, String> {
+    let mut request = c.request.clone().ok_or("the change has no request")?;
+    let body = request.body.as_mut();
+    if let Some(body) = body {
+        for slot in &c.secrets {
+            let value = secrets.get(&slot.namespace, &slot.name, &slot.key).ok_or_else(|| {
+                format!(
+                    "Secret {}/{} key {:?} is not in the input",
+                    slot.namespace, slot.name, slot.key
+                )
+            })?;
+            if fingerprint(salt, value) != slot.fingerprint {
+                return Err(format!(
+                    "Secret {}/{} key {:?} changed since the plan was made: plan again",
+                    slot.namespace, slot.name, slot.key
+                ));
+            }
+            let text = std::str::from_utf8(value).map_err(|_| {
+                format!(
+                    "Secret {}/{} key {:?} is not UTF-8",
+                    slot.namespace, slot.name, slot.key
+                )
+            })?;
+            *body
+                .pointer_mut(&slot.pointer)
+                .ok_or("a placeholder is missing from the body")? = Value::String(text.into());
+        }
+        if c.app_from.is_some() {
+            let id = app_id.ok_or("the app it belongs to was not created")?;
+            body["app_id"] = Value::String(id);
+        }
+    }
+    Ok(request)
+}
+
+async fn send(project: &Project, request: Request, id: Option<String>) -> Status {
+    match project.send(&request).await {
+        Ok(bytes) => Status::Done {
+            id: created_id(&bytes).or(id),
+            note: None,
+        },
+        Err(e) if is_stale_template(&request, &e) => retry_template(project, &request).await,
+        Err(e) => Status::Failed(e.to_string()),
+    }
+}
+
+fn created_id(bytes: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    v.get("id").and_then(Value::as_str).map(str::to_string)
+}
+
+fn is_stale_template(request: &Request, e: &RequestError) -> bool {
+    request.api == Api::Template
+        && request.method == Method::Put
+        && matches!(&e.kind, ErrorKind::Status { status: 409, .. })
+}
+
+/// Rule 4: the template changed since it was read. Read it again and plan it once more; never
+/// overwrite blindly.
+async fn retry_template(project: &Project, request: &Request) -> Status {
+    let desired: Template = match request.body.clone().map(serde_json::from_value) {
+        Some(Ok(t)) => t,
+        _ => return Status::Failed("the template request has no body".into()),
+    };
+    let id = desired.id.clone().unwrap_or_default();
+    let live = match project.get_template(&id).await {
+        Ok(live) => live,
+        Err(e) => {
+            return Status::Failed(format!(
+                "the template changed while applying, and reading it again failed: {e}"
+            ));
+        }
+    };
+    match template_update(&desired, &live) {
+        None => Status::Done {
+            id: Some(id),
+            note: Some("changed in Sinch meanwhile; it already matches".into()),
+        },
+        Some((_, body)) => match project.update_template(&id, &body).await {
+            Ok(_) => Status::Done {
+                id: Some(id),
+                note: Some(format!(
+                    "changed in Sinch meanwhile; replaced version {}",
+                    live.version.unwrap_or_default()
+                )),
+            },
+            Err(e) => Status::Failed(format!(
+                "the template changed while applying; after reading it again: {e}"
+            )),
+        },
+    }
+}

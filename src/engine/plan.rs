@@ -1,0 +1,852 @@
+//! The plan: what would change in Sinch, as plain data. Built from the targets and what
+//! `observe` read (no I/O here); shown by the renderers, saved with `--out`, carried out by
+//! `execute`. Each change holds the exact request it sends, with secrets as placeholders: a plan
+//! never holds a secret value, so any rendering or saved file is safe to share.
+
+use super::desired::{self, SecretUse};
+use super::diff::{self, FieldChange, SENSITIVE, SecretPointers};
+use super::observe::{Live, Read};
+use super::{Scope, Target, identity};
+use crate::model::{Kind, Object, Region, WebhookApp};
+use crate::sinch::request::Request;
+use crate::sinch::template::{LATEST, Template};
+use crate::sinch::webhook::Webhook;
+use crate::validate::{Input, MAX_WEBHOOKS_PER_APP};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: &str = "1";
+
+/// What the body of a webhook for an app that a change creates says until that change is done.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    /// Take over an existing object found by its natural key and record its id (the controller;
+    /// the CLI records nothing, so for it a found object is `update` or `noop`).
+    Adopt,
+    Noop,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub format_version: String,
+    pub changes: Vec<Change>,
+    pub errors: Vec<PlanError>,
+    pub summary: Summary,
+    /// What `apply PLANFILE` needs to check and carry out the plan later.
+    pub saved: Saved,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Saved {
+    /// The `-f` inputs the plan was made from (their Secrets fill the placeholders).
+    pub inputs: Vec<String>,
+    pub prune: bool,
+    /// Keys the fingerprints of this plan.
+    pub salt: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Change {
+    pub kind: Kind,
+    /// `namespace/name` of the manifest; for an object no manifest declares (a prune), its
+    /// natural key: display name, target or template id.
+    pub name: String,
+    pub action: Action,
+    /// The Sinch id, when known.
+    pub id: Option<String>,
+    pub project: String,
+    pub region: Region,
+    pub fields: Vec<FieldChange>,
+    /// What is sent; none for `noop`.
+    pub request: Option<Request>,
+    /// What a person should know: secrets not compared, values kept from Sinch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The placeholders of `request.body` and the Secret keys that fill them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSlot>,
+    /// Changes (indices) that must succeed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<usize>,
+    /// The change (index) creating the app whose id goes into this webhook's body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_from: Option<usize>,
+    /// A fingerprint of the live object this change was planned from (`absent` when none): a
+    /// saved plan is stale when it differs.
+    pub observed: String,
+}
+
+impl Change {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind, self.name)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SecretSlot {
+    /// Where the value goes in `request.body` (a JSON pointer).
+    pub pointer: String,
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+    /// Of the value the plan was made with (keyed by the plan's salt).
+    pub fingerprint: String,
+}
+
+/// An object that cannot be planned; nothing is sent for it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PlanError {
+    pub kind: Option<Kind>,
+    pub name: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.kind, &self.name) {
+            (Some(kind), Some(name)) => write!(f, "{kind} {name}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Noop)
+    }
+}
+
+/// Why a saved plan can no longer be applied as it is: an object it was planned from changed in
+/// Sinch, or the input now asks for something else. Empty when it still holds.
+pub fn stale(saved: &Plan, fresh: &Plan) -> Vec<String> {
+    let key = |c: &Change| (c.kind, c.name.clone(), c.project.clone(), c.region);
+    let mut out = Vec::new();
+    for s in &saved.changes {
+        match fresh.changes.iter().find(|f| key(f) == key(s)) {
+            Some(f) if f.observed != s.observed => {
+                out.push(format!("{}: changed in Sinch since the plan was made", s.label()))
+            }
+            Some(f) if f != s => out.push(format!("{}: the input asks for something else now", s.label())),
+            Some(_) => {}
+            None => out.push(format!("{}: no longer planned", s.label())),
+        }
+    }
+    for f in fresh.changes.iter().filter(|f| f.action != Action::Noop) {
+        if !saved.changes.iter().any(|s| key(s) == key(f)) {
+            out.push(format!("{}: a change the saved plan does not have", f.label()));
+        }
+    }
+    out
+}
+
+/// `sha256(salt, 0, bytes)`, shortened: ties a value to a plan without revealing it.
+pub fn fingerprint(salt: &str, bytes: &[u8]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(salt.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(bytes);
+    ctx.finish().as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fingerprint of a live object, without the fields Sinch changes on its own.
+pub fn observed(salt: &str, live: Option<&impl Serialize>) -> String {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| k == "id" || !diff::OUTPUT_ONLY.contains(&k.as_str()));
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    match live {
+        None => "absent".into(),
+        Some(live) => {
+            let mut v = serde_json::to_value(live).expect("wire types always serialise");
+            strip(&mut v);
+            fingerprint(salt, v.to_string().as_bytes())
+        }
+    }
+}
+
+/// What a new plan records for `apply PLANFILE`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub prune: bool,
+    pub inputs: Vec<String>,
+    pub salt: String,
+}
+
+/// The app a webhook belongs to, as planning knows it.
+#[derive(Clone, Debug)]
+enum AppSlot {
+    /// Exists in Sinch.
+    Live(String),
+    /// Created by the change at this index.
+    Created(usize),
+    /// Could not be planned; its webhooks cannot be either.
+    Failed,
+}
+
+struct Builder<'a> {
+    input: &'a Input,
+    live: &'a Live,
+    options: &'a Options,
+    plan: Plan,
+}
+
+/// Plans every target against what was read: apps, then webhooks (per app: deletes, updates,
+/// creates), templates, settings, and with `prune` the deletes of undeclared objects in the
+/// scopes the input touches.
+pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) -> Plan {
+    let mut b = Builder {
+        input,
+        live,
+        options,
+        plan: Plan {
+            format_version: FORMAT_VERSION.into(),
+            changes: Vec::new(),
+            errors: Vec::new(),
+            summary: Summary::default(),
+            saved: Saved {
+                inputs: options.inputs.clone(),
+                prune: options.prune,
+                salt: options.salt.clone(),
+            },
+        },
+    };
+    let mut apps: BTreeMap<(String, String), AppSlot> = BTreeMap::new();
+    for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
+        let slot = b.app(t);
+        apps.insert(
+            (t.object().namespace().to_string(), t.object().name().to_string()),
+            slot,
+        );
+    }
+    b.webhooks(targets, &apps);
+    for t in targets.iter().filter(|t| t.kind() == Kind::Template) {
+        b.template(t);
+    }
+    for t in targets.iter().filter(|t| t.kind() == Kind::ProjectSettings) {
+        b.settings(t);
+    }
+    if options.prune {
+        b.prune(targets);
+    }
+    let mut summary = Summary::default();
+    for c in &b.plan.changes {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Update | Action::Adopt => summary.update += 1,
+            Action::Delete => summary.delete += 1,
+            Action::Noop => summary.unchanged += 1,
+        }
+    }
+    b.plan.summary = summary;
+    b.plan
+}
+
+fn pointers(uses: &[SecretUse]) -> SecretPointers {
+    SecretPointers {
+        resolved: uses
+            .iter()
+            .filter(|u| u.unresolved.is_none())
+            .map(|u| u.pointer.clone())
+            .collect(),
+        unresolved: uses
+            .iter()
+            .filter(|u| u.unresolved.is_some())
+            .map(|u| u.pointer.clone())
+            .collect(),
+    }
+}
+
+fn unresolved_notes(uses: &[SecretUse]) -> Vec<String> {
+    uses.iter()
+        .filter_map(|u| {
+            u.unresolved
+                .as_ref()
+                .map(|why| format!("{}: {why}; not compared", u.field))
+        })
+        .collect()
+}
+
+fn to_map(value: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(value).expect("wire types always serialise") {
+        Value::Object(map) => map,
+        _ => unreachable!("wire objects serialise as objects"),
+    }
+}
+
+fn from_map<T: serde::de::DeserializeOwned>(map: Map<String, Value>) -> T {
+    serde_json::from_value(Value::Object(map)).expect("a wire object read back as its type")
+}
+
+impl Builder<'_> {
+    fn error(&mut self, t: &Target, message: impl Into<String>) {
+        self.plan.errors.push(PlanError {
+            kind: Some(t.kind()),
+            name: Some(t.name()),
+            message: message.into(),
+        });
+    }
+
+    fn read<'l, T>(&mut self, t: &Target, what: &str, read: Option<&'l Read<T>>) -> Option<&'l T> {
+        match read {
+            Some(Ok(value)) => Some(value),
+            Some(Err(e)) => {
+                let message = format!("cannot read the {what} of {}: {e}", t.scope);
+                self.error(t, message);
+                None
+            }
+            None => {
+                let message = format!("the {what} of {} were not read", t.scope);
+                self.error(t, message);
+                None
+            }
+        }
+    }
+
+    /// Adds a change; secret values in its body become placeholders first.
+    fn push(&mut self, mut change: Change, uses: &[SecretUse]) -> usize {
+        if let Some(body) = change.request.as_mut().and_then(|r| r.body.as_mut()) {
+            for u in uses.iter().filter(|u| u.unresolved.is_none()) {
+                if let Some(slot) = body.pointer_mut(&u.pointer) {
+                    let value = std::mem::replace(slot, Value::String(SENSITIVE.into()));
+                    change.secrets.push(SecretSlot {
+                        pointer: u.pointer.clone(),
+                        namespace: u.namespace.clone(),
+                        name: u.name.clone(),
+                        key: u.key.clone(),
+                        fingerprint: fingerprint(&self.options.salt, value.as_str().unwrap_or_default().as_bytes()),
+                    });
+                }
+            }
+        }
+        self.plan.changes.push(change);
+        self.plan.changes.len() - 1
+    }
+
+    fn change(&self, t: &Target, action: Action, id: Option<String>, observed: String) -> Change {
+        Change {
+            kind: t.kind(),
+            name: t.name(),
+            action,
+            id,
+            project: t.scope.project.clone(),
+            region: t.scope.region,
+            fields: Vec::new(),
+            request: None,
+            notes: Vec::new(),
+            secrets: Vec::new(),
+            after: Vec::new(),
+            app_from: None,
+            observed,
+        }
+    }
+
+    fn app(&mut self, t: &Target) -> AppSlot {
+        let Object::ConversationApp(a) = t.object() else {
+            unreachable!()
+        };
+        let Some(apps) = self.read(t, "apps", self.live.apps(&t.scope)) else {
+            return AppSlot::Failed;
+        };
+        let found = match identity::app(None, &a.spec, apps) {
+            Ok(found) => found,
+            Err(message) => {
+                self.error(t, message);
+                return AppSlot::Failed;
+            }
+        };
+        let desired = desired::app(&a.spec, t.object().namespace(), &self.input.secrets);
+        let secrets = pointers(&desired.secrets);
+        let project = &t.scope.project;
+        let salt = self.options.salt.clone();
+        match found {
+            None => {
+                if let Some(u) = desired.unresolved().next() {
+                    let message = format!(
+                        "cannot create the app: {}: {}",
+                        u.field,
+                        u.unresolved.as_deref().unwrap_or_default()
+                    );
+                    self.error(t, message);
+                    return AppSlot::Failed;
+                }
+                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                let body = to_map(&desired.wire);
+                c.fields = created_fields(&body);
+                c.request = Some(Request::create_app(project, &desired.wire));
+                AppSlot::Created(self.push(c, &desired.secrets))
+            }
+            Some(live) => {
+                let id = live.id.clone().unwrap_or_default();
+                let update = diff::update(&to_map(&desired.wire), &to_map(live), &["id"], &secrets);
+                if !update.blocked.is_empty() {
+                    let message = format!("cannot update: {}", update.blocked.join("; "));
+                    self.error(t, message);
+                    return AppSlot::Failed;
+                }
+                let action = if update.mask.is_empty() {
+                    Action::Noop
+                } else {
+                    Action::Update
+                };
+                let mut c = self.change(t, action, Some(id.clone()), observed(&salt, Some(live)));
+                c.notes = unresolved_notes(&desired.secrets);
+                note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &secrets);
+                if action == Action::Update {
+                    c.fields = update.fields;
+                    c.request = Some(Request::update_app(project, &id, &from_map(update.body), update.mask));
+                }
+                self.push(c, &desired.secrets);
+                AppSlot::Live(id)
+            }
+        }
+    }
+
+    fn webhooks(&mut self, targets: &[Target], apps: &BTreeMap<(String, String), AppSlot>) {
+        // Group the declared webhooks by their app: (scope, app slot, label for messages).
+        let mut groups: BTreeMap<(Scope, String), (AppSlot, String, Vec<&Target>)> = BTreeMap::new();
+        for t in targets.iter().filter(|t| t.kind() == Kind::Webhook) {
+            let Object::Webhook(w) = t.object() else { unreachable!() };
+            let (slot, label) = match &w.spec.app {
+                WebhookApp::AppRef(r) => {
+                    let key = (t.object().namespace().to_string(), r.name.clone());
+                    let slot = apps.get(&key).cloned().unwrap_or(AppSlot::Failed);
+                    (slot, format!("ConversationApp {}/{}", key.0, key.1))
+                }
+                WebhookApp::AppId(id) => (AppSlot::Live(id.clone()), format!("app {id}")),
+            };
+            let key = match &slot {
+                AppSlot::Live(id) => format!("live:{id}"),
+                AppSlot::Created(i) => format!("new:{i}"),
+                AppSlot::Failed => format!("failed:{label}"),
+            };
+            groups
+                .entry((t.scope.clone(), key))
+                .or_insert((slot, label, Vec::new()))
+                .2
+                .push(t);
+        }
+        // With prune, also the declared apps that have no webhook manifest: all theirs go.
+        if self.options.prune {
+            for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
+                let key = (t.object().namespace().to_string(), t.object().name().to_string());
+                if let Some(AppSlot::Live(id)) = apps.get(&key) {
+                    groups.entry((t.scope.clone(), format!("live:{id}"))).or_insert((
+                        AppSlot::Live(id.clone()),
+                        format!("ConversationApp {}/{}", key.0, key.1),
+                        Vec::new(),
+                    ));
+                }
+            }
+        }
+        for ((scope, _), (slot, label, declared)) in groups {
+            self.app_webhooks(&scope, &slot, &label, &declared);
+        }
+    }
+
+    /// The webhooks of one app (rule 3): limits counted over declared and live, deletes first.
+    fn app_webhooks(&mut self, scope: &Scope, slot: &AppSlot, label: &str, declared: &[&Target]) {
+        let (app_id, live): (Option<String>, Vec<Webhook>) = match slot {
+            AppSlot::Failed => {
+                for t in declared {
+                    self.error(t, format!("not planned: {label} has an error"));
+                }
+                return;
+            }
+            AppSlot::Created(_) => (None, Vec::new()),
+            AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
+                Some(Ok(list)) => (Some(id.clone()), list.clone()),
+                Some(Err(e)) => {
+                    for t in declared {
+                        self.error(t, format!("cannot read the webhooks of {label} ({id}): {e}"));
+                    }
+                    return;
+                }
+                None => {
+                    for t in declared {
+                        self.error(t, format!("the webhooks of {label} ({id}) were not read"));
+                    }
+                    return;
+                }
+            },
+        };
+        let spec = |t: &Target| match t.object() {
+            Object::Webhook(w) => w.spec.clone(),
+            _ => unreachable!(),
+        };
+        let matched: Vec<Option<&Webhook>> = declared
+            .iter()
+            .map(|t| identity::webhook(None, &spec(t).target, &live))
+            .collect();
+        let undeclared: Vec<&Webhook> = live
+            .iter()
+            .filter(|l| !matched.iter().flatten().any(|m| m.id == l.id))
+            .collect();
+        let kept: Vec<&Webhook> = if self.options.prune {
+            Vec::new()
+        } else {
+            undeclared.clone()
+        };
+        let count = declared.len() + kept.len();
+        let mut targets: Vec<String> = declared.iter().map(|t| spec(t).target).collect();
+        targets.extend(kept.iter().filter_map(|w| w.target.clone()));
+        let duplicate = targets
+            .iter()
+            .enumerate()
+            .find(|(i, t)| targets[..*i].contains(t))
+            .map(|(_, t)| t.clone());
+        if count > MAX_WEBHOOKS_PER_APP || duplicate.is_some() {
+            let message = match duplicate {
+                Some(target) if count <= MAX_WEBHOOKS_PER_APP => {
+                    format!("{label} would have two webhooks with the target {target}")
+                }
+                _ => format!(
+                    "{label} would have {count} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
+                    declared.len(),
+                    kept.len(),
+                    targets.join(", ")
+                ),
+            };
+            for t in declared {
+                self.error(t, message.clone());
+            }
+            return;
+        }
+        let salt = self.options.salt.clone();
+        let mut deletes = Vec::new();
+        for w in undeclared.iter().filter(|_| self.options.prune) {
+            let id = w.id.clone().unwrap_or_default();
+            let c = Change {
+                kind: Kind::Webhook,
+                name: w.target.clone().unwrap_or_default(),
+                action: Action::Delete,
+                id: Some(id.clone()),
+                project: scope.project.clone(),
+                region: scope.region,
+                fields: Vec::new(),
+                request: Some(Request::delete_webhook(&scope.project, &id)),
+                notes: vec![format!(
+                    "not declared by any manifest; deleted because of --prune ({label})"
+                )],
+                secrets: Vec::new(),
+                after: Vec::new(),
+                app_from: None,
+                observed: observed(&salt, Some(*w)),
+            };
+            deletes.push(self.push(c, &[]));
+        }
+        let mut later: Vec<(usize, &Target, Option<&Webhook>)> = declared
+            .iter()
+            .copied()
+            .zip(matched)
+            .enumerate()
+            .map(|(i, (t, m))| (i, t, m))
+            .collect();
+        // Updates before creates, so that a target moved from one webhook frees its slot first.
+        later.sort_by_key(|(i, _, m)| (m.is_none(), *i));
+        for (_, t, found) in later {
+            let spec = spec(t);
+            let app_for_body = app_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
+            let desired = desired::webhook(&spec, &app_for_body, t.object().namespace(), &self.input.secrets);
+            let secrets = pointers(&desired.secrets);
+            match found {
+                None => {
+                    if let Some(u) = desired.unresolved().next() {
+                        let message = format!(
+                            "cannot create the webhook: {}: {}",
+                            u.field,
+                            u.unresolved.as_deref().unwrap_or_default()
+                        );
+                        self.error(t, message);
+                        continue;
+                    }
+                    let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                    c.fields = created_fields(&to_map(&desired.wire));
+                    c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
+                    c.after = deletes.clone();
+                    if let AppSlot::Created(i) = slot {
+                        c.app_from = Some(*i);
+                        c.after.insert(0, *i);
+                    }
+                    self.push(c, &desired.secrets);
+                }
+                Some(live) => {
+                    let id = live.id.clone().unwrap_or_default();
+                    let update = diff::update(
+                        &to_map(&desired.wire),
+                        &to_map(live),
+                        &["id", "app_id", "target"],
+                        &secrets,
+                    );
+                    if !update.blocked.is_empty() {
+                        self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
+                        continue;
+                    }
+                    let action = if update.mask.is_empty() {
+                        Action::Noop
+                    } else {
+                        Action::Update
+                    };
+                    let mut c = self.change(t, action, Some(id.clone()), observed(&salt, Some(live)));
+                    c.notes = unresolved_notes(&desired.secrets);
+                    note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &secrets);
+                    if action == Action::Update {
+                        c.fields = update.fields;
+                        // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
+                        let mut body = update.body;
+                        body.insert("target".into(), Value::String(spec.target.clone()));
+                        c.request = Some(Request::update_webhook(
+                            &scope.project,
+                            &id,
+                            &from_map(body),
+                            update.mask,
+                        ));
+                        c.after = deletes.clone();
+                    }
+                    self.push(c, &desired.secrets);
+                }
+            }
+        }
+    }
+
+    fn template(&mut self, t: &Target) {
+        let Object::Template(tpl) = t.object() else {
+            unreachable!()
+        };
+        let reads = self.live.scopes.get(&t.scope).and_then(|s| s.templates.as_ref());
+        let Some(templates) = self.read(t, "templates", reads) else {
+            return;
+        };
+        let desired = desired::template(&tpl.spec, t.object().name());
+        let id = desired.id.clone().unwrap_or_default();
+        let salt = self.options.salt.clone();
+        match identity::template(&id, templates) {
+            None => {
+                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                c.fields = created_fields(&to_map(&desired));
+                c.request = Some(Request::create_template(&t.scope.project, &desired));
+                self.push(c, &[]);
+            }
+            Some(live) => {
+                let mut c = self.change(t, Action::Noop, Some(id.clone()), observed(&salt, Some(live)));
+                if let Some((fields, body)) = template_update(&desired, live) {
+                    c.action = Action::Update;
+                    c.fields = fields;
+                    c.request = Some(Request::update_template(&t.scope.project, &id, &body));
+                }
+                self.push(c, &[]);
+            }
+        }
+    }
+
+    fn settings(&mut self, t: &Target) {
+        let Object::ProjectSettings(s) = t.object() else {
+            unreachable!()
+        };
+        let scope = self.live.scopes.get(&t.scope);
+        let Some(live) = self.read(t, "settings", scope.and_then(|s| s.settings.as_ref())) else {
+            return;
+        };
+        let desired = desired::settings(&s.spec);
+        let salt = self.options.salt.clone();
+        if let Some(conflicts) = scope.and_then(|s| s.conflicts.as_ref()) {
+            match conflicts {
+                Ok(list) if list.is_empty() => {}
+                Ok(list) => {
+                    let first = &list[0];
+                    let message = format!(
+                        "contactSettings.unifiedContactIdEnabled: {} identity conflict{} in {} block enabling unified contact id (first: {} on {}, contacts {}); resolve them, then plan again",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" },
+                        t.scope,
+                        first.identity,
+                        first.channels.join(", "),
+                        first.contact_ids.join(", ")
+                    );
+                    return self.error(t, message);
+                }
+                Err(e) => return self.error(t, format!("cannot read the identity conflicts of {}: {e}", t.scope)),
+            }
+        }
+        match live {
+            None => {
+                let mut c = self.change(
+                    t,
+                    Action::Create,
+                    Some(t.scope.project.clone()),
+                    observed(&salt, None::<&Value>),
+                );
+                c.fields = created_fields(&to_map(&desired));
+                c.request = Some(Request::create_settings(&t.scope.project, &desired));
+                self.push(c, &[]);
+            }
+            Some(live) => {
+                let current = live.settings.clone().unwrap_or_default();
+                let update = diff::update(&to_map(&desired), &to_map(&current), &[], &SecretPointers::default());
+                let action = if update.mask.is_empty() {
+                    Action::Noop
+                } else {
+                    Action::Update
+                };
+                let mut c = self.change(t, action, Some(t.scope.project.clone()), observed(&salt, Some(live)));
+                if action == Action::Update {
+                    c.fields = update.fields;
+                    c.request = Some(Request::update_settings(&t.scope.project, &from_map(update.body)));
+                }
+                self.push(c, &[]);
+            }
+        }
+    }
+
+    /// Deletes of the templates and apps that no manifest declares, in the scopes the input
+    /// touches (the undeclared webhooks of declared apps are handled with their app).
+    fn prune(&mut self, targets: &[Target]) {
+        let salt = self.options.salt.clone();
+        let scopes: std::collections::BTreeSet<&Scope> = targets.iter().map(|t| &t.scope).collect();
+        let mut deletes = Vec::new();
+        for scope in scopes {
+            let Some(live) = self.live.scopes.get(scope) else {
+                continue;
+            };
+            if let Some(Ok(templates)) = &live.templates {
+                for tpl in templates {
+                    let id = tpl.id.clone().unwrap_or_default();
+                    let declared = targets.iter().any(|t| match t.object() {
+                        Object::Template(d) => {
+                            &t.scope == scope
+                                && desired::template(&d.spec, t.object().name()).id.as_deref() == Some(&id)
+                        }
+                        _ => false,
+                    });
+                    if !declared {
+                        deletes.push((
+                            Kind::Template,
+                            id.clone(),
+                            id.clone(),
+                            scope.clone(),
+                            Request::delete_template(&scope.project, &id),
+                            observed(&salt, Some(tpl)),
+                        ));
+                    }
+                }
+            }
+            if let Some(Ok(apps)) = &live.apps {
+                for app in apps {
+                    let id = app.id.clone().unwrap_or_default();
+                    let declared = targets.iter().any(|t| match t.object() {
+                        Object::ConversationApp(a) => {
+                            &t.scope == scope
+                                && identity::app(None, &a.spec, apps)
+                                    .ok()
+                                    .flatten()
+                                    .and_then(|m| m.id.as_deref())
+                                    == Some(&id)
+                        }
+                        Object::Webhook(w) => &t.scope == scope && w.spec.app == WebhookApp::AppId(id.clone()),
+                        _ => false,
+                    });
+                    if !declared {
+                        let name = app.display_name.clone().unwrap_or_default();
+                        deletes.push((
+                            Kind::ConversationApp,
+                            name,
+                            id.clone(),
+                            scope.clone(),
+                            Request::delete_app(&scope.project, &id),
+                            observed(&salt, Some(app)),
+                        ));
+                    }
+                }
+            }
+        }
+        for (kind, name, id, scope, request, observed) in deletes {
+            let change = Change {
+                kind,
+                name,
+                action: Action::Delete,
+                id: Some(id),
+                project: scope.project,
+                region: scope.region,
+                fields: Vec::new(),
+                request: Some(request),
+                notes: vec!["not declared by any manifest; deleted because of --prune".into()],
+                secrets: Vec::new(),
+                after: Vec::new(),
+                app_from: None,
+                observed,
+            };
+            self.push(change, &[]);
+        }
+    }
+}
+
+/// Rule 4: a template update is a PUT of the whole template with the live version. Compared on
+/// the stored translations (the `latest` copies dropped); a description the manifest leaves out
+/// keeps its live value. `None` when nothing declared differs.
+pub fn template_update(desired: &Template, live: &Template) -> Option<(Vec<FieldChange>, Template)> {
+    let mut stored = live.clone();
+    stored.translations = Some(live.stored_translations().cloned().collect());
+    let update = diff::update(&to_map(desired), &to_map(&stored), &["id"], &SecretPointers::default());
+    if update.mask.is_empty() {
+        return None;
+    }
+    let mut body = desired.clone();
+    body.version = live.version;
+    if body.description.is_none() {
+        body.description = live.description.clone();
+    }
+    body.translations = body.translations.map(|ts| {
+        ts.into_iter()
+            .filter(|t| t.version.as_deref() != Some(LATEST))
+            .collect()
+    });
+    Some((update.fields, body))
+}
+
+/// The fields of a new object, leaf by leaf (list elements whole), secrets redacted.
+fn created_fields(body: &Map<String, Value>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    for (k, v) in body.iter().filter(|(k, _)| k.as_str() != "id") {
+        diff::field_changes(
+            v,
+            &Value::Null,
+            k,
+            k,
+            &format!("/{k}"),
+            &SecretPointers::default(),
+            &mut out,
+        );
+    }
+    out
+}
+
+fn note_hidden(c: &mut Change, live: &Value, secrets: &SecretPointers) {
+    let hidden = diff::hidden_secrets(live, secrets);
+    if hidden > 0 {
+        c.notes.push(format!(
+            "{hidden} secret{} not compared: Sinch does not return {} in clear",
+            if hidden == 1 { "" } else { "s" },
+            if hidden == 1 { "it" } else { "them" }
+        ));
+    }
+}

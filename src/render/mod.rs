@@ -1,0 +1,89 @@
+//! Showing a plan: `text` for a terminal (Terraform-like), `markdown` for a pull-request comment,
+//! `json` for machines. All three read the same [`Plan`] data and nothing else; secrets in it are
+//! placeholders already.
+
+pub mod markdown;
+pub mod text;
+
+use crate::engine::diff::FieldChange;
+use crate::engine::plan::{Action, Change, Plan, Summary};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub fn json(plan: &Plan) -> String {
+    let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
+    out.push('\n');
+    out
+}
+
+/// `2 to create, 1 to update, 0 to delete, 3 unchanged`.
+pub fn summary_line(s: &Summary) -> String {
+    format!(
+        "{} to create, {} to update, {} to delete, {} unchanged",
+        s.create, s.update, s.delete, s.unchanged
+    )
+}
+
+/// The marker of an action: `+ ~ - =`.
+pub fn marker(action: Action) -> char {
+    match action {
+        Action::Create => '+',
+        Action::Update | Action::Adopt => '~',
+        Action::Delete => '-',
+        Action::Noop => '=',
+    }
+}
+
+/// `ConversationApp messaging/support-us (01H...) will be updated in project p, region us`.
+pub fn headline(c: &Change) -> String {
+    let id = c.id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default();
+    let verb = match c.action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated",
+        Action::Adopt => "will be adopted",
+        Action::Delete => "will be deleted",
+        Action::Noop => "is up to date",
+    };
+    format!("{}{id} {verb} in project {}, region {}", c.label(), c.project, c.region)
+}
+
+/// A value on one line: strings quoted, structures as compact JSON.
+pub fn value(v: &Value) -> String {
+    serde_json::to_string(v).expect("JSON values always serialise")
+}
+
+/// One field as lines of a diff: (`+`, `-` or ` `, text). A string that spans lines becomes a
+/// unified diff of its lines; anything else a `-` line with the old value and a `+` with the new.
+pub fn field_lines(f: &FieldChange) -> Vec<(char, String)> {
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
+    let (before, after) = (text(&f.before), text(&f.after));
+    let multiline = |s: &Option<String>| s.as_ref().is_some_and(|s| s.contains('\n'));
+    if multiline(&before) || multiline(&after) {
+        let (b, a) = (before.unwrap_or_default(), after.unwrap_or_default());
+        let diff = similar::TextDiff::from_lines(&b, &a);
+        let mut lines = vec![(' ', format!("{}:", f.path))];
+        for change in diff.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            };
+            lines.push((sign, format!("    {}", change.value().trim_end_matches('\n'))));
+        }
+        return lines;
+    }
+    let mut lines = Vec::new();
+    if let Some(b) = &f.before {
+        lines.push(('-', format!("{}: {}", f.path, value(b))));
+    }
+    if let Some(a) = &f.after {
+        lines.push(('+', format!("{}: {}", f.path, value(a))));
+    }
+    lines
+}
