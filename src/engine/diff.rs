@@ -273,7 +273,7 @@ pub fn field_changes(
 /// The top-level fields a write must carry to make `live` hold what `desired` declares.
 #[derive(Debug, Default)]
 pub struct Update {
-    /// Field names, in the desired value's order: the `update_mask` of a PATCH.
+    /// Field names, in name order: the `update_mask` of a PATCH.
     pub mask: Vec<String>,
     /// Each field complete: nested objects laid over the live value, lists whole.
     pub body: Map<String, Value>,

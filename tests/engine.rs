@@ -1,0 +1,613 @@
+//! `plan` and `apply` run as a user runs them, against the simulator: exact requests (from its
+//! journal), request counts (from its stats), exact output and exit codes.
+
+use serde_json::json;
+use sinch_operator::model::Region;
+use sinch_operator::sim::{self, Fault, Recorded, Sim};
+use sinch_operator::sinch::Sensitive;
+use sinch_operator::sinch::app::App;
+use sinch_operator::sinch::client::{Client, Config, Credentials, Project};
+use sinch_operator::sinch::webhook::Webhook;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PROJECT: &str = "p-engine";
+
+async fn start() -> Sim {
+    start_with(sim::Config::default()).await
+}
+
+async fn start_with(config: sim::Config) -> Sim {
+    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary against `sim` with the connection in its environment.
+async fn run(sim: &Sim, args: &[&str]) -> Output {
+    run_env(sim, args, &[]).await
+}
+
+async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+    cmd.args(args)
+        .current_dir(root())
+        .env_remove("NO_COLOR")
+        .env_remove("SINCH_REGION")
+        .env_remove("SINCH_OPERATOR_LOG")
+        .env("SINCH_PROJECT_ID", PROJECT)
+        .env("SINCH_KEY_ID", "key-id")
+        .env("SINCH_KEY_SECRET", "canary-key-secret-77aa");
+    for (k, v) in sim.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A client of the simulator for changes made "behind our back".
+fn api(sim: &Sim, region: Region) -> Project {
+    Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project(
+        PROJECT,
+        region,
+        Credentials {
+            key_id: "someone-else".into(),
+            key_secret: Sensitive("x".into()),
+        },
+    )
+}
+
+fn writes(journal: &[Recorded]) -> Vec<&Recorded> {
+    journal.iter().filter(|r| r.method != "GET").collect()
+}
+
+fn write_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+const APP: &str = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: shop, namespace: team}
+spec:
+  displayName: Shop
+  processingMode: CONVERSATION
+  retentionPolicy:
+    ttlDays: 30
+  channelCredentials:
+    - channel: SMS
+      staticBearer:
+        claimedIdentity: sms-plan
+        tokenRef: {name: shop-secrets, key: sms}
+"#;
+
+const SECRETS: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-secrets, namespace: team}
+stringData:
+  sms: canary-sms-token-1f3c
+  whatsapp: canary-whatsapp-token-8e21
+  hook: canary-hook-secret-42d0
+  client: canary-client-secret-c9b7
+"#;
+
+fn webhook(name: &str, target: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {{name: {name}, namespace: team}}
+spec:
+  appRef: {{name: shop}}
+  target: {target}
+  triggers: [MESSAGE_INBOUND]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn examples_are_created_then_converged_with_zero_writes() {
+    let sim = start().await;
+    let out = run(&sim, &["apply", "-f", "examples/", "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).ends_with("\nApply complete: 10 created, 0 updated, 0 deleted, 0 failed.\n"),
+        "{}",
+        stdout(&out)
+    );
+    let stats = sim.stats();
+    assert_eq!(stats.count("POST /{region}/v1/projects/{project_id}/apps"), 2);
+    assert_eq!(stats.count("POST /{region}/v1/projects/{project_id}/webhooks"), 5);
+    assert_eq!(stats.count("POST /{region}/v2/projects/{project_id}/templates"), 2);
+    assert_eq!(stats.count("POST /{region}/v1/projects/{project_id}/settings"), 1);
+    assert_eq!(stats.writes, 10);
+    let store = serde_json::to_value(sim.snapshot()).unwrap();
+    assert_eq!(store["regions"]["eu"][PROJECT]["apps"].as_object().unwrap().len(), 1);
+    assert_eq!(
+        store["regions"]["us"][PROJECT]["webhooks"].as_object().unwrap().len(),
+        3
+    );
+
+    let plan = run(&sim, &["plan", "-f", "examples/", "--detailed-exitcode"]).await;
+    assert_eq!(stdout(&plan), "No changes. Sinch matches the manifests (10 objects).\n");
+    assert_eq!((plan.status.code(), stderr(&plan)), (Some(0), String::new()));
+
+    sim.reset_stats();
+    let again = run(&sim, &["apply", "-f", "examples/", "--auto-approve"]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        stdout(&again),
+        "No changes. Sinch matches the manifests (10 objects).\n"
+    );
+    assert_eq!(sim.stats().writes, 0, "a converged apply sends no write");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_is_shown_field_by_field_and_reverted_by_one_exact_patch() {
+    let sim = start().await;
+    assert_eq!(
+        run(&sim, &["apply", "-f", "examples/", "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    let us = api(&sim, Region::Us);
+    let app = us
+        .list_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.display_name.as_deref() == Some("Customer Support (US)"))
+        .unwrap();
+    let id = app.id.clone().unwrap();
+    let drift = App {
+        processing_mode: Some("DISPATCH".into()),
+        ..App::default()
+    };
+    us.update_app(&id, &drift, vec!["processing_mode".into()])
+        .await
+        .unwrap();
+
+    let plan = run(&sim, &["plan", "-f", "examples/", "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    assert_eq!(
+        stdout(&plan),
+        format!(
+            "~ ConversationApp messaging/support-us ({id}) will be updated in project {PROJECT}, region us\n    \
+             PATCH /v1/projects/{PROJECT}/apps/{id}?update_mask=processing_mode\n    \
+             ~ processing_mode: \"DISPATCH\" -> \"CONVERSATION\"\n\n\
+             Plan: 0 to create, 1 to update, 0 to delete, 9 unchanged.\n"
+        )
+    );
+
+    sim.reset_stats();
+    let apply = run(&sim, &["apply", "-f", "examples/", "--auto-approve"]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let journal = sim.journal();
+    let sent = writes(&journal);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].method, "PATCH");
+    assert_eq!(sent[0].path, format!("/us/v1/projects/{PROJECT}/apps/{id}"));
+    assert_eq!(sent[0].query.as_deref(), Some("update_mask=processing_mode"));
+    assert_eq!(sent[0].body, Some(json!({"processing_mode": "CONVERSATION"})));
+    assert!(stdout(&apply).contains(&format!("updated ConversationApp messaging/support-us ({id})\n")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partly_declared_object_keeps_live_sub_fields_and_a_new_channel_keeps_the_others() {
+    let sim = start().await;
+    let us = api(&sim, Region::Us);
+    let live: App = serde_json::from_value(json!({
+        "display_name": "Shop",
+        "processing_mode": "CONVERSATION",
+        "retention_policy": {"retention_type": "CONVERSATION_EXPIRE_POLICY", "ttl_days": 180},
+        "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "sms-plan", "token": "canary-sms-token-1f3c"}}]
+    }))
+    .unwrap();
+    let id = us.create_app(&live).await.unwrap().id.unwrap();
+    let app = APP.replace(
+        "        tokenRef: {name: shop-secrets, key: sms}\n",
+        "        tokenRef: {name: shop-secrets, key: sms}\n    - channel: WHATSAPP\n      staticBearer:\n        claimedIdentity: \"4600\"\n        tokenRef: {name: shop-secrets, key: whatsapp}\n",
+    );
+    let dir = write_dir(&[("app.yaml", &app), ("secrets.yaml", SECRETS)]);
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let journal = sim.journal();
+    let sent = writes(&journal);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].query.as_deref(),
+        Some("update_mask=channel_credentials,retention_policy")
+    );
+    assert_eq!(
+        sent[0].body,
+        Some(json!({
+            "retention_policy": {"retention_type": "CONVERSATION_EXPIRE_POLICY", "ttl_days": 30},
+            "channel_credentials": [
+                {"channel": "SMS", "static_bearer": {"claimed_identity": "sms-plan", "token": "canary-sms-token-1f3c"}},
+                {"channel": "WHATSAPP", "static_bearer": {"claimed_identity": "4600", "token": "canary-whatsapp-token-8e21"}}
+            ]
+        }))
+    );
+    let after = us.get_app(&id).await.unwrap();
+    assert_eq!(after.processing_mode.as_deref(), Some("CONVERSATION"));
+    assert_eq!(after.channel_credentials.unwrap().len(), 2);
+    let plan = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}
+
+/// Creates the Shop app and `n` webhooks of it through the API, returning the app id.
+async fn shop_with_webhooks(sim: &Sim, targets: &[&str]) -> String {
+    let us = api(sim, Region::Us);
+    let app: App = serde_json::from_value(json!({"display_name": "Shop", "processing_mode": "CONVERSATION",
+        "retention_policy": {"retention_type": "MESSAGE_EXPIRE_POLICY", "ttl_days": 30},
+        "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "sms-plan", "token": "canary-sms-token-1f3c"}}]}))
+    .unwrap();
+    let id = us.create_app(&app).await.unwrap().id.unwrap();
+    for target in targets {
+        let w = Webhook {
+            app_id: Some(id.clone()),
+            target: Some(target.to_string()),
+            target_type: Some("HTTP".into()),
+            triggers: Some(vec!["MESSAGE_INBOUND".into()]),
+            ..Webhook::default()
+        };
+        us.create_webhook(&w).await.unwrap();
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_limits_count_declared_and_live_before_any_write() {
+    let sim = start().await;
+    // Six declared: refused offline, nothing sent at all.
+    let mut six = String::from(APP);
+    for i in 0..6 {
+        six.push_str(&webhook(&format!("h{i}"), &format!("https://h{i}.example.com/")));
+    }
+    let dir = write_dir(&[("all.yaml", &six), ("secrets.yaml", SECRETS)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ConversationApp team/shop would have 6 webhooks, more than the 5 Sinch allows"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.stats().total, 0);
+
+    // Four declared and two live that no manifest declares: an error naming the app, the count
+    // and the targets, and no write.
+    let id = shop_with_webhooks(&sim, &["https://old1.example.com/", "https://old2.example.com/"]).await;
+    let mut four = String::from(APP);
+    for i in 0..4 {
+        four.push_str(&webhook(&format!("h{i}"), &format!("https://h{i}.example.com/")));
+    }
+    let dir = write_dir(&[("all.yaml", &four), ("secrets.yaml", SECRETS)]);
+    sim.reset_stats();
+    let plan = run(&sim, &["plan", "-f", path(dir.path())]).await;
+    assert_eq!(plan.status.code(), Some(1));
+    let message = "ConversationApp team/shop would have 6 webhooks, more than the 5 Sinch allows: 4 declared and 2 in Sinch that no manifest declares (https://h0.example.com/, https://h1.example.com/, https://h2.example.com/, https://h3.example.com/, https://old1.example.com/, https://old2.example.com/); delete those or run with --prune";
+    assert!(
+        stdout(&plan).contains(&format!("  error: Webhook team/h0: {message}\n")),
+        "{}",
+        stdout(&plan)
+    );
+    let apply = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(apply.status.code(), Some(1));
+    assert_eq!(sim.stats().writes, 0);
+    assert_eq!(api(&sim, Region::Us).list_webhooks(&id).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swapping_one_target_at_five_of_five_deletes_first() {
+    let sim = start().await;
+    let targets: Vec<String> = (0..5).map(|i| format!("https://h{i}.example.com/")).collect();
+    let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let id = shop_with_webhooks(&sim, &refs).await;
+    let mut yaml = String::from(APP);
+    for i in 0..4 {
+        yaml.push_str(&webhook(&format!("h{i}"), &targets[i]));
+    }
+    yaml.push_str(&webhook("h4", "https://new.example.com/"));
+    let dir = write_dir(&[("all.yaml", &yaml), ("secrets.yaml", SECRETS)]);
+    // Without --prune the old target keeps its slot: six would not fit.
+    let plan = run(&sim, &["plan", "-f", path(dir.path())]).await;
+    assert_eq!(plan.status.code(), Some(1), "{}", stdout(&plan));
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve", "--prune"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let journal = sim.journal();
+    let sent: Vec<(String, String)> = writes(&journal)
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].0, "DELETE");
+    assert_eq!(sent[1], ("POST".into(), format!("/us/v1/projects/{PROJECT}/webhooks")));
+    let mut live: Vec<String> = api(&sim, Region::Us)
+        .list_webhooks(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|w| w.target)
+        .collect();
+    live.sort();
+    assert_eq!(live.len(), 5);
+    assert!(live.contains(&"https://new.example.com/".to_string()) && !live.contains(&targets[4]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_created_before_a_crash_is_adopted_not_duplicated() {
+    let sim = start().await;
+    // The create went through but the run died before anything was recorded.
+    let id = shop_with_webhooks(&sim, &["https://h0.example.com/"]).await;
+    let dir = write_dir(&[
+        (
+            "all.yaml",
+            &format!("{APP}{}", webhook("h0", "https://h0.example.com/")),
+        ),
+        ("secrets.yaml", SECRETS),
+    ]);
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/apps"), 0);
+    assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/webhooks"), 0);
+    let apps = api(&sim, Region::Us).list_apps().await.unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].id.as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_are_0_2_1_with_detailed_exitcode() {
+    let sim = start().await;
+    let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    let code = |o: &Output| o.status.code();
+    assert_eq!(
+        code(&run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await),
+        Some(2)
+    );
+    assert_eq!(
+        code(&run(&sim, &["plan", "-f", path(dir.path())]).await),
+        Some(0),
+        "changes without the flag: 0"
+    );
+    assert_eq!(
+        code(&run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await),
+        Some(0)
+    );
+    assert_eq!(
+        code(&run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await),
+        Some(0)
+    );
+    let bad = write_dir(&[("app.yaml", &APP.replace("CONVERSATION", "CONVERSATIONS"))]);
+    assert_eq!(
+        code(&run(&sim, &["plan", "-f", path(bad.path()), "--detailed-exitcode"]).await),
+        Some(1)
+    );
+    let refused = write_dir(&[(
+        "app.yaml",
+        &APP.replace("displayName: Shop", "displayName: Shop\n  appId: 01NOSUCHAPP"),
+    )]);
+    let out = run(&sim, &["plan", "-f", path(refused.path()), "--detailed-exitcode"]).await;
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stdout(&out).contains(
+            "  error: ConversationApp team/shop: spec.appId: no app 01NOSUCHAPP exists in this project and region\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_apply_needs_auto_approve_and_reads_nothing() {
+    let sim = start().await;
+    let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path())]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: --auto-approve: not given, and standard input is not a terminal to ask on\n"
+    );
+    assert_eq!(sim.stats().total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_and_refused_once_stale() {
+    let sim = start().await;
+    let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    let plan_file = dir.path().join("plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--out", plan_path]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains("canary"), "a saved plan holds no secret value");
+    let out = run(&sim, &["apply", plan_path]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(sim.stats().writes, 1);
+    let stored = api(&sim, Region::Us).list_apps().await.unwrap();
+    assert_eq!(
+        stored[0].channel_credentials.as_ref().unwrap()[0]
+            .static_bearer
+            .as_ref()
+            .unwrap()
+            .token,
+        Some(Sensitive("canary-sms-token-1f3c".into())),
+        "the placeholder was filled from the input's Secret"
+    );
+
+    // Planned, then changed behind our back: refused, nothing written.
+    let changed = APP.replace("ttlDays: 30", "ttlDays: 60");
+    std::fs::write(dir.path().join("app.yaml"), changed).unwrap();
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--out", plan_path]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let id = stored[0].id.clone().unwrap();
+    let drift = App {
+        processing_mode: Some("DISPATCH".into()),
+        ..App::default()
+    };
+    api(&sim, Region::Us)
+        .update_app(&id, &drift, vec!["processing_mode".into()])
+        .await
+        .unwrap();
+    sim.reset_stats();
+    let out = run(&sim, &["apply", plan_path]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: the saved plan is stale, nothing was applied:\n  ConversationApp team/shop: changed in Sinch since the plan was made\nrun `sinch-operator plan` again\n"
+    );
+    assert_eq!(sim.stats().writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planning_a_project_with_a_apps_reads_a_plus_3_times() {
+    let sim = start().await;
+    let mut yaml = String::new();
+    for i in 0..4 {
+        yaml.push_str(
+            &APP.replace("name: shop,", &format!("name: shop{i},"))
+                .replace("displayName: Shop", &format!("displayName: Shop {i}")),
+        );
+        yaml.push_str(
+            &webhook(&format!("h{i}"), &format!("https://h{i}.example.com/"))
+                .replace("name: shop}", &format!("name: shop{i}}}")),
+        );
+        yaml.push_str("---\n");
+    }
+    yaml.push_str("apiVersion: conversation.sinch.com/v1alpha1\nkind: ProjectSettings\nmetadata: {name: settings, namespace: team}\nspec:\n  contactSettings: {unifiedContactIdEnabled: false}\n");
+    yaml.push_str("---\napiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {name: hello, namespace: team}\nspec:\n  defaultTranslation: en-US\n  translations:\n    - languageCode: en-US\n      version: \"1\"\n      textMessage: {text: Hello}\n");
+    let dir = write_dir(&[("all.yaml", &yaml), ("secrets.yaml", SECRETS)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    sim.reset_stats();
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let stats = sim.stats();
+    assert_eq!(stats.count("GET /{region}/v1/projects/{project_id}/apps"), 1);
+    assert_eq!(
+        stats.count("GET /{region}/v1/projects/{project_id}/apps/{app_id}/webhooks"),
+        4
+    );
+    assert_eq!(stats.count("GET /{region}/v2/projects/{project_id}/templates"), 1);
+    assert_eq!(stats.count("GET /{region}/v1/projects/{project_id}/settings"), 1);
+    assert_eq!(stats.total - stats.count("POST /oauth2/token"), 4 + 3, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_template_version_is_read_again_and_replaced_once() {
+    let sim = start().await;
+    let tpl = "apiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {name: hello, namespace: team}\nspec:\n  defaultTranslation: en-US\n  translations:\n    - languageCode: en-US\n      version: \"1\"\n      textMessage: {text: Hello}\n";
+    let dir = write_dir(&[("t.yaml", tpl)]);
+    assert_eq!(
+        run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(
+        dir.path().join("t.yaml"),
+        tpl.replace("text: Hello", "text: Hello there"),
+    )
+    .unwrap();
+    sim.inject(Fault {
+        status: 409,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("PUT /us/v2/".into()),
+    });
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let journal = sim.journal();
+    let calls: Vec<String> = journal.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let t = format!("/us/v2/projects/{PROJECT}/templates");
+    assert_eq!(
+        calls,
+        [
+            format!("GET {t}"),
+            format!("PUT {t}/hello"),
+            format!("GET {t}/hello"),
+            format!("PUT {t}/hello")
+        ]
+    );
+    assert!(
+        stdout(&out).contains("updated Template team/hello (hello): changed in Sinch meanwhile; replaced version 1\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failed_object_does_not_stop_the_others() {
+    let sim = start().await;
+    let dir = write_dir(&[
+        (
+            "all.yaml",
+            &format!(
+                "{APP}{}{}",
+                webhook("h0", "https://h0.example.com/"),
+                "---\napiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {name: hello, namespace: team}\nspec:\n  defaultTranslation: en-US\n  translations:\n    - languageCode: en-US\n      version: \"1\"\n      textMessage: {text: Hello}\n"
+            ),
+        ),
+        ("secrets.yaml", SECRETS),
+    ]);
+    sim.inject(Fault {
+        status: 400,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("POST /us/v1/projects/p-engine/apps".into()),
+    });
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("failed ConversationApp team/shop: "), "{text}");
+    assert!(
+        text.contains("skipped Webhook team/h0: ConversationApp team/shop did not succeed\n"),
+        "{text}"
+    );
+    assert!(text.contains("created Template team/hello (hello)\n"), "{text}");
+    assert!(
+        text.ends_with("Apply finished with errors: 1 created, 0 updated, 0 deleted, 2 failed.\n"),
+        "{text}"
+    );
+    // A rerun converges.
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("Apply complete: 2 created, 0 updated, 0 deleted, 0 failed.\n"));
+}
