@@ -336,8 +336,8 @@ async fn swapping_one_target_at_five_of_five_deletes_first() {
     let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
     let id = shop_with_webhooks(&sim, &refs).await;
     let mut yaml = String::from(APP);
-    for i in 0..4 {
-        yaml.push_str(&webhook(&format!("h{i}"), &targets[i]));
+    for (i, target) in targets.iter().take(4).enumerate() {
+        yaml.push_str(&webhook(&format!("h{i}"), target));
     }
     yaml.push_str(&webhook("h4", "https://new.example.com/"));
     let dir = write_dir(&[("all.yaml", &yaml), ("secrets.yaml", SECRETS)]);
@@ -610,4 +610,269 @@ async fn one_failed_object_does_not_stop_the_others() {
     let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("Apply complete: 2 created, 0 updated, 0 deleted, 0 failed.\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_of_a_populated_project_plans_no_changes_and_writes_no_secret() {
+    let sim = start().await;
+    let dir = write_dir(&[
+        (
+            "app.yaml",
+            &format!("{APP}{}", webhook("h0", "https://h0.example.com/")),
+        ),
+        (
+            "secrets.yaml",
+            &SECRETS.replace("stringData:", "stringData:\n  unused: x"),
+        ),
+    ]);
+    let hooked = std::fs::read_to_string(dir.path().join("app.yaml")).unwrap().replace(
+        "  triggers: [MESSAGE_INBOUND]\n",
+        "  triggers: [MESSAGE_INBOUND]\n  secretRef: {name: shop-secrets, key: hook}\n",
+    );
+    std::fs::write(dir.path().join("app.yaml"), hooked).unwrap();
+    assert_eq!(
+        run(&sim, &["apply", "-f", "examples/", "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let imported = out_dir.path().join("live");
+    let out = run(
+        &sim,
+        &[
+            "import",
+            "--region",
+            "us",
+            "--region",
+            "eu",
+            "--out",
+            imported.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "imported 3 ConversationApp, 6 Webhook, 2 Template, 1 ProjectSettings into {}\nsecret values are not imported: provide the 6 Secret(s) listed in {}\n",
+            imported.display(),
+            imported.join("secrets.example.yaml").display()
+        )
+    );
+    for entry in walk(&imported) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            !text.contains("canary") && !text.contains("replace-with"),
+            "{}: {text}",
+            entry.display()
+        );
+    }
+    sim.reset_stats();
+    let plan = run(&sim, &["plan", "-f", imported.to_str().unwrap(), "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).ends_with("No changes. Sinch matches the manifests (12 objects).\n"),
+        "{}",
+        stdout(&plan)
+    );
+    assert_eq!(sim.stats().writes, 0);
+
+    // Never overwrites.
+    let again = run(&sim, &["import", "--region", "us", "--out", imported.to_str().unwrap()]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists; import never overwrites a file, nothing was written"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Every secret field kind the engine handles, each with a unique canary value.
+const CANARY_INPUT: &str = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: shop, namespace: team}
+spec:
+  displayName: Shop
+  callbackSettings:
+    secretForOverriddenCallbackUrlsRef: {name: c, key: callback}
+  channelCredentials:
+    - channel: SMS
+      callbackSecretRef: {name: c, key: channel-callback}
+      staticBearer: {claimedIdentity: plan, tokenRef: {name: c, key: bearer}}
+    - channel: MMS
+      mmsCredentials:
+        accountId: acc
+        apiKeyRef: {name: c, key: mms-key}
+        basicAuth: {username: u, passwordRef: {name: c, key: mms-password}}
+    - channel: LINE
+      lineCredentials: {tokenRef: {name: c, key: line-token}, secretRef: {name: c, key: line-secret}}
+    - channel: WECHAT
+      wechatCredentials:
+        appId: wx
+        appSecretRef: {name: c, key: wechat-app-secret}
+        tokenRef: {name: c, key: wechat-token}
+        aesKeyRef: {name: c, key: wechat-aes}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {name: hook, namespace: team}
+spec:
+  appRef: {name: shop}
+  target: https://hooks.example.com/
+  triggers: [MESSAGE_INBOUND]
+  secretRef: {name: c, key: hook}
+  clientCredentials:
+    clientId: id
+    clientSecretRef: {name: c, key: client}
+    endpoint: https://auth.example.com/token
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: c, namespace: team}
+stringData:
+  callback: canary-01-callback
+  channel-callback: canary-02-channel-callback
+  bearer: canary-03-bearer
+  mms-key: canary-04-mms-key
+  mms-password: canary-05-mms-password
+  line-token: canary-06-line-token
+  line-secret: canary-07-line-secret
+  wechat-app-secret: canary-08-wechat-app-secret
+  wechat-token: canary-09-wechat-token
+  wechat-aes: canary-10-wechat-aes
+  hook: canary-11-hook
+  client: canary-12-client
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_secrets_never_appear_in_any_output_saved_plan_or_log() {
+    let sim = start().await;
+    let dir = write_dir(&[("all.yaml", CANARY_INPUT)]);
+    let trace = [("SINCH_OPERATOR_LOG", "trace")];
+    let mut seen = Vec::new();
+    for output in ["text", "markdown", "json"] {
+        let out = run_env(&sim, &["plan", "-f", path(dir.path()), "--output", output], &trace).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("(sensitive)"), "{output}: {}", stdout(&out));
+        seen.push((format!("plan --output {output}"), stdout(&out) + &stderr(&out)));
+    }
+    let saved = dir.path().join("plan.json");
+    let out = run_env(
+        &sim,
+        &["plan", "-f", path(dir.path()), "--out", saved.to_str().unwrap()],
+        &trace,
+    )
+    .await;
+    seen.push((
+        "plan --out".into(),
+        stdout(&out) + &stderr(&out) + &std::fs::read_to_string(&saved).unwrap(),
+    ));
+    let out = run_env(&sim, &["apply", saved.to_str().unwrap()], &trace).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    seen.push(("apply PLANFILE".into(), stdout(&out) + &stderr(&out)));
+    assert!(
+        stderr(&out).contains("TRACE") || stderr(&out).contains("DEBUG"),
+        "logs were on: {}",
+        stderr(&out)
+    );
+    // Every secret reached Sinch...
+    let store = serde_json::to_string(&sim.snapshot()).unwrap();
+    for n in 1..=12 {
+        assert!(store.contains(&format!("canary-{n:02}")), "canary {n} was sent");
+    }
+    // ...and changed behind our back, shows as a sensitive change only.
+    let id = api(&sim, Region::Us)
+        .list_webhooks(&api(&sim, Region::Us).list_apps().await.unwrap()[0].id.clone().unwrap())
+        .await
+        .unwrap()[0]
+        .id
+        .clone()
+        .unwrap();
+    let drift = Webhook {
+        target: Some("https://hooks.example.com/".into()),
+        secret: Some(Sensitive("canary-13-drifted".into())),
+        ..Webhook::default()
+    };
+    api(&sim, Region::Us)
+        .update_webhook(&id, &drift, vec!["secret".into()])
+        .await
+        .unwrap();
+    let out = run_env(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"], &trace).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("    ~ secret: \"(sensitive)\" -> \"(sensitive)\"\n"),
+        "{}",
+        stdout(&out)
+    );
+    seen.push(("apply after drift".into(), stdout(&out) + &stderr(&out)));
+    for (what, text) in seen {
+        assert!(!text.contains("canary-"), "{what} shows a secret value:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unresolved_secret_is_reported_and_never_sent_empty() {
+    let sim = start().await;
+    let dir = write_dir(&[("app.yaml", APP)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("  error: ConversationApp team/shop: cannot create the app: spec.channelCredentials[0].staticBearer.tokenRef: Secret team/shop-secrets is not in the input\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(sim.stats().writes, 0);
+    // Existing, with the secret not given: not compared, the rest still converges.
+    let with = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    assert_eq!(
+        run(&sim, &["apply", "-f", path(with.path()), "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(dir.path().join("app.yaml"), APP.replace("ttlDays: 30", "ttlDays: 45")).unwrap();
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("    # spec.channelCredentials[0].staticBearer.tokenRef: Secret team/shop-secrets is not in the input; not compared\n"), "{}", stdout(&out));
+    let journal = sim.journal();
+    let sent = writes(&journal);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].query.as_deref(), Some("update_mask=retention_policy"));
+    // Changing the channel list would have to send the unknown token: refused, not sent empty.
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        APP.replace("claimedIdentity: sms-plan", "claimedIdentity: sms-plan-2"),
+    )
+    .unwrap();
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("cannot update: channel_credentials must be sent whole, but the secret for channel_credentials.0.static_bearer.token is unresolved"), "{}", stdout(&out));
+    assert_eq!(sim.stats().writes, 0);
 }

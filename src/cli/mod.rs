@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod connection;
 pub mod crds;
+pub mod import;
 pub mod plan;
 pub mod sim;
 pub mod validate;
@@ -30,6 +31,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Converge Sinch to the manifests (or carry out a plan saved with `plan --out`).
     Apply(apply::Args),
+    /// Write manifests for what a project already has in Sinch (secret values never written).
+    Import(import::Args),
     /// Check manifests offline (schema, references, limits, uniqueness); no network.
     Validate(validate::Args),
     /// Print the CustomResourceDefinitions of the four kinds as one YAML stream.
@@ -71,6 +74,7 @@ pub fn exec(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::exec(args),
         Command::Apply(args) => apply::exec(args),
+        Command::Import(args) => import::exec(args),
         Command::Validate(args) => validate::exec(args),
         Command::Crds(args) => crds::exec(args),
         Command::Sim(args) => sim::exec(args),

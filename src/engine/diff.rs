@@ -53,7 +53,8 @@ pub fn is_masked(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c == '*')
 }
 
-fn is_default(v: &Value) -> bool {
+/// proto3's default values, which the API leaves out or sends interchangeably with absence.
+pub fn is_default(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,

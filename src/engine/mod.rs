@@ -8,6 +8,7 @@ pub mod desired;
 pub mod diff;
 pub mod execute;
 pub mod identity;
+pub mod import;
 pub mod observe;
 pub mod plan;
 pub mod secrets;
