@@ -58,7 +58,7 @@ pub fn value(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values always serialise")
 }
 
-/// One field as lines of a diff: (`+`, `-` or ` `, text). A string that spans lines becomes a
+/// One field as lines of a diff: (`+`, `-`, `~` or ` `, text); a changed secret is one `~` line. A string that spans lines becomes a
 /// unified diff of its lines; anything else a `-` line with the old value and a `+` with the new.
 pub fn field_lines(f: &FieldChange) -> Vec<(char, String)> {
     let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
@@ -77,6 +77,10 @@ pub fn field_lines(f: &FieldChange) -> Vec<(char, String)> {
             lines.push((sign, format!("    {}", change.value().trim_end_matches('\n'))));
         }
         return lines;
+    }
+    let sensitive = Some(Value::String(crate::engine::diff::SENSITIVE.into()));
+    if f.before == sensitive && f.after == sensitive {
+        return vec![('~', format!("{}: (sensitive value changes)", f.path))];
     }
     let mut lines = Vec::new();
     if let Some(b) = &f.before {
