@@ -876,3 +876,142 @@ async fn an_unresolved_secret_is_reported_and_never_sent_empty() {
     assert!(stdout(&out).contains("cannot update: channel_credentials must be sent whole, but the secret for channel_credentials.0.static_bearer.token is unresolved"), "{}", stdout(&out));
     assert_eq!(sim.stats().writes, 0);
 }
+
+const SETTINGS_ON: &str = "apiVersion: conversation.sinch.com/v1alpha1\nkind: ProjectSettings\nmetadata: {name: settings, namespace: team}\nspec:\n  contactSettings: {unifiedContactIdEnabled: true}\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_conflicts_are_reported_instead_of_a_doomed_patch() {
+    let sim = start().await;
+    let dir = write_dir(&[("settings.yaml", &SETTINGS_ON.replace("true", "false"))]);
+    assert_eq!(
+        run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    sim.seed_identity_conflicts(
+        Region::Us,
+        PROJECT,
+        vec![sinch_operator::sinch::settings::IdentityConflict {
+            identity: "+46700000001".into(),
+            channels: vec!["SMS".into(), "RCS".into()],
+            contact_ids: vec!["c1".into(), "c2".into()],
+        }],
+    );
+    std::fs::write(dir.path().join("settings.yaml"), SETTINGS_ON).unwrap();
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("  error: ProjectSettings team/settings: contactSettings.unifiedContactIdEnabled: 1 identity conflict in project p-engine in region us block enabling unified contact id (first: +46700000001 on SMS, RCS, contacts c1, c2); resolve them, then plan again\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        sim.stats()
+            .count("GET /{region}/v1/projects/{project_id}/contacts:identityConflicts"),
+        1
+    );
+    assert_eq!(sim.stats().writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn masked_secrets_are_not_compared_and_do_not_cause_updates() {
+    let sim = start_with(sim::Config {
+        mask_secrets: true,
+        ..Default::default()
+    })
+    .await;
+    let dir = write_dir(&[
+        (
+            "app.yaml",
+            &format!(
+                "{APP}{}",
+                webhook("h0", "https://h0.example.com/").replace(
+                    "  triggers: [MESSAGE_INBOUND]\n",
+                    "  triggers: [MESSAGE_INBOUND]\n  secretRef: {name: shop-secrets, key: hook}\n"
+                )
+            ),
+        ),
+        ("secrets.yaml", SECRETS),
+    ]);
+    assert_eq!(
+        run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "= ConversationApp team/shop is up to date\n    # 1 secret not compared: Sinch does not return it in clear\n\
+         = Webhook team/h0 is up to date\n    # 1 secret not compared: Sinch does not return it in clear\n\
+         No changes. Sinch matches the manifests (2 objects).\n"
+    );
+    assert_eq!(sim.stats().writes, 0);
+}
+
+/// `apply` on a terminal (a pseudo-terminal made by util-linux `script`): it asks, takes only
+/// `yes`, colours the plan unless `NO_COLOR` is set.
+async fn on_terminal(sim: &Sim, dir: &Path, answer: &str, env: &[(&str, &str)]) -> Output {
+    let command = format!("{} apply -f {}", env!("CARGO_BIN_EXE_sinch-operator"), path(dir));
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env("SINCH_PROJECT_ID", PROJECT)
+        .env("SINCH_KEY_ID", "key-id")
+        .env("SINCH_KEY_SECRET", "x")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    for (k, v) in sim.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let answer = answer.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().expect("util-linux `script` runs");
+        child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_apply_asks_and_takes_only_yes() {
+    let sim = start().await;
+    let dir = write_dir(&[("settings.yaml", SETTINGS_ON)]);
+    let out = on_terminal(&sim, dir.path(), "y\n", &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("\x1b[32m+ ProjectSettings team/settings"),
+        "coloured: {text:?}"
+    );
+    assert!(
+        text.contains("Apply these changes to Sinch? Only 'yes' is accepted: "),
+        "{text:?}"
+    );
+    assert!(text.contains("Apply cancelled; nothing was sent."), "{text:?}");
+    assert_eq!(sim.stats().writes, 0);
+
+    let out = on_terminal(&sim, dir.path(), "yes\n", &[("NO_COLOR", "1")]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("+ ProjectSettings team/settings") && !text.contains("\x1b[32m"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("Apply complete: 1 created, 0 updated, 0 deleted, 0 failed."),
+        "{text:?}"
+    );
+    assert_eq!(sim.stats().writes, 1);
+}
