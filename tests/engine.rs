@@ -1015,3 +1015,98 @@ async fn on_a_terminal_apply_asks_and_takes_only_yes() {
     );
     assert_eq!(sim.stats().writes, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_only_undeclared_objects_in_the_scopes_the_input_touches() {
+    let sim = start().await;
+    let us = api(&sim, Region::Us);
+    let stray: App = serde_json::from_value(json!({"display_name": "Stray",
+        "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "x", "token": "y"}}]}))
+    .unwrap();
+    let stray_id = us.create_app(&stray).await.unwrap().id.unwrap();
+    let elsewhere = api(&sim, Region::Eu).create_app(&stray).await.unwrap().id.unwrap();
+    let template: sinch_operator::sinch::template::Template = serde_json::from_value(json!({
+        "id": "old", "default_translation": "en", "translations": [{"language_code": "en", "version": "1", "text_message": {"text": "Hi"}}]
+    }))
+    .unwrap();
+    us.create_template(&template).await.unwrap();
+    let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    // Without --prune nothing is deleted.
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        sim.stats()
+            .count("DELETE /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        0
+    );
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--prune"]).await;
+    assert!(
+        stdout(&out).contains(&format!("- ConversationApp Stray ({stray_id}) will be deleted in project {PROJECT}, region us\n    DELETE /v1/projects/{PROJECT}/apps/{stray_id}\n    # not declared by any manifest; deleted because of --prune\n")),
+        "{}",
+        stdout(&out)
+    );
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve", "--prune"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let journal = sim.journal();
+    let mut sent: Vec<String> = writes(&journal)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            format!("DELETE /us/v1/projects/{PROJECT}/apps/{stray_id}"),
+            format!("DELETE /us/v2/projects/{PROJECT}/templates/old")
+        ]
+    );
+    // The other region was not touched by the input: its app stays.
+    assert_eq!(
+        api(&sim, Region::Eu).list_apps().await.unwrap()[0].id.as_deref(),
+        Some(elsewhere.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_state_keeps_the_in_process_simulator_between_runs() {
+    let sim = start().await; // unused by --sim runs: they must not need it
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    let state = state.to_str().unwrap();
+    let out = run(
+        &sim,
+        &[
+            "apply",
+            "--sim",
+            "--sim-state",
+            state,
+            "-f",
+            "examples/",
+            "--auto-approve",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(
+        &sim,
+        &[
+            "plan",
+            "--sim",
+            "--sim-state",
+            state,
+            "-f",
+            "examples/",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (out.status.code(), stdout(&out)),
+        (
+            Some(0),
+            "No changes. Sinch matches the manifests (10 objects).\n".to_string()
+        )
+    );
+    assert_eq!(sim.stats().total, 0, "--sim never calls the configured endpoints");
+}

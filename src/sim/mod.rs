@@ -113,6 +113,9 @@ struct Shared {
     journal: Mutex<Vec<Recorded>>,
     faults: Mutex<VecDeque<Fault>>,
     limiters: Mutex<HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+    /// Held across a whole save, so that files are written in the order their states were taken
+    /// (two concurrent saves must not let the older state land last).
+    saving: Mutex<()>,
 }
 
 impl Shared {
@@ -141,6 +144,7 @@ impl Shared {
             journal: Mutex::default(),
             faults: Mutex::default(),
             limiters: Mutex::default(),
+            saving: Mutex::default(),
         })
     }
 
@@ -181,6 +185,7 @@ impl Shared {
     /// Writes the state file, whole, by rename: a crash never leaves half of it.
     fn save(&self) {
         let Some(path) = &self.config.state_file else { return };
+        let _saving = self.saving.lock().expect("never poisoned");
         let json = serde_json::to_vec_pretty(&*self.store()).expect("the store always serialises");
         let tmp = path.with_extension("tmp");
         if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
