@@ -361,6 +361,37 @@ impl Builder<'_> {
         }
     }
 
+    /// The change of an object found in Sinch, from its merge-all update (request left to the
+    /// caller); `None`, with the error recorded, when the update cannot be sent.
+    fn found(
+        &mut self,
+        t: &Target,
+        id: &str,
+        live: &impl Serialize,
+        uses: &[SecretUse],
+        update: &diff::Update,
+    ) -> Option<Change> {
+        if !update.blocked.is_empty() {
+            self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
+            return None;
+        }
+        let action = if update.mask.is_empty() {
+            Action::Noop
+        } else {
+            Action::Update
+        };
+        let mut c = self.change(
+            t,
+            action,
+            Some(id.to_string()),
+            observed(&self.options.salt, Some(live)),
+        );
+        c.fields = update.fields.clone();
+        c.notes = unresolved_notes(uses);
+        note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &pointers(uses));
+        Some(c)
+    }
+
     fn app(&mut self, t: &Target) -> AppSlot {
         let Object::ConversationApp(a) = t.object() else {
             unreachable!()
@@ -399,21 +430,10 @@ impl Builder<'_> {
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
                 let update = diff::update(&to_map(&desired.wire), &to_map(live), &["id"], &secrets);
-                if !update.blocked.is_empty() {
-                    let message = format!("cannot update: {}", update.blocked.join("; "));
-                    self.error(t, message);
+                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &update) else {
                     return AppSlot::Failed;
-                }
-                let action = if update.mask.is_empty() {
-                    Action::Noop
-                } else {
-                    Action::Update
                 };
-                let mut c = self.change(t, action, Some(id.clone()), observed(&salt, Some(live)));
-                c.notes = unresolved_notes(&desired.secrets);
-                note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &secrets);
-                if action == Action::Update {
-                    c.fields = update.fields;
+                if c.action == Action::Update {
                     c.request = Some(Request::update_app(project, &id, &from_map(update.body), update.mask));
                 }
                 self.push(c, &desired.secrets);
@@ -536,23 +556,15 @@ impl Builder<'_> {
         let mut deletes = Vec::new();
         for w in undeclared.iter().filter(|_| self.options.prune) {
             let id = w.id.clone().unwrap_or_default();
-            let c = Change {
-                kind: Kind::Webhook,
-                name: w.target.clone().unwrap_or_default(),
-                action: Action::Delete,
-                id: Some(id.clone()),
-                project: scope.project.clone(),
-                region: scope.region,
-                fields: Vec::new(),
-                request: Some(Request::delete_webhook(&scope.project, &id)),
-                notes: vec![format!(
-                    "not declared by any manifest; deleted because of --prune ({label})"
-                )],
-                secrets: Vec::new(),
-                after: Vec::new(),
-                app_from: None,
-                observed: observed(&salt, Some(*w)),
-            };
+            let c = pruned(
+                Kind::Webhook,
+                w.target.clone().unwrap_or_default(),
+                id.clone(),
+                scope,
+                Request::delete_webhook(&scope.project, &id),
+                format!(" ({label})"),
+                observed(&salt, Some(*w)),
+            );
             deletes.push(self.push(c, &[]));
         }
         let mut later: Vec<(usize, &Target, Option<&Webhook>)> = declared
@@ -598,20 +610,10 @@ impl Builder<'_> {
                         &["id", "app_id", "target"],
                         &secrets,
                     );
-                    if !update.blocked.is_empty() {
-                        self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
+                    let Some(mut c) = self.found(t, &id, live, &desired.secrets, &update) else {
                         continue;
-                    }
-                    let action = if update.mask.is_empty() {
-                        Action::Noop
-                    } else {
-                        Action::Update
                     };
-                    let mut c = self.change(t, action, Some(id.clone()), observed(&salt, Some(live)));
-                    c.notes = unresolved_notes(&desired.secrets);
-                    note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &secrets);
-                    if action == Action::Update {
-                        c.fields = update.fields;
+                    if c.action == Action::Update {
                         // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
                         let mut body = update.body;
                         body.insert("target".into(), Value::String(spec.target.clone()));
@@ -780,23 +782,38 @@ impl Builder<'_> {
             }
         }
         for (kind, name, id, scope, request, observed) in deletes {
-            let change = Change {
-                kind,
-                name,
-                action: Action::Delete,
-                id: Some(id),
-                project: scope.project,
-                region: scope.region,
-                fields: Vec::new(),
-                request: Some(request),
-                notes: vec!["not declared by any manifest; deleted because of --prune".into()],
-                secrets: Vec::new(),
-                after: Vec::new(),
-                app_from: None,
-                observed,
-            };
+            let change = pruned(kind, name, id, &scope, request, String::new(), observed);
             self.push(change, &[]);
         }
+    }
+}
+
+/// The delete of an object no manifest declares (only with `--prune`).
+fn pruned(
+    kind: Kind,
+    name: String,
+    id: String,
+    scope: &Scope,
+    request: Request,
+    context: String,
+    observed: String,
+) -> Change {
+    Change {
+        kind,
+        name,
+        action: Action::Delete,
+        id: Some(id),
+        project: scope.project.clone(),
+        region: scope.region,
+        fields: Vec::new(),
+        request: Some(request),
+        notes: vec![format!(
+            "not declared by any manifest; deleted because of --prune{context}"
+        )],
+        secrets: Vec::new(),
+        after: Vec::new(),
+        app_from: None,
+        observed,
     }
 }
 
