@@ -1,8 +1,10 @@
 //! sinch-operator: Sinch Conversation API configuration as code.
 //!
-//! Data flows down: `cli` drives `load` -> `validate`; `model` is the schema everyone shares.
+//! Data flows down: `cli` and `controller` drive `load` -> `validate` -> `engine`; `model` is the
+//! schema everyone shares.
 
 pub mod cli;
+pub mod controller;
 pub mod diagnostic;
 pub mod engine;
 pub mod load;
@@ -32,6 +34,9 @@ pub enum Error {
     Refused(String),
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
+    /// A call to the Kubernetes API server failed (the controller).
+    #[error("{context}: {message}")]
+    Kubernetes { context: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

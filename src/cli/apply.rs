@@ -112,7 +112,7 @@ async fn run(
     let count =
         |f: &dyn Fn(&Change, &Status) -> bool| outcomes.iter().filter(|o| f(&plan.changes[o.index], &o.status)).count();
     let done = |a: Action| move |c: &Change, s: &Status| c.action == a && matches!(s, Status::Done { .. });
-    let failed = count(&|_, s| matches!(s, Status::Failed(_) | Status::Skipped(_)));
+    let failed = count(&|_, s| matches!(s, Status::Failed { .. } | Status::Skipped(_)));
     let summary = format!(
         "{} created, {} updated, {} deleted, {} failed",
         count(&done(Action::Create)),
@@ -151,7 +151,7 @@ fn outcome_line(c: &Change, s: &Status) -> String {
             let note = note.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
             format!("{verb} {}{id}{note}", c.label())
         }
-        Status::Failed(message) => format!("failed {}: {message}", c.label()),
+        Status::Failed { message, .. } => format!("failed {}: {message}", c.label()),
         Status::Skipped(why) => format!("skipped {}: {why}", c.label()),
         Status::Unchanged => format!("unchanged {}", c.label()),
     }

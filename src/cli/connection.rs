@@ -45,13 +45,7 @@ pub struct Connection {
 /// Reads the connection from `lookup` (the environment). Must run inside the async runtime.
 pub async fn connect(args: &ConnectionArgs, lookup: impl Fn(&str) -> Option<String>) -> crate::Result<Connection> {
     let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
-    let region = match get(REGION_VAR) {
-        None => Region::Us,
-        Some(r) => Region::from_name(&r).ok_or_else(|| crate::Error::Config {
-            var: REGION_VAR,
-            message: format!("{r:?} is not a region; use us, eu or br"),
-        })?,
-    };
+    let region = region(&get)?;
     let mut config = client::Config::from_lookup(&lookup)?;
     config.rate_limit = args.rate_limit;
     config.concurrency = args.concurrency;
@@ -98,6 +92,37 @@ pub async fn connect(args: &ConnectionArgs, lookup: impl Fn(&str) -> Option<Stri
         },
         sim: None,
     })
+}
+
+/// The controller's connection: as [`connect`], but the access key may be missing (objects
+/// then name theirs with `credentialsRef`).
+pub async fn connect_optional(
+    args: &ConnectionArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> crate::Result<(Client, Option<Credentials>, Defaults, Option<Sim>)> {
+    let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
+    if args.sim || get(KEY_ID_VAR).is_some() || get(KEY_SECRET_VAR).is_some() {
+        let c = connect(args, lookup).await?;
+        return Ok((c.client, Some(c.credentials), c.defaults, c.sim));
+    }
+    let mut config = client::Config::from_lookup(&lookup)?;
+    config.rate_limit = args.rate_limit;
+    config.concurrency = args.concurrency;
+    let defaults = Defaults {
+        project: get(PROJECT_VAR),
+        region: region(&get)?,
+    };
+    Ok((Client::new(config)?, None, defaults, None))
+}
+
+fn region(get: &impl Fn(&str) -> Option<String>) -> crate::Result<Region> {
+    match get(REGION_VAR) {
+        None => Ok(Region::Us),
+        Some(r) => Region::from_name(&r).ok_or_else(|| crate::Error::Config {
+            var: REGION_VAR,
+            message: format!("{r:?} is not a region; use us, eu or br"),
+        }),
+    }
 }
 
 impl Connection {

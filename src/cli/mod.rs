@@ -6,6 +6,7 @@ pub mod connection;
 pub mod crds;
 pub mod import;
 pub mod plan;
+pub mod run;
 pub mod sim;
 pub mod validate;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Serve the in-memory Sinch API simulator (token endpoint at /oauth2/token, the APIs under
     /// /{region}), for trying the tool, tests and benchmarks without a Sinch account.
     Sim(sim::Args),
+    /// Run the Kubernetes controller: reconcile the custom resources in the cluster continuously
+    /// and revert drift (kubeconfig from KUBECONFIG or the pod's service account).
+    Run(run::Args),
 }
 
 /// Where manifests come from.
@@ -78,6 +82,7 @@ pub fn exec(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::exec(args),
         Command::Crds(args) => crds::exec(args),
         Command::Sim(args) => sim::exec(args),
+        Command::Run(args) => run::exec(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -72,7 +72,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
 }
 
 /// Ctrl-C, or SIGTERM from a process manager.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

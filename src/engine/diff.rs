@@ -11,6 +11,7 @@
 use crate::sinch::SECRET_FIELDS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// What a secret value is shown as.
 pub const SENSITIVE: &str = "(sensitive)";
@@ -40,6 +41,10 @@ pub struct FieldChange {
 pub struct SecretPointers {
     pub resolved: Vec<String>,
     pub unresolved: Vec<String>,
+    /// Resolved secrets with a hash recorded at the last write (the controller's status), and
+    /// whether the value differs from it: how a secret that Sinch does not return in clear is
+    /// compared (rule 7).
+    pub written: BTreeMap<String, bool>,
 }
 
 impl SecretPointers {
@@ -104,7 +109,8 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
     if secrets.is_resolved(pointer) {
         return match live {
             Value::String(l) if !l.is_empty() && !is_masked(l) => desired.as_str() == Some(l.as_str()),
-            _ => true, // not returned, or masked: cannot be compared
+            // Not returned, or masked: only a hash of the last write can tell.
+            _ => !secrets.written.get(pointer).copied().unwrap_or(false),
         };
     }
     match desired {
@@ -354,6 +360,7 @@ pub fn hidden_secrets(live: &Value, secrets: &SecretPointers) -> usize {
     secrets
         .resolved
         .iter()
+        .filter(|p| !secrets.written.contains_key(*p))
         .filter(|p| match live.pointer(p) {
             Some(Value::String(s)) => s.is_empty() || is_masked(s),
             _ => true,
@@ -374,6 +381,7 @@ mod tests {
         SecretPointers {
             resolved: resolved.iter().map(|s| s.to_string()).collect(),
             unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
+            written: BTreeMap::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 use super::plan::{Action, Change, Plan, fingerprint, template_update};
 use super::secrets::Secrets;
 use crate::sinch::client::{Client, Credentials, Project};
-use crate::sinch::error::{ErrorKind, RequestError};
+use crate::sinch::error::{Class, ErrorKind, RequestError};
 use crate::sinch::request::{Api, Method, Request};
 use crate::sinch::template::Template;
 use serde_json::Value;
@@ -15,15 +15,23 @@ use tokio::task::JoinSet;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
     /// Sent and accepted; the id of the object (a created one's new id).
-    Done {
-        id: Option<String>,
-        note: Option<String>,
-    },
-    Failed(String),
+    Done { id: Option<String>, note: Option<String> },
+    /// Not done; `retryable`: a later run may succeed without any change (rule 8).
+    Failed { message: String, retryable: bool },
     /// Not sent because a change it depends on failed.
     Skipped(String),
     /// A `noop`: nothing to send.
     Unchanged,
+}
+
+impl Status {
+    /// A failure that only a change of the input can fix.
+    fn failed(message: impl Into<String>) -> Status {
+        Status::Failed {
+            message: message.into(),
+            retryable: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,7 +85,7 @@ pub async fn execute(
             let request = match prepare(c, &plan.saved.salt, secrets, app_id) {
                 Ok(r) => r,
                 Err(message) => {
-                    let s = Status::Failed(message);
+                    let s = Status::failed(message);
                     done(c, &s);
                     status[i] = Some(s);
                     continue;
@@ -147,7 +155,14 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
             note: None,
         },
         Err(e) if is_stale_template(&request, &e) => retry_template(project, &request).await,
-        Err(e) => Status::Failed(e.to_string()),
+        Err(e) if request.method == Method::Delete && e.is_not_found() => Status::Done {
+            id,
+            note: Some("already gone from Sinch".into()),
+        },
+        Err(e) => Status::Failed {
+            message: e.to_string(),
+            retryable: e.class() == Class::Retryable,
+        },
     }
 }
 
@@ -167,15 +182,16 @@ fn is_stale_template(request: &Request, e: &RequestError) -> bool {
 async fn retry_template(project: &Project, request: &Request) -> Status {
     let desired: Template = match request.body.clone().map(serde_json::from_value) {
         Some(Ok(t)) => t,
-        _ => return Status::Failed("the template request has no body".into()),
+        _ => return Status::failed("the template request has no body"),
     };
     let id = desired.id.clone().unwrap_or_default();
     let live = match project.get_template(&id).await {
         Ok(live) => live,
         Err(e) => {
-            return Status::Failed(format!(
-                "the template changed while applying, and reading it again failed: {e}"
-            ));
+            return Status::Failed {
+                message: format!("the template changed while applying, and reading it again failed: {e}"),
+                retryable: e.class() == Class::Retryable,
+            };
         }
     };
     match template_update(&desired, &live) {
@@ -191,9 +207,10 @@ async fn retry_template(project: &Project, request: &Request) -> Status {
                     live.version.unwrap_or_default()
                 )),
             },
-            Err(e) => Status::Failed(format!(
-                "the template changed while applying; after reading it again: {e}"
-            )),
+            Err(e) => Status::Failed {
+                message: format!("the template changed while applying; after reading it again: {e}"),
+                retryable: e.class() == Class::Retryable,
+            },
         },
     }
 }

@@ -42,6 +42,18 @@ pub struct Defaults {
 pub struct Target<'a> {
     pub manifest: &'a Manifest,
     pub scope: Scope,
+    /// What the controller recorded in the object's status; the CLI records nothing.
+    pub recorded: Recorded,
+}
+
+/// What the last write recorded about an object (the controller keeps it in the status).
+#[derive(Clone, Debug, Default)]
+pub struct Recorded {
+    /// The Sinch id: it wins over the natural key (rule 1).
+    pub id: Option<String>,
+    /// JSON pointer of a secret in the request body -> the fingerprint of the value written,
+    /// keyed by the plan's salt (rule 7).
+    pub secret_hashes: std::collections::BTreeMap<String, String>,
 }
 
 impl Target<'_> {
@@ -93,6 +105,7 @@ pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> crate::Result<Vec<T
             Some(project) => out.push(Target {
                 manifest: m,
                 scope: Scope { project, region },
+                recorded: Recorded::default(),
             }),
             None => homeless.push(m.object.label()),
         }

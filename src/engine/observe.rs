@@ -117,7 +117,7 @@ pub async fn observe(client: &Client, credentials: &Credentials, targets: &[Targ
                     _ => false,
                 });
                 if let Some(Ok(list)) = live.apps(&t.scope)
-                    && let Ok(Some(app)) = identity::app(None, &a.spec, list)
+                    && let Ok(Some(app)) = identity::app(t.recorded.id.as_deref(), &a.spec, list)
                     && (declares_webhooks || prune)
                 {
                     apps.insert((t.scope.clone(), app.id.clone().unwrap_or_default()));

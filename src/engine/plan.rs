@@ -126,6 +126,17 @@ impl std::fmt::Display for PlanError {
 }
 
 impl Plan {
+    /// A plan of these changes alone (the controller's delete).
+    pub fn of(changes: Vec<Change>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION.into(),
+            changes,
+            errors: Vec::new(),
+            summary: Summary::default(),
+            saved: Saved::default(),
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::Noop)
     }
@@ -262,8 +273,19 @@ pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) 
     b.plan
 }
 
-fn pointers(uses: &[SecretUse]) -> SecretPointers {
+/// The secret pointers of a desired body; with hashes recorded at the last write, whether each
+/// value differs from what was written.
+fn pointers(uses: &[SecretUse], recorded: &super::Recorded, salt: &str, body: &Value) -> SecretPointers {
     SecretPointers {
+        written: uses
+            .iter()
+            .filter(|u| u.unresolved.is_none())
+            .filter_map(|u| {
+                let hash = recorded.secret_hashes.get(&u.pointer)?;
+                let value = body.pointer(&u.pointer)?.as_str()?;
+                Some((u.pointer.clone(), fingerprint(salt, value.as_bytes()) != *hash))
+            })
+            .collect(),
         resolved: uses
             .iter()
             .filter(|u| u.unresolved.is_none())
@@ -369,6 +391,7 @@ impl Builder<'_> {
         id: &str,
         live: &impl Serialize,
         uses: &[SecretUse],
+        secrets: &SecretPointers,
         update: &diff::Update,
     ) -> Option<Change> {
         if !update.blocked.is_empty() {
@@ -388,7 +411,7 @@ impl Builder<'_> {
         );
         c.fields = update.fields.clone();
         c.notes = unresolved_notes(uses);
-        note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), &pointers(uses));
+        note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), secrets);
         Some(c)
     }
 
@@ -399,7 +422,7 @@ impl Builder<'_> {
         let Some(apps) = self.read(t, "apps", self.live.apps(&t.scope)) else {
             return AppSlot::Failed;
         };
-        let found = match identity::app(None, &a.spec, apps) {
+        let found = match identity::app(t.recorded.id.as_deref(), &a.spec, apps) {
             Ok(found) => found,
             Err(message) => {
                 self.error(t, message);
@@ -407,7 +430,8 @@ impl Builder<'_> {
             }
         };
         let desired = desired::app(&a.spec, t.object().namespace(), &self.input.secrets);
-        let secrets = pointers(&desired.secrets);
+        let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
+        let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
         let project = &t.scope.project;
         let salt = self.options.salt.clone();
         match found {
@@ -430,7 +454,7 @@ impl Builder<'_> {
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
                 let update = diff::update(&to_map(&desired.wire), &to_map(live), &["id"], &secrets);
-                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &update) else {
+                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
                     return AppSlot::Failed;
                 };
                 if c.action == Action::Update {
@@ -516,7 +540,7 @@ impl Builder<'_> {
         };
         let matched: Vec<Option<&Webhook>> = declared
             .iter()
-            .map(|t| identity::webhook(None, &spec(t).target, &live))
+            .map(|t| identity::webhook(t.recorded.id.as_deref(), &spec(t).target, &live))
             .collect();
         let undeclared: Vec<&Webhook> = live
             .iter()
@@ -561,7 +585,6 @@ impl Builder<'_> {
                 w.target.clone().unwrap_or_default(),
                 id.clone(),
                 scope,
-                Request::delete_webhook(&scope.project, &id),
                 format!(" ({label})"),
                 observed(&salt, Some(*w)),
             );
@@ -580,7 +603,8 @@ impl Builder<'_> {
             let spec = spec(t);
             let app_for_body = app_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
             let desired = desired::webhook(&spec, &app_for_body, t.object().namespace(), &self.input.secrets);
-            let secrets = pointers(&desired.secrets);
+            let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
+            let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
             match found {
                 None => {
                     if let Some(u) = desired.unresolved().next() {
@@ -610,7 +634,7 @@ impl Builder<'_> {
                         &["id", "app_id", "target"],
                         &secrets,
                     );
-                    let Some(mut c) = self.found(t, &id, live, &desired.secrets, &update) else {
+                    let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
                         continue;
                     };
                     if c.action == Action::Update {
@@ -746,7 +770,6 @@ impl Builder<'_> {
                             id.clone(),
                             id.clone(),
                             scope.clone(),
-                            Request::delete_template(&scope.project, &id),
                             observed(&salt, Some(tpl)),
                         ));
                     }
@@ -758,7 +781,7 @@ impl Builder<'_> {
                     let declared = targets.iter().any(|t| match t.object() {
                         Object::ConversationApp(a) => {
                             &t.scope == scope
-                                && identity::app(None, &a.spec, apps)
+                                && identity::app(t.recorded.id.as_deref(), &a.spec, apps)
                                     .ok()
                                     .flatten()
                                     .and_then(|m| m.id.as_deref())
@@ -774,31 +797,29 @@ impl Builder<'_> {
                             name,
                             id.clone(),
                             scope.clone(),
-                            Request::delete_app(&scope.project, &id),
                             observed(&salt, Some(app)),
                         ));
                     }
                 }
             }
         }
-        for (kind, name, id, scope, request, observed) in deletes {
-            let change = pruned(kind, name, id, &scope, request, String::new(), observed);
+        for (kind, name, id, scope, observed) in deletes {
+            let change = pruned(kind, name, id, &scope, String::new(), observed);
             self.push(change, &[]);
         }
     }
 }
 
-/// The delete of an object no manifest declares (only with `--prune`).
-fn pruned(
-    kind: Kind,
-    name: String,
-    id: String,
-    scope: &Scope,
-    request: Request,
-    context: String,
-    observed: String,
-) -> Change {
-    Change {
+/// The delete of a Sinch object (`None` for project settings, which cannot be deleted): with
+/// `--prune`, of one no manifest declares; in the controller, of a deleted object's.
+pub fn delete(kind: Kind, name: String, id: String, scope: &Scope, note: String) -> Option<Change> {
+    let request = match kind {
+        Kind::ConversationApp => Request::delete_app(&scope.project, &id),
+        Kind::Webhook => Request::delete_webhook(&scope.project, &id),
+        Kind::Template => Request::delete_template(&scope.project, &id),
+        Kind::ProjectSettings => return None,
+    };
+    Some(Change {
         kind,
         name,
         action: Action::Delete,
@@ -807,13 +828,20 @@ fn pruned(
         region: scope.region,
         fields: Vec::new(),
         request: Some(request),
-        notes: vec![format!(
-            "not declared by any manifest; deleted because of --prune{context}"
-        )],
+        notes: vec![note],
         secrets: Vec::new(),
         after: Vec::new(),
         app_from: None,
+        observed: "absent".into(),
+    })
+}
+
+/// The delete of an object no manifest declares (only with `--prune`).
+fn pruned(kind: Kind, name: String, id: String, scope: &Scope, context: String, observed: String) -> Change {
+    let note = format!("not declared by any manifest; deleted because of --prune{context}");
+    Change {
         observed,
+        ..delete(kind, name, id, scope, note).expect("apps, webhooks and templates can be deleted")
     }
 }
 

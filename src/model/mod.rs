@@ -124,6 +124,57 @@ impl Object {
     pub fn label(&self) -> String {
         format!("{} {}/{}", self.kind(), self.namespace(), self.name())
     }
+
+    /// The spec as the user wrote it (camelCase).
+    pub fn spec_value(&self) -> serde_json::Value {
+        match self {
+            Object::ConversationApp(o) => serde_json::to_value(&o.spec),
+            Object::Webhook(o) => serde_json::to_value(&o.spec),
+            Object::Template(o) => serde_json::to_value(&o.spec),
+            Object::ProjectSettings(o) => serde_json::to_value(&o.spec),
+        }
+        .expect("a spec serialises")
+    }
+
+    /// Every secret field's reference, with its path (`spec.webhookSecretRef`...): each
+    /// `...Ref: {name, key}` of the spec.
+    pub fn secret_refs(&self) -> Vec<(String, SecretKeyRef)> {
+        fn walk(value: &serde_json::Value, path: String, out: &mut Vec<(String, SecretKeyRef)>) {
+            use crate::diagnostic::{child, item};
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        let p = child(&path, k);
+                        if k.ends_with("Ref")
+                            && let (Some(name), Some(key)) = (
+                                v.get("name").and_then(serde_json::Value::as_str),
+                                v.get("key").and_then(serde_json::Value::as_str),
+                            )
+                        {
+                            out.push((
+                                p,
+                                SecretKeyRef {
+                                    name: name.into(),
+                                    key: key.into(),
+                                },
+                            ));
+                        } else {
+                            walk(v, p, out);
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(v, item(&path, i), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.spec_value(), "spec".into(), &mut out);
+        out
+    }
 }
 
 /// The namespace of an object that names none, as with kubectl.
@@ -231,6 +282,7 @@ pub struct SecretKeyRef {
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = structural)]
 pub struct SyncStatus {
     /// The `metadata.generation` this status describes.
     pub observed_generation: Option<i64>,
@@ -239,6 +291,14 @@ pub struct SyncStatus {
     pub conditions: Vec<Condition>,
     /// When the object last matched Sinch.
     pub last_synced_time: Option<Time>,
+    /// The Sinch project the object lives in.
+    pub project_id: Option<String>,
+    /// The Sinch region the object lives in.
+    pub region: Option<Region>,
+    /// Salted hashes of the secret values last written, by field: compared when Sinch does
+    /// not return a secret in clear (rule 7).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secret_hashes: std::collections::BTreeMap<String, String>,
 }
 
 /// Kubernetes stores only what a structural schema declares, and old API servers (1.20) reject

@@ -54,5 +54,4 @@ pub struct ContactSettings {
 pub struct ProjectSettingsStatus {
     #[serde(flatten)]
     pub sync: SyncStatus,
-    pub project_id: Option<String>,
 }

@@ -13,6 +13,9 @@ use super::webhook::{ListWebhooksResponse, Webhook};
 use crate::model::Region;
 use backon::BackoffBuilder;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -91,6 +94,15 @@ pub struct Config {
     pub timeout: Duration,
 }
 
+/// Requests sent to Sinch, by method and HTTP status (`error` when no answer came).
+pub type RequestCounter = Family<RequestLabels, Counter>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub status: String,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -141,6 +153,8 @@ struct Inner {
     /// Project id -> its limiter: all calls to one project share one budget, whatever region.
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
     in_flight: Semaphore,
+    /// Where each attempt is counted, once someone reads the counts (the controller's `/metrics`).
+    requests: std::sync::OnceLock<RequestCounter>,
 }
 
 type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
@@ -176,12 +190,18 @@ impl Client {
                 tokens: Mutex::default(),
                 limiters: Mutex::default(),
                 in_flight,
+                requests: std::sync::OnceLock::new(),
             }),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Counts every attempt from now on in `counter`.
+    pub fn count_requests(&self, counter: RequestCounter) {
+        let _ = self.inner.requests.set(counter);
     }
 
     /// A handle for the calls to one project in one region.
@@ -318,6 +338,17 @@ impl Project {
         let result = http.send().await;
         let span = tracing::Span::current();
         span.record("latency_ms", started.elapsed().as_millis() as u64);
+        if let Some(counter) = inner.requests.get() {
+            let status = result
+                .as_ref()
+                .map_or("error".into(), |r| r.status().as_u16().to_string());
+            counter
+                .get_or_create(&RequestLabels {
+                    method: request.method.as_str().into(),
+                    status,
+                })
+                .inc();
+        }
         let response = result.map_err(|e| Failure::Other(transport(e)))?;
         let status = response.status().as_u16();
         span.record("status", status);

@@ -7,8 +7,8 @@ use crate::diagnostic::{Diagnostic, Report, child, item};
 use crate::engine::secrets::Secrets;
 use crate::load::{Document, Source};
 use crate::model::{
-    API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region, Template,
-    Webhook, WebhookApp,
+    API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region,
+    SecretKeyRef, Template, Webhook, WebhookApp,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -604,42 +604,9 @@ fn check_template(m: &Manifest, t: &Template, errors: &mut Vec<Diagnostic>) {
 /// Every `...Ref: {name, key}` names a Secret that can exist; when the input holds that Secret,
 /// the key must be in it.
 fn check_secret_refs(m: &Manifest, secrets: &Secrets, errors: &mut Vec<Diagnostic>) {
-    fn walk<'a>(value: &'a Value, path: String, out: &mut Vec<(String, &'a str, &'a str)>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let p = child(&path, k);
-                    if k.ends_with("Ref")
-                        && let (Some(name), Some(key)) = (
-                            v.get("name").and_then(Value::as_str),
-                            v.get("key").and_then(Value::as_str),
-                        )
-                    {
-                        out.push((p, name, key));
-                    } else {
-                        walk(v, p, out);
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    walk(v, item(&path, i), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let spec = match &m.object {
-        Object::ConversationApp(o) => serde_json::to_value(&o.spec),
-        Object::Webhook(o) => serde_json::to_value(&o.spec),
-        Object::Template(o) => serde_json::to_value(&o.spec),
-        Object::ProjectSettings(o) => serde_json::to_value(&o.spec),
-    }
-    .expect("a spec serialises");
-    let mut refs = Vec::new();
-    walk(&spec, "spec".into(), &mut refs);
     let ns = m.object.namespace();
-    for (path, name, key) in refs {
+    for (path, SecretKeyRef { name, key }) in m.object.secret_refs() {
+        let (name, key) = (name.as_str(), key.as_str());
         if let Some(problem) = dns_subdomain(name) {
             errors.push(m.error(&child(&path, "name"), problem));
         }

@@ -1,0 +1,90 @@
+//! `sinch-operator run`: the Kubernetes controller.
+
+use super::connection::{ConnectionArgs, connect_optional};
+use super::exit;
+use crate::controller::{self, Settings};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Re-read each object from Sinch this often when nothing changes (jittered by 10%); an
+    /// object's annotation conversation.sinch.com/poll-interval overrides it.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    pub resync: Duration,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Serve /metrics, /healthz and /readyz on this address.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8080")]
+    pub metrics_listen: SocketAddr,
+    /// The Lease that elects the one replica that acts.
+    #[arg(long, value_name = "NAME", default_value = "sinch-operator")]
+    pub lease_name: String,
+    /// The namespace of the Lease.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "POD_NAMESPACE",
+        default_value = "sinch-operator-system"
+    )]
+    pub lease_namespace: String,
+    /// This replica's name in the Lease (default: the host name and process id).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long a Lease stays held without renewal.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    pub lease_duration: Duration,
+    /// Objects of one kind reconciled at once.
+    #[arg(long = "workers", value_name = "N", default_value_t = 8)]
+    pub workers: u16,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d >= Duration::from_secs(1) => Ok(d),
+        Ok(_) => Err("must be at least 1s".into()),
+        Err(e) => Err(format!("{e} (write e.g. 30s, 10m, 1h)")),
+    }
+}
+
+pub fn exec(args: Args) -> crate::Result<u8> {
+    super::runtime()?.block_on(async {
+        let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
+        let kube = kube::Client::try_default()
+            .await
+            .map_err(|e| crate::Error::Kubernetes {
+                context: "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)".into(),
+                message: e.to_string(),
+            })?;
+        let identity = args.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        let settings = Settings {
+            resync: args.resync,
+            namespace: args.namespace,
+            listen: args.metrics_listen,
+            lease_name: args.lease_name,
+            lease_namespace: args.lease_namespace,
+            identity,
+            lease_duration: args.lease_duration,
+            concurrency: args.workers,
+        };
+        let result = controller::run(
+            settings,
+            kube,
+            sinch,
+            credentials,
+            defaults,
+            super::sim::shutdown_signal(),
+        )
+        .await;
+        if let Some(sim) = sim {
+            sim.stop().await;
+        }
+        result.map(|()| exit::OK)
+    })
+}

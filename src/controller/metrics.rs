@@ -1,0 +1,177 @@
+//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+
+use crate::model::Kind;
+use crate::sinch::client::RequestCounter;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+type DurationFamily = Family<KindLabel, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<KindLabel, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    durations: DurationFamily,
+    drift: Family<KindLabel, Counter>,
+    /// Counted by the Sinch client.
+    pub sinch_requests: RequestCounter,
+    /// 1 while this replica holds the Lease and reconciles.
+    pub leader: Gauge,
+    /// Set once the controllers may start (the API server answered).
+    pub ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("sinch_operator");
+        let reconciles = Family::<KindLabel, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let durations: DurationFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
+        let drift = Family::<KindLabel, Counter>::default();
+        let sinch_requests = RequestCounter::default();
+        let leader = Gauge::default();
+        registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that did not converge, by kind and the reason their Synced condition gives",
+            errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took, by kind",
+            durations.clone(),
+        );
+        registry.register(
+            "drift_found",
+            "Objects found changed in Sinch while their spec was not, by kind",
+            drift.clone(),
+        );
+        registry.register(
+            "sinch_requests",
+            "Requests sent to Sinch, by method and HTTP status (error: no answer)",
+            sinch_requests.clone(),
+        );
+        registry.register("leader", "1 while this replica holds the leader Lease", leader.clone());
+        Metrics {
+            registry,
+            reconciles,
+            errors,
+            durations,
+            drift,
+            sinch_requests,
+            leader,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+fn kind(k: Kind) -> KindLabel {
+    KindLabel { kind: k.name().into() }
+}
+
+impl Metrics {
+    pub fn reconciled(&self, k: Kind, took: Duration) {
+        self.reconciles.get_or_create(&kind(k)).inc();
+        self.durations.get_or_create(&kind(k)).observe(took.as_secs_f64());
+    }
+
+    pub fn failed(&self, k: Kind, reason: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind: k.name().into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn drift(&self, k: Kind) {
+        self.drift.get_or_create(&kind(k)).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// The HTTP routes of the operator's own port.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .with_state(metrics)
+}
+
+async fn serve_metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+async fn ready(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    if m.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_series() {
+        let m = Metrics::default();
+        m.reconciled(Kind::Webhook, Duration::from_millis(20));
+        m.failed(Kind::Webhook, "AppNotReady");
+        m.drift(Kind::ConversationApp);
+        m.sinch_requests
+            .get_or_create(&crate::sinch::client::RequestLabels {
+                method: "PATCH".into(),
+                status: "200".into(),
+            })
+            .inc();
+        let text = m.render();
+        for line in [
+            "sinch_operator_reconciles_total{kind=\"Webhook\"} 1",
+            "sinch_operator_reconcile_errors_total{kind=\"Webhook\",reason=\"AppNotReady\"} 1",
+            "sinch_operator_drift_found_total{kind=\"ConversationApp\"} 1",
+            "sinch_operator_sinch_requests_total{method=\"PATCH\",status=\"200\"} 1",
+            "sinch_operator_reconcile_duration_seconds_count{kind=\"Webhook\"} 1",
+            "sinch_operator_leader 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+    }
+}

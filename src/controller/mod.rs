@@ -1,0 +1,390 @@
+//! `run`: the Kubernetes controller. One kube-runtime `Controller` per kind, all sharing one
+//! Sinch client (so one rate limit per project), started only while this replica holds the
+//! leader Lease; `/metrics`, `/healthz` and `/readyz` on their own port.
+//!
+//! What a reconcile does lives in `reconcile`; what it writes back in `status`.
+
+pub mod metrics;
+pub mod reconcile;
+pub mod status;
+
+use crate::engine::Defaults;
+use crate::model::{ConversationApp, ProjectSettings, Template, Webhook, WebhookApp};
+use crate::sinch::client::{Client as SinchClient, Credentials};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube_lease_manager::LeaseManagerBuilder;
+use metrics::Metrics;
+use reconcile::{Managed, Retry};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How the controller runs (the flags of `run`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Re-read each object from Sinch this often when nothing changes (jittered).
+    pub resync: Duration,
+    /// Watch one namespace only; `None`: all.
+    pub namespace: Option<String>,
+    pub listen: SocketAddr,
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// This replica's name in the Lease (the pod name in a cluster).
+    pub identity: String,
+    pub lease_duration: Duration,
+    /// Objects of one kind reconciled at once.
+    pub concurrency: u16,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub kube: kube::Client,
+    pub sinch: SinchClient,
+    /// The operator's own access key, for objects without `credentialsRef`.
+    pub credentials: Option<Credentials>,
+    pub defaults: Defaults,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// What the webhooks' apps say (their ids, project, region, readiness).
+    pub apps: Store<ConversationApp>,
+    /// For the one-claim-per-(app, target) rule.
+    pub webhooks: Store<Webhook>,
+    resync: Duration,
+    /// Consecutive retryable failures per object, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// When to reconcile `obj` again.
+    pub fn requeue<K: Managed>(&self, obj: &K, retry: Retry) -> Action {
+        match retry {
+            Retry::Poll => Action::requeue(jitter(reconcile::poll_interval(obj, self.resync))),
+            Retry::OnChange => Action::await_change(),
+            Retry::Backoff => {
+                let mut failures = self.failures.lock().expect("never poisoned");
+                let n = failures.entry(key(obj)).or_default();
+                *n = n.saturating_add(1);
+                Action::requeue(jitter(backoff(*n)))
+            }
+        }
+    }
+
+    pub fn clear_failures<K: Managed>(&self, obj: &K) {
+        self.failures.lock().expect("never poisoned").remove(&key(obj));
+    }
+}
+
+fn key<K: Managed>(obj: &K) -> String {
+    format!("{}/{}/{}", K::KIND, obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// 2 s doubling per consecutive failure, at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(failures.min(9))).min(Duration::from_secs(300))
+}
+
+/// ±10 %, so that objects created together do not poll together.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.9 + fastrand::f64() * 0.2)
+}
+
+/// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
+/// waits for it again, so two replicas never act at once).
+pub async fn run(
+    settings: Settings,
+    kube: kube::Client,
+    sinch: SinchClient,
+    credentials: Option<Credentials>,
+    defaults: Defaults,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> crate::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    sinch.count_requests(metrics.sinch_requests.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| crate::Error::Io {
+            context: format!("cannot listen on {}", settings.listen),
+            source,
+        })?;
+    tracing::info!(listen = %settings.listen, "serving /metrics, /healthz and /readyz");
+    let server = tokio::spawn(
+        axum::serve(listener, metrics::router(metrics.clone()))
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+    );
+    let mut shutdown = Box::pin(shutdown);
+    let kube_error = |context: &str| {
+        let context = context.to_string();
+        move |e: kube_lease_manager::LeaseManagerError| crate::Error::Kubernetes {
+            context,
+            message: e.to_string(),
+        }
+    };
+    let lease = LeaseManagerBuilder::new(kube.clone(), &settings.lease_name)
+        .with_namespace(&settings.lease_namespace)
+        .with_identity(&settings.identity)
+        .with_duration(settings.lease_duration.as_secs().max(3))
+        .with_grace((settings.lease_duration.as_secs() / 3).max(1))
+        .build()
+        .await
+        .map_err(kube_error(&format!(
+            "cannot use the Lease {}/{}",
+            settings.lease_namespace, settings.lease_name
+        )))?;
+    metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut leader, lease_task) = lease.watch().await;
+    tracing::info!(identity = %settings.identity, lease = %settings.lease_name, "waiting to hold the leader Lease");
+    loop {
+        if *leader.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = leader.changed() => if changed.is_err() {
+                return Err(crate::Error::Kubernetes { context: "leader election".into(), message: "the Lease task ended".into() });
+            },
+            () = &mut shutdown => {
+                let _ = stop_tx.send(true);
+                drop(leader);
+                let _ = lease_task.await;
+                let _ = server.await;
+                return Ok(());
+            }
+        }
+    }
+    tracing::info!(identity = %settings.identity, "holding the leader Lease: reconciling");
+    metrics.leader.set(1);
+
+    let ctx = context(&settings, kube.clone(), sinch, credentials, defaults, metrics.clone());
+    let controllers = controllers(&settings, kube, ctx, stopped);
+    tokio::pin!(controllers);
+    let lost = tokio::select! {
+        () = &mut shutdown => false,
+        _ = leader.wait_for(|l| !*l) => true,
+        () = &mut controllers => false,
+    };
+    tracing::info!(lost, "stopping the controllers");
+    let _ = stop_tx.send(true);
+    controllers.await;
+    metrics.leader.set(0);
+    drop(leader); // releases the Lease
+    let _ = lease_task.await;
+    let _ = server.await;
+    if lost {
+        return Err(crate::Error::Refused(
+            "lost the leader Lease; exiting so that a restart waits for it again".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn context(
+    settings: &Settings,
+    kube: kube::Client,
+    sinch: SinchClient,
+    credentials: Option<Credentials>,
+    defaults: Defaults,
+    metrics: Arc<Metrics>,
+) -> Stores {
+    let (apps, apps_writer) = reflector::store();
+    let (webhooks, webhooks_writer) = reflector::store();
+    let reporter = Reporter {
+        controller: "sinch-operator".into(),
+        instance: Some(settings.identity.clone()),
+    };
+    Stores {
+        ctx: Arc::new(Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            kube,
+            sinch,
+            credentials,
+            defaults,
+            metrics,
+            apps,
+            webhooks,
+            resync: settings.resync,
+            failures: Mutex::default(),
+        }),
+        apps_writer,
+        webhooks_writer,
+    }
+}
+
+/// The context, and the writers of the stores it reads (fed by the app and webhook watches).
+struct Stores {
+    ctx: Arc<Context>,
+    apps_writer: reflector::store::Writer<ConversationApp>,
+    webhooks_writer: reflector::store::Writer<Webhook>,
+}
+
+fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<K> {
+    match namespace {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    }
+}
+
+/// The four controllers, until `stopped` resolves.
+async fn controllers<F, S>(settings: &Settings, kube: kube::Client, stores: Stores, stopped: S)
+where
+    S: Fn() -> F,
+    F: Future<Output = ()> + Send + Sync + 'static,
+{
+    let Stores {
+        ctx,
+        apps_writer,
+        webhooks_writer,
+    } = stores;
+    let ns = &settings.namespace;
+    let config = ControllerConfig::default().concurrency(settings.concurrency);
+    // Only the Secrets' metadata: the controller reads a value when a reconcile needs it.
+    let secrets = || {
+        let api: Api<PartialObjectMeta<Secret>> = match ns {
+            Some(ns) => Api::namespaced(kube.clone(), ns),
+            None => Api::all(kube.clone()),
+        };
+        watcher(api, watcher::Config::default()).default_backoff()
+    };
+
+    let apps = Controller::for_stream(
+        trigger(api::<ConversationApp>(&kube, ns), apps_writer),
+        ctx.apps.clone(),
+    )
+    .with_config(config.clone())
+    .watches_stream(secrets().touched_objects(), refs_of(ctx.apps.clone()))
+    .graceful_shutdown_on(stopped())
+    .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+    .for_each(log);
+
+    let webhooks_store = ctx.webhooks.clone();
+    let webhooks = Controller::for_stream(
+        trigger(api::<Webhook>(&kube, ns), webhooks_writer),
+        ctx.webhooks.clone(),
+    )
+    .with_config(config.clone())
+    .watches_stream(secrets().touched_objects(), refs_of(ctx.webhooks.clone()))
+    // An app that becomes Ready (or changes) lets its webhooks go on.
+    .watches(
+        api::<ConversationApp>(&kube, ns),
+        watcher::Config::default(),
+        move |app| {
+            let ns = app.namespace();
+            webhooks_store
+                .state()
+                .into_iter()
+                .filter(|w| {
+                    w.namespace() == ns && matches!(&w.spec.app, WebhookApp::AppRef(r) if r.name == app.name_any())
+                })
+                .map(|w| ObjectRef::from_obj(&*w))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stopped())
+    .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+    .for_each(log);
+
+    let templates = Controller::new(api::<Template>(&kube, ns), watcher::Config::default()).with_config(config.clone());
+    let template_store = templates.store();
+    let templates = templates
+        .watches_stream(secrets().touched_objects(), refs_of(template_store))
+        .graceful_shutdown_on(stopped())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(log);
+
+    let settings_ctl =
+        Controller::new(api::<ProjectSettings>(&kube, ns), watcher::Config::default()).with_config(config);
+    let settings_store = settings_ctl.store();
+    let project_settings = settings_ctl
+        .watches_stream(secrets().touched_objects(), refs_of(settings_store))
+        .graceful_shutdown_on(stopped())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(log);
+
+    tokio::join!(apps, webhooks, templates, project_settings);
+}
+
+/// The watch of a kind that triggers its reconciles: only spec (generation) and finalizer
+/// changes, so that our own status writes do not trigger another reconcile; the store still
+/// sees every change (a webhook reads its app's status from it).
+fn trigger<K: Managed>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        )
+}
+
+/// A Secret maps to the objects that refer to it (credentials or a secret field).
+fn refs_of<K: Managed>(
+    store: Store<K>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
+    move |secret| {
+        let (ns, name) = (secret.namespace(), secret.name_any());
+        store
+            .state()
+            .into_iter()
+            .filter(|o| o.namespace() == ns)
+            .filter(|o| {
+                let object = o.object();
+                object
+                    .placement()
+                    .credentials_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+                    || object.secret_refs().iter().any(|(_, r)| r.name == name)
+            })
+            .map(|o| ObjectRef::from_obj(&*o))
+            .collect()
+    }
+}
+
+async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {
+    match result {
+        Ok(o) => tracing::debug!(object = ?o, "reconciled"),
+        Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
+        let got: Vec<u64> = [1, 2, 3, 8, 9, 50].iter().map(|n| backoff(*n).as_secs()).collect();
+        assert_eq!(got, [2, 4, 8, 256, 300, 300]);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let d = jitter(Duration::from_secs(600)).as_secs_f64();
+            assert!((540.0..=660.0).contains(&d), "{d}");
+        }
+    }
+}

@@ -1,0 +1,987 @@
+//! One reconcile of one object, written as the `finalizer()` helper's Apply and Cleanup.
+//!
+//! Apply gathers what the engine needs from the cluster (credentials, the referenced Secrets,
+//! a webhook's app), runs the same validate -> observe -> plan -> execute as `apply` on an input
+//! of this one object, and reports the outcome as status, events and when to look again. No
+//! rule of the engine is repeated here: the controller only chooses the input and reads the
+//! plan.
+
+use super::Context;
+use super::status::{self, Cond, Report};
+use crate::engine::execute::{Status, execute};
+use crate::engine::plan::{self, Action, Change, Options, Plan};
+use crate::engine::secrets::Secrets;
+use crate::engine::{self, Defaults, Recorded, Scope, observe};
+use crate::load;
+use crate::model::{
+    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, ProjectSettings, Region, SyncStatus, Template,
+    Webhook, WebhookApp,
+};
+use crate::sinch::Sensitive;
+use crate::sinch::client::Credentials;
+use crate::validate::{self, Input};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalize, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
+/// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
+pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
+
+/// What the four kinds have in common for the controller.
+pub trait Managed:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: Kind;
+    fn object(&self) -> Object;
+    fn sync_status(&self) -> Option<&SyncStatus>;
+    /// The status as stored, for laying a report over it.
+    fn status_value(&self) -> Value;
+    /// The Sinch id the status records.
+    fn recorded_id(&self) -> Option<String>;
+}
+
+macro_rules! managed {
+    ($kind:ident, $id:expr) => {
+        impl Managed for $kind {
+            const KIND: Kind = Kind::$kind;
+            fn object(&self) -> Object {
+                Object::$kind(self.clone())
+            }
+            fn sync_status(&self) -> Option<&SyncStatus> {
+                self.status.as_ref().map(|s| &s.sync)
+            }
+            fn status_value(&self) -> Value {
+                serde_json::to_value(&self.status).unwrap_or(Value::Null)
+            }
+            fn recorded_id(&self) -> Option<String> {
+                let id: fn(&Self) -> Option<String> = $id;
+                id(self)
+            }
+        }
+    };
+}
+
+managed!(ConversationApp, |o| o.status.as_ref().and_then(|s| s.app_id.clone()));
+managed!(Webhook, |o| o.status.as_ref().and_then(|s| s.webhook_id.clone()));
+managed!(Template, |o| o.status.as_ref().and_then(|s| s.template_id.clone()));
+managed!(ProjectSettings, |_| None);
+
+/// When to look at the object again after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// At the poll interval: all is well (or a wait that nothing will announce).
+    Poll,
+    /// With exponential backoff: a failure that may pass on its own.
+    Backoff,
+    /// Only when the object, or what it refers to, changes: retrying cannot help.
+    OnChange,
+}
+
+/// Why a reconcile cannot go on, as a person reads it in `Synced`.
+#[derive(Debug)]
+pub struct Blocked {
+    pub reason: &'static str,
+    pub message: String,
+    pub retry: Retry,
+}
+
+impl Blocked {
+    fn new(reason: &'static str, message: impl Into<String>, retry: Retry) -> Blocked {
+        Blocked {
+            reason,
+            message: message.into(),
+            retry,
+        }
+    }
+}
+
+/// The engine's input for one object, read from the cluster.
+struct Prepared {
+    input: Input,
+    defaults: Defaults,
+    credentials: Credentials,
+}
+
+pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
+    let started = std::time::Instant::now();
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalize::Apply(obj) => apply(&api, &obj, &ctx).await,
+            Finalize::Cleanup(obj) => cleanup(&*obj, &ctx).await,
+        }
+    })
+    .await;
+    ctx.metrics.reconciled(K::KIND, started.elapsed());
+    result.map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => crate::Error::Kubernetes {
+            context: "updating the finalizer".into(),
+            message: other.to_string(),
+        },
+    })
+}
+
+async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
+    let object = obj.object();
+    let mut events = Vec::new();
+    let (report, retry) = match prepare(&object, ctx).await {
+        Err(blocked) => {
+            let report = Report {
+                synced: Some(Cond::no(blocked.reason, &blocked.message)),
+                ready: obj
+                    .recorded_id()
+                    .is_none()
+                    .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
+                ..Report::default()
+            };
+            if blocked.retry == Retry::Backoff || blocked.retry == Retry::OnChange {
+                events.push(warning(blocked.reason, &blocked.message, "Reconcile"));
+            }
+            ctx.metrics.failed(K::KIND, blocked.reason);
+            (report, blocked.retry)
+        }
+        Ok(prepared) => converge(obj, &object, prepared, ctx, &mut events).await,
+    };
+    status::write(api, obj, &report)
+        .await
+        .map_err(|e| crate::Error::Kubernetes {
+            context: format!("writing the status of {}", object.label()),
+            message: e.to_string(),
+        })?;
+    publish(ctx, obj, events).await;
+    Ok(ctx.requeue(obj, retry))
+}
+
+/// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
+/// rules on the object as the CLI would read it.
+async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
+    let ns = object.namespace().to_string();
+    let mut object = object.clone();
+    if let Object::Webhook(w) = &mut object {
+        resolve_app(w, ctx)?;
+        check_claim(w, ctx)?;
+    }
+    let placement = object.placement().clone();
+    let (credentials, defaults) = match &placement.credentials_ref {
+        Some(r) => {
+            let secret = get_secret(ctx, &ns, &r.name).await?.ok_or_else(|| {
+                Blocked::new(
+                    "CredentialsNotFound",
+                    format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
+                    Retry::OnChange,
+                )
+            })?;
+            credentials_from(&secret, &ns, &ctx.defaults)?
+        }
+        None => match &ctx.credentials {
+            Some(c) => (c.clone(), ctx.defaults.clone()),
+            None => {
+                return Err(Blocked::new(
+                    "CredentialsMissing",
+                    "spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
+                    Retry::OnChange,
+                ));
+            }
+        },
+    };
+
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    let manifest = json!({
+        "apiVersion": crate::model::API_VERSION,
+        "kind": object.kind().name(),
+        "metadata": {"name": object.name(), "namespace": ns},
+        "spec": object.spec_value(),
+    });
+    load::parse_bytes(&object.label(), manifest.to_string().as_bytes(), &mut docs, &mut errors);
+    let mut names: Vec<(String, String)> = object
+        .secret_refs()
+        .into_iter()
+        .map(|(path, r)| (r.name, path))
+        .collect();
+    names.sort();
+    names.dedup_by(|a, b| a.0 == b.0);
+    let mut missing = Vec::new();
+    for (name, path) in names {
+        match get_secret(ctx, &ns, &name).await? {
+            Some(secret) => {
+                let doc = json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": ns},
+                    "data": secret.data,
+                });
+                load::parse_bytes(
+                    &format!("Secret {ns}/{name}"),
+                    doc.to_string().as_bytes(),
+                    &mut docs,
+                    &mut errors,
+                );
+            }
+            None => missing.push(format!("Secret {ns}/{name} ({path})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Blocked::new(
+            "SecretNotFound",
+            format!("waiting for {}: not found", missing.join(", ")),
+            Retry::OnChange,
+        ));
+    }
+    let input = validate::validate(docs, errors).map_err(|report| {
+        let lines: Vec<String> = report
+            .0
+            .into_iter()
+            .map(|mut d| {
+                d.file = None; // the object names itself; there is no file
+                d.to_string()
+            })
+            .collect();
+        Blocked::new("InvalidSpec", lines.join("; "), Retry::OnChange)
+    })?;
+    Ok(Prepared {
+        input,
+        defaults,
+        credentials,
+    })
+}
+
+/// A webhook with `appRef` is planned as one with the id, project and region of its app, once
+/// the app is Ready; it uses the app's credentials unless it names its own.
+fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
+    let WebhookApp::AppRef(r) = &w.spec.app else {
+        return Ok(());
+    };
+    let ns = w.namespace().unwrap_or_default();
+    let app = ctx.apps.get(&ObjectRef::new(&r.name).within(&ns)).ok_or_else(|| {
+        Blocked::new(
+            "AppNotFound",
+            format!(
+                "waiting for ConversationApp {ns}/{} (spec.appRef): it does not exist",
+                r.name
+            ),
+            Retry::OnChange,
+        )
+    })?;
+    let status = app.status.clone().unwrap_or_default();
+    let ready = status.sync.conditions.iter().find(|c| c.type_ == "Ready");
+    let (Some(id), Some(project), Some(region), Some("True")) = (
+        status.app_id.clone(),
+        status.sync.project_id.clone(),
+        status.sync.region,
+        ready.map(|c| c.status.as_str()),
+    ) else {
+        let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
+        return Err(Blocked::new(
+            "AppNotReady",
+            format!("waiting for ConversationApp {ns}/{} to be Ready: {why}", r.name),
+            Retry::OnChange,
+        ));
+    };
+    w.spec.app = WebhookApp::AppId(id);
+    w.spec.placement.project_id = Some(project);
+    w.spec.placement.region = Some(region);
+    if w.spec.placement.credentials_ref.is_none() {
+        w.spec.placement.credentials_ref = app.spec.placement.credentials_ref.clone();
+    }
+    Ok(())
+}
+
+/// Two Webhook objects claiming one (app, target): the oldest wins.
+fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
+    let WebhookApp::AppId(app) = &w.spec.app else {
+        return Ok(());
+    };
+    let app_of = |other: &Webhook| match &other.spec.app {
+        WebhookApp::AppId(id) => Some(id.clone()),
+        WebhookApp::AppRef(r) => ctx
+            .apps
+            .get(&ObjectRef::new(&r.name).within(&other.namespace().unwrap_or_default()))
+            .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),
+    };
+    let age = |o: &Webhook| (o.metadata.creation_timestamp.clone(), o.namespace(), o.name_any());
+    let older = ctx
+        .webhooks
+        .state()
+        .into_iter()
+        .filter(|o| o.metadata.uid != w.metadata.uid && o.metadata.deletion_timestamp.is_none())
+        .filter(|o| o.spec.target == w.spec.target && app_of(o).as_deref() == Some(app.as_str()))
+        .filter(|o| age(o) < age(w))
+        .min_by_key(|o| age(o));
+    match older {
+        None => Ok(()),
+        Some(o) => Err(Blocked::new(
+            "Conflict",
+            format!(
+                "Webhook {}/{} already manages the webhook of app {app} with target {}; delete one of the two objects",
+                o.namespace().unwrap_or_default(),
+                o.name_any(),
+                w.spec.target
+            ),
+            Retry::Poll,
+        )),
+    }
+}
+
+async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
+    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
+    api.get_opt(name).await.map_err(|e| {
+        Blocked::new(
+            "SecretUnreadable",
+            format!("cannot read Secret {ns}/{name}: {e}"),
+            Retry::Backoff,
+        )
+    })
+}
+
+/// The access key of a `credentialsRef` Secret (`keyId`, `keySecret`, optional `projectId` and
+/// `region`, which replace the operator's defaults).
+fn credentials_from(secret: &Secret, ns: &str, defaults: &Defaults) -> Result<(Credentials, Defaults), Blocked> {
+    let name = secret.name_any();
+    let value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let invalid = |message: String| Blocked::new("InvalidCredentials", message, Retry::OnChange);
+    let (Some(key_id), Some(key_secret)) = (value("keyId"), value("keySecret")) else {
+        return Err(invalid(format!(
+            "Secret {ns}/{name} (spec.credentialsRef) needs the keys keyId and keySecret"
+        )));
+    };
+    let region = match value("region") {
+        None => defaults.region,
+        Some(r) => Region::from_name(&r).ok_or_else(|| {
+            invalid(format!(
+                "Secret {ns}/{name} (spec.credentialsRef): region {r:?} is not us, eu or br"
+            ))
+        })?,
+    };
+    Ok((
+        Credentials {
+            key_id,
+            key_secret: Sensitive(key_secret),
+        },
+        Defaults {
+            project: value("projectId").or_else(|| defaults.project.clone()),
+            region,
+        },
+    ))
+}
+
+/// Plans this one object against Sinch and, unless `ObserveOnly`, carries the plan out.
+async fn converge<K: Managed>(
+    obj: &K,
+    object: &Object,
+    prepared: Prepared,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry) {
+    let Prepared {
+        input,
+        defaults,
+        credentials,
+    } = prepared;
+    let fail = |reason: &'static str, message: String, retry: Retry| {
+        ctx.metrics.failed(K::KIND, reason);
+        (
+            Report {
+                synced: Some(Cond::no(reason, message)),
+                ..Report::default()
+            },
+            retry,
+        )
+    };
+    let mut targets = match engine::targets(&input, &defaults) {
+        Ok(t) => t,
+        Err(e) => return fail("ProjectMissing", e.to_string(), Retry::OnChange),
+    };
+    let salt = obj.meta().uid.clone().unwrap_or_default();
+    for t in &mut targets {
+        t.recorded = Recorded {
+            id: obj.recorded_id(),
+            secret_hashes: obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default(),
+        };
+    }
+    let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
+        return fail("InvalidSpec", "nothing to reconcile".into(), Retry::OnChange);
+    };
+    let live = observe::observe(&ctx.sinch, &credentials, &targets, false).await;
+    let plan = plan::build(
+        &input,
+        &targets,
+        &live,
+        &Options {
+            salt: salt.clone(),
+            ..Options::default()
+        },
+    );
+    let mut fields = Map::new();
+    fields.insert("projectId".into(), json!(scope.project));
+    fields.insert("region".into(), json!(scope.region));
+    if let Some(e) = plan.errors.first() {
+        // Reads that failed may pass on their own; anything else needs a change of the spec.
+        let retry = if live_read_failed(&live) {
+            Retry::Backoff
+        } else {
+            Retry::OnChange
+        };
+        let reason = if retry == Retry::Backoff {
+            "SinchUnavailable"
+        } else {
+            "CannotPlan"
+        };
+        events.push(warning(reason, &e.message, "Plan"));
+        let (mut report, retry) = fail(reason, e.message.clone(), retry);
+        report.fields = fields;
+        return (report, retry);
+    }
+    let Some(change) = plan.changes.first() else {
+        return fail("CannotPlan", "the plan is empty".into(), Retry::OnChange);
+    };
+    let policy = object.placement().management_policy.unwrap_or_default();
+    let drifted = change.action == Action::Update && is_drift(obj);
+    if drifted {
+        ctx.metrics.drift(K::KIND);
+    }
+    let mut report = Report {
+        fields,
+        ..Report::default()
+    };
+    if policy == ManagementPolicy::ObserveOnly {
+        observe_only(object, change, &mut report, events);
+        return (report, Retry::Poll);
+    }
+    let outcome = execute(&plan, &ctx.sinch, &credentials, &input.secrets, &|_, _| {}).await;
+    let status = outcome
+        .into_iter()
+        .next()
+        .map(|o| o.status)
+        .unwrap_or(Status::Unchanged);
+    let id = match &status {
+        Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
+        _ => change.id.clone(),
+    };
+    ids(object, &scope, id.as_deref(), &live, &mut report.fields);
+    match status {
+        Status::Done { .. } | Status::Unchanged => {
+            record_hashes(obj, change, &mut report.fields);
+            let exists = format!(
+                "{} {} exists in Sinch",
+                noun(object.kind()),
+                id.as_deref().unwrap_or_default()
+            );
+            report.ready =
+                Some(app_ready(&live, &scope, object, id.as_deref()).unwrap_or(Cond::yes("Available", exists)));
+            report.synced = Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec"));
+            report.in_sync = true;
+            ctx.clear_failures(obj);
+            if let Some(event) = written(object, change, drifted) {
+                events.push(event);
+            }
+            (report, Retry::Poll)
+        }
+        Status::Failed { message, retryable } => {
+            let (reason, retry) = if retryable {
+                ("SinchError", Retry::Backoff)
+            } else {
+                ("Rejected", Retry::OnChange)
+            };
+            ctx.metrics.failed(K::KIND, reason);
+            events.push(warning(reason, &message, verb(change.action)));
+            report.synced = Some(Cond::no(reason, message));
+            if change.id.is_none() {
+                report.ready = Some(Cond::no("Creating", "not created in Sinch yet"));
+            }
+            (report, retry)
+        }
+        Status::Skipped(message) => {
+            report.synced = Some(Cond::no("Skipped", message));
+            (report, Retry::Backoff)
+        }
+    }
+}
+
+fn live_read_failed(live: &observe::Live) -> bool {
+    live.scopes.values().any(|s| {
+        matches!(&s.apps, Some(Err(_)))
+            || matches!(&s.templates, Some(Err(_)))
+            || matches!(&s.settings, Some(Err(_)))
+            || matches!(&s.conflicts, Some(Err(_)))
+    }) || live.webhooks.values().any(Result::is_err)
+}
+
+/// An update of an object whose spec has not changed since its last successful sync: someone
+/// changed it in Sinch.
+fn is_drift<K: Managed>(obj: &K) -> bool {
+    let Some(status) = obj.sync_status() else { return false };
+    let synced = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Synced" && c.status == "True");
+    synced && status.observed_generation == obj.meta().generation
+}
+
+/// `ObserveOnly`: what would be written is reported, never sent.
+fn observe_only(object: &Object, change: &Change, report: &mut Report, events: &mut Vec<Event>) {
+    let what = noun(object.kind());
+    match change.action {
+        Action::Create => {
+            report.ready = Some(Cond::no(
+                "NotFound",
+                format!("no such {what} exists in Sinch; managementPolicy ObserveOnly never creates one"),
+            ));
+            report.synced = Some(Cond::no("NotFound", format!("the {what} does not exist in Sinch")));
+        }
+        Action::Update => {
+            let message = format!(
+                "Sinch differs from the spec in {}; managementPolicy ObserveOnly: not written",
+                fields_of(change)
+            );
+            events.push(Event {
+                type_: EventType::Warning,
+                reason: "DriftDetected".into(),
+                note: Some(message.clone()),
+                action: "Observe".into(),
+                secondary: None,
+            });
+            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
+            report.synced = Some(Cond::no("Drifted", message));
+        }
+        _ => {
+            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
+            report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
+            report.in_sync = true;
+        }
+    }
+    if let Some(id) = &change.id {
+        let key = match object.kind() {
+            Kind::ConversationApp => "appId",
+            Kind::Webhook => "webhookId",
+            Kind::Template => "templateId",
+            Kind::ProjectSettings => return,
+        };
+        report.fields.insert(key.into(), json!(id));
+    }
+}
+
+/// The ids (and an app's channel states) for the status.
+fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &observe::Live, fields: &mut Map<String, Value>) {
+    match object {
+        Object::ConversationApp(_) => {
+            fields.insert("appId".into(), json!(id));
+            let app = live
+                .apps(scope)
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id && id.is_some()));
+            let channels: Vec<Value> = app
+                .and_then(|a| a.channel_credentials.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let state = c.state.as_ref()?;
+                    Some(json!({
+                        "channel": c.channel,
+                        "credentialOrdinalNumber": c.credential_ordinal_number,
+                        "state": state.status.clone().unwrap_or_else(|| "PENDING".into()),
+                        "description": state.description,
+                    }))
+                })
+                .collect();
+            if app.is_some() {
+                fields.insert("channels".into(), Value::Array(channels));
+            }
+        }
+        Object::Webhook(w) => {
+            fields.insert("webhookId".into(), json!(id));
+            if let WebhookApp::AppId(app) = &w.spec.app {
+                fields.insert("appId".into(), json!(app));
+            }
+        }
+        Object::Template(_) => {
+            fields.insert("templateId".into(), json!(id));
+            let version = live
+                .scopes
+                .get(scope)
+                .and_then(|s| s.templates.as_ref())
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
+                .and_then(|t| t.version);
+            if let Some(v) = version {
+                fields.insert("version".into(), json!(v));
+            }
+        }
+        Object::ProjectSettings(_) => {}
+    }
+}
+
+/// An app with a failing channel is not Ready.
+fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id: Option<&str>) -> Option<Cond> {
+    if object.kind() != Kind::ConversationApp {
+        return None;
+    }
+    let apps = live.apps(scope)?.as_ref().ok()?;
+    let app = apps.iter().find(|a| a.id.as_deref() == id && id.is_some())?;
+    let failing: Vec<String> = app
+        .channel_credentials
+        .iter()
+        .flatten()
+        .filter(|c| c.state.as_ref().and_then(|s| s.status.as_deref()) == Some("FAILING"))
+        .map(|c| {
+            let why = c.state.as_ref().and_then(|s| s.description.clone()).unwrap_or_default();
+            format!("{} ({why})", c.channel)
+        })
+        .collect();
+    (!failing.is_empty()).then(|| {
+        Cond::no(
+            "ChannelFailing",
+            format!("Sinch reports these channels FAILING: {}", failing.join(", ")),
+        )
+    })
+}
+
+/// The hashes of the secrets just written, over those of earlier writes (rule 7).
+fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut Map<String, Value>) {
+    let mut hashes: BTreeMap<String, String> = obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default();
+    if change.action == Action::Create {
+        hashes.clear();
+    }
+    for slot in &change.secrets {
+        hashes.insert(slot.pointer.clone(), slot.fingerprint.clone());
+    }
+    if !hashes.is_empty() {
+        fields.insert("secretHashes".into(), json!(hashes));
+    }
+}
+
+fn noun(kind: Kind) -> &'static str {
+    match kind {
+        Kind::ConversationApp => "app",
+        Kind::Webhook => "webhook",
+        Kind::Template => "template",
+        Kind::ProjectSettings => "project settings",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "Create",
+        Action::Update | Action::Adopt => "Update",
+        Action::Delete => "Delete",
+        Action::Noop => "Observe",
+    }
+}
+
+/// The top-level fields a change writes, as a person reads them (never a value).
+fn fields_of(change: &Change) -> String {
+    let mut names: Vec<&str> = change
+        .fields
+        .iter()
+        .map(|f| f.path.split(['.', '[']).next().unwrap_or_default())
+        .collect();
+    names.dedup();
+    names.join(", ")
+}
+
+/// The event of a write that succeeded.
+fn written(object: &Object, change: &Change, drifted: bool) -> Option<Event> {
+    let what = noun(object.kind());
+    let id = change.id.clone().unwrap_or_default();
+    let (type_, reason, note) = match change.action {
+        Action::Create => (EventType::Normal, "Created", format!("created the {what} in Sinch")),
+        Action::Update if drifted => (
+            EventType::Warning,
+            "DriftReverted",
+            format!(
+                "{} changed in Sinch; set back to the spec ({what} {id})",
+                fields_of(change)
+            ),
+        ),
+        Action::Update | Action::Adopt => (
+            EventType::Normal,
+            "Updated",
+            format!("updated {} of {what} {id}", fields_of(change)),
+        ),
+        Action::Delete | Action::Noop => return None,
+    };
+    Some(Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: verb(change.action).into(),
+        secondary: None,
+    })
+}
+
+fn warning(reason: &str, message: &str, action: &str) -> Event {
+    Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(message.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    }
+}
+
+async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Event>) {
+    let reference = obj.object_ref(&());
+    for event in events {
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, reason = %event.reason, "cannot publish an event");
+        }
+    }
+}
+
+/// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
+/// goes too; the finalizer stays until that succeeded.
+async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
+    let object = obj.object();
+    let placement = object.placement();
+    let what = noun(object.kind());
+    let keep = if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
+        Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
+    } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
+        Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
+    } else if object.kind() == Kind::ProjectSettings {
+        Some("project settings cannot be deleted in Sinch; they stay as they are".into())
+    } else {
+        None
+    };
+    if let Some(note) = keep {
+        publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
+        return Ok(Requeue::await_change());
+    }
+    let status = obj.sync_status();
+    let recorded = (
+        obj.recorded_id(),
+        status.and_then(|s| s.project_id.clone()),
+        status.and_then(|s| s.region),
+    );
+    // Nothing recorded: look the object up by its natural key, as apply would have found it.
+    let found = match recorded {
+        (Some(id), Some(project), Some(region)) => Some((id, Scope { project, region }, None)),
+        _ => match prepare(&object, ctx).await {
+            Err(blocked) if blocked.retry == Retry::Backoff => {
+                return Err(crate::Error::Refused(blocked.message));
+            }
+            Err(blocked) => {
+                tracing::info!(object = %object.label(), reason = blocked.reason, "nothing recorded in Sinch to delete");
+                None
+            }
+            Ok(prepared) => lookup(obj, &prepared, ctx)
+                .await?
+                .map(|(id, scope)| (id, scope, Some(prepared))),
+        },
+    };
+    let Some((id, scope, prepared)) = found else {
+        publish(
+            ctx,
+            obj,
+            vec![normal(
+                "Deleted",
+                format!("no {what} of this object exists in Sinch"),
+                "Delete",
+            )],
+        )
+        .await;
+        return Ok(Requeue::await_change());
+    };
+    let credentials = match prepared {
+        Some(p) => p.credentials,
+        None => credentials_for(&object, ctx)
+            .await
+            .map_err(|b| crate::Error::Refused(b.message))?,
+    };
+    let Some(change) = plan::delete(
+        object.kind(),
+        object.label(),
+        id.clone(),
+        &scope,
+        "deleted with its object".into(),
+    ) else {
+        return Ok(Requeue::await_change());
+    };
+    let plan = Plan::of(vec![change]);
+    let outcome = execute(&plan, &ctx.sinch, &credentials, &Secrets::default(), &|_, _| {}).await;
+    match outcome.into_iter().next().map(|o| o.status) {
+        Some(Status::Done { note, .. }) => {
+            let note = match note {
+                Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
+                None => format!("deleted {what} {id} in Sinch"),
+            };
+            publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
+            Ok(Requeue::await_change())
+        }
+        Some(Status::Failed { message, .. }) => {
+            ctx.metrics.failed(K::KIND, "DeleteFailed");
+            publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
+            Err(crate::Error::Refused(format!("cannot delete {what} {id}: {message}")))
+        }
+        other => Err(crate::Error::Refused(format!("cannot delete {what} {id}: {other:?}"))),
+    }
+}
+
+/// The id and scope of the live object apply would manage, if it exists.
+async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crate::Result<Option<(String, Scope)>> {
+    let targets = engine::targets(&prepared.input, &prepared.defaults)?;
+    let live = observe::observe(&ctx.sinch, &prepared.credentials, &targets, false).await;
+    if live_read_failed(&live) {
+        return Err(crate::Error::Refused(format!(
+            "cannot read Sinch to find what {} manages",
+            obj.object().label()
+        )));
+    }
+    let plan = plan::build(
+        &prepared.input,
+        &targets,
+        &live,
+        &Options {
+            salt: obj.meta().uid.clone().unwrap_or_default(),
+            ..Options::default()
+        },
+    );
+    Ok(plan.changes.first().and_then(|c| match c.action {
+        Action::Create => None,
+        _ => c.id.clone().map(|id| {
+            (
+                id,
+                Scope {
+                    project: c.project.clone(),
+                    region: c.region,
+                },
+            )
+        }),
+    }))
+}
+
+/// The credentials an object uses (its `credentialsRef`, a webhook's app's, or the operator's).
+async fn credentials_for(object: &Object, ctx: &Context) -> Result<Credentials, Blocked> {
+    let ns = object.namespace();
+    let mut reference = object.placement().credentials_ref.clone();
+    if let (None, Object::Webhook(w)) = (&reference, object)
+        && let WebhookApp::AppRef(r) = &w.spec.app
+    {
+        reference = ctx
+            .apps
+            .get(&ObjectRef::new(&r.name).within(ns))
+            .and_then(|a| a.spec.placement.credentials_ref.clone());
+    }
+    match reference {
+        Some(r) => {
+            let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
+                Blocked::new(
+                    "CredentialsNotFound",
+                    format!("Secret {ns}/{} does not exist", r.name),
+                    Retry::OnChange,
+                )
+            })?;
+            Ok(credentials_from(&secret, ns, &ctx.defaults)?.0)
+        }
+        None => ctx.credentials.clone().ok_or_else(|| {
+            Blocked::new(
+                "CredentialsMissing",
+                "the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
+                Retry::OnChange,
+            )
+        }),
+    }
+}
+
+fn normal(reason: &str, note: String, action: &str) -> Event {
+    Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    }
+}
+
+/// The error policy: a reconcile that could not even write its status (the API server failed)
+/// tries again with backoff.
+pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
+    tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
+    ctx.metrics.failed(K::KIND, "KubernetesError");
+    ctx.requeue(&*obj, Retry::Backoff)
+}
+
+/// Polling interval of an object: its annotation, else the operator's.
+pub fn poll_interval<K: Managed>(obj: &K, default: Duration) -> Duration {
+    obj.annotations()
+        .get(POLL_INTERVAL_ANNOTATION)
+        .and_then(|v| humantime::parse_duration(v).ok())
+        .filter(|d| *d >= Duration::from_secs(1))
+        .unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_interval_annotation_wins_when_it_parses() {
+        let mut app: ConversationApp = serde_json::from_value(json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+            "metadata": {"name": "a", "annotations": {POLL_INTERVAL_ANNOTATION: "30s"}},
+            "spec": {"displayName": "A"}
+        }))
+        .unwrap();
+        assert_eq!(poll_interval(&app, Duration::from_secs(600)), Duration::from_secs(30));
+        app.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(POLL_INTERVAL_ANNOTATION.into(), "soon".into());
+        assert_eq!(poll_interval(&app, Duration::from_secs(600)), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn credentials_come_from_the_secret_with_its_project_and_region() {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "sinch", "namespace": "ns"},
+            "data": {"keyId": "a2V5", "keySecret": "c2VjcmV0", "projectId": "cHJvag==", "region": "ZXU="}
+        }))
+        .unwrap();
+        let defaults = Defaults {
+            project: Some("env".into()),
+            region: Region::Us,
+        };
+        let (c, d) = credentials_from(&secret, "ns", &defaults).unwrap();
+        assert_eq!((c.key_id.as_str(), c.key_secret.0.as_str()), ("key", "secret"));
+        assert_eq!((d.project.as_deref(), d.region), (Some("proj"), Region::Eu));
+        let partial: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "sinch"}, "data": {"keyId": "a2V5"}
+        }))
+        .unwrap();
+        let e = credentials_from(&partial, "ns", &defaults).unwrap_err();
+        assert_eq!(e.reason, "InvalidCredentials");
+        assert_eq!(
+            e.message,
+            "Secret ns/sinch (spec.credentialsRef) needs the keys keyId and keySecret"
+        );
+    }
+}

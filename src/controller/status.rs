@@ -1,0 +1,198 @@
+//! What a reconcile reports on the object: the `Ready` and `Synced` conditions, the Sinch ids,
+//! written with server-side apply under the status field manager.
+//!
+//! `Ready`: the object exists in Sinch (and, for an app, no channel is failing). `Synced`: the
+//! last reconcile succeeded and Sinch matches the spec. A condition's `lastTransitionTime` moves
+//! only when its status does: a time written on every reconcile would trigger the next one.
+
+use super::reconcile::Managed;
+use crate::model::SyncStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Map, Value, json};
+
+/// Field manager of the status (1.20 records no subresource in managedFields, so spec and
+/// status writes need distinct managers).
+pub const STATUS_MANAGER: &str = "sinch-operator-status";
+
+/// One condition as a reconcile decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cond {
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Cond {
+    pub fn yes(reason: &'static str, message: impl Into<String>) -> Cond {
+        Cond {
+            status: true,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn no(reason: &'static str, message: impl Into<String>) -> Cond {
+        Cond {
+            status: false,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The status a reconcile writes.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// `None`: keep what the status says.
+    pub ready: Option<Cond>,
+    pub synced: Option<Cond>,
+    /// Kind-specific fields (`appId`, `channels`, `webhookId`, `templateId`, `version`), and the
+    /// common `projectId`, `region`, `secretHashes`; absent keys keep their value.
+    pub fields: Map<String, Value>,
+    /// Sinch matched the spec: `lastSyncedTime` becomes now.
+    pub in_sync: bool,
+}
+
+/// The conditions after this reconcile, keeping transition times of unchanged statuses.
+pub fn conditions(previous: &[Condition], report: &Report, generation: Option<i64>, now: &Time) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (kind, cond) in [("Ready", &report.ready), ("Synced", &report.synced)] {
+        let old = previous.iter().find(|c| c.type_ == kind);
+        let Some(cond) = cond else {
+            out.extend(old.cloned());
+            continue;
+        };
+        let status = if cond.status { "True" } else { "False" };
+        let since = match old {
+            Some(o) if o.status == status => o.last_transition_time.clone(),
+            _ => now.clone(),
+        };
+        out.push(Condition {
+            type_: kind.into(),
+            status: status.into(),
+            reason: cond.reason.into(),
+            // A 1.20 test server rejects "" in non-nullable strings; a message is always useful.
+            message: if cond.message.is_empty() {
+                cond.reason.into()
+            } else {
+                cond.message.clone()
+            },
+            observed_generation: generation,
+            last_transition_time: since,
+        });
+    }
+    out
+}
+
+/// The status object: the previous one with this report laid over it.
+pub fn status_value(
+    previous: Option<&SyncStatus>,
+    previous_fields: &Value,
+    report: &Report,
+    generation: Option<i64>,
+    now: &Time,
+) -> Value {
+    let mut status = match previous_fields {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let conditions = conditions(
+        previous.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+        report,
+        generation,
+        now,
+    );
+    status.insert(
+        "conditions".into(),
+        serde_json::to_value(conditions).expect("conditions serialise"),
+    );
+    status.insert("observedGeneration".into(), json!(generation));
+    if report.in_sync {
+        status.insert(
+            "lastSyncedTime".into(),
+            serde_json::to_value(now).expect("a time serialises"),
+        );
+    }
+    for (k, v) in &report.fields {
+        status.insert(k.clone(), v.clone());
+    }
+    status.retain(|_, v| !v.is_null());
+    Value::Object(status)
+}
+
+/// Writes the status with server-side apply; nothing is sent when it would not change.
+pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result<(), kube::Error> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let generation = obj.meta().generation;
+    let previous_fields = obj.status_value();
+    let status = status_value(obj.sync_status(), &previous_fields, report, generation, &now);
+    // Only a successful sync moves `lastSyncedTime`; otherwise an unchanged status is not sent,
+    // so a failing object does not write on every retry.
+    if status == previous_fields && !report.in_sync {
+        return Ok(());
+    }
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch_status(
+        &name,
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_transition_time_moves_only_when_the_status_does() {
+        let report = Report {
+            ready: Some(Cond::yes("Available", "app 01 exists")),
+            synced: Some(Cond::no("SinchError", "503")),
+            ..Report::default()
+        };
+        let first = conditions(&[], &report, Some(1), &time("2026-01-01T00:00:00Z"));
+        assert_eq!(first[0].last_transition_time, time("2026-01-01T00:00:00Z"));
+        let report2 = Report {
+            ready: Some(Cond::yes("Available", "app 01 exists")),
+            synced: Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec")),
+            ..Report::default()
+        };
+        let second = conditions(&first, &report2, Some(2), &time("2026-01-02T00:00:00Z"));
+        assert_eq!(
+            second[0].last_transition_time,
+            time("2026-01-01T00:00:00Z"),
+            "Ready stayed True"
+        );
+        assert_eq!(
+            second[1].last_transition_time,
+            time("2026-01-02T00:00:00Z"),
+            "Synced turned True"
+        );
+        assert_eq!(second[1].observed_generation, Some(2));
+        // A condition the report leaves out is kept as it was.
+        let third = conditions(&second, &Report::default(), Some(3), &time("2026-01-03T00:00:00Z"));
+        assert_eq!(third, second);
+    }
+
+    #[test]
+    fn an_empty_message_becomes_the_reason() {
+        let report = Report {
+            ready: Some(Cond::yes("Available", "")),
+            ..Report::default()
+        };
+        let c = conditions(&[], &report, None, &time("2026-01-01T00:00:00Z"));
+        assert_eq!(c[0].message, "Available");
+    }
+}
