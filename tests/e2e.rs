@@ -1,0 +1,670 @@
+//! End to end: the controller as a process, against a real kube-apiserver (v1.20, started by
+//! `scripts/e2e`, which sets SINCH_E2E_DIR) and the simulator. The controller runs as the user
+//! `sinch-operator`, bound to exactly the RBAC of `manifests/rbac.yaml`.
+//!
+//! Each test has its own namespace, simulator, controller and Lease. Run with `scripts/e2e`.
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sinch_operator::model::{ConversationApp, Kind, ProjectSettings, Region, Template, Webhook};
+use sinch_operator::sim::{self, Sim};
+use sinch_operator::sinch::Sensitive;
+use sinch_operator::sinch::app::App;
+use sinch_operator::sinch::client::{Client, Config, Credentials, Project};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = "p-e2e";
+const OPERATOR_NS: &str = "sinch-operator-system";
+
+fn cluster_dir() -> PathBuf {
+    PathBuf::from(std::env::var("SINCH_E2E_DIR").expect("SINCH_E2E_DIR: run this suite with scripts/e2e"))
+}
+
+async fn client(kubeconfig: &str) -> kube::Client {
+    let kc = Kubeconfig::read_from(cluster_dir().join(kubeconfig)).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Server-side applies YAML documents (into `ns` when they are namespaced and name none).
+async fn apply_yaml(kube: &kube::Client, yaml: &str, ns: Option<&str>) {
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let mut value: Value = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        let (group, version) = match value["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), value["apiVersion"].as_str().unwrap().to_string()),
+        };
+        let kind = value["kind"].as_str().unwrap().to_string();
+        let resource = match Kind::from_name(&kind) {
+            Some(k) if group == "conversation.sinch.com" => resource(k),
+            _ => ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind)),
+        };
+        let cluster_scoped = matches!(kind.as_str(), "ClusterRole" | "ClusterRoleBinding" | "Namespace");
+        let name = value["metadata"]["name"].as_str().unwrap().to_string();
+        let api: Api<DynamicObject> = if cluster_scoped {
+            Api::all_with(kube.clone(), &resource)
+        } else {
+            if let Some(ns) = ns {
+                value["metadata"]["namespace"] = json!(ns);
+            }
+            let ns = value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+            Api::namespaced_with(kube.clone(), &ns, &resource)
+        };
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&value))
+            .await
+            .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
+    }
+}
+
+/// Once per test: the CRDs (created, not applied: see toolchain facts), the RBAC of
+/// manifests/ bound to the controller's user, and a fresh namespace.
+async fn setup(ns: &str) -> kube::Client {
+    let admin = client("admin.kubeconfig").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    for kind in Kind::ALL {
+        let crd = kind.crd();
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("creating the CRD of {kind}: {e}"),
+        }
+    }
+    for kind in Kind::ALL {
+        let name = kind.crd().metadata.name.unwrap();
+        eventually(Duration::from_secs(30), &format!("CRD {name} established"), || async {
+            let crd = crds.get(&name).await.ok()?;
+            crd.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        })
+        .await;
+    }
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    for name in [OPERATOR_NS, ns] {
+        let _ = namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+            )
+            .await;
+    }
+    let rbac = std::fs::read_to_string(root().join("manifests/rbac.yaml")).unwrap();
+    apply_yaml(&admin, &rbac, None).await;
+    // The same roles, bound to the user the controller runs as here (no pods, no tokens).
+    let bindings = format!(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: sinch-operator-e2e}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-operator}}
+subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: sinch-operator-leader-e2e, namespace: {OPERATOR_NS}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: sinch-operator-leader}}
+subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}}]
+"#
+    );
+    apply_yaml(&admin, &bindings, None).await;
+    admin
+}
+
+/// A name of its own for each run: namespaces cannot be deleted here (the test server runs no
+/// controller-manager), so every run starts in new ones.
+fn unique(base: &str) -> String {
+    format!("{base}-{:06x}", fastrand::u32(..0xff_ffff))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Polls `check` until it answers, or fails the test naming what it waited for.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sinch-operator run` as a process; killed when dropped.
+struct Controller {
+    child: Child,
+    metrics: String,
+}
+
+impl Controller {
+    fn start(sim: &Sim, ns: &str, lease: &str, extra: &[&str]) -> Controller {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+        cmd.args([
+            "run",
+            "--namespace",
+            ns,
+            "--lease-name",
+            lease,
+            "--lease-namespace",
+            OPERATOR_NS,
+        ])
+        .args([
+            "--metrics-listen",
+            &format!("127.0.0.1:{port}"),
+            "--lease-duration",
+            "4s",
+        ])
+        .args(extra)
+        .env("KUBECONFIG", cluster_dir().join("controller.kubeconfig"))
+        .env("SINCH_PROJECT_ID", PROJECT)
+        .env("SINCH_KEY_ID", "e2e-key")
+        .env("SINCH_KEY_SECRET", "canary-operator-key-5150")
+        .env("SINCH_OPERATOR_LOG", "info,kube=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(cluster_dir().join(format!("controller-{lease}-{port}.log"))).unwrap(),
+        ));
+        for (k, v) in sim.env() {
+            cmd.env(k, v);
+        }
+        Controller {
+            child: cmd.spawn().unwrap(),
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
+    }
+
+    async fn metrics(&self) -> Option<String> {
+        reqwest::get(&self.metrics).await.ok()?.text().await.ok()
+    }
+
+    /// A series' value, 0 when absent.
+    async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await.unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.split_once(' ')
+                    .is_some_and(|(name, _)| name == series || name.starts_with(&format!("{series}{{")))
+            })
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+            .sum()
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; waits for the exit.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_sim() -> Sim {
+    Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn sinch(sim: &Sim, region: Region) -> Project {
+    Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project(
+        PROJECT,
+        region,
+        Credentials {
+            key_id: "someone-in-the-dashboard".into(),
+            key_secret: Sensitive("x".into()),
+        },
+    )
+}
+
+/// All the example manifests (apps, webhooks, templates, settings, their Secrets).
+fn examples() -> String {
+    let mut out = String::new();
+    for path in [
+        "examples/secrets.yaml",
+        "examples/apps",
+        "examples/webhooks",
+        "examples/templates",
+        "examples/project-settings.yaml",
+    ] {
+        let p = root().join(path);
+        let files: Vec<PathBuf> = if p.is_dir() {
+            let mut f: Vec<PathBuf> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()).collect();
+            f.sort();
+            f
+        } else {
+            vec![p]
+        };
+        for f in files {
+            out.push_str("\n---\n");
+            out.push_str(&std::fs::read_to_string(f).unwrap());
+        }
+    }
+    out
+}
+
+fn condition(obj: &DynamicObject, kind: &str) -> Option<(String, String, String)> {
+    let c = obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)?
+        .clone();
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str()?.to_string(),
+    ))
+}
+
+fn resource(kind: Kind) -> ApiResource {
+    match kind {
+        Kind::ConversationApp => ApiResource::erase::<ConversationApp>(&()),
+        Kind::Webhook => ApiResource::erase::<Webhook>(&()),
+        Kind::Template => ApiResource::erase::<Template>(&()),
+        Kind::ProjectSettings => ApiResource::erase::<ProjectSettings>(&()),
+    }
+}
+
+fn dynamic(kube: &kube::Client, ns: &str, kind: Kind) -> Api<DynamicObject> {
+    Api::namespaced_with(kube.clone(), ns, &resource(kind))
+}
+
+/// Every object of the namespace, with its Ready and Synced conditions.
+async fn conditions(
+    kube: &kube::Client,
+    ns: &str,
+) -> Vec<(
+    String,
+    Option<(String, String, String)>,
+    Option<(String, String, String)>,
+)> {
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        for o in dynamic(kube, ns, kind).list(&ListParams::default()).await.unwrap() {
+            out.push((
+                format!("{kind} {}", o.metadata.name.clone().unwrap()),
+                condition(&o, "Ready"),
+                condition(&o, "Synced"),
+            ));
+        }
+    }
+    out
+}
+
+async fn all_ready(kube: &kube::Client, ns: &str, count: usize) {
+    eventually(
+        Duration::from_secs(90),
+        &format!("{count} objects Ready and Synced in {ns}"),
+        || async {
+            let all = conditions(kube, ns).await;
+            let ready = all
+                .iter()
+                .filter(|(_, r, s)| {
+                    r.as_ref().is_some_and(|r| r.0 == "True") && s.as_ref().is_some_and(|s| s.0 == "True")
+                })
+                .count();
+            (all.len() == count && ready == count).then_some(())
+        },
+    )
+    .await;
+}
+
+async fn events(kube: &kube::Client, ns: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(kube.clone(), ns);
+    api.list(&ListParams::default()).await.unwrap().items
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_nothing() {
+    let ns = &unique("e2e-examples");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let _controller = Controller::start(&sim, ns, ns, &["--resync", "3s"]);
+    apply_yaml(&admin, &examples(), Some(ns)).await;
+    all_ready(&admin, ns, 10).await;
+
+    // Exactly what the examples declare, nothing twice.
+    let us = sinch(&sim, Region::Us);
+    let eu = sinch(&sim, Region::Eu);
+    let (us_apps, eu_apps) = (us.list_apps().await.unwrap(), eu.list_apps().await.unwrap());
+    assert_eq!((us_apps.len(), eu_apps.len()), (1, 1));
+    let us_app = us_apps[0].id.clone().unwrap();
+    assert_eq!(us.list_webhooks(&us_app).await.unwrap().len(), 3);
+    assert_eq!(
+        eu.list_webhooks(eu_apps[0].id.as_deref().unwrap()).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        us.list_templates().await.unwrap().len() + eu.list_templates().await.unwrap().len(),
+        2
+    );
+    // Channel states are read at the first poll after the create.
+    let app = eventually(Duration::from_secs(15), "the channel states in the status", || async {
+        let app = dynamic(&admin, ns, Kind::ConversationApp)
+            .get("support-us")
+            .await
+            .ok()?;
+        app.data["status"]["channels"].is_array().then_some(app)
+    })
+    .await;
+    assert_eq!(app.data["status"]["appId"], json!(us_app));
+    assert_eq!(app.data["status"]["projectId"], json!(PROJECT));
+    assert_eq!(
+        app.data["status"]["channels"].as_array().map(Vec::len),
+        app.data["spec"]["channelCredentials"].as_array().map(Vec::len)
+    );
+
+    // Steady state: polls read, never write.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.reset_stats();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let stats = sim.stats();
+    assert_eq!(stats.writes, 0, "{stats:?}");
+    assert!(stats.total > 0, "the objects were polled: {stats:?}");
+
+    // Drift made in the dashboard is set back within the poll interval.
+    let live = us.get_app(&us_app).await.unwrap();
+    let wanted = live.display_name.clone().unwrap();
+    us.update_app(
+        &us_app,
+        &App {
+            display_name: Some("renamed in the dashboard".into()),
+            ..App::default()
+        },
+        vec!["display_name".into()],
+    )
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(15), "the display name set back", || async {
+        (us.get_app(&us_app).await.ok()?.display_name.as_deref() == Some(wanted.as_str())).then_some(())
+    })
+    .await;
+    let reverted = eventually(Duration::from_secs(10), "a DriftReverted event", || async {
+        events(&admin, ns)
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("DriftReverted"))
+    })
+    .await;
+    assert_eq!(reverted.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        reverted.note.as_deref(),
+        Some(format!("display_name changed in Sinch; set back to the spec (app {us_app})").as_str())
+    );
+
+    // No secret value of the examples' Secrets in any event or status.
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), ns);
+    let mut values = Vec::new();
+    for s in secrets.list(&ListParams::default()).await.unwrap() {
+        for v in s.data.unwrap_or_default().values() {
+            values.push(String::from_utf8(v.0.clone()).unwrap());
+        }
+    }
+    assert!(values.len() >= 5, "{values:?}");
+    let mut shown = serde_json::to_string(&events(&admin, ns).await).unwrap();
+    for kind in Kind::ALL {
+        shown.push_str(
+            &serde_json::to_string(
+                &dynamic(&admin, ns, kind)
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(|o| o.data["status"].clone())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        );
+    }
+    for v in values {
+        assert!(!shown.contains(&v), "a secret value appears in events or status");
+    }
+}
+
+const SHOP: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-sms}
+stringData: {token: canary-sms-token-4242}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: shop}
+spec:
+  displayName: Shop
+  channelCredentials:
+    - channel: SMS
+      staticBearer: {claimedIdentity: shop-sms, tokenRef: {name: shop-sms, key: token}}
+"#;
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn deleting_a_webhook_deletes_it_in_sinch_and_orphan_leaves_it() {
+    let ns = &unique("e2e-delete");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let _controller = Controller::start(&sim, ns, ns, &[]);
+    let yaml = SHOP.to_string()
+        + r#"
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {name: orders}
+spec: {appRef: {name: shop}, target: "https://orders.example.com/hook", triggers: [MESSAGE_INBOUND]}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {name: crm}
+spec: {appRef: {name: shop}, target: "https://crm.example.com/hook", triggers: [MESSAGE_DELIVERY], deletionPolicy: Orphan}
+"#;
+    apply_yaml(&admin, &yaml, Some(ns)).await;
+    all_ready(&admin, ns, 3).await;
+    let us = sinch(&sim, Region::Us);
+    let app = us.list_apps().await.unwrap()[0].id.clone().unwrap();
+    let hooks = dynamic(&admin, ns, Kind::Webhook);
+    let id_of = |o: &DynamicObject| o.data["status"]["webhookId"].as_str().unwrap().to_string();
+    let orders = id_of(&hooks.get("orders").await.unwrap());
+    let crm = id_of(&hooks.get("crm").await.unwrap());
+    let ids = || async {
+        us.list_webhooks(&app)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|w| w.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids().await.len(), 2);
+
+    sim.reset_stats();
+    hooks.delete("orders", &DeleteParams::default()).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "Webhook orders gone from the cluster",
+        || async { hooks.get_opt("orders").await.unwrap().is_none().then_some(()) },
+    )
+    .await;
+    assert_eq!(ids().await, vec![crm.clone()], "deleted in Sinch: {orders}");
+    assert_eq!(
+        sim.stats().count(&format!(
+            "DELETE /{{region}}/v1/projects/{{project_id}}/webhooks/{{webhook_id}}"
+        )),
+        1
+    );
+
+    hooks.delete("crm", &DeleteParams::default()).await.unwrap();
+    eventually(Duration::from_secs(30), "Webhook crm gone from the cluster", || async {
+        hooks.get_opt("crm").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert_eq!(ids().await, vec![crm], "deletionPolicy Orphan leaves it in Sinch");
+    let orphaned = events(&admin, ns)
+        .await
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Orphaned"));
+    assert_eq!(
+        orphaned.and_then(|e| e.note),
+        Some("deletionPolicy Orphan: the webhook stays in Sinch".to_string())
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn observe_only_reports_drift_and_never_writes() {
+    let ns = &unique("e2e-observe");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let us = sinch(&sim, Region::Us);
+    let existing = us
+        .create_app(
+            &serde_json::from_value::<App>(json!({
+                "display_name": "Legacy",
+                "processing_mode": "DISPATCH",
+                "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "legacy", "token": "t"}}],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    sim.reset_stats();
+    let _controller = Controller::start(&sim, ns, ns, &["--resync", "2s"]);
+    let yaml = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: legacy}
+spec: {displayName: Legacy, processingMode: CONVERSATION, managementPolicy: ObserveOnly}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: missing}
+spec: {displayName: Missing, managementPolicy: ObserveOnly}
+"#;
+    apply_yaml(&admin, yaml, Some(ns)).await;
+    let apps = dynamic(&admin, ns, Kind::ConversationApp);
+    let legacy = eventually(Duration::from_secs(30), "legacy Drifted", || async {
+        let o = apps.get("legacy").await.ok()?;
+        (condition(&o, "Synced")?.1 == "Drifted").then_some(o)
+    })
+    .await;
+    assert_eq!(condition(&legacy, "Ready").unwrap().0, "True");
+    assert_eq!(
+        condition(&legacy, "Synced").unwrap().2,
+        "Sinch differs from the spec in processing_mode; managementPolicy ObserveOnly: not written"
+    );
+    assert_eq!(legacy.data["status"]["appId"], json!(existing));
+    let missing = eventually(Duration::from_secs(30), "missing NotFound", || async {
+        let o = apps.get("missing").await.ok()?;
+        (condition(&o, "Ready")?.1 == "NotFound").then_some(o)
+    })
+    .await;
+    assert_eq!(
+        condition(&missing, "Ready").unwrap().2,
+        "no such app exists in Sinch; managementPolicy ObserveOnly never creates one"
+    );
+    // Several polls later, and after deleting both objects: not one write.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    apps.delete("legacy", &DeleteParams::default()).await.unwrap();
+    apps.delete("missing", &DeleteParams::default()).await.unwrap();
+    eventually(Duration::from_secs(30), "both objects gone", || async {
+        apps.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let stats = sim.stats();
+    assert_eq!(stats.writes, 0, "{stats:?}");
+    assert!(stats.total >= 4, "{stats:?}");
+    assert_eq!(
+        us.get_app(&existing).await.unwrap().processing_mode.as_deref(),
+        Some("DISPATCH")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_second_replica_does_not_act_while_the_first_holds_the_lease() {
+    let ns = &unique("e2e-lease");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let mut first = Controller::start(&sim, ns, ns, &[]);
+    eventually(Duration::from_secs(30), "the first replica leads", || async {
+        (first.metric("sinch_operator_leader").await == 1.0).then_some(())
+    })
+    .await;
+    let second = Controller::start(&sim, ns, ns, &[]);
+    eventually(
+        Duration::from_secs(30),
+        "the second replica serves /metrics",
+        || async { second.metrics().await },
+    )
+    .await;
+    let app = |name: &str| {
+        SHOP.replace("name: shop}", &format!("name: {name}}}"))
+            .replace("Shop", name)
+    };
+    apply_yaml(&admin, &app("one"), Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(second.metric("sinch_operator_leader").await, 0.0);
+    assert_eq!(second.metric("sinch_operator_reconciles_total").await, 0.0);
+    assert_eq!(second.metric("sinch_operator_sinch_requests_total").await, 0.0);
+    assert!(first.metric("sinch_operator_reconciles_total").await >= 1.0);
+
+    // The first stops (and releases the Lease): the second takes over.
+    first.terminate();
+    eventually(Duration::from_secs(30), "the second replica leads", || async {
+        (second.metric("sinch_operator_leader").await == 1.0).then_some(())
+    })
+    .await;
+    apply_yaml(&admin, &app("two"), Some(ns)).await;
+    all_ready(&admin, ns, 2).await;
+    assert!(second.metric("sinch_operator_reconciles_total").await >= 1.0);
+    assert_eq!(sinch(&sim, Region::Us).list_apps().await.unwrap().len(), 2);
+}
