@@ -371,20 +371,4 @@ async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
-        let got: Vec<u64> = [1, 2, 3, 8, 9, 50].iter().map(|n| backoff(*n).as_secs()).collect();
-        assert_eq!(got, [2, 4, 8, 256, 300, 300]);
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let d = jitter(Duration::from_secs(600)).as_secs_f64();
-            assert!((540.0..=660.0).contains(&d), "{d}");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,322 @@
+//! Each reconcile path against a mocked Kubernetes API (tower-test), asserting every request the
+//! controller sends, in order; Sinch is the in-process simulator, whose journal shows the calls.
+
+use super::metrics::Metrics;
+use super::reconcile::{FINALIZER, reconcile};
+use super::{Context, backoff, jitter};
+use crate::engine::Defaults;
+use crate::model::{ConversationApp, Region};
+use crate::sim::{self, Sim};
+use crate::sinch::Sensitive;
+use crate::sinch::client::{Client, Config, Credentials};
+use http::{Method, Request, Response};
+use kube::client::Body;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower_test::mock::Handle;
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+const NS: &str = "shop";
+const APPS: &str = "/apis/conversation.sinch.com/v1alpha1/namespaces/shop/conversationapps";
+
+async fn context() -> (Arc<Context>, ApiHandle, Sim) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let kube = kube::Client::new(service, "default");
+    let sim = Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let sinch = Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap();
+    let ctx = Context {
+        recorder: Recorder::new(
+            kube.clone(),
+            Reporter {
+                controller: "sinch-operator".into(),
+                instance: Some("test".into()),
+            },
+        ),
+        kube,
+        sinch,
+        credentials: Some(Credentials {
+            key_id: "key".into(),
+            key_secret: Sensitive("canary-operator-secret-9911".into()),
+        }),
+        defaults: Defaults {
+            project: Some("p-test".into()),
+            region: Region::Us,
+        },
+        metrics: Arc::new(Metrics::default()),
+        apps: reflector::store().0,
+        webhooks: reflector::store().0,
+        resync: Duration::from_secs(600),
+        failures: Mutex::default(),
+    };
+    (Arc::new(ctx), handle, sim)
+}
+
+fn app(extra: Value) -> ConversationApp {
+    let mut v = json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1",
+        "kind": "ConversationApp",
+        "metadata": {"name": "web", "namespace": NS, "uid": "uid-1", "generation": 1, "resourceVersion": "7"},
+        "spec": {
+            "displayName": "Web",
+            "channelCredentials": [{"channel": "SMS", "staticBearer": {"claimedIdentity": "web", "tokenRef": {"name": "sms", "key": "token"}}}]
+        }
+    });
+    merge(&mut v, extra);
+    serde_json::from_value(v).unwrap()
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// The next request: its method, path and query, and JSON body; answered with `answer`.
+async fn expect(handle: &mut ApiHandle, answer: Value) -> (Method, String, Value) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .expect("a request within 10 s")
+        .expect("the client is alive");
+    let method = request.method().clone();
+    let uri = request.uri().to_string();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    send.send_response(
+        Response::builder()
+            .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+            .unwrap(),
+    );
+    (method, uri, body)
+}
+
+fn secret() -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sms", "namespace": NS},
+           "data": {"token": "Y2FuYXJ5LXNtcy10b2tlbi03Nzc3"}}) // canary-sms-token-7777
+}
+
+#[tokio::test]
+async fn a_new_object_first_gets_the_finalizer_and_nothing_else() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    let (method, uri, body) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    assert_eq!(
+        body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
+        ])
+    );
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        sim.stats().total,
+        0,
+        "Sinch is not called before the finalizer is in place"
+    );
+}
+
+#[tokio::test]
+async fn apply_creates_in_sinch_then_patches_the_status_and_records_an_event() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+
+    let (method, uri, _) = expect(&mut api, secret()).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::GET, "/api/v1/namespaces/shop/secrets/sms")
+    );
+
+    let (method, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (
+            Method::PATCH,
+            &*format!("{APPS}/web/status?&force=true&fieldManager=sinch-operator-status")
+        )
+    );
+    let created = sim.journal();
+    assert_eq!(
+        created
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/apps"))
+            .count(),
+        1
+    );
+    let s = &status["status"];
+    assert_eq!(status["kind"], "ConversationApp");
+    assert_eq!(s["projectId"], "p-test");
+    assert_eq!(s["region"], "us");
+    assert_eq!(s["observedGeneration"], 1);
+    assert!(s["appId"].as_str().is_some_and(|id| !id.is_empty()), "{s}");
+    let conditions: Vec<(&str, &str, &str)> = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+                c["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [("Ready", "True", "Available"), ("Synced", "True", "ReconcileSuccess")]
+    );
+    // The hash of the token written, never the token.
+    assert_eq!(
+        s["secretHashes"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["/channel_credentials/0/static_bearer/token"]
+    );
+    assert!(!status.to_string().contains("canary-sms-token-7777"));
+
+    let (method, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?")
+    );
+    assert_eq!(
+        (event["reason"].as_str(), event["note"].as_str(), event["type"].as_str()),
+        (Some("Created"), Some("created the app in Sinch"), Some("Normal"))
+    );
+    let action = task.await.unwrap().unwrap();
+    assert_ne!(
+        action,
+        kube::runtime::controller::Action::await_change(),
+        "polled again"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
+    let (ctx, mut api, sim) = context().await;
+    let created = crate::sinch::client::Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project("p-test", Region::Us, ctx.credentials.clone().unwrap())
+    .create_app(
+        &serde_json::from_value(json!({"display_name": "Web", "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "w", "token": "t"}}]}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let app_id = created.id.unwrap();
+    sim.reset_stats();
+    let obj = app(json!({
+        "metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-11-21T10:00:00Z"},
+        "status": {"appId": app_id, "projectId": "p-test", "region": "us"}
+    }));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    let (method, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?")
+    );
+    assert_eq!(event["reason"], "Deleted");
+    assert_eq!(event["note"], format!("deleted app {app_id} in Sinch"));
+    assert_eq!(
+        sim.stats()
+            .count("DELETE /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        1
+    );
+    let (method, uri, body) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    assert_eq!(
+        body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"}
+        ])
+    );
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn orphan_removes_the_finalizer_and_never_calls_sinch() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({
+        "metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-11-21T10:00:00Z"},
+        "spec": {"deletionPolicy": "Orphan"},
+        "status": {"appId": "01KEEP", "projectId": "p-test", "region": "us"}
+    }));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    let (_, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
+    assert_eq!(
+        (event["reason"].as_str(), event["note"].as_str()),
+        (Some("Orphaned"), Some("deletionPolicy Orphan: the app stays in Sinch"))
+    );
+    let (method, uri, _) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    task.await.unwrap().unwrap();
+    assert_eq!(sim.stats().total, 0);
+}
+
+#[tokio::test]
+async fn a_rejected_create_is_reported_and_waits_for_a_change() {
+    let (ctx, mut api, _sim) = context().await;
+    // No channel credentials: the API answers 400, which retrying cannot fix.
+    let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    obj.spec.channel_credentials = None;
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (_, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert!(
+        uri.ends_with("/web/status?&force=true&fieldManager=sinch-operator-status"),
+        "{uri}"
+    );
+    let synced = &status["status"]["conditions"][1];
+    assert_eq!(
+        (
+            synced["type"].as_str(),
+            synced["status"].as_str(),
+            synced["reason"].as_str()
+        ),
+        (Some("Synced"), Some("False"), Some("Rejected"))
+    );
+    assert_eq!(
+        synced["message"],
+        "POST /v1/projects/p-test/apps: HTTP 400 INVALID_ARGUMENT: channel_credentials: required"
+    );
+    let (_, _, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("Rejected"))
+    );
+    let action = task.await.unwrap().unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    assert!(ctx.metrics.render().contains("reason=\"Rejected\"} 1"));
+}
+
+#[test]
+fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
+    let got: Vec<u64> = [1, 2, 3, 8, 9, 50].iter().map(|n| backoff(*n).as_secs()).collect();
+    assert_eq!(got, [2, 4, 8, 256, 300, 300]);
+}
+
+#[test]
+fn jitter_stays_within_ten_percent() {
+    for _ in 0..1000 {
+        let d = jitter(Duration::from_secs(600)).as_secs_f64();
+        assert!((540.0..=660.0).contains(&d), "{d}");
+    }
+}
