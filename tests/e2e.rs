@@ -667,3 +667,55 @@ async fn a_second_replica_does_not_act_while_the_first_holds_the_lease() {
     assert!(second.metric("sinch_operator_reconciles_total").await >= 1.0);
     assert_eq!(sinch(&sim, Region::Us).list_apps().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_webhook_waits_for_its_app_and_the_oldest_claim_on_a_target_wins() {
+    let ns = &unique("e2e-claims");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let _controller = Controller::start(&sim, ns, ns, &[]);
+    let hook = |name: &str| {
+        format!(
+            "apiVersion: conversation.sinch.com/v1alpha1\nkind: Webhook\nmetadata: {{name: {name}}}\nspec: {{appRef: {{name: shop}}, target: \"https://same.example.com/hook\", triggers: [MESSAGE_INBOUND]}}\n"
+        )
+    };
+    // The app does not exist yet: the webhook waits, saying for what.
+    apply_yaml(&admin, &hook("first"), Some(ns)).await;
+    let hooks = dynamic(&admin, ns, Kind::Webhook);
+    let waiting = eventually(Duration::from_secs(30), "first waits for its app", || async {
+        let o = hooks.get("first").await.ok()?;
+        condition(&o, "Synced").filter(|c| c.1 == "AppNotFound")
+    })
+    .await;
+    assert_eq!(
+        waiting,
+        (
+            "False".into(),
+            "AppNotFound".into(),
+            format!("waiting for ConversationApp {ns}/shop (spec.appRef): it does not exist")
+        )
+    );
+    apply_yaml(&admin, SHOP, Some(ns)).await;
+    all_ready(&admin, ns, 2).await;
+
+    // A second object claiming the same (app, target) is refused; the first keeps it.
+    tokio::time::sleep(Duration::from_millis(1100)).await; // creation times have 1 s resolution
+    apply_yaml(&admin, &hook("second"), Some(ns)).await;
+    let conflict = eventually(Duration::from_secs(30), "second in Conflict", || async {
+        let o = hooks.get("second").await.ok()?;
+        condition(&o, "Synced").filter(|c| c.1 == "Conflict")
+    })
+    .await;
+    let app = sinch(&sim, Region::Us).list_apps().await.unwrap()[0]
+        .id
+        .clone()
+        .unwrap();
+    assert_eq!(
+        conflict.2,
+        format!(
+            "Webhook {ns}/first already manages the webhook of app {app} with target https://same.example.com/hook; delete one of the two objects"
+        )
+    );
+    assert_eq!(sinch(&sim, Region::Us).list_webhooks(&app).await.unwrap().len(), 1);
+}

@@ -155,9 +155,11 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
                     .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
                 ..Report::default()
             };
-            if blocked.retry == Retry::Backoff || blocked.retry == Retry::OnChange {
-                events.push(warning(blocked.reason, &blocked.message, "Reconcile"));
-            }
+            // Waiting for the app is the normal course of things, not a warning.
+            events.push(match blocked.reason {
+                "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
+                _ => warning(blocked.reason, &blocked.message, "Reconcile"),
+            });
             ctx.metrics.failed(K::KIND, blocked.reason);
             (report, blocked.retry)
         }
