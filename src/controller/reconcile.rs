@@ -466,7 +466,14 @@ async fn converge<K: Managed>(
         return fail("CannotPlan", "the plan is empty".into(), Retry::OnChange);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
-    let drifted = change.action == Action::Update && is_drift(obj);
+    // A Secret rotated in the cluster is a change of ours, not drift in Sinch.
+    let recorded = obj.sync_status().map(|s| &s.secret_hashes);
+    let rotated = change.secrets.iter().any(|slot| {
+        recorded
+            .and_then(|r| r.get(&slot.pointer))
+            .is_some_and(|h| *h != slot.fingerprint)
+    });
+    let drifted = change.action == Action::Update && is_drift(obj) && !rotated;
     if drifted {
         ctx.metrics.drift(K::KIND);
     }

@@ -24,11 +24,13 @@ const NS: &str = "shop";
 const APPS: &str = "/apis/conversation.sinch.com/v1alpha1/namespaces/shop/conversationapps";
 
 async fn context() -> (Arc<Context>, ApiHandle, Sim) {
+    context_with(sim::Config::default()).await
+}
+
+async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let kube = kube::Client::new(service, "default");
-    let sim = Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let sinch = Client::new(Config {
         endpoints: sim.endpoints(),
         ..Config::default()
@@ -105,8 +107,14 @@ async fn expect(handle: &mut ApiHandle, answer: Value) -> (Method, String, Value
 }
 
 fn secret() -> Value {
+    secret_with("canary-sms-token-7777")
+}
+
+fn secret_with(token: &str) -> Value {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(token);
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sms", "namespace": NS},
-           "data": {"token": "Y2FuYXJ5LXNtcy10b2tlbi03Nzc3"}}) // canary-sms-token-7777
+           "data": {"token": encoded}})
 }
 
 #[tokio::test]
@@ -319,4 +327,56 @@ fn jitter_stays_within_ten_percent() {
         let d = jitter(Duration::from_secs(600)).as_secs_f64();
         assert!((540.0..=660.0).contains(&d), "{d}");
     }
+}
+
+/// Rule 7: Sinch masks the token, so a rotated Secret is found through the hash the status
+/// recorded at the last write, and sent; an unrotated one is not.
+#[tokio::test]
+async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
+    let (ctx, mut api, sim) = context_with(sim::Config {
+        mask_secrets: true,
+        ..sim::Config::default()
+    })
+    .await;
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-before")).await;
+    let (_, _, first) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    expect(&mut api, json!({})).await; // Created
+    task.await.unwrap().unwrap();
+
+    let mut synced = serde_json::to_value(&obj).unwrap();
+    synced["status"] = first["status"].clone();
+    let synced: ConversationApp = serde_json::from_value(synced).unwrap();
+
+    // Same value: nothing to write.
+    sim.reset_stats();
+    let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-before")).await;
+    expect(&mut api, serde_json::to_value(&synced).unwrap()).await; // status (sync time)
+    task.await.unwrap().unwrap();
+    assert_eq!(sim.stats().writes, 0);
+
+    // Rotated: one PATCH of the channel list, with the new token.
+    let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-after")).await;
+    let (_, _, status) = expect(&mut api, serde_json::to_value(&synced).unwrap()).await;
+    let (_, _, event) = expect(&mut api, json!({})).await;
+    task.await.unwrap().unwrap();
+    let patch = sim
+        .journal()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .expect("a PATCH");
+    assert_eq!(patch.query.as_deref(), Some("update_mask=channel_credentials"));
+    assert_eq!(
+        patch.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
+        "canary-token-after"
+    );
+    assert_ne!(status["status"]["secretHashes"], first["status"]["secretHashes"]);
+    assert_eq!(
+        (event["reason"].as_str(), event["type"].as_str()),
+        (Some("Updated"), Some("Normal")),
+        "a rotation is not drift"
+    );
 }

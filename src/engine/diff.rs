@@ -464,6 +464,25 @@ mod tests {
         assert_eq!(hidden_secrets(&Value::Object(masked), &s), 1);
     }
 
+    /// Rule 7: a masked secret is compared with the hash recorded at the last write.
+    #[test]
+    fn a_masked_secret_with_a_recorded_hash_is_compared_by_it() {
+        let masked = obj(json!({"target": "https://a", "secret": "********"}));
+        let desired = obj(json!({"target": "https://a", "secret": "rotated-canary"}));
+        let mut s = secrets(&["/secret"], &[]);
+        s.written.insert("/secret".into(), true);
+        let u = update(&desired, &masked, &["target"], &s);
+        assert_eq!(u.mask, ["secret"]);
+        assert_eq!(u.body["secret"], "rotated-canary");
+        assert_eq!(
+            hidden_secrets(&Value::Object(masked.clone()), &s),
+            0,
+            "compared, not hidden"
+        );
+        s.written.insert("/secret".into(), false);
+        assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
+    }
+
     #[test]
     fn an_update_that_needs_an_unresolved_secret_is_blocked() {
         let s = secrets(&[], &["/channel_credentials/0/static_bearer/token"]);
