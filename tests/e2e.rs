@@ -402,7 +402,10 @@ async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_not
     tokio::time::sleep(Duration::from_secs(7)).await;
     let stats = sim.stats();
     assert_eq!(stats.writes, 0, "{stats:?}");
-    assert!(stats.total > 0, "the objects were polled: {stats:?}");
+    // A poll of all ten objects reads 15 lists (a webhook reads its app's list and its own); in
+    // 7 s at a 3 s interval that is at most three rounds (36 seen): no reconcile loops on its own writes.
+    eprintln!("steady state: {stats:?}");
+    assert!((15..=45).contains(&stats.total), "{stats:?}");
 
     // Drift made in the dashboard is set back within the poll interval.
     let live = us.get_app(&us_app).await.unwrap();

@@ -256,37 +256,20 @@ where
     } = stores;
     let ns = &settings.namespace;
     let config = ControllerConfig::default().concurrency(settings.concurrency);
-    // Only the Secrets' metadata: the controller reads a value when a reconcile needs it.
-    let secrets = || {
-        let api: Api<PartialObjectMeta<Secret>> = match ns {
-            Some(ns) => Api::namespaced(kube.clone(), ns),
-            None => Api::all(kube.clone()),
-        };
-        watcher(api, watcher::Config::default()).default_backoff()
-    };
+    let apps = controller(&kube, ns, apps_writer, ctx.apps.clone(), &config)
+        .graceful_shutdown_on(stopped())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(log);
 
-    let apps = Controller::for_stream(
-        trigger(api::<ConversationApp>(&kube, ns), apps_writer),
-        ctx.apps.clone(),
-    )
-    .with_config(config.clone())
-    .watches_stream(secrets().touched_objects(), refs_of(ctx.apps.clone()))
-    .graceful_shutdown_on(stopped())
-    .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
-    .for_each(log);
-
+    // A webhook goes on when its app becomes Ready or gets another id; the app's other status
+    // writes (each poll) do not trigger its webhooks.
     let webhooks_store = ctx.webhooks.clone();
-    let webhooks = Controller::for_stream(
-        trigger(api::<Webhook>(&kube, ns), webhooks_writer),
-        ctx.webhooks.clone(),
-    )
-    .with_config(config.clone())
-    .watches_stream(secrets().touched_objects(), refs_of(ctx.webhooks.clone()))
-    // An app that becomes Ready (or changes) lets its webhooks go on.
-    .watches(
-        api::<ConversationApp>(&kube, ns),
-        watcher::Config::default(),
-        move |app| {
+    let app_changes = watcher(api::<ConversationApp>(&kube, ns), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(app_readiness, Default::default());
+    let webhooks = controller(&kube, ns, webhooks_writer, ctx.webhooks.clone(), &config)
+        .watches_stream(app_changes, move |app| {
             let ns = app.namespace();
             webhooks_store
                 .state()
@@ -296,30 +279,43 @@ where
                 })
                 .map(|w| ObjectRef::from_obj(&*w))
                 .collect::<Vec<_>>()
-        },
-    )
-    .graceful_shutdown_on(stopped())
-    .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
-    .for_each(log);
-
-    let templates = Controller::new(api::<Template>(&kube, ns), watcher::Config::default()).with_config(config.clone());
-    let template_store = templates.store();
-    let templates = templates
-        .watches_stream(secrets().touched_objects(), refs_of(template_store))
+        })
         .graceful_shutdown_on(stopped())
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(log);
 
-    let settings_ctl =
-        Controller::new(api::<ProjectSettings>(&kube, ns), watcher::Config::default()).with_config(config);
-    let settings_store = settings_ctl.store();
-    let project_settings = settings_ctl
-        .watches_stream(secrets().touched_objects(), refs_of(settings_store))
+    let (templates_store, templates_writer) = reflector::store::<Template>();
+    let templates = controller(&kube, ns, templates_writer, templates_store, &config)
+        .graceful_shutdown_on(stopped())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(log);
+
+    let (settings_store, settings_writer) = reflector::store::<ProjectSettings>();
+    let project_settings = controller(&kube, ns, settings_writer, settings_store, &config)
         .graceful_shutdown_on(stopped())
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(log);
 
     tokio::join!(apps, webhooks, templates, project_settings);
+}
+
+/// The controller of one kind: triggered by its own filtered watch and by the Secrets its
+/// objects refer to (only their metadata is watched: a value is read when a reconcile needs it).
+fn controller<K: Managed>(
+    kube: &kube::Client,
+    ns: &Option<String>,
+    writer: reflector::store::Writer<K>,
+    store: Store<K>,
+    config: &ControllerConfig,
+) -> Controller<K> {
+    let secrets: Api<PartialObjectMeta<Secret>> = match ns {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    };
+    let secrets = watcher(secrets, watcher::Config::default()).default_backoff();
+    Controller::for_stream(trigger(api::<K>(kube, ns), writer), store.clone())
+        .with_config(config.clone())
+        .watches_stream(secrets.touched_objects(), refs_of(store))
 }
 
 /// The watch of a kind that triggers its reconciles: only spec (generation) and finalizer
@@ -337,6 +333,21 @@ fn trigger<K: Managed>(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         )
+}
+
+/// What a webhook needs of its app: its id, where it lives, whether it is Ready.
+fn app_readiness(app: &ConversationApp) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let status = app.status.as_ref();
+    status.and_then(|s| s.app_id.as_deref()).hash(&mut h);
+    status.and_then(|s| s.sync.project_id.as_deref()).hash(&mut h);
+    status.and_then(|s| s.sync.region).map(|r| r.as_str()).hash(&mut h);
+    status
+        .and_then(|s| s.sync.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.as_str())
+        .hash(&mut h);
+    Some(h.finish())
 }
 
 /// A Secret maps to the objects that refer to it (credentials or a secret field).
