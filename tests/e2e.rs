@@ -722,3 +722,67 @@ async fn a_webhook_waits_for_its_app_and_the_oldest_claim_on_a_target_wins() {
     );
     assert_eq!(sinch(&sim, Region::Us).list_webhooks(&app).await.unwrap().len(), 1);
 }
+
+/// `kubectl apply -k manifests/` would be accepted: every resource of the kustomization, checked
+/// by the API server with a server-side dry run.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn the_deploy_manifests_are_accepted_by_the_api_server() {
+    let admin = setup(&unique("e2e-manifests")).await;
+    let kustomization: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("manifests/kustomization.yaml")).unwrap()).unwrap();
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            "../crds",
+            "namespace.yaml",
+            "rbac.yaml",
+            "deployment.yaml",
+            "service.yaml"
+        ]
+    );
+    let mut kinds = Vec::new();
+    for file in &resources[1..] {
+        let yaml = std::fs::read_to_string(root().join("manifests").join(file)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&yaml) {
+            let value: Value = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
+            let (group, version) = match value["apiVersion"].as_str().unwrap().split_once('/') {
+                Some((g, v)) => (g.to_string(), v.to_string()),
+                None => (String::new(), value["apiVersion"].as_str().unwrap().to_string()),
+            };
+            let kind = value["kind"].as_str().unwrap().to_string();
+            let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind));
+            let name = value["metadata"]["name"].as_str().unwrap().to_string();
+            let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
+                Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
+                None => Api::all_with(admin.clone(), &resource),
+            };
+            api.patch(&name, &PatchParams::apply("e2e").dry_run(), &Patch::Apply(&value))
+                .await
+                .unwrap_or_else(|e| panic!("{file}: {kind} {name} refused: {e}"));
+            kinds.push(kind);
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Deployment",
+            "Service"
+        ]
+    );
+    let crds: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("crds/kustomization.yaml")).unwrap()).unwrap();
+    assert_eq!(crds["resources"], json!(["conversation.sinch.com.yaml"]));
+}
