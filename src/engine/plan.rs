@@ -553,7 +553,11 @@ impl Builder<'_> {
         };
         let count = declared.len() + kept.len();
         let mut targets: Vec<String> = declared.iter().map(|t| spec(t).target).collect();
-        targets.extend(kept.iter().filter_map(|w| w.target.clone()));
+        // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
+        // message is the same on every run.
+        let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
+        undeclared_targets.sort();
+        targets.extend(undeclared_targets);
         let duplicate = targets
             .iter()
             .enumerate()
