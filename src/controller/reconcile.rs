@@ -95,6 +95,9 @@ pub enum Retry {
     Backoff,
     /// Only when the object, or what it refers to, changes: retrying cannot help.
     OnChange,
+    /// Soon after a write, to read back what Sinch made of it (an app's channel states, a
+    /// template's new version) instead of showing the old for a whole poll interval.
+    ReadBack,
 }
 
 /// Why a reconcile cannot go on, as a person reads it in `Synced`.
@@ -509,10 +512,14 @@ async fn converge<K: Managed>(
             report.synced = Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec"));
             report.in_sync = true;
             ctx.clear_failures(obj);
-            if let Some(event) = written(object, change, drifted) {
-                events.push(event);
-            }
-            (report, Retry::Poll)
+            let retry = match written(object, change, drifted) {
+                Some(event) => {
+                    events.push(event);
+                    Retry::ReadBack
+                }
+                None => Retry::Poll,
+            };
+            (report, retry)
         }
         Status::Failed { message, retryable } => {
             let (reason, retry) = if retryable {
