@@ -786,3 +786,88 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
         serde_yaml::from_str(&std::fs::read_to_string(root().join("crds/kustomization.yaml")).unwrap()).unwrap();
     assert_eq!(crds["resources"], json!(["conversation.sinch.com.yaml"]));
 }
+
+/// `plan` and `apply` as a user runs them, with the kubeconfig of the admin user (off the
+/// runtime's thread: the simulator answers on it).
+async fn cli(sim: &Sim, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+    cmd.args(args)
+        .env("KUBECONFIG", cluster_dir().join("admin.kubeconfig"))
+        .env("SINCH_PROJECT_ID", PROJECT)
+        .env("SINCH_KEY_ID", "e2e-key")
+        .env("SINCH_KEY_SECRET", "canary-cli-key-6060")
+        .env_remove("SINCH_OPERATOR_LOG");
+    for (k, v) in sim.env() {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
+    let ns = &unique("e2e-cli");
+    let admin = setup(ns).await;
+    let canary = "canary-cluster-token-31337";
+    let secret =
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: shop-sms}}\nstringData: {{token: {canary}}}\n");
+    apply_yaml(&admin, &secret, Some(ns)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SHOP.split("---").nth(1).unwrap().replace(
+        "metadata: {name: shop}",
+        &format!("metadata: {{name: shop, namespace: {ns}}}"),
+    );
+    std::fs::write(dir.path().join("app.yaml"), manifest).unwrap();
+    let input = dir.path().to_str().unwrap();
+    let sim = start_sim().await;
+
+    // Without the flag the Secret is not in the input: nothing can be created.
+    let out = cli(&sim, &["plan", "-f", input]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains(&format!(
+            "cannot create the app: spec.channelCredentials[0].staticBearer.tokenRef: Secret {ns}/shop-sms is not in the input"
+        )),
+        "{stdout}"
+    );
+
+    // With it, the plan is made with the cluster's value and never shows it.
+    let saved = dir.path().join("plan.json");
+    let args = [
+        "plan",
+        "-f",
+        input,
+        "--secrets-from-cluster",
+        "--detailed-exitcode",
+        "--out",
+        saved.to_str().unwrap(),
+    ];
+    let out = cli(&sim, &args).await;
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("+ ConversationApp"), "{shown}");
+    let saved_text = std::fs::read_to_string(&saved).unwrap();
+    assert!(!shown.contains(canary) && !saved_text.contains(canary));
+    assert!(saved_text.contains("\"secrets_from_cluster\": true"), "{saved_text}");
+
+    // The saved plan reads the cluster again to fill its placeholders.
+    assert_eq!(sim.stats().writes, 0);
+    let out = cli(&sim, &["apply", saved.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let post = sim
+        .journal()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/apps"))
+        .unwrap();
+    assert_eq!(
+        post.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
+        canary
+    );
+}

@@ -1,7 +1,7 @@
 //! `sinch-operator apply`: plans, asks (or takes `--auto-approve`), and carries the plan out; or
 //! `apply PLANFILE`: carries out exactly a saved plan, refusing one that is stale.
 
-use super::{InputArgs, connection, exit};
+use super::{InputArgs, SecretArgs, connection, exit};
 use crate::engine::execute::{self, Status};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::render;
@@ -17,6 +17,8 @@ pub struct Args {
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     #[command(flatten)]
     pub connection: connection::ConnectionArgs,
     /// Apply without asking.
@@ -39,7 +41,13 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             _ => args.input.filename.clone(),
         },
     };
-    let manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
+    let secrets = SecretArgs {
+        secrets_from_cluster: saved
+            .as_ref()
+            .map_or(args.secrets.secrets_from_cluster, |p| p.saved.secrets_from_cluster),
+    };
+    // Bad input is reported before anything else.
+    crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
     // A saved plan was approved when it was saved; otherwise ask before reading anything.
     let ask = saved.is_none() && !args.auto_approve;
     if ask && !std::io::stdin().is_terminal() {
@@ -52,23 +60,23 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let salt = saved.as_ref().map(|p| p.saved.salt.clone());
     let runtime = super::runtime()?;
     runtime.block_on(async {
+        let manifests = super::plan::load(&input, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let result = run(&input, &manifests.secrets, &connection, prune, salt, saved, ask).await;
+        let options = super::plan::options(&input, &secrets, prune, salt);
+        let result = run(&manifests, &connection, &options, saved, ask).await;
         connection.close().await;
         result
     })
 }
 
 async fn run(
-    input: &InputArgs,
-    secrets: &crate::engine::secrets::Secrets,
+    manifests: &crate::validate::Input,
     connection: &connection::Connection,
-    prune: bool,
-    salt: Option<String>,
+    options: &crate::engine::plan::Options,
     saved: Option<Plan>,
     ask: bool,
 ) -> crate::Result<u8> {
-    let fresh = super::plan::make(input, connection, prune, salt).await?;
+    let fresh = super::plan::make(manifests, connection, options).await?;
     let out = &mut std::io::stdout();
     let plan = match saved {
         Some(saved) => {
@@ -107,7 +115,14 @@ async fn run(
             let _ = writeln!(std::io::stdout(), "{}", outcome_line(c, s));
         });
     };
-    let outcomes = execute::execute(&plan, &connection.client, &connection.credentials, secrets, &report).await;
+    let outcomes = execute::execute(
+        &plan,
+        &connection.client,
+        &connection.credentials,
+        &manifests.secrets,
+        &report,
+    )
+    .await;
     bar.finish_and_clear();
     let count =
         |f: &dyn Fn(&Change, &Status) -> bool| outcomes.iter().filter(|o| f(&plan.changes[o.index], &o.status)).count();

@@ -55,6 +55,15 @@ pub struct InputArgs {
     pub filename: Vec<PathBuf>,
 }
 
+/// Where Secret values come from besides the `kind: Secret` documents of the input.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SecretArgs {
+    /// Also read the Secrets the manifests refer to from the cluster of the current kubeconfig
+    /// (KUBECONFIG), each in its object's namespace; a Secret in the input wins.
+    #[arg(long)]
+    pub secrets_from_cluster: bool,
+}
+
 /// Exit codes of every subcommand.
 pub mod exit {
     pub const OK: u8 = 0;

@@ -1,9 +1,10 @@
 //! `sinch-operator plan`: what `apply` would change, as text, markdown or JSON; `--out` saves it
 //! for `apply PLANFILE`.
 
-use super::{InputArgs, connection, exit};
-use crate::engine::plan::Plan;
+use super::{InputArgs, SecretArgs, connection, exit};
+use crate::engine::plan::{Options, Plan};
 use crate::render::{self, Format};
+use crate::validate::Input;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,6 +12,8 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     #[command(flatten)]
     pub connection: connection::ConnectionArgs,
     /// How to show the plan.
@@ -28,22 +31,32 @@ pub struct Args {
     pub prune: bool,
 }
 
-/// Reads, validates, observes and plans. Bad input stops here, before any request.
-pub async fn make(
-    input: &InputArgs,
-    connection: &connection::Connection,
-    prune: bool,
-    salt: Option<String>,
-) -> crate::Result<Plan> {
-    let manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
-    let targets = crate::engine::targets(&manifests, &connection.defaults)?;
-    let live = crate::engine::observe::observe(&connection.client, &connection.credentials, &targets, prune).await;
-    let options = crate::engine::plan::Options {
+/// Observes and plans the validated `manifests`.
+pub async fn make(manifests: &Input, connection: &connection::Connection, options: &Options) -> crate::Result<Plan> {
+    let targets = crate::engine::targets(manifests, &connection.defaults)?;
+    let live =
+        crate::engine::observe::observe(&connection.client, &connection.credentials, &targets, options.prune).await;
+    Ok(crate::engine::plan::build(manifests, &targets, &live, options))
+}
+
+/// What a plan records of how it was made; `salt`: a saved plan's, else a new one.
+pub fn options(input: &InputArgs, secrets: &SecretArgs, prune: bool, salt: Option<String>) -> Options {
+    Options {
         prune,
         inputs: input.filename.iter().map(|p| p.display().to_string()).collect(),
         salt: salt.unwrap_or_else(|| format!("{:032x}", fastrand::u128(..))),
-    };
-    Ok(crate::engine::plan::build(&manifests, &targets, &live, &options))
+        secrets_from_cluster: secrets.secrets_from_cluster,
+    }
+}
+
+/// Reads and validates the input (bad input stops here, before any request), and adds the
+/// cluster's Secrets when asked to.
+pub async fn load(input: &InputArgs, secrets: &SecretArgs) -> crate::Result<Input> {
+    let mut manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
+    if secrets.secrets_from_cluster {
+        crate::engine::secrets::add_from_cluster(&mut manifests).await?;
+    }
+    Ok(manifests)
 }
 
 /// Whether stdout gets colours: a terminal, and `NO_COLOR` not set.
@@ -58,8 +71,10 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
     let runtime = super::runtime()?;
     let plan = runtime.block_on(async {
+        let manifests = load(&args.input, &args.secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let plan = make(&args.input, &connection, args.prune, None).await;
+        let options = options(&args.input, &args.secrets, args.prune, None);
+        let plan = make(&manifests, &connection, &options).await;
         connection.close().await;
         plan
     })?;

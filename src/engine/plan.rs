@@ -50,6 +50,9 @@ pub struct Saved {
     pub prune: bool,
     /// Keys the fingerprints of this plan.
     pub salt: String,
+    /// The Secrets not in the inputs come from the cluster (`--secrets-from-cluster`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_from_cluster: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -202,6 +205,7 @@ pub struct Options {
     pub prune: bool,
     pub inputs: Vec<String>,
     pub salt: String,
+    pub secrets_from_cluster: bool,
 }
 
 /// The app a webhook belongs to, as planning knows it.
@@ -239,6 +243,7 @@ pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) 
                 inputs: options.inputs.clone(),
                 prune: options.prune,
                 salt: options.salt.clone(),
+                secrets_from_cluster: options.secrets_from_cluster,
             },
         },
     };
