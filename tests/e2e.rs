@@ -38,23 +38,34 @@ async fn client(kubeconfig: &str) -> kube::Client {
 
 /// Server-side applies YAML documents (into `ns` when they are namespaced and name none).
 async fn apply_yaml(kube: &kube::Client, yaml: &str, ns: Option<&str>) {
+    for (value, api) in documents(kube, yaml, ns) {
+        let (kind, name) = (&value["kind"], &value["metadata"]["name"]);
+        api.patch(
+            name.as_str().unwrap(),
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
+    }
+}
+
+/// Each document of `yaml` with the API it goes to (namespaced ones into `ns` when given).
+fn documents(kube: &kube::Client, yaml: &str, ns: Option<&str>) -> Vec<(Value, Api<DynamicObject>)> {
+    let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(yaml) {
         let mut value: Value = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
         if value.is_null() {
             continue;
         }
-        let (group, version) = match value["apiVersion"].as_str().unwrap().split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), value["apiVersion"].as_str().unwrap().to_string()),
-        };
+        let api_version = value["apiVersion"].as_str().unwrap().to_string();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
         let kind = value["kind"].as_str().unwrap().to_string();
         let resource = match Kind::from_name(&kind) {
             Some(k) if group == "conversation.sinch.com" => resource(k),
-            _ => ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind)),
+            _ => ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind)),
         };
-        let cluster_scoped = matches!(kind.as_str(), "ClusterRole" | "ClusterRoleBinding" | "Namespace");
-        let name = value["metadata"]["name"].as_str().unwrap().to_string();
-        let api: Api<DynamicObject> = if cluster_scoped {
+        let api = if matches!(kind.as_str(), "ClusterRole" | "ClusterRoleBinding" | "Namespace") {
             Api::all_with(kube.clone(), &resource)
         } else {
             if let Some(ns) = ns {
@@ -63,10 +74,9 @@ async fn apply_yaml(kube: &kube::Client, yaml: &str, ns: Option<&str>) {
             let ns = value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
             Api::namespaced_with(kube.clone(), &ns, &resource)
         };
-        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&value))
-            .await
-            .unwrap_or_else(|e| panic!("applying {kind} {name}: {e}"));
+        out.push((value, api));
     }
+    out
 }
 
 /// Once per test: the CRDs (created, not applied: see toolchain facts), the RBAC of
@@ -750,22 +760,15 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
     let mut kinds = Vec::new();
     for file in &resources[1..] {
         let yaml = std::fs::read_to_string(root().join("manifests").join(file)).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&yaml) {
-            let value: Value = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
-            let (group, version) = match value["apiVersion"].as_str().unwrap().split_once('/') {
-                Some((g, v)) => (g.to_string(), v.to_string()),
-                None => (String::new(), value["apiVersion"].as_str().unwrap().to_string()),
-            };
-            let kind = value["kind"].as_str().unwrap().to_string();
-            let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &kind));
-            let name = value["metadata"]["name"].as_str().unwrap().to_string();
-            let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
-                Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
-                None => Api::all_with(admin.clone(), &resource),
-            };
-            api.patch(&name, &PatchParams::apply("e2e").dry_run(), &Patch::Apply(&value))
-                .await
-                .unwrap_or_else(|e| panic!("{file}: {kind} {name} refused: {e}"));
+        for (value, api) in documents(&admin, &yaml, None) {
+            let (kind, name) = (value["kind"].as_str().unwrap().to_string(), &value["metadata"]["name"]);
+            api.patch(
+                name.as_str().unwrap(),
+                &PatchParams::apply("e2e").dry_run(),
+                &Patch::Apply(&value),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {kind} {name} refused: {e}"));
             kinds.push(kind);
         }
     }
