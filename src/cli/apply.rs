@@ -47,7 +47,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             .map_or(args.secrets.secrets_from_cluster, |p| p.saved.secrets_from_cluster),
     };
     // Bad input is reported before anything else.
-    crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
+    let mut manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
     // A saved plan was approved when it was saved; otherwise ask before reading anything.
     let ask = saved.is_none() && !args.auto_approve;
     if ask && !std::io::stdin().is_terminal() {
@@ -60,7 +60,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let salt = saved.as_ref().map(|p| p.saved.salt.clone());
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let manifests = super::plan::load(&input, &secrets).await?;
+        super::plan::cluster_secrets(&mut manifests, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
         let options = super::plan::options(&input, &secrets, prune, salt);
         let result = run(&manifests, &connection, &options, saved, ask).await;

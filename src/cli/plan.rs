@@ -49,14 +49,12 @@ pub fn options(input: &InputArgs, secrets: &SecretArgs, prune: bool, salt: Optio
     }
 }
 
-/// Reads and validates the input (bad input stops here, before any request), and adds the
-/// cluster's Secrets when asked to.
-pub async fn load(input: &InputArgs, secrets: &SecretArgs) -> crate::Result<Input> {
-    let mut manifests = crate::validate::load(&input.filename).map_err(crate::Error::Invalid)?;
+/// Adds the cluster's Secrets to the validated input when asked to.
+pub async fn cluster_secrets(manifests: &mut Input, secrets: &SecretArgs) -> crate::Result<()> {
     if secrets.secrets_from_cluster {
-        crate::engine::secrets::add_from_cluster(&mut manifests).await?;
+        crate::engine::secrets::add_from_cluster(manifests).await?;
     }
-    Ok(manifests)
+    Ok(())
 }
 
 /// Whether stdout gets colours: a terminal, and `NO_COLOR` not set.
@@ -68,10 +66,10 @@ pub fn colour() -> render::text::Paint {
 
 pub fn exec(args: Args) -> crate::Result<u8> {
     // Bad input is reported before anything else, even before a missing connection.
-    crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
+    let mut manifests = crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
     let runtime = super::runtime()?;
     let plan = runtime.block_on(async {
-        let manifests = load(&args.input, &args.secrets).await?;
+        cluster_secrets(&mut manifests, &args.secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
         let options = options(&args.input, &args.secrets, args.prune, None);
         let plan = make(&manifests, &connection, &options).await;

@@ -212,7 +212,7 @@ impl Client {
             .lock()
             .expect("never poisoned")
             .entry(id.to_string())
-            .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(self.inner.config.rate_limit))))
+            .or_insert_with(|| Arc::new(RateLimiter::direct(quota(self.inner.config.rate_limit))))
             .clone();
         Project {
             client: self.clone(),
@@ -222,6 +222,14 @@ impl Client {
             limiter,
         }
     }
+}
+
+/// `rate` requests a second, in bursts of at most a twentieth of it (50 ms worth): a burst of a
+/// whole second's worth on top of the steady rate would send up to twice the rate in the first
+/// second of a run, over what the user configured and what Sinch allows.
+fn quota(rate: NonZeroU32) -> Quota {
+    let burst = NonZeroU32::new(rate.get().div_ceil(20)).expect("at least 1");
+    Quota::per_second(rate).allow_burst(burst)
 }
 
 /// The calls to one project in one region.
@@ -690,6 +698,17 @@ fn oauth_error(body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_burst_is_a_twentieth_of_the_rate() {
+        let q = super::quota(std::num::NonZeroU32::new(700).unwrap());
+        assert_eq!(q.burst_size().get(), 35);
+        assert_eq!(q.replenish_interval(), std::time::Duration::from_secs(1) / 700);
+        assert_eq!(
+            super::quota(std::num::NonZeroU32::new(1).unwrap()).burst_size().get(),
+            1
+        );
+    }
+
     use super::*;
 
     #[test]
