@@ -180,15 +180,11 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def sdk(sim, project, mode):
-    before = sim.stats()
-    out = subprocess.run(
-        ["node", os.path.join(ROOT, "tests", "conformance", "read-inventory.mjs"), sim.url, project, "us", mode],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    after = sim.stats()
-    r = json.loads(out.strip().splitlines()[-1])
-    return {"wall_s": r["ms"] / 1000, "requests": after["total"] - before["total"], "errors": r["errors"],
-            "apps": r["apps"], "webhooks": r["webhooks"]}
+    script = os.path.join(ROOT, "tests", "conformance", "read-inventory.mjs")
+    r = run_measured(sim, ["node", script, sim.url, project, "us", mode], os.environ, {0})
+    out = json.loads(r.pop("stdout").strip().splitlines()[-1])
+    r.update(errors=out["errors"], apps=out["apps"], webhooks=out["webhooks"], sdk_ms=out["ms"])
+    return r
 
 
 def floor(requests, rate, rounds):
