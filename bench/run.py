@@ -281,6 +281,20 @@ def table(results):
     return "\n".join(lines)
 
 
+def versus(results):
+    """Our plan's wall time as a ratio to each SDK read of the same inventory (below 1: faster)."""
+    lines = ["| apps | plan | SDK sequential | ratio | SDK all in flight | ratio | SDK's own timer | ratio |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        rows = r["rows"]
+        ours = rows["plan (no changes)"]["wall_s"]
+        seq, par = rows["SDK read, sequential"], rows["SDK read, all in flight"]
+        inner = par["sdk_ms"] / 1000
+        lines.append(f"| {r['apps']} | {ours:.2f} s | {seq['wall_s']:.2f} s | {ours / seq['wall_s']:.2f} | "
+                     f"{par['wall_s']:.2f} s | {ours / par['wall_s']:.2f} | {inner:.2f} s | {ours / inner:.2f} |")
+    return "\n".join(lines)
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -303,6 +317,8 @@ def main():
         json.dump({"meta": meta, "results": results}, f, indent=2)
     svg(results, os.path.join(ROOT, "bench", "scale.svg"))
     print(table(results))
+    print()
+    print(versus(results))
     print(json.dumps(meta))
 
 
