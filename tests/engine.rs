@@ -1110,3 +1110,98 @@ async fn sim_state_keeps_the_in_process_simulator_between_runs() {
     );
     assert_eq!(sim.stats().total, 0, "--sim never calls the configured endpoints");
 }
+
+/// Ten apps with three webhooks each, apps named `shop-N` ("Shop N").
+fn fleet() -> String {
+    let mut out = String::new();
+    for i in 0..10 {
+        out.push_str(
+            &APP.replace("name: shop,", &format!("name: shop-{i},"))
+                .replace("displayName: Shop", &format!("displayName: Shop {i}")),
+        );
+        for h in 0..3 {
+            out.push_str(
+                &webhook(&format!("shop-{i}-h{h}"), &format!("https://h{h}.example.com/{i}"))
+                    .replace("appRef: {name: shop}", &format!("appRef: {{name: shop-{i}}}")),
+            );
+        }
+        out.push_str("\n---\n");
+    }
+    out
+}
+
+/// SIGKILL in the middle of an apply, at several points: the next apply converges, and nothing
+/// exists twice (rule 1: a created object is found by its natural key, never created again).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_killed_mid_run_converges_on_rerun_without_duplicates() {
+    let dir = write_dir(&[("fleet.yaml", &fleet()), ("secrets.yaml", SECRETS)]);
+    for kill_after in [1, 7, 18, 33] {
+        let sim = start_with(sim::Config {
+            latency: std::time::Duration::from_millis(25),
+            ..sim::Config::default()
+        })
+        .await;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+        cmd.args(["apply", "-f", path(dir.path()), "--auto-approve", "--concurrency", "3"])
+            .env("SINCH_PROJECT_ID", PROJECT)
+            .env("SINCH_KEY_ID", "key-id")
+            .env("SINCH_KEY_SECRET", "canary-key-secret-77aa")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in sim.env() {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        while sim.stats().writes < kill_after {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "apply stalled before {kill_after} writes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // What exists once the requests cut off in flight have ended, carried out or not.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let us = api(&sim, Region::Us);
+        let mut existing = 0;
+        for app in us.list_apps().await.unwrap() {
+            existing += 1 + us.list_webhooks(app.id.as_deref().unwrap()).await.unwrap().len() as u64;
+        }
+        assert!(existing < 40, "killed at {kill_after}: the run had already finished");
+        sim.reset_stats();
+
+        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "killed at {kill_after}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let stats = sim.stats();
+        let apps = us.list_apps().await.unwrap();
+        let mut names: Vec<String> = apps.iter().filter_map(|a| a.display_name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!((apps.len(), names.len()), (10, 10), "killed at {kill_after}: {names:?}");
+        for app in &apps {
+            let hooks = us.list_webhooks(app.id.as_deref().unwrap()).await.unwrap();
+            assert_eq!(hooks.len(), 3, "killed at {kill_after}: {:?}", app.display_name);
+        }
+        // The rerun created exactly what was missing, and changed nothing else.
+        assert_eq!(stats.writes, 40 - existing, "killed at {kill_after}: {stats:?}");
+        assert_eq!(
+            stats.count("POST /{region}/v1/projects/{project_id}/apps")
+                + stats.count("POST /{region}/v1/projects/{project_id}/webhooks"),
+            40 - existing
+        );
+        let plan = run(&sim, &["plan", "-f", path(dir.path())]).await;
+        assert_eq!(
+            stdout(&plan),
+            "No changes. Sinch matches the manifests (40 objects).\n",
+            "killed at {kill_after}"
+        );
+    }
+}
