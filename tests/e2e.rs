@@ -232,6 +232,12 @@ impl Controller {
             .sum()
     }
 
+    /// SIGKILL: a crash, no chance to release the Lease or finish a reconcile.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, as Kubernetes stops a pod; waits for the exit.
     fn terminate(&mut self) {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
@@ -247,9 +253,11 @@ impl Drop for Controller {
 }
 
 async fn start_sim() -> Sim {
-    Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    start_sim_with(sim::Config::default()).await
+}
+
+async fn start_sim_with(config: sim::Config) -> Sim {
+    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 fn sinch(sim: &Sim, region: Region) -> Project {
@@ -872,5 +880,46 @@ async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
     assert_eq!(
         post.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
         canary
+    );
+}
+
+/// The controller killed (SIGKILL) in the middle of creating the examples: a new one takes the
+/// Lease once it expires and finishes the job, and nothing exists twice in Sinch.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_controller_killed_mid_run_converges_after_restart_without_duplicates() {
+    let ns = &unique("e2e-crash");
+    let admin = setup(ns).await;
+    let sim = start_sim_with(sim::Config {
+        latency: Duration::from_millis(40),
+        ..sim::Config::default()
+    })
+    .await;
+    let mut first = Controller::start(&sim, ns, ns, &["--workers", "1"]);
+    apply_yaml(&admin, &examples(), Some(ns)).await;
+    eventually(Duration::from_secs(60), "the first writes", || async {
+        (sim.stats().writes >= 4).then_some(())
+    })
+    .await;
+    first.kill();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = sim.stats().writes;
+    assert!(written < 10, "killed mid-run: {written} of the 10 creates were sent");
+    let _second = Controller::start(&sim, ns, ns, &[]);
+    all_ready(&admin, ns, 10).await;
+    let (us, eu) = (sinch(&sim, Region::Us), sinch(&sim, Region::Eu));
+    let (us_apps, eu_apps) = (us.list_apps().await.unwrap(), eu.list_apps().await.unwrap());
+    assert_eq!((us_apps.len(), eu_apps.len()), (1, 1));
+    assert_eq!(
+        us.list_webhooks(us_apps[0].id.as_deref().unwrap()).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        eu.list_webhooks(eu_apps[0].id.as_deref().unwrap()).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        us.list_templates().await.unwrap().len() + eu.list_templates().await.unwrap().len(),
+        2
     );
 }
