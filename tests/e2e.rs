@@ -794,7 +794,7 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
         ]
     );
     let crds: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root().join("crds/kustomization.yaml")).unwrap()).unwrap();
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("crds/Kustomization")).unwrap()).unwrap();
     assert_eq!(crds["resources"], json!(["conversation.sinch.com.yaml"]));
 }
 
