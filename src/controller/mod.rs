@@ -70,7 +70,9 @@ impl Context {
         match retry {
             Retry::Poll => Action::requeue(jitter(reconcile::poll_interval(obj, self.resync))),
             Retry::OnChange => Action::await_change(),
-            Retry::ReadBack => Action::requeue(jitter(READ_BACK.min(reconcile::poll_interval(obj, self.resync)))),
+            Retry::ReadBack | Retry::Wait => {
+                Action::requeue(jitter(SOON.min(reconcile::poll_interval(obj, self.resync))))
+            }
             Retry::Backoff => {
                 let mut failures = self.failures.lock().expect("never poisoned");
                 let n = failures.entry(key(obj)).or_default();
@@ -89,8 +91,8 @@ fn key<K: Managed>(obj: &K) -> String {
     format!("{}/{}/{}", K::KIND, obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// How soon after a write the object is read back.
-const READ_BACK: Duration = Duration::from_secs(5);
+/// How soon an object is looked at again after a write, or while it waits for another.
+const SOON: Duration = Duration::from_secs(5);
 
 /// 2 s doubling per consecutive failure, at most 5 minutes.
 pub fn backoff(failures: u32) -> Duration {

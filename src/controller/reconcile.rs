@@ -98,6 +98,10 @@ pub enum Retry {
     /// Soon after a write, to read back what Sinch made of it (an app's channel states, a
     /// template's new version) instead of showing the old for a whole poll interval.
     ReadBack,
+    /// Soon, while waiting for another object (a webhook's app): its change also triggers a
+    /// reconcile, but that trigger can arrive before the store shows the change, so look again
+    /// (cheap: waiting reads no Sinch).
+    Wait,
 }
 
 /// Why a reconcile cannot go on, as a person reads it in `Synced`.
@@ -286,7 +290,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
                 "waiting for ConversationApp {ns}/{} (spec.appRef): it does not exist",
                 r.name
             ),
-            Retry::OnChange,
+            Retry::Wait,
         )
     })?;
     let status = app.status.clone().unwrap_or_default();
@@ -301,7 +305,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
         return Err(Blocked::new(
             "AppNotReady",
             format!("waiting for ConversationApp {ns}/{} to be Ready: {why}", r.name),
-            Retry::OnChange,
+            Retry::Wait,
         ));
     };
     w.spec.app = WebhookApp::AppId(id);
