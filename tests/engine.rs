@@ -30,7 +30,8 @@ async fn run(sim: &Sim, args: &[&str]) -> Output {
     run_env(sim, args, &[]).await
 }
 
-async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// The binary with `args`, its connection pointed at `sim`.
+fn command(sim: &Sim, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
     cmd.args(args)
         .current_dir(root())
@@ -43,6 +44,11 @@ async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in sim.env() {
         cmd.env(k, v);
     }
+    cmd
+}
+
+async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = command(sim, args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1141,17 +1147,14 @@ async fn an_apply_killed_mid_run_converges_on_rerun_without_duplicates() {
             ..sim::Config::default()
         })
         .await;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-        cmd.args(["apply", "-f", path(dir.path()), "--auto-approve", "--concurrency", "3"])
-            .env("SINCH_PROJECT_ID", PROJECT)
-            .env("SINCH_KEY_ID", "key-id")
-            .env("SINCH_KEY_SECRET", "canary-key-secret-77aa")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        for (k, v) in sim.env() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
+        let mut child = command(
+            &sim,
+            &["apply", "-f", path(dir.path()), "--auto-approve", "--concurrency", "3"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
         let started = std::time::Instant::now();
         while sim.stats().writes < kill_after {
             assert!(
