@@ -14,8 +14,8 @@ use crate::engine::secrets::Secrets;
 use crate::engine::{self, Defaults, Recorded, Scope, observe};
 use crate::load;
 use crate::model::{
-    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, ProjectSettings, Region, SyncStatus, Template,
-    Webhook, WebhookApp,
+    ConversationApp, DeletionPolicy, Kind, LocalRef, ManagementPolicy, Object, ProjectSettings, Region, SyncStatus,
+    Template, Webhook, WebhookApp,
 };
 use crate::sinch::Sensitive;
 use crate::sinch::client::Credentials;
@@ -191,29 +191,7 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
         resolve_app(w, ctx)?;
         check_claim(w, ctx)?;
     }
-    let placement = object.placement().clone();
-    let (credentials, defaults) = match &placement.credentials_ref {
-        Some(r) => {
-            let secret = get_secret(ctx, &ns, &r.name).await?.ok_or_else(|| {
-                Blocked::new(
-                    "CredentialsNotFound",
-                    format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
-                    Retry::OnChange,
-                )
-            })?;
-            credentials_from(&secret, &ns, &ctx.defaults)?
-        }
-        None => match &ctx.credentials {
-            Some(c) => (c.clone(), ctx.defaults.clone()),
-            None => {
-                return Err(Blocked::new(
-                    "CredentialsMissing",
-                    "spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
-                    Retry::OnChange,
-                ));
-            }
-        },
-    };
+    let (credentials, defaults) = credentials(&ns, object.placement().credentials_ref.as_ref(), ctx).await?;
 
     let mut docs = Vec::new();
     let mut errors = Vec::new();
@@ -308,12 +286,10 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
             Retry::Wait,
         ));
     };
+    w.spec.placement.credentials_ref = credentials_ref(&Object::Webhook(w.clone()), ctx);
     w.spec.app = WebhookApp::AppId(id);
     w.spec.placement.project_id = Some(project);
     w.spec.placement.region = Some(region);
-    if w.spec.placement.credentials_ref.is_none() {
-        w.spec.placement.credentials_ref = app.spec.placement.credentials_ref.clone();
-    }
     Ok(())
 }
 
@@ -832,9 +808,13 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     };
     let credentials = match prepared {
         Some(p) => p.credentials,
-        None => credentials_for(&object, ctx)
-            .await
-            .map_err(|b| crate::Error::Refused(b.message))?,
+        None => {
+            let reference = credentials_ref(&object, ctx);
+            let (credentials, _) = credentials(object.namespace(), reference.as_ref(), ctx)
+                .await
+                .map_err(|b| crate::Error::Refused(b.message))?;
+            credentials
+        }
     };
     let Some(change) = plan::delete(
         object.kind(),
@@ -898,36 +878,46 @@ async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crat
     }))
 }
 
-/// The credentials an object uses (its `credentialsRef`, a webhook's app's, or the operator's).
-async fn credentials_for(object: &Object, ctx: &Context) -> Result<Credentials, Blocked> {
-    let ns = object.namespace();
-    let mut reference = object.placement().credentials_ref.clone();
-    if let (None, Object::Webhook(w)) = (&reference, object)
-        && let WebhookApp::AppRef(r) = &w.spec.app
-    {
-        reference = ctx
-            .apps
-            .get(&ObjectRef::new(&r.name).within(ns))
-            .and_then(|a| a.spec.placement.credentials_ref.clone());
-    }
+/// The access key of a `credentialsRef` Secret in `ns`, or without one the operator's.
+async fn credentials(
+    ns: &str,
+    reference: Option<&LocalRef>,
+    ctx: &Context,
+) -> Result<(Credentials, Defaults), Blocked> {
     match reference {
         Some(r) => {
             let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
                 Blocked::new(
                     "CredentialsNotFound",
-                    format!("Secret {ns}/{} does not exist", r.name),
+                    format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
                     Retry::OnChange,
                 )
             })?;
-            Ok(credentials_from(&secret, ns, &ctx.defaults)?.0)
+            credentials_from(&secret, ns, &ctx.defaults)
         }
-        None => ctx.credentials.clone().ok_or_else(|| {
-            Blocked::new(
+        None => match &ctx.credentials {
+            Some(c) => Ok((c.clone(), ctx.defaults.clone())),
+            None => Err(Blocked::new(
                 "CredentialsMissing",
-                "the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
+                "spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
                 Retry::OnChange,
-            )
-        }),
+            )),
+        },
+    }
+}
+
+/// The `credentialsRef` an object uses: its own, else (a webhook with `appRef`) its app's.
+fn credentials_ref(object: &Object, ctx: &Context) -> Option<LocalRef> {
+    let own = object.placement().credentials_ref.clone();
+    match object {
+        Object::Webhook(w) if own.is_none() => match &w.spec.app {
+            WebhookApp::AppRef(r) => ctx
+                .apps
+                .get(&ObjectRef::new(&r.name).within(object.namespace()))
+                .and_then(|a| a.spec.placement.credentials_ref.clone()),
+            WebhookApp::AppId(_) => None,
+        },
+        _ => own,
     }
 }
 
