@@ -567,6 +567,7 @@ async fn rate_limited_calls_wait_as_retry_after_asks() {
         retry_after: Some(1),
         after_write: false,
         matching: None,
+        message: None,
     });
     let started = Instant::now();
     p.list_apps().await.unwrap();
@@ -589,6 +590,7 @@ async fn server_errors_are_retried_then_reported() {
         retry_after: None,
         after_write: false,
         matching: None,
+        message: None,
     });
     p.list_apps().await.unwrap();
     assert_eq!(sim.stats().count("GET /{region}/v1/projects/{project_id}/apps"), 3);
@@ -599,6 +601,7 @@ async fn server_errors_are_retried_then_reported() {
         retry_after: None,
         after_write: false,
         matching: None,
+        message: None,
     });
     let err = p.list_apps().await.unwrap_err();
     assert_eq!(err.class(), Class::Retryable);
@@ -622,6 +625,7 @@ async fn a_create_whose_answer_was_lost_is_not_sent_twice() {
         retry_after: None,
         after_write: true,
         matching: Some("POST".into()),
+        message: None,
     });
     let err = p.create_app(&sms_app("A")).await.unwrap_err();
     assert_eq!((err.status(), err.attempts), (Some(503), 1));
@@ -634,6 +638,7 @@ async fn a_create_whose_answer_was_lost_is_not_sent_twice() {
         retry_after: Some(0),
         after_write: false,
         matching: Some("POST".into()),
+        message: None,
     });
     p.create_app(&sms_app("B")).await.unwrap();
     assert_eq!(p.list_apps().await.unwrap().len(), 2);
@@ -774,6 +779,7 @@ fn no_secret_reaches_the_logs() {
             retry_after: None,
             after_write: false,
             matching: None,
+            message: None,
         });
         p.get_app(&id).await.unwrap();
         let _ = p.create_app(&App::default()).await;

@@ -172,3 +172,48 @@ fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn dropped_connections_end_without_an_answer_half_of_them_after_the_write() {
+    let sim = start(sim::Config {
+        drop_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for i in 0..24 {
+        let sent = http
+            .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+            .basic_auth("k", Some("s"))
+            .json(&json!({"display_name": format!("A{i}"), "channel_credentials": []}))
+            .send()
+            .await;
+        let error = sent.expect_err("no answer");
+        assert!(!error.is_connect() && !error.is_timeout(), "{error:?}");
+    }
+    let stored = sim
+        .snapshot()
+        .regions
+        .values()
+        .flat_map(|r| r.values())
+        .map(|p| p.apps.len())
+        .sum::<usize>();
+    // Each way has a chance of 2^-24 of getting none of the 24.
+    assert!((1..24).contains(&stored), "{stored} of 24 carried out");
+    assert_eq!(sim.stats().faults.get("dropped"), Some(&24));
+}
+
+#[tokio::test]
+async fn latency_spikes_delay_that_share_of_requests() {
+    let sim = start(sim::Config {
+        spike_rate: 1.0,
+        spike_latency: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    assert_eq!(list_apps(&http, &sim).await.status(), 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(sim.stats().faults.get("spike"), Some(&1));
+}

@@ -7,6 +7,7 @@ use crate::model::Region;
 use crate::sim::Sim;
 use crate::sinch::Sensitive;
 use crate::sinch::client::{self, Client, Credentials};
+use std::io::Write;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 
@@ -126,8 +127,19 @@ fn region(get: &impl Fn(&str) -> Option<String>) -> crate::Result<Region> {
 }
 
 impl Connection {
-    /// Stops the in-process simulator, if any, once its state file is written.
+    /// Notes the retries, if any: a run that succeeded under faults should say so. Then stops
+    /// the in-process simulator, if any, once its state file is written.
     pub async fn close(self) {
+        let sent = self.client.sent();
+        if sent.retries > 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {} of the {} requests sent to Sinch were retries (after server errors, rate limits, \
+                 expired tokens or dropped connections)",
+                sent.retries,
+                sent.requests
+            );
+        }
         if let Some(sim) = self.sim {
             sim.stop().await;
         }

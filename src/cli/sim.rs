@@ -1,7 +1,7 @@
 //! `sinch-operator sim`: serves the simulator until interrupted.
 
 use super::exit;
-use crate::sim::{Config, Sim};
+use crate::sim::{Config, Sim, Throttle};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -29,17 +29,43 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency: u64,
     /// The share of API requests, 0 to 1, answered 500 or 503 without being carried out.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = failure_rate)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share)]
     pub failure_rate: f64,
+    /// The share of API requests, 0 to 1, delayed by --spike-latency on top of --latency.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share, requires = "spike_latency")]
+    pub spike_rate: f64,
+    /// Milliseconds a latency spike adds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub spike_latency: u64,
+    /// The share of API requests, 0 to 1, whose connection is closed without an answer, half of
+    /// them before and half after the request is carried out.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share)]
+    pub drop_rate: f64,
+    /// Every EVERY milliseconds, answer all API requests 429 (with Retry-After) for LENGTH.
+    #[arg(long, value_name = "EVERY:LENGTH", value_parser = throttle)]
+    pub throttle_bursts: Option<Throttle>,
     /// Accept only this access key (repeatable); without it any key id and secret are accepted.
     #[arg(long = "key", value_name = "KEY_ID:KEY_SECRET", value_parser = key)]
     pub keys: Vec<(String, String)>,
 }
 
-fn failure_rate(s: &str) -> Result<f64, String> {
+fn share(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
+fn throttle(s: &str) -> Result<Throttle, String> {
+    let parsed = s
+        .split_once(':')
+        .and_then(|(every, length)| Some((every.parse::<u64>().ok()?, length.parse::<u64>().ok()?)));
+    match parsed {
+        Some((every, length)) if length < every => Ok(Throttle {
+            every: Duration::from_millis(every),
+            length: Duration::from_millis(length),
+        }),
+        _ => Err("expected EVERY:LENGTH in milliseconds, LENGTH less than EVERY".to_string()),
     }
 }
 
@@ -56,6 +82,10 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         rate_limit: args.rate_limit,
         latency: Duration::from_millis(args.latency),
         failure_rate: args.failure_rate,
+        spike_rate: args.spike_rate,
+        spike_latency: Duration::from_millis(args.spike_latency),
+        drop_rate: args.drop_rate,
+        throttle: args.throttle_bursts,
         mask_secrets: args.mask_secrets,
         state_file: args.state,
         keys: args.keys,

@@ -31,6 +31,14 @@ pub struct Config {
     pub latency: Duration,
     /// The share of API requests (0 to 1) answered 500 or 503 without being carried out.
     pub failure_rate: f64,
+    /// The share of API requests (0 to 1) delayed by `spike_latency` on top of `latency`.
+    pub spike_rate: f64,
+    pub spike_latency: Duration,
+    /// The share of API requests (0 to 1) whose connection is closed without an answer: half of
+    /// them before the request is carried out, half after (a write whose answer was lost).
+    pub drop_rate: f64,
+    /// Bursts of throttling: every API request in one is answered 429 with `Retry-After`.
+    pub throttle: Option<Throttle>,
     /// Answer secrets as `********` instead of in clear.
     pub mask_secrets: bool,
     /// Where the state is read from at start and written after every change.
@@ -46,10 +54,30 @@ impl Default for Config {
             rate_limit: None,
             latency: Duration::ZERO,
             failure_rate: 0.0,
+            spike_rate: 0.0,
+            spike_latency: Duration::ZERO,
+            drop_rate: 0.0,
+            throttle: None,
             mask_secrets: false,
             state_file: None,
             keys: Vec::new(),
         }
+    }
+}
+
+/// A burst of `length` at the start of every `every`, counted from the simulator's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    pub every: Duration,
+    pub length: Duration,
+}
+
+impl Throttle {
+    /// Inside a burst: how long it still lasts.
+    fn remaining(&self, since_start: Duration) -> Option<Duration> {
+        let every = self.every.as_nanos().max(1);
+        let phase = Duration::from_nanos((since_start.as_nanos() % every) as u64);
+        (phase < self.length).then(|| self.length - phase)
     }
 }
 
@@ -60,6 +88,9 @@ pub struct Stats {
     /// Requests other than GET to the APIs (the token endpoint not included).
     pub writes: u64,
     pub requests: BTreeMap<String, u64>,
+    /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `dropped`, `spike`.
+    #[serde(default)]
+    pub faults: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -85,6 +116,9 @@ pub struct Fault {
     /// Only requests whose `METHOD /path` contains this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matching: Option<String>,
+    /// The error message in the body; a generic one for the status without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One API request as received, for tests that assert exactly what a client sent.
@@ -106,6 +140,7 @@ fn one() -> u32 {
 /// What the handlers share.
 struct Shared {
     config: Config,
+    started: Instant,
     store: Mutex<Store>,
     /// Token -> when it stops working.
     tokens: Mutex<HashMap<String, Instant>>,
@@ -138,6 +173,7 @@ impl Shared {
         };
         Ok(Shared {
             config,
+            started: Instant::now(),
             store: Mutex::new(store),
             tokens: Mutex::default(),
             stats: Mutex::default(),
@@ -153,6 +189,16 @@ impl Shared {
         stats.total += 1;
         stats.writes += u64::from(is_write);
         *stats.requests.entry(request).or_default() += 1;
+    }
+
+    fn count_fault(&self, kind: &str) {
+        *self
+            .stats
+            .lock()
+            .expect("never poisoned")
+            .faults
+            .entry(kind.to_string())
+            .or_default() += 1;
     }
 
     fn reset_stats(&self) {
@@ -276,17 +322,11 @@ impl Sim {
 
     /// Ends the life of every token handed out so far.
     pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        self.shared
-            .tokens
-            .lock()
-            .expect("never poisoned")
-            .values_mut()
-            .for_each(|t| *t = now);
+        self.shared.expire_tokens();
     }
 
     pub fn inject(&self, fault: Fault) {
-        self.shared.faults.lock().expect("never poisoned").push_back(fault);
+        self.shared.inject(fault);
     }
 
     pub fn seed_identity_conflicts(&self, region: Region, project: &str, conflicts: Vec<IdentityConflict>) {

@@ -107,12 +107,12 @@ fn code_name(status: u16) -> &'static str {
     }
 }
 
-fn failure(status: u16, retry_after: Option<u64>) -> Response {
-    let message = match status {
+fn failure(status: u16, retry_after: Option<u64>, message: Option<String>) -> Response {
+    let message = message.unwrap_or_else(|| match status {
         429 => "rate limit exceeded".to_string(),
         s if s >= 500 => "the service failed; retry with exponential back-off".to_string(),
         s => format!("injected failure {s}"),
-    };
+    });
     let mut response = error(SimError {
         status,
         code: code_name(status),
@@ -161,10 +161,16 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         body: serde_json::from_slice(&body).ok(),
     });
     let request = Request::from_parts(parts, axum::body::Body::from(body));
-    if !sim.config.latency.is_zero() {
-        tokio::time::sleep(sim.config.latency).await;
+    let config = &sim.config;
+    let mut delay = config.latency;
+    if chance(config.spike_rate) {
+        sim.count_fault("spike");
+        delay += config.spike_latency;
     }
-    if let Some(limit) = sim.config.rate_limit {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(limit) = config.rate_limit {
         let project = request.uri().path().split('/').nth(4).unwrap_or_default().to_string();
         let limiter = sim
             .limiters
@@ -175,15 +181,29 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
             .clone();
         if let Err(not_until) = limiter.check() {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return failure(429, Some(wait.as_secs_f64().ceil().max(1.0) as u64));
+            sim.count_fault("429");
+            return failure(429, Some(wait.as_secs_f64().ceil().max(1.0) as u64), None);
         }
+    }
+    if let Some(left) = config.throttle.and_then(|t| t.remaining(sim.started.elapsed())) {
+        sim.count_fault("429");
+        return failure(429, Some(left.as_secs_f64().ceil().max(1.0) as u64), None);
     }
     let fault = take_fault(&sim, &described);
     if let Some(f) = fault.as_ref().filter(|f| !f.after_write) {
-        return failure(f.status, f.retry_after);
+        sim.count_fault(&f.status.to_string());
+        return failure(f.status, f.retry_after, f.message.clone());
     }
-    if sim.config.failure_rate > 0.0 && fastrand::f64() < sim.config.failure_rate {
-        return failure(if fastrand::bool() { 500 } else { 503 }, None);
+    if chance(config.failure_rate) {
+        let status = if fastrand::bool() { 500 } else { 503 };
+        sim.count_fault(&status.to_string());
+        return failure(status, None, None);
+    }
+    // Decided before the request is carried out, so that the share holds whatever it answers.
+    let drop = chance(config.drop_rate).then(fastrand::bool);
+    if drop == Some(false) {
+        sim.count_fault("dropped");
+        return dropped();
     }
     if let Err((message, challenge)) = authenticate(&sim, request.headers()) {
         return unauthenticated(message, challenge);
@@ -192,10 +212,33 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     if is_write && response.status().is_success() {
         sim.save();
     }
+    if drop == Some(true) {
+        sim.count_fault("dropped");
+        return dropped();
+    }
     match fault {
-        Some(f) => failure(f.status, f.retry_after),
+        Some(f) => {
+            sim.count_fault(&f.status.to_string());
+            failure(f.status, f.retry_after, f.message)
+        }
         None => response,
     }
+}
+
+fn chance(rate: f64) -> bool {
+    rate > 0.0 && fastrand::f64() < rate
+}
+
+/// A response whose body fails at once: hyper then closes the connection before the head is
+/// flushed, so the client sees the connection end without an answer.
+fn dropped() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "dropped by the simulator",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
 }
 
 fn take_fault(sim: &Shared, described: &str) -> Option<Fault> {

@@ -19,6 +19,7 @@ use prometheus_client::metrics::family::Family;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -155,6 +156,21 @@ struct Inner {
     in_flight: Semaphore,
     /// Where each attempt is counted, once someone reads the counts (the controller's `/metrics`).
     requests: std::sync::OnceLock<RequestCounter>,
+    sent: SentCounts,
+}
+
+/// What a command sent, for the note a run under faults ends with.
+#[derive(Default)]
+struct SentCounts {
+    requests: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+/// API requests sent so far (token requests not included), and how many of them were retries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub requests: u64,
+    pub retries: u64,
 }
 
 type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
@@ -191,6 +207,7 @@ impl Client {
                 limiters: Mutex::default(),
                 in_flight,
                 requests: std::sync::OnceLock::new(),
+                sent: SentCounts::default(),
             }),
         })
     }
@@ -202,6 +219,14 @@ impl Client {
     /// Counts every attempt from now on in `counter`.
     pub fn count_requests(&self, counter: RequestCounter) {
         let _ = self.inner.requests.set(counter);
+    }
+
+    pub fn sent(&self) -> Sent {
+        let sent = &self.inner.sent;
+        Sent {
+            requests: sent.requests.load(Relaxed),
+            retries: sent.retries.load(Relaxed),
+        }
     }
 
     /// A handle for the calls to one project in one region.
@@ -244,7 +269,7 @@ pub struct Project {
 
 /// Why one attempt failed.
 enum Failure {
-    /// A 401 that says the bearer token expired: renew it and try once more.
+    /// A 401 that says the bearer token expired: renew it and try again at once.
     TokenExpired(Sensitive),
     Other(ErrorKind),
 }
@@ -254,10 +279,12 @@ impl Project {
     pub async fn send(&self, request: &Request) -> Result<Vec<u8>, RequestError> {
         let config = &self.client.inner.config;
         let mut backoff = config.retry.backoff();
-        let mut renewed = false;
-        let mut attempt = 0;
+        let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                self.client.inner.sent.retries.fetch_add(1, Relaxed);
+            }
             let span = tracing::debug_span!(
                 "sinch_request",
                 method = request.method.as_str(),
@@ -270,15 +297,16 @@ impl Project {
             );
             let kind = match self.attempt(request).instrument(span).await {
                 Ok(body) => return Ok(body),
-                Err(Failure::TokenExpired(token)) if !renewed => {
-                    renewed = true;
+                // Renewed at once, without backoff; bounded by the attempts like any retry, so a
+                // server that refuses every fresh token (a skewed clock) is not asked forever.
+                Err(Failure::TokenExpired(token)) if (attempt as usize) < config.retry.max_attempts => {
                     self.forget_token(&token).await;
                     continue;
                 }
                 Err(Failure::TokenExpired(_)) => ErrorKind::Status {
                     status: 401,
                     api: Some(ApiError {
-                        message: Some("the access token expired again at once".into()),
+                        message: Some("the access token had expired on every attempt, fresh ones included".into()),
                         ..ApiError::default()
                     }),
                     body: String::new(),
@@ -327,12 +355,14 @@ impl Project {
 
     async fn attempt(&self, request: &Request) -> Result<Vec<u8>, Failure> {
         let inner = &self.client.inner;
+        self.limiter.until_ready().await;
+        let _permit = inner.in_flight.acquire().await.expect("the semaphore is never closed");
+        // Taken once the request may go: a token taken before the wait for a slot can expire
+        // in the queue.
         let auth = match inner.config.auth {
             AuthMode::OAuth => Some(self.token().await.map_err(Failure::Other)?),
             AuthMode::Basic => None,
         };
-        self.limiter.until_ready().await;
-        let _permit = inner.in_flight.acquire().await.expect("the semaphore is never closed");
 
         let mut http = inner.http.request(reqwest_method(request.method), self.url(request));
         http = match &auth {
@@ -344,6 +374,7 @@ impl Project {
         }
         let started = Instant::now();
         let result = http.send().await;
+        self.client.inner.sent.requests.fetch_add(1, Relaxed);
         let span = tracing::Span::current();
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         if let Some(counter) = inner.requests.get() {
