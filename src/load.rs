@@ -176,15 +176,30 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
     let marks = index_lines(text);
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
-        let mark = marks.as_ref().and_then(|m| m.get(i));
+        let mark = marks.get(i);
         let yaml = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
             Err(e) => {
-                let line = e.location().map(|l| l.line()).or(mark.map(|m| m.0));
+                let line = e.location().map(|l| l.line()).or(mark.map(|m| m.line));
                 let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(&e))).in_file(&file, line);
                 d.document = Some(document);
+                // What the events read before the error still names the object and the field.
+                if let Some(mark) = mark {
+                    d.object = mark.object();
+                    d.field = e.location().and_then(|l| mark.field_at(l.line()));
+                }
+                // serde_yaml names the path itself when it has one.
+                if let Some((path, rest)) = d.message["invalid YAML: ".len()..].split_once(": ")
+                    && !path.contains(' ')
+                {
+                    d.field = Some(path.to_string());
+                    d.message = format!("invalid YAML: {rest}");
+                }
+                if d.message.contains(" as u128") || d.message.contains(" as i128") {
+                    d.message = "the number is out of range: no integer field takes it".into();
+                }
                 // libyaml places a duplicate key at its mapping; the event index knows the key.
-                if let Some((path, line)) = mark.and_then(|m| m.2.first())
+                if let Some((path, line)) = mark.and_then(|m| m.repeated.first())
                     && d.message.contains("duplicate entry with key")
                 {
                     d.line = Some(*line);
@@ -202,23 +217,18 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
         if yaml.is_null() {
             continue;
         }
-        let origin = Origin {
-            file: file.clone(),
-            document,
+        let source = Source {
+            origin: Origin {
+                file: file.clone(),
+                document,
+            },
+            line: mark.map_or(1, |m| m.line),
+            lines: mark.map(|m| m.lines.clone()).unwrap_or_default(),
         };
-        match to_json(&yaml) {
-            Ok(value) => docs.push(Document {
-                source: Source {
-                    origin,
-                    line: mark.map_or(1, |m| m.0),
-                    lines: mark.map(|m| m.1.clone()).unwrap_or_default(),
-                },
-                value,
-            }),
-            Err(message) => {
-                let mut d = Diagnostic::new(message).in_file(&file, mark.map(|m| m.0));
-                d.document = Some(document);
-                errors.push(d);
+        match to_json(&yaml, "") {
+            Ok(value) => docs.push(Document { source, value }),
+            Err((field, message)) => {
+                errors.push(source.diagnostic(mark.and_then(LineIndex::object).as_deref(), &field, message));
             }
         }
     }
@@ -234,7 +244,8 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
 }
 
 /// JSON is what Kubernetes stores: mapping keys must be strings and tags mean nothing to it.
-fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
+/// `Err((field path, message))`.
+fn to_json(v: &serde_yaml::Value, path: &str) -> Result<serde_json::Value, (String, String)> {
     use serde_yaml::Value as Y;
     Ok(match v {
         Y::Null => serde_json::Value::Null,
@@ -248,46 +259,97 @@ fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 serde_json::Number::from_f64(f)
                     .map(serde_json::Value::Number)
-                    .ok_or_else(|| format!("the number {n} cannot be represented in JSON"))?
+                    .ok_or_else(|| {
+                        (
+                            path.to_string(),
+                            format!("the number {n} cannot be represented in JSON"),
+                        )
+                    })?
             }
         }
         Y::String(s) => s.clone().into(),
-        Y::Sequence(items) => items.iter().map(to_json).collect::<Result<Vec<_>, _>>()?.into(),
+        Y::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_json(v, &item(path, i)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
         Y::Mapping(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
                 let key = match k {
                     Y::String(s) => s.clone(),
                     other => {
-                        return Err(format!(
-                            "mapping keys must be strings, found {}",
-                            serde_yaml::to_string(other).unwrap_or_default().trim()
+                        return Err((
+                            path.to_string(),
+                            format!(
+                                "mapping keys must be strings, found {}",
+                                serde_json::to_string(&to_json(other, path)?).unwrap_or_default()
+                            ),
                         ));
                     }
                 };
-                out.insert(key, to_json(v)?);
+                let value = to_json(v, &child(path, &key))?;
+                out.insert(key, value);
             }
             serde_json::Value::Object(out)
         }
-        Y::Tagged(t) => return Err(format!("YAML tags are not supported (found {})", t.tag)),
+        Y::Tagged(t) => {
+            return Err((
+                path.to_string(),
+                format!("YAML tags are not supported (found {})", t.tag),
+            ));
+        }
     })
 }
 
-/// Per document: its first line, the line of every field path, and repeated keys with the line
-/// of their second occurrence. `None` when the event parser fails (errors then carry the line
-/// serde_yaml gives).
-type LineIndex = (usize, HashMap<String, usize>, Vec<(String, usize)>);
+/// Per document, from the YAML events (which need no alias expanded and no value built): its
+/// first line, the line of every field path, repeated keys with the line of their second
+/// occurrence, and the scalars that name its object.
+#[derive(Default)]
+struct LineIndex {
+    line: usize,
+    lines: HashMap<String, usize>,
+    repeated: Vec<(String, usize)>,
+    /// `kind`, `metadata.namespace`, `metadata.name`, as written.
+    names: [Option<String>; 3],
+}
 
-fn index_lines(text: &str) -> Option<Vec<LineIndex>> {
+impl LineIndex {
+    /// `Kind namespace/name`, as validation labels objects, once the kind is known.
+    fn object(&self) -> Option<String> {
+        let [kind, namespace, name] = &self.names;
+        Some(format!(
+            "{} {}/{}",
+            kind.as_ref()?,
+            namespace.as_deref().unwrap_or(crate::model::DEFAULT_NAMESPACE),
+            name.as_deref().unwrap_or("<unnamed>")
+        ))
+    }
+
+    /// The outermost field that starts on `line`, or else the last one before it.
+    fn field_at(&self, line: usize) -> Option<String> {
+        self.lines
+            .iter()
+            .filter(|(_, l)| **l <= line)
+            .max_by(|(p, l), (q, m)| l.cmp(m).then(q.len().cmp(&p.len())).then(q.cmp(p)))
+            .map(|(p, _)| p.clone())
+    }
+}
+
+/// The index of every document; when the events stop at a syntax error, the documents up to it,
+/// the last one as far as it was read.
+fn index_lines(text: &str) -> Vec<LineIndex> {
     enum Frame {
         Map { path: String, key: Option<String> },
         Seq { path: String, next: usize },
     }
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut lines = HashMap::new();
-    let mut repeated = Vec::new();
-    let mut doc_line = 1;
+    let mut doc = LineIndex {
+        line: 1,
+        ..LineIndex::default()
+    };
     // The path of the node about to start, recording its line; advances the parent frame.
     fn enter(stack: &mut [Frame], lines: &mut HashMap<String, usize>, line: usize) -> Option<String> {
         match stack.last_mut() {
@@ -309,34 +371,47 @@ fn index_lines(text: &str) -> Option<Vec<LineIndex>> {
         }
     }
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
+        let Ok((event, span)) = event else {
+            docs.push(doc);
+            return docs;
+        };
         let line = span.start.line();
         match event {
             Event::DocumentStart(_) => {
-                doc_line = line;
-                lines = HashMap::new();
+                doc = LineIndex {
+                    line,
+                    ..LineIndex::default()
+                };
             }
-            Event::DocumentEnd => docs.push((doc_line, std::mem::take(&mut lines), std::mem::take(&mut repeated))),
-            Event::Scalar(value, ..) => {
-                if enter(&mut stack, &mut lines, line).is_none()
-                    && let Some(Frame::Map { path, key }) = stack.last_mut()
-                {
-                    let p = child(path, &value);
-                    if lines.insert(p.clone(), line).is_some() {
-                        repeated.push((p, line));
+            Event::DocumentEnd => docs.push(std::mem::take(&mut doc)),
+            Event::Scalar(value, ..) => match enter(&mut stack, &mut doc.lines, line) {
+                Some(path) => {
+                    if let Some(i) = ["kind", "metadata.namespace", "metadata.name"]
+                        .iter()
+                        .position(|p| *p == path)
+                    {
+                        doc.names[i] = Some(value.into_owned());
                     }
-                    *key = Some(value.into_owned());
                 }
-            }
+                None => {
+                    if let Some(Frame::Map { path, key }) = stack.last_mut() {
+                        let p = child(path, &value);
+                        if doc.lines.insert(p.clone(), line).is_some() {
+                            doc.repeated.push((p, line));
+                        }
+                        *key = Some(value.into_owned());
+                    }
+                }
+            },
             Event::Alias(_) => {
-                enter(&mut stack, &mut lines, line);
+                enter(&mut stack, &mut doc.lines, line);
             }
             Event::MappingStart(..) => {
-                let path = enter(&mut stack, &mut lines, line).unwrap_or_default();
+                let path = enter(&mut stack, &mut doc.lines, line).unwrap_or_default();
                 stack.push(Frame::Map { path, key: None });
             }
             Event::SequenceStart(..) => {
-                let path = enter(&mut stack, &mut lines, line).unwrap_or_default();
+                let path = enter(&mut stack, &mut doc.lines, line).unwrap_or_default();
                 stack.push(Frame::Seq { path, next: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -345,7 +420,7 @@ fn index_lines(text: &str) -> Option<Vec<LineIndex>> {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
     }
-    Some(docs)
+    docs
 }
 
 #[cfg(test)]

@@ -53,11 +53,7 @@ fn every_invalid_example_gives_its_exact_errors() {
             rewrite_expectation(file, &rel);
         }
         let bytes = std::fs::read(file).unwrap();
-        let expected: String = text(&bytes)
-            .lines()
-            .take_while(|l| l.starts_with(EXPECT))
-            .map(|l| format!("{}\n", &l[EXPECT.len()..]))
-            .collect();
+        let expected = text_of_header(&bytes);
         assert!(!expected.is_empty(), "{rel} has no `{EXPECT}` header");
         let out = run(&["validate", "-f", &rel]);
         if out.status.code() != Some(1) || !out.stdout.is_empty() || text(&out.stderr) != expected {
@@ -70,6 +66,70 @@ fn every_invalid_example_gives_its_exact_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `plan` and `apply` refuse every invalid example with the same errors as `validate`, before
+/// any request: the simulator they point at counts none, token requests included.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_send_nothing_for_any_invalid_input() {
+    let sim = sinch_operator::sim::Sim::start(Default::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let huge = tempfile::tempdir().unwrap();
+    let huge_file = huge.path().join("huge.yaml");
+    let mut yaml = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n");
+    while yaml.len() <= sinch_operator::load::MAX_INPUT_BYTES {
+        yaml.push_str(&format!("  k{}: {}\n", yaml.len(), "x".repeat(1000)));
+    }
+    std::fs::write(&huge_file, yaml).unwrap();
+    let mut inputs: Vec<(String, String)> = vec![(
+        huge_file.to_str().unwrap().to_string(),
+        format!(
+            "error: {}: larger than 16 MiB; refusing to parse it\n1 error in 1 file; nothing was sent to Sinch\n",
+            huge_file.display()
+        ),
+    )];
+    for entry in std::fs::read_dir(root().join("examples/invalid")).unwrap() {
+        let rel = format!("examples/invalid/{}", entry.unwrap().file_name().to_str().unwrap());
+        let expected = text_of_header(&std::fs::read(root().join(&rel)).unwrap());
+        inputs.push((rel, expected));
+    }
+    assert!(inputs.len() >= 60, "{}", inputs.len());
+    let mut failures = Vec::new();
+    for (file, expected) in &inputs {
+        for command in [&["plan", "-f"][..], &["apply", "--auto-approve", "-f"][..]] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+            cmd.args(command).arg(file).current_dir(root());
+            cmd.env("SINCH_PROJECT_ID", "p")
+                .env("SINCH_KEY_ID", "k")
+                .env("SINCH_KEY_SECRET", "s");
+            for (k, v) in sim.env() {
+                cmd.env(k, v);
+            }
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            if out.status.code() != Some(1) || !out.stdout.is_empty() || text(&out.stderr) != *expected {
+                failures.push(format!(
+                    "{} {file}: exit {:?}\n{}{}",
+                    command[0],
+                    out.status.code(),
+                    text(&out.stdout),
+                    text(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(sim.stats().total, 0, "{:?}", sim.stats());
+}
+
+fn text_of_header(bytes: &[u8]) -> String {
+    text(bytes)
+        .lines()
+        .take_while(|l| l.starts_with(EXPECT))
+        .map(|l| format!("{}\n", &l[EXPECT.len()..]))
+        .collect()
 }
 
 /// The header shifts the lines the errors name, so it is written twice: first with as many
@@ -158,7 +218,7 @@ fn standard_input_is_read_with_dash() {
     let out = run_with_stdin(&["validate", "-f", "-"], b"kind: [\n");
     assert_eq!(
         text(&out.stderr),
-        "error: <stdin>:2 (document 1): invalid YAML: did not find expected node content\n1 error in 1 file; nothing was sent to Sinch\n"
+        "error: <stdin>:2 (document 1): kind: invalid YAML: did not find expected node content\n1 error in 1 file; nothing was sent to Sinch\n"
     );
     assert_eq!(out.status.code(), Some(1));
 }

@@ -11,6 +11,7 @@ pub mod sim;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -95,12 +96,13 @@ pub fn exec(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // Written, not `eprintln!`ed: a closed stderr (`2>&1 | head`) must not turn into a panic.
         Err(crate::Error::Invalid(report)) => {
-            eprintln!("{report}");
+            let _ = writeln!(std::io::stderr(), "{report}");
             ExitCode::from(exit::ERROR)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::from(exit::ERROR)
         }
     }

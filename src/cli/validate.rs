@@ -2,6 +2,7 @@
 
 use super::{InputArgs, exit};
 use crate::model::Kind;
+use std::io::Write;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,10 +20,12 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         })
         .collect();
     let n = input.manifests.len();
-    println!(
+    writeln!(
+        std::io::stdout(),
         "valid: {n} object{} ({})",
         if n == 1 { "" } else { "s" },
         counts.join(", ")
-    );
+    )
+    .map_err(crate::Error::Output)?;
     Ok(exit::OK)
 }

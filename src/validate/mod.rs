@@ -223,16 +223,33 @@ fn parse_object(kind: Kind, schema: &Value, doc: &Document) -> Result<Object, Ve
 }
 
 fn add_secret(doc: &Document, secrets: &mut Secrets) -> Result<(), Diagnostic> {
+    use base64::Engine;
     let src = &doc.source;
+    let meta = |f: &str| doc.value.get("metadata").and_then(|m| m.get(f)).and_then(Value::as_str);
+    let label = format!(
+        "Secret {}/{}",
+        meta("namespace").unwrap_or(DEFAULT_NAMESPACE),
+        meta("name").unwrap_or("<unnamed>")
+    );
+    // Named here by key, since the Secret's own parse error names neither key nor Secret; the
+    // value itself is never quoted.
+    for (key, value) in doc.value.get("data").and_then(Value::as_object).into_iter().flatten() {
+        if let Some(Err(e)) = value
+            .as_str()
+            .map(|v| base64::engine::general_purpose::STANDARD.decode(v))
+        {
+            let message = format!("is not base64 ({e}); put text under stringData instead");
+            return Err(src.diagnostic(Some(&label), &child("data", key), message));
+        }
+    }
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(doc.value.clone())
-        .map_err(|e| src.diagnostic(Some("Secret"), "", format!("is not a valid Secret: {e}")))?;
+        .map_err(|e| src.diagnostic(Some(&label), "", format!("is not a valid Secret: {e}")))?;
     let name = secret.metadata.name.clone().unwrap_or_default();
     let namespace = secret
         .metadata
         .namespace
         .clone()
         .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    let label = format!("Secret {namespace}/{name}");
     if let Some(problem) = dns_subdomain(&name) {
         return Err(src.diagnostic(Some(&label), "metadata.name", problem));
     }
@@ -535,6 +552,12 @@ fn check_url(s: &str) -> Result<(), String> {
             Err(format!("must be an http or https URL, got scheme {:?}", u.scheme()))
         }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => Err(format!("must name a host; {s:?} has none")),
+        // Plans print URLs and repositories keep them: no place for a secret.
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(
+            "must not contain a user name or password: URLs are shown in plans and kept in Git; \
+             authenticate with spec.secretRef or spec.clientCredentials"
+                .into(),
+        ),
         Ok(_) => Ok(()),
     }
 }
