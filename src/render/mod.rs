@@ -55,7 +55,25 @@ pub fn headline(c: &Change) -> String {
 
 /// A value on one line: strings quoted, structures as compact JSON.
 pub fn value(v: &Value) -> String {
-    serde_json::to_string(v).expect("JSON values always serialise")
+    printable(&serde_json::to_string(v).expect("JSON values always serialise"))
+}
+
+/// `text` with every character that could repaint a terminal or reorder what a reviewer sees
+/// (control characters, bidirectional overrides) written as a `\uXXXX` escape: values come from
+/// manifests and from Sinch, and a plan must show what they are.
+pub fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match hidden(c) {
+            true => format!("\\u{:04x}", c as u32),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// One field as lines of a diff: (`+`, `-`, `~` or ` `, text); a changed secret is one `~` line. A string that spans lines becomes a
@@ -74,7 +92,10 @@ pub fn field_lines(f: &FieldChange) -> Vec<(char, String)> {
                 similar::ChangeTag::Insert => '+',
                 similar::ChangeTag::Equal => ' ',
             };
-            lines.push((sign, format!("    {}", change.value().trim_end_matches('\n'))));
+            lines.push((
+                sign,
+                format!("    {}", printable(change.value().trim_end_matches('\n'))),
+            ));
         }
         return lines;
     }

@@ -1,0 +1,243 @@
+//! Property tests of everything that reads input a person (or an attacker) wrote, and of the
+//! renderers that print it back: no input makes them panic, every error names where it is, and
+//! rendered text carries no raw control characters (a value must not repaint a terminal or
+//! break out of a pull-request comment's code fence).
+//!
+//! `PROPTEST_CASES` raises the case count for a longer run.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use sinch_operator::engine::observe::{Live, ScopeLive};
+use sinch_operator::engine::{self, Defaults, plan};
+use sinch_operator::load::{self, Document};
+use sinch_operator::model::Region;
+use sinch_operator::render;
+use std::path::Path;
+
+/// Every example manifest, one stream of YAML documents.
+fn examples() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("invalid") && !path.ends_with("ci") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+fn parse(label: &str, bytes: &[u8]) -> (Vec<Document>, Vec<sinch_operator::diagnostic::Diagnostic>) {
+    let (mut docs, mut errors) = (Vec::new(), Vec::new());
+    load::parse_bytes(label, bytes, &mut docs, &mut errors);
+    (docs, errors)
+}
+
+/// Loads and validates; every error names the file it is in.
+fn load_and_validate(bytes: &[u8]) {
+    let (docs, errors) = parse("fuzz.yaml", bytes);
+    if let Err(report) = sinch_operator::validate::validate(docs, errors) {
+        let text = report.to_string();
+        for line in text.lines().filter(|l| l.starts_with("error: ")) {
+            assert!(line.starts_with("error: fuzz.yaml"), "{line}");
+        }
+    }
+}
+
+/// Characters that mean something to YAML, plus some that mean something to terminals.
+fn edit_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        prop::sample::select(vec![
+            ':', '-', '[', ']', '{', '}', '&', '*', '!', '|', '>', '\'', '"', '#', '%', '@', '`', ',', '?', '\n', '\t',
+            ' ', '\u{0}', '\u{1b}', '\r', '\u{feff}', '\u{2028}', '\u{202e}', '\u{2066}',
+        ]),
+        any::<char>(),
+    ]
+}
+
+/// An edit at a relative position: delete a few bytes, or insert a few characters.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(f64, usize),
+    Insert(f64, String),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (0.0..1.0, 1..20usize).prop_map(|(at, n)| Edit::Delete(at, n)),
+        (0.0..1.0, prop::collection::vec(edit_char(), 1..8))
+            .prop_map(|(at, cs)| Edit::Insert(at, cs.into_iter().collect())),
+    ]
+}
+
+fn apply_edits(text: &str, edits: &[Edit]) -> String {
+    let mut text = text.to_string();
+    for edit in edits {
+        let at = |f: f64, text: &str| {
+            let mut i = (f * text.len() as f64) as usize;
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        match edit {
+            Edit::Delete(f, n) => {
+                let start = at(*f, &text);
+                let mut end = (start + n).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(start..end, "");
+            }
+            Edit::Insert(f, s) => {
+                let i = at(*f, &text);
+                text.insert_str(i, s);
+            }
+        }
+    }
+    text
+}
+
+/// Fields whose values are free text (and Secret values): anything a person may type in them
+/// must plan and render.
+const FREE_TEXT: [&str; 7] = [
+    "displayName",
+    "text",
+    "description",
+    "claimedIdentity",
+    "sms-token",
+    "whatsapp-token",
+    "callback-signing",
+];
+
+/// Every free-text leaf of `value`, in order, replaced from `strings` (cycled), each followed by
+/// its number: never empty, never the same twice (what validation would refuse on its own).
+fn replace_strings(value: &mut Value, key: &str, strings: &[String], next: &mut usize) {
+    match value {
+        Value::String(s) if FREE_TEXT.contains(&key) => {
+            *s = format!("{}{next}", strings[*next % strings.len()]);
+            *next += 1;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_strings(v, key, strings, next)),
+        // A Secret's `data` holds base64; its `stringData` the text.
+        Value::Object(map) => map
+            .iter_mut()
+            .filter(|(k, _)| *k != "data")
+            .for_each(|(k, v)| replace_strings(v, k, strings, next)),
+        _ => {}
+    }
+}
+
+/// Plans `docs` against an empty project and renders the plan every way; checks the output.
+/// False when the input is refused before there is a plan.
+fn plan_and_render(docs: Vec<Document>) -> bool {
+    let Ok(input) = sinch_operator::validate::validate(docs, Vec::new()) else {
+        return false;
+    };
+    let defaults = Defaults {
+        project: Some("p".into()),
+        region: Region::Us,
+    };
+    let Ok(targets) = engine::targets(&input, &defaults) else {
+        return false;
+    };
+    let mut live = Live::default();
+    for t in &targets {
+        live.scopes.entry(t.scope.clone()).or_insert_with(|| ScopeLive {
+            apps: Some(Ok(Vec::new())),
+            templates: Some(Ok(Vec::new())),
+            settings: Some(Ok(None)),
+            conflicts: Some(Ok(Vec::new())),
+        });
+    }
+    let plan = plan::build(&input, &targets, &live, &plan::Options::default());
+    let plain = render::text::render(&plan, render::text::Paint(false));
+    let coloured = render::text::render(&plan, render::text::Paint(true));
+    let markdown = render::markdown::render(&plan);
+    let json = render::json(&plan);
+    // What people read shows every control character and bidirectional mark as an escape; JSON
+    // (for programs) escapes what JSON requires, the characters below U+0020.
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    for (name, text, for_people) in [
+        ("text", &plain, true),
+        ("markdown", &markdown, true),
+        ("json", &json, false),
+    ] {
+        let hidden = |c: char| match for_people {
+            true => c.is_control() || bidi(c),
+            false => c < '\u{20}',
+        };
+        if let Some(line) = text.lines().find(|l| l.chars().any(hidden)) {
+            panic!("a control character in the {name} rendering: {line:?}");
+        }
+    }
+    // The colour codes are the only escapes, and only in the coloured rendering.
+    assert_eq!(
+        coloured
+            .replace("\u{1b}[", "")
+            .chars()
+            .filter(|c| *c == '\u{1b}')
+            .count(),
+        0
+    );
+    let saved: plan::Plan = serde_json::from_str(&json).expect("a rendered plan reads back");
+    assert_eq!(saved, plan);
+    true
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_loader_survives_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        load_and_validate(&bytes);
+    }
+
+    #[test]
+    fn the_loader_survives_edited_manifests(edits in prop::collection::vec(edit(), 1..6)) {
+        let text = apply_edits(&examples(), &edits);
+        load_and_validate(text.as_bytes());
+    }
+
+    #[test]
+    fn renderers_survive_hostile_values(strings in prop::collection::vec(
+        prop_oneof![
+            any::<String>(),
+            "[a-z]{1,10}",
+            "https://[a-z]{1,8}\\.example\\.com/[ -~]{0,20}",
+            prop::collection::vec(edit_char(), 0..40).prop_map(|cs| cs.into_iter().collect::<String>()),
+        ],
+        1..12,
+    )) {
+        let (mut docs, errors) = parse("fuzz.yaml", examples().as_bytes());
+        prop_assert!(errors.is_empty());
+        let mut next = 0;
+        for doc in &mut docs {
+            replace_strings(&mut doc.value, "", &strings, &mut next);
+        }
+        // Free text is free: every case is planned and rendered, none refused before.
+        prop_assert!(plan_and_render(docs));
+    }
+}
+
+/// The unmodified examples plan and render cleanly: the property above is not vacuous.
+#[test]
+fn the_examples_plan_and_render() {
+    let (docs, errors) = parse("examples.yaml", examples().as_bytes());
+    assert!(errors.is_empty());
+    let n = docs.len();
+    assert!(n >= 10, "{n}");
+    assert!(plan_and_render(docs));
+}
