@@ -923,3 +923,67 @@ async fn a_controller_killed_mid_run_converges_after_restart_without_duplicates(
         2
     );
 }
+
+/// Run by `scripts/e2e` after the rest of the suite: every request the controller's user made
+/// (from the API server's audit log) was allowed, and every verb the RBAC of `manifests/` grants
+/// was used. A grant nothing used is more than needed; a refusal, less.
+#[test]
+#[ignore]
+fn rbac_grants_exactly_what_the_suite_used() {
+    let log = std::fs::read_to_string(cluster_dir().join("audit.log")).expect("the API server's audit log");
+    // (API group, resource[/subresource], verb) -> requests.
+    let mut used: std::collections::BTreeMap<(String, String, String), u32> = Default::default();
+    let mut refused = Vec::new();
+    for line in log.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        if event["user"]["username"] != "sinch-operator" {
+            continue;
+        }
+        let object = &event["objectRef"];
+        let resource = match object["subresource"].as_str() {
+            Some(sub) => format!("{}/{sub}", object["resource"].as_str().unwrap_or_default()),
+            None => object["resource"].as_str().unwrap_or_default().to_string(),
+        };
+        let key = (
+            object["apiGroup"].as_str().unwrap_or_default().to_string(),
+            resource,
+            event["verb"].as_str().unwrap_or_default().to_string(),
+        );
+        if event["responseStatus"]["code"] == 403 {
+            refused.push(format!("{key:?} {}", event["requestURI"]));
+        }
+        *used.entry(key).or_default() += 1;
+    }
+    assert!(!used.is_empty(), "no request of the controller in the audit log");
+    assert!(refused.is_empty(), "refused by RBAC: {refused:#?}");
+
+    let rbac = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/rbac.yaml")).unwrap();
+    let mut unused = Vec::new();
+    let mut granted = 0;
+    for doc in serde_yaml::Deserializer::from_str(&rbac) {
+        let value: Value = serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap();
+        for rule in value["rules"].as_array().into_iter().flatten() {
+            let list = |k: &str| -> Vec<String> {
+                rule[k]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            };
+            for group in list("apiGroups") {
+                for resource in list("resources") {
+                    for verb in list("verbs") {
+                        granted += 1;
+                        let key = (group.clone(), resource.clone(), verb);
+                        if !used.contains_key(&key) {
+                            unused.push(key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("RBAC: {granted} grants, all used; requests by grant: {used:?}");
+    assert!(unused.is_empty(), "granted but never used by the suite: {unused:?}");
+}
