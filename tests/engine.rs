@@ -1122,30 +1122,11 @@ async fn sim_state_keeps_the_in_process_simulator_between_runs() {
     assert_eq!(sim.stats().total, 0, "--sim never calls the configured endpoints");
 }
 
-/// Ten apps with three webhooks each, apps named `shop-N` ("Shop N").
-fn fleet() -> String {
-    let mut out = String::new();
-    for i in 0..10 {
-        out.push_str(
-            &APP.replace("name: shop,", &format!("name: shop-{i},"))
-                .replace("displayName: Shop", &format!("displayName: Shop {i}")),
-        );
-        for h in 0..3 {
-            out.push_str(
-                &webhook(&format!("shop-{i}-h{h}"), &format!("https://h{h}.example.com/{i}"))
-                    .replace("appRef: {name: shop}", &format!("appRef: {{name: shop-{i}}}")),
-            );
-        }
-        out.push_str("\n---\n");
-    }
-    out
-}
-
 /// SIGKILL in the middle of an apply, at several points: the next apply converges, and nothing
 /// exists twice (rule 1: a created object is found by its natural key, never created again).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_killed_mid_run_converges_on_rerun_without_duplicates() {
-    let dir = write_dir(&[("fleet.yaml", &fleet()), ("secrets.yaml", SECRETS)]);
+    let dir = write_dir(&[("fleet.yaml", &inventory(10, 3, 0)), ("secrets.yaml", SECRETS)]);
     for kill_after in [1, 7, 18, 33] {
         let sim = start_with(sim::Config {
             latency: std::time::Duration::from_millis(25),
