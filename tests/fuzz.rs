@@ -156,10 +156,10 @@ fn plan_and_render(docs: Vec<Document>) -> bool {
     let mut live = Live::default();
     for t in &targets {
         live.scopes.entry(t.scope.clone()).or_insert_with(|| ScopeLive {
-            apps: Some(Ok(Vec::new())),
-            templates: Some(Ok(Vec::new())),
-            settings: Some(Ok(None)),
-            conflicts: Some(Ok(Vec::new())),
+            apps: Some(Ok(std::sync::Arc::new(Vec::new()))),
+            templates: Some(Ok(std::sync::Arc::new(Vec::new()))),
+            settings: Some(Ok(std::sync::Arc::new(None))),
+            conflicts: Some(Ok(std::sync::Arc::new(Vec::new()))),
         });
     }
     let plan = plan::build(&input, &targets, &live, &plan::Options::default());

@@ -161,7 +161,7 @@ fn outcome_line(c: &Change, s: &Status) -> String {
         Action::Noop => "unchanged",
     };
     match s {
-        Status::Done { id, note } => {
+        Status::Done { id, note, .. } => {
             let id = id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default();
             let note = note.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
             format!("{verb} {}{id}{note}", c.label())

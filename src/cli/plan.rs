@@ -34,8 +34,11 @@ pub struct Args {
 /// Observes and plans the validated `manifests`.
 pub async fn make(manifests: &Input, connection: &connection::Connection, options: &Options) -> crate::Result<Plan> {
     let targets = crate::engine::targets(manifests, &connection.defaults)?;
-    let live =
-        crate::engine::observe::observe(&connection.client, &connection.credentials, &targets, options.prune).await;
+    let source = crate::engine::observe::Direct {
+        client: &connection.client,
+        credentials: &connection.credentials,
+    };
+    let live = crate::engine::observe::observe(&source, &targets, options.prune).await;
     Ok(crate::engine::plan::build(manifests, &targets, &live, options))
 }
 

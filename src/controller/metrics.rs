@@ -1,5 +1,6 @@
 //! `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
 
+use super::observation::Observations;
 use crate::model::Kind;
 use crate::sinch::client::RequestCounter;
 use axum::Router;
@@ -7,7 +8,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -46,6 +50,44 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(None)
+    }
+}
+
+/// `observation_age_seconds{project, region, list}`, computed at each scrape.
+#[derive(Debug)]
+struct Ages(Arc<Observations>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgeLabels {
+    project: String,
+    region: String,
+    list: String,
+}
+
+impl Collector for Ages {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "observation_age_seconds",
+            "Age of the oldest list held of each scope's shared observation of Sinch, by list (apps, templates, settings, webhooks)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (scope, list, age) in self.0.ages() {
+            let labels = AgeLabels {
+                project: scope.project,
+                region: scope.region.as_str().into(),
+                list: list.into(),
+            };
+            ConstGauge::new(age.as_secs_f64()).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Metrics {
+    /// With `observations`, `/metrics` also shows the age of each scope's observation.
+    pub fn new(observations: Option<Arc<Observations>>) -> Self {
         let mut registry = Registry::with_prefix("sinch_operator");
         let reconciles = Family::<KindLabel, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -72,10 +114,13 @@ impl Default for Metrics {
         );
         registry.register(
             "sinch_requests",
-            "Requests sent to Sinch, by method and HTTP status (error: no answer)",
+            "Requests sent to Sinch, by method, route, HTTP status (error: no answer) and reason (poll, read-back, write)",
             sinch_requests.clone(),
         );
         registry.register("leader", "1 while this replica holds the leader Lease", leader.clone());
+        if let Some(o) = observations {
+            registry.register_collector(Box::new(Ages(o)));
+        }
         Metrics {
             registry,
             reconciles,
@@ -159,7 +204,9 @@ mod tests {
         m.sinch_requests
             .get_or_create(&crate::sinch::client::RequestLabels {
                 method: "PATCH".into(),
+                route: "/v1/projects/{project_id}/apps/{app_id}".into(),
                 status: "200".into(),
+                reason: "write".into(),
             })
             .inc();
         let text = m.render();
@@ -167,7 +214,7 @@ mod tests {
             "sinch_operator_reconciles_total{kind=\"Webhook\"} 1",
             "sinch_operator_reconcile_errors_total{kind=\"Webhook\",reason=\"AppNotReady\"} 1",
             "sinch_operator_drift_found_total{kind=\"ConversationApp\"} 1",
-            "sinch_operator_sinch_requests_total{method=\"PATCH\",status=\"200\"} 1",
+            "sinch_operator_sinch_requests_total{method=\"PATCH\",route=\"/v1/projects/{project_id}/apps/{app_id}\",status=\"200\",reason=\"write\"} 1",
             "sinch_operator_reconcile_duration_seconds_count{kind=\"Webhook\"} 1",
             "sinch_operator_leader 0",
         ] {

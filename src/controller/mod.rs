@@ -5,6 +5,7 @@
 //! What a reconcile does lives in `reconcile`; what it writes back in `status`.
 
 pub mod metrics;
+pub mod observation;
 pub mod reconcile;
 pub mod status;
 
@@ -22,11 +23,12 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube_lease_manager::LeaseManagerBuilder;
 use metrics::Metrics;
+use observation::Observations;
 use reconcile::{Managed, Retry};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How the controller runs (the flags of `run`).
@@ -49,7 +51,8 @@ pub struct Settings {
 /// What every reconcile shares.
 pub struct Context {
     pub kube: kube::Client,
-    pub sinch: SinchClient,
+    /// What Sinch holds, read once per scope and poll interval for every object (rule 13).
+    pub observations: Arc<Observations>,
     /// The operator's own access key, for objects without `credentialsRef`.
     pub credentials: Option<Credentials>,
     pub defaults: Defaults,
@@ -62,17 +65,27 @@ pub struct Context {
     resync: Duration,
     /// Consecutive retryable failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Objects whose next reconcile reads their Sinch object back first.
+    read_back: Mutex<HashSet<String>>,
 }
 
 impl Context {
-    /// When to reconcile `obj` again.
-    pub fn requeue<K: Managed>(&self, obj: &K, retry: Retry) -> Action {
+    /// When to reconcile `obj` again. `observed`: when the oldest list its plan used was read;
+    /// a poll is then due one interval after it, so that the objects of a scope come due
+    /// together and one read serves them all.
+    pub fn requeue<K: Managed>(&self, obj: &K, retry: Retry, observed: Option<Instant>) -> Action {
+        let every = reconcile::poll_interval(obj, self.resync);
         match retry {
-            Retry::Poll => Action::requeue(jitter(reconcile::poll_interval(obj, self.resync))),
-            Retry::OnChange => Action::await_change(),
-            Retry::ReadBack | Retry::Wait => {
-                Action::requeue(jitter(SOON.min(reconcile::poll_interval(obj, self.resync))))
+            Retry::Poll => {
+                let due = observed.map_or(every, |at| (at + every).saturating_duration_since(Instant::now()));
+                Action::requeue(due.max(Duration::from_secs(1)) + spread(every))
             }
+            Retry::OnChange => Action::await_change(),
+            Retry::ReadBack => {
+                self.read_back.lock().expect("never poisoned").insert(key(obj));
+                Action::requeue(jitter(SOON.min(every)))
+            }
+            Retry::Wait => Action::requeue(jitter(SOON.min(every))),
             Retry::Backoff => {
                 let mut failures = self.failures.lock().expect("never poisoned");
                 let n = failures.entry(key(obj)).or_default();
@@ -84,6 +97,16 @@ impl Context {
 
     pub fn clear_failures<K: Managed>(&self, obj: &K) {
         self.failures.lock().expect("never poisoned").remove(&key(obj));
+    }
+
+    /// Whether this reconcile should read the object back (and forgets that it should).
+    pub fn take_read_back<K: Managed>(&self, obj: &K) -> bool {
+        self.read_back.lock().expect("never poisoned").remove(&key(obj))
+    }
+
+    /// How old a shared list may be for `obj`'s plan: half its poll interval.
+    pub fn fresh_for<K: Managed>(&self, obj: &K) -> Duration {
+        reconcile::poll_interval(obj, self.resync) / 2
     }
 }
 
@@ -99,9 +122,15 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(failures.min(9))).min(Duration::from_secs(300))
 }
 
-/// ±10 %, so that objects created together do not poll together.
+/// ±10 %, so that objects waiting together do not look again together.
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.9 + fastrand::f64() * 0.2)
+}
+
+/// Up to a twentieth of the interval (at most 5 s) after a poll is due: the objects of a scope
+/// come due together, the first reads, the others take its read.
+fn spread(every: Duration) -> Duration {
+    (every / 20).min(Duration::from_secs(5)).mul_f64(fastrand::f64())
 }
 
 /// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
@@ -114,8 +143,10 @@ pub async fn run(
     defaults: Defaults,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> crate::Result<()> {
-    let metrics = Arc::new(Metrics::default());
-    sinch.count_requests(metrics.sinch_requests.clone());
+    // An observation nobody asked for in a few intervals is dropped (its objects are gone).
+    let observations = Arc::new(Observations::new(sinch, settings.resync * 4));
+    let metrics = Arc::new(Metrics::new(Some(observations.clone())));
+    observations.client().count_requests(metrics.sinch_requests.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = {
         let rx = stop_rx.clone();
@@ -180,7 +211,7 @@ pub async fn run(
     tracing::info!(identity = %settings.identity, "holding the leader Lease: reconciling");
     metrics.leader.set(1);
 
-    let ctx = context(&settings, kube.clone(), sinch, credentials, defaults, metrics.clone());
+    let ctx = context(&settings, kube.clone(), observations, credentials, defaults, metrics.clone());
     let controllers = controllers(&settings, kube, ctx, stopped);
     tokio::pin!(controllers);
     let lost = tokio::select! {
@@ -206,7 +237,7 @@ pub async fn run(
 fn context(
     settings: &Settings,
     kube: kube::Client,
-    sinch: SinchClient,
+    observations: Arc<Observations>,
     credentials: Option<Credentials>,
     defaults: Defaults,
     metrics: Arc<Metrics>,
@@ -221,7 +252,7 @@ fn context(
         ctx: Arc::new(Context {
             recorder: Recorder::new(kube.clone(), reporter),
             kube,
-            sinch,
+            observations,
             credentials,
             defaults,
             metrics,
@@ -229,6 +260,7 @@ fn context(
             webhooks,
             resync: settings.resync,
             failures: Mutex::default(),
+            read_back: Mutex::default(),
         }),
         apps_writer,
         webhooks_writer,

@@ -18,7 +18,9 @@ use crate::model::{
     Template, Webhook, WebhookApp,
 };
 use crate::sinch::Sensitive;
-use crate::sinch::client::Credentials;
+use super::observation::View;
+use crate::sinch::client::{Credentials, Reason};
+use crate::sinch::error::Class;
 use crate::validate::{self, Input};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -34,7 +36,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
 /// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
@@ -152,7 +154,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
 async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     let object = obj.object();
     let mut events = Vec::new();
-    let (report, retry) = match prepare(&object, ctx).await {
+    let (report, retry, observed) = match prepare(&object, ctx).await {
         Err(blocked) => {
             let report = Report {
                 synced: Some(Cond::no(blocked.reason, &blocked.message)),
@@ -168,7 +170,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
                 _ => warning(blocked.reason, &blocked.message, "Reconcile"),
             });
             ctx.metrics.failed(K::KIND, blocked.reason);
-            (report, blocked.retry)
+            (report, blocked.retry, None)
         }
         Ok(prepared) => converge(obj, &object, prepared, ctx, &mut events).await,
     };
@@ -179,7 +181,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
             message: e.to_string(),
         })?;
     publish(ctx, obj, events).await;
-    Ok(ctx.requeue(obj, retry))
+    Ok(ctx.requeue(obj, retry, observed))
 }
 
 /// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
@@ -378,11 +380,25 @@ fn credentials_from(secret: &Secret, ns: &str, defaults: &Defaults) -> Result<(C
     ))
 }
 
-/// Plans this one object against Sinch and, unless `ObserveOnly`, carries the plan out.
+/// Plans this one object against the shared observation of its scope and, unless
+/// `ObserveOnly`, carries the plan out; also when the lists it used were read.
 async fn converge<K: Managed>(
     obj: &K,
     object: &Object,
     prepared: Prepared,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry, Option<Instant>) {
+    let view = ctx.observations.view(&prepared.credentials, ctx.fresh_for(obj));
+    let (report, retry) = plan_and_execute(obj, object, &prepared, &view, ctx, events).await;
+    (report, retry, view.observed_at())
+}
+
+async fn plan_and_execute<K: Managed>(
+    obj: &K,
+    object: &Object,
+    prepared: &Prepared,
+    view: &View<'_>,
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
@@ -415,7 +431,12 @@ async fn converge<K: Managed>(
     let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
         return fail("InvalidSpec", "nothing to reconcile".into(), Retry::OnChange);
     };
-    let live = observe::observe(&ctx.sinch, &credentials, &targets, false).await;
+    if ctx.take_read_back(obj)
+        && let Some(id) = obj.recorded_id()
+    {
+        ctx.observations.read_back(credentials, &scope, K::KIND, &id).await;
+    }
+    let live = observe::observe(view, &targets, false).await;
     let plan = plan::build(
         &input,
         &targets,
@@ -429,16 +450,13 @@ async fn converge<K: Managed>(
     fields.insert("projectId".into(), json!(scope.project));
     fields.insert("region".into(), json!(scope.region));
     if let Some(e) = plan.errors.first() {
-        // Reads that failed may pass on their own; anything else needs a change of the spec.
-        let retry = if live_read_failed(&live) {
-            Retry::Backoff
-        } else {
-            Retry::OnChange
-        };
-        let reason = if retry == Retry::Backoff {
-            "SinchUnavailable"
-        } else {
-            "CannotPlan"
+        // A failed read is retried as its class says; anything else needs a change of the spec.
+        let (reason, retry) = match live.failure().map(|f| f.class) {
+            Some(Class::Retryable) => ("SinchUnavailable", Retry::Backoff),
+            Some(Class::Auth) => ("CredentialsRefused", Retry::Poll),
+            Some(Class::NotFound) => ("ProjectNotFound", Retry::Poll),
+            Some(Class::Terminal) => ("ReadRefused", Retry::Poll),
+            None => ("CannotPlan", Retry::OnChange),
         };
         events.push(warning(reason, &e.message, "Plan"));
         let (mut report, retry) = fail(reason, e.message.clone(), retry);
@@ -468,12 +486,7 @@ async fn converge<K: Managed>(
         observe_only(object, change, &mut report, events);
         return (report, Retry::Poll);
     }
-    let outcome = execute(&plan, &ctx.sinch, &credentials, &input.secrets, &|_, _| {}).await;
-    let status = outcome
-        .into_iter()
-        .next()
-        .map(|o| o.status)
-        .unwrap_or(Status::Unchanged);
+    let status = write(&plan, credentials, &input.secrets, ctx).await;
     let id = match &status {
         Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
         _ => change.id.clone(),
@@ -495,7 +508,12 @@ async fn converge<K: Managed>(
             let retry = match written(object, change, drifted) {
                 Some(event) => {
                     events.push(event);
-                    Retry::ReadBack
+                    // What Sinch sets after a write (channel states, a template's version)
+                    // is read back soon; a webhook's and the settings' answer says it all.
+                    match object.kind() {
+                        Kind::ConversationApp | Kind::Template => Retry::ReadBack,
+                        Kind::Webhook | Kind::ProjectSettings => Retry::Poll,
+                    }
                 }
                 None => Retry::Poll,
             };
@@ -522,13 +540,21 @@ async fn converge<K: Managed>(
     }
 }
 
-fn live_read_failed(live: &observe::Live) -> bool {
-    live.scopes.values().any(|s| {
-        matches!(&s.apps, Some(Err(_)))
-            || matches!(&s.templates, Some(Err(_)))
-            || matches!(&s.settings, Some(Err(_)))
-            || matches!(&s.conflicts, Some(Err(_)))
-    }) || live.webhooks.values().any(Result::is_err)
+/// Carries out a one-change plan and lays what was written over the shared observation.
+async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &Context) -> Status {
+    let client = ctx.observations.client();
+    let outcome = Reason::Write
+        .scope(execute(plan, client, credentials, secrets, &|_, _| {}))
+        .await;
+    let status = outcome
+        .into_iter()
+        .next()
+        .map(|o| o.status)
+        .unwrap_or(Status::Unchanged);
+    if let Some(change) = plan.changes.first() {
+        ctx.observations.written(credentials, change, &status).await;
+    }
+    status
 }
 
 /// An update of an object whose spec has not changed since its last successful sync: someone
@@ -826,9 +852,8 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
         return Ok(Requeue::await_change());
     };
     let plan = Plan::of(vec![change]);
-    let outcome = execute(&plan, &ctx.sinch, &credentials, &Secrets::default(), &|_, _| {}).await;
-    match outcome.into_iter().next().map(|o| o.status) {
-        Some(Status::Done { note, .. }) => {
+    match write(&plan, &credentials, &Secrets::default(), ctx).await {
+        Status::Done { note, .. } => {
             let note = match note {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
                 None => format!("deleted {what} {id} in Sinch"),
@@ -836,7 +861,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
             publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
             Ok(Requeue::await_change())
         }
-        Some(Status::Failed { message, .. }) => {
+        Status::Failed { message, .. } => {
             ctx.metrics.failed(K::KIND, "DeleteFailed");
             publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
             Err(crate::Error::Refused(format!("cannot delete {what} {id}: {message}")))
@@ -848,8 +873,9 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
 /// The id and scope of the live object apply would manage, if it exists.
 async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crate::Result<Option<(String, Scope)>> {
     let targets = engine::targets(&prepared.input, &prepared.defaults)?;
-    let live = observe::observe(&ctx.sinch, &prepared.credentials, &targets, false).await;
-    if live_read_failed(&live) {
+    let view = ctx.observations.view(&prepared.credentials, ctx.fresh_for(obj));
+    let live = observe::observe(&view, &targets, false).await;
+    if live.failure().is_some() {
         return Err(crate::Error::Refused(format!(
             "cannot read Sinch to find what {} manages",
             obj.object().label()
@@ -936,7 +962,7 @@ fn normal(reason: &str, note: String, action: &str) -> Event {
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
     ctx.metrics.failed(K::KIND, "KubernetesError");
-    ctx.requeue(&*obj, Retry::Backoff)
+    ctx.requeue(&*obj, Retry::Backoff, None)
 }
 
 /// Polling interval of an object: its annotation, else the operator's.

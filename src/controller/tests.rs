@@ -2,6 +2,7 @@
 //! controller sends, in order; Sinch is the in-process simulator, whose journal shows the calls.
 
 use super::metrics::Metrics;
+use super::observation::Observations;
 use super::reconcile::{FINALIZER, reconcile};
 use super::{Context, backoff, jitter};
 use crate::engine::Defaults;
@@ -45,7 +46,7 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
             },
         ),
         kube,
-        sinch,
+        observations: Arc::new(Observations::new(sinch, Duration::from_secs(2400))),
         credentials: Some(Credentials {
             key_id: "key".into(),
             key_secret: Sensitive("canary-operator-secret-9911".into()),
@@ -59,6 +60,7 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
         webhooks: reflector::store().0,
         resync: Duration::from_secs(600),
         failures: Mutex::default(),
+        read_back: Mutex::default(),
     };
     (Arc::new(ctx), handle, sim)
 }

@@ -5,7 +5,7 @@
 
 use super::plan::{Action, Change, Plan, fingerprint, template_update};
 use super::secrets::Secrets;
-use crate::sinch::client::{Client, Credentials, Project};
+use crate::sinch::client::{Client, Credentials, Project, Reason};
 use crate::sinch::error::{Class, ErrorKind, RequestError};
 use crate::sinch::request::{Api, Method, Request};
 use crate::sinch::template::Template;
@@ -14,8 +14,13 @@ use tokio::task::JoinSet;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
-    /// Sent and accepted; the id of the object (a created one's new id).
-    Done { id: Option<String>, note: Option<String> },
+    /// Sent and accepted; the id of the object (a created one's new id), and what Sinch
+    /// answered (the object as written) when it answered one.
+    Done {
+        id: Option<String>,
+        note: Option<String>,
+        answer: Option<Value>,
+    },
     /// Not done; `retryable`: a later run may succeed without any change (rule 8).
     Failed { message: String, retryable: bool },
     /// Not sent because a change it depends on failed.
@@ -93,7 +98,9 @@ pub async fn execute(
             };
             let project = client.project(&c.project, c.region, credentials.clone());
             let id = c.id.clone();
-            tasks.spawn(async move { (i, send(&project, request, id).await) });
+            // A spawned task does not inherit the caller's request reason: hand it on.
+            let reason = Reason::current().unwrap_or(Reason::Write);
+            tasks.spawn(reason.scope(async move { (i, send(&project, request, id).await) }));
         }
         while let Some(joined) = tasks.join_next().await {
             let (i, s) = joined.expect("a change's task does not panic");
@@ -150,14 +157,19 @@ fn prepare(c: &Change, salt: &str, secrets: &Secrets, app_id: Option<String>) ->
 
 async fn send(project: &Project, request: Request, id: Option<String>) -> Status {
     match project.send(&request).await {
-        Ok(bytes) => Status::Done {
-            id: created_id(&bytes).or(id),
-            note: None,
-        },
+        Ok(bytes) => {
+            let answer: Option<Value> = serde_json::from_slice(&bytes).ok().filter(Value::is_object);
+            Status::Done {
+                id: answer.as_ref().and_then(created_id).or(id),
+                note: None,
+                answer,
+            }
+        }
         Err(e) if is_stale_template(&request, &e) => retry_template(project, &request).await,
         Err(e) if request.method == Method::Delete && e.is_not_found() => Status::Done {
             id,
             note: Some("already gone from Sinch".into()),
+            answer: None,
         },
         Err(e) => Status::Failed {
             message: e.to_string(),
@@ -166,9 +178,8 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
     }
 }
 
-fn created_id(bytes: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    v.get("id").and_then(Value::as_str).map(str::to_string)
+fn created_id(answer: &Value) -> Option<String> {
+    answer.get("id").and_then(Value::as_str).map(str::to_string)
 }
 
 fn is_stale_template(request: &Request, e: &RequestError) -> bool {
@@ -198,9 +209,11 @@ async fn retry_template(project: &Project, request: &Request) -> Status {
         None => Status::Done {
             id: Some(id),
             note: Some("changed in Sinch meanwhile; it already matches".into()),
+            answer: serde_json::to_value(&live).ok(),
         },
         Some((_, body)) => match project.update_template(&id, &body).await {
-            Ok(_) => Status::Done {
+            Ok(written) => Status::Done {
+                answer: serde_json::to_value(&written).ok(),
                 id: Some(id),
                 note: Some(format!(
                     "changed in Sinch meanwhile; replaced version {}",

@@ -2,19 +2,82 @@
 //! settings, then the webhooks of each app the input manages. A project with A apps costs A + 3
 //! reads, all in flight at once within the client's rate limit and in-flight bound. A failed read
 //! is kept as an error for the objects that needed it; the other objects plan on.
+//!
+//! What to read is decided here, once; where a read comes from is the [`Source`]'s business:
+//! the CLI asks Sinch ([`Direct`]), the controller its shared observation of each scope (rule 13).
 
 use super::{Scope, Target, identity};
 use crate::model::{Object, WebhookApp};
 use crate::sinch::app::App;
 use crate::sinch::client::{Client, Credentials};
+use crate::sinch::error::{Class, RequestError};
 use crate::sinch::settings::{IdentityConflict, ProjectSettings};
 use crate::sinch::template::Template;
 use crate::sinch::webhook::Webhook;
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-/// A read's result; the error is the client's message, for every object that depended on it.
-pub type Read<T> = Result<T, String>;
+/// A read's result, shared (not copied) by every object that needed it.
+pub type Read<T> = Result<Arc<T>, ReadError>;
+
+/// A read that failed: the request's message and its class (rule 8), so that each object that
+/// needed it reports the same failure and retries only what is worth retrying.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ReadError {
+    pub message: String,
+    pub class: Class,
+}
+
+impl From<RequestError> for ReadError {
+    fn from(e: RequestError) -> ReadError {
+        ReadError {
+            class: e.class(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Where live state comes from. Every read is of one scope (and, for webhooks, one app).
+pub trait Source: Sync {
+    fn apps(&self, scope: &Scope) -> impl Future<Output = Read<Vec<App>>> + Send;
+    fn templates(&self, scope: &Scope) -> impl Future<Output = Read<Vec<Template>>> + Send;
+    fn settings(&self, scope: &Scope) -> impl Future<Output = Read<Option<ProjectSettings>>> + Send;
+    fn webhooks(&self, scope: &Scope, app: &str) -> impl Future<Output = Read<Vec<Webhook>>> + Send;
+    fn identity_conflicts(&self, scope: &Scope) -> impl Future<Output = Read<Vec<IdentityConflict>>> + Send;
+}
+
+/// Sinch itself, with one access key: every call is a request.
+pub struct Direct<'a> {
+    pub client: &'a Client,
+    pub credentials: &'a Credentials,
+}
+
+impl Direct<'_> {
+    fn project(&self, scope: &Scope) -> crate::sinch::client::Project {
+        self.client
+            .project(&scope.project, scope.region, self.credentials.clone())
+    }
+}
+
+impl Source for Direct<'_> {
+    async fn apps(&self, scope: &Scope) -> Read<Vec<App>> {
+        Ok(Arc::new(self.project(scope).list_apps().await?))
+    }
+    async fn templates(&self, scope: &Scope) -> Read<Vec<Template>> {
+        Ok(Arc::new(self.project(scope).list_templates().await?))
+    }
+    async fn settings(&self, scope: &Scope) -> Read<Option<ProjectSettings>> {
+        Ok(Arc::new(self.project(scope).get_settings().await?))
+    }
+    async fn webhooks(&self, scope: &Scope, app: &str) -> Read<Vec<Webhook>> {
+        Ok(Arc::new(self.project(scope).list_webhooks(app).await?))
+    }
+    async fn identity_conflicts(&self, scope: &Scope) -> Read<Vec<IdentityConflict>> {
+        Ok(Arc::new(self.project(scope).list_identity_conflicts().await?))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Live {
@@ -37,6 +100,22 @@ impl Live {
     pub fn apps(&self, scope: &Scope) -> Option<&Read<Vec<App>>> {
         self.scopes.get(scope).and_then(|s| s.apps.as_ref())
     }
+
+    /// The first read that failed, if any.
+    pub fn failure(&self) -> Option<&ReadError> {
+        let scopes = self.scopes.values().flat_map(|s| {
+            [
+                s.apps.as_ref().and_then(|r| r.as_ref().err()),
+                s.templates.as_ref().and_then(|r| r.as_ref().err()),
+                s.settings.as_ref().and_then(|r| r.as_ref().err()),
+                s.conflicts.as_ref().and_then(|r| r.as_ref().err()),
+            ]
+        });
+        scopes
+            .chain(self.webhooks.values().map(|r| r.as_ref().err()))
+            .flatten()
+            .next()
+    }
 }
 
 #[derive(Default)]
@@ -47,7 +126,7 @@ struct Needs {
 }
 
 /// Reads what planning `targets` needs; with `prune`, also what could be deleted in their scopes.
-pub async fn observe(client: &Client, credentials: &Credentials, targets: &[Target<'_>], prune: bool) -> Live {
+pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) -> Live {
     let mut needs: BTreeMap<Scope, Needs> = BTreeMap::new();
     for t in targets {
         let n = needs.entry(t.scope.clone()).or_default();
@@ -61,30 +140,16 @@ pub async fn observe(client: &Client, credentials: &Credentials, targets: &[Targ
             n.templates = true;
         }
     }
-    let project = |scope: &Scope| client.project(&scope.project, scope.region, credentials.clone());
     let reads = needs.iter().map(|(scope, n)| async move {
-        let p = project(scope);
         let (apps, templates, settings) = tokio::join!(
             async {
-                if n.apps {
-                    Some(p.list_apps().await.map_err(|e| e.to_string()))
-                } else {
-                    None
-                }
+                if n.apps { Some(source.apps(scope).await) } else { None }
             },
             async {
-                if n.templates {
-                    Some(p.list_templates().await.map_err(|e| e.to_string()))
-                } else {
-                    None
-                }
+                if n.templates { Some(source.templates(scope).await) } else { None }
             },
             async {
-                if n.settings {
-                    Some(p.get_settings().await.map_err(|e| e.to_string()))
-                } else {
-                    None
-                }
+                if n.settings { Some(source.settings(scope).await) } else { None }
             },
         );
         (
@@ -136,7 +201,7 @@ pub async fn observe(client: &Client, credentials: &Credentials, targets: &[Targ
                     .and_then(|c| c.unified_contact_id_enabled)
                     == Some(true);
                 let has = match live.scopes.get(&t.scope).and_then(|l| l.settings.as_ref()) {
-                    Some(Ok(Some(settings))) => unified_contact_id(settings),
+                    Some(Ok(settings)) => settings.as_ref().as_ref().is_some_and(unified_contact_id),
                     _ => false,
                 };
                 if wants && !has {
@@ -147,14 +212,11 @@ pub async fn observe(client: &Client, credentials: &Credentials, targets: &[Targ
         }
     }
     let webhook_reads = apps.into_iter().map(|(scope, app)| async move {
-        let result = project(&scope).list_webhooks(&app).await.map_err(|e| e.to_string());
+        let result = source.webhooks(&scope, &app).await;
         ((scope, app), result)
     });
     let conflict_reads = conflicts.into_iter().map(|scope| async move {
-        let result = project(&scope)
-            .list_identity_conflicts()
-            .await
-            .map_err(|e| e.to_string());
+        let result = source.identity_conflicts(&scope).await;
         (scope, result)
     });
     let (webhooks, conflicts) = tokio::join!(join_all(webhook_reads), join_all(conflict_reads));

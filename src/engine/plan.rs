@@ -336,7 +336,7 @@ impl Builder<'_> {
 
     fn read<'l, T>(&mut self, t: &Target, what: &str, read: Option<&'l Read<T>>) -> Option<&'l T> {
         match read {
-            Some(Ok(value)) => Some(value),
+            Some(Ok(value)) => Some(&**value),
             Some(Err(e)) => {
                 let message = format!("cannot read the {what} of {}: {e}", t.scope);
                 self.error(t, message);
@@ -524,7 +524,7 @@ impl Builder<'_> {
             }
             AppSlot::Created(_) => (None, Vec::new()),
             AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
-                Some(Ok(list)) => (Some(id.clone()), list.clone()),
+                Some(Ok(list)) => (Some(id.clone()), list.to_vec()),
                 Some(Err(e)) => {
                     for t in declared {
                         self.error(t, format!("cannot read the webhooks of {label} ({id}): {e}"));
@@ -764,7 +764,7 @@ impl Builder<'_> {
                 continue;
             };
             if let Some(Ok(templates)) = &live.templates {
-                for tpl in templates {
+                for tpl in templates.iter() {
                     let id = tpl.id.clone().unwrap_or_default();
                     let declared = targets.iter().any(|t| match t.object() {
                         Object::Template(d) => {
@@ -785,7 +785,7 @@ impl Builder<'_> {
                 }
             }
             if let Some(Ok(apps)) = &live.apps {
-                for app in apps {
+                for app in apps.iter() {
                     let id = app.id.clone().unwrap_or_default();
                     let declared = targets.iter().any(|t| match t.object() {
                         Object::ConversationApp(a) => {

@@ -95,13 +95,57 @@ pub struct Config {
     pub timeout: Duration,
 }
 
-/// Requests sent to Sinch, by method and HTTP status (`error` when no answer came).
+/// Requests sent to Sinch, by method, route, HTTP status (`error` when no answer came) and why
+/// they were sent.
 pub type RequestCounter = Family<RequestLabels, Counter>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
+    /// The route template, e.g. `/v1/projects/{project_id}/apps`: ids stay out of the labels.
+    pub route: String,
     pub status: String,
+    /// `poll`, `read-back` or `write`.
+    pub reason: String,
+}
+
+/// Why a request is sent, as the controller counts them: set around a call with
+/// [`Reason::scope`]; unset, a GET is a poll and anything else a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Observing a scope: the lists that planning reads.
+    Poll,
+    /// Reading one object again after writing it (an app's channel states, a template's version).
+    ReadBack,
+    /// A change of a plan, and what carrying it out needs.
+    Write,
+}
+
+tokio::task_local! {
+    static REASON: Reason;
+}
+
+impl Reason {
+    pub async fn scope<F: Future>(self, f: F) -> F::Output {
+        REASON.scope(self, f).await
+    }
+
+    /// The reason set around the current task, if any.
+    pub fn current() -> Option<Reason> {
+        REASON.try_with(|r| *r).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Poll => "poll",
+            Reason::ReadBack => "read-back",
+            Reason::Write => "write",
+        }
+    }
+
+    fn of(method: Method) -> Reason {
+        Reason::current().unwrap_or(if method == Method::Get { Reason::Poll } else { Reason::Write })
+    }
 }
 
 impl Default for Config {
@@ -384,7 +428,9 @@ impl Project {
             counter
                 .get_or_create(&RequestLabels {
                     method: request.method.as_str().into(),
+                    route: request.route.to_string(),
                     status,
+                    reason: Reason::of(request.method).as_str().into(),
                 })
                 .inc();
         }
