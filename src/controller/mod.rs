@@ -211,7 +211,14 @@ pub async fn run(
     tracing::info!(identity = %settings.identity, "holding the leader Lease: reconciling");
     metrics.leader.set(1);
 
-    let ctx = context(&settings, kube.clone(), observations, credentials, defaults, metrics.clone());
+    let ctx = context(
+        &settings,
+        kube.clone(),
+        observations,
+        credentials,
+        defaults,
+        metrics.clone(),
+    );
     let controllers = controllers(&settings, kube, ctx, stopped);
     tokio::pin!(controllers);
     let lost = tokio::select! {

@@ -60,7 +60,11 @@ impl<T: Clone> Piece<T> {
         *self.used.lock().expect("never poisoned") = Instant::now();
         let mut slot = self.slot.lock().await;
         if let Some(e) = slot.as_ref() {
-            let keep = if e.read.is_ok() { max_age } else { max_age.min(ERROR_REUSE) };
+            let keep = if e.read.is_ok() {
+                max_age
+            } else {
+                max_age.min(ERROR_REUSE)
+            };
             if e.at.elapsed() <= keep {
                 return (e.read.clone(), e.at);
             }
@@ -119,7 +123,12 @@ impl ScopeCache {
     }
 
     fn webhook_pieces(&self) -> Vec<Arc<Piece<Vec<Webhook>>>> {
-        self.webhooks.lock().expect("never poisoned").values().cloned().collect()
+        self.webhooks
+            .lock()
+            .expect("never poisoned")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Drops the webhook lists nobody asked for within `idle` (apps deleted, objects gone).
@@ -229,12 +238,16 @@ impl Observations {
                 match kind {
                     Kind::ConversationApp => match project.get_app(id).await {
                         Ok(app) => cache.apps.edit(|apps| upsert(apps, app, |a| a.id.as_deref())).await,
-                        Err(e) if e.is_not_found() => cache.apps.edit(|apps| remove(apps, id, |a| a.id.as_deref())).await,
+                        Err(e) if e.is_not_found() => {
+                            cache.apps.edit(|apps| remove(apps, id, |a| a.id.as_deref())).await
+                        }
                         Err(e) => tracing::info!(error = %e, "reading an app back failed; the next poll reads it"),
                     },
                     Kind::Template => match project.get_template(id).await {
                         Ok(t) => cache.templates.edit(|ts| upsert(ts, t, |t| t.id.as_deref())).await,
-                        Err(e) if e.is_not_found() => cache.templates.edit(|ts| remove(ts, id, |t| t.id.as_deref())).await,
+                        Err(e) if e.is_not_found() => {
+                            cache.templates.edit(|ts| remove(ts, id, |t| t.id.as_deref())).await
+                        }
                         Err(e) => tracing::info!(error = %e, "reading a template back failed; the next poll reads it"),
                     },
                     Kind::Webhook | Kind::ProjectSettings => {}
@@ -247,7 +260,9 @@ impl Observations {
     /// leaves) the held list. A write whose answer cannot be read leaves the list to the next
     /// poll.
     pub async fn written(&self, credentials: &Credentials, change: &Change, status: &Status) {
-        let Status::Done { id, answer, .. } = status else { return };
+        let Status::Done { id, answer, .. } = status else {
+            return;
+        };
         let scope = Scope {
             project: change.project.clone(),
             region: change.region,
@@ -334,7 +349,9 @@ fn parse<T: DeserializeOwned>(answer: &Option<Value>) -> Option<T> {
 }
 
 fn upsert<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> Option<&str>) {
-    let Some(key) = id(&item).map(str::to_string) else { return };
+    let Some(key) = id(&item).map(str::to_string) else {
+        return;
+    };
     match list.iter_mut().find(|x| id(x) == Some(key.as_str())) {
         Some(slot) => *slot = item,
         None => list.push(item),
@@ -398,7 +415,12 @@ impl observe::Source for View<'_> {
 
     async fn settings(&self, scope: &Scope) -> Read<Option<ProjectSettings>> {
         let p = self.project(scope);
-        self.served(self.cache(scope).settings.get(self.max_age, poll(p.get_settings())).await)
+        self.served(
+            self.cache(scope)
+                .settings
+                .get(self.max_age, poll(p.get_settings()))
+                .await,
+        )
     }
 
     async fn webhooks(&self, scope: &Scope, app: &str) -> Read<Vec<Webhook>> {
@@ -411,5 +433,92 @@ impl observe::Source for View<'_> {
     /// is what a person acts on.
     async fn identity_conflicts(&self, scope: &Scope) -> Read<Vec<IdentityConflict>> {
         poll(self.project(scope).list_identity_conflicts()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::observe::Source;
+    use crate::model::Region;
+    use crate::sim::{self, Sim};
+    use crate::sinch::Sensitive;
+    use crate::sinch::client::Config;
+
+    const APPS: &str = "GET /{region}/v1/projects/{project_id}/apps";
+
+    fn key(id: &str, secret: &str) -> Credentials {
+        Credentials {
+            key_id: id.into(),
+            key_secret: Sensitive(secret.into()),
+        }
+    }
+
+    async fn setup() -> (Sim, Observations, Scope) {
+        let sim = Sim::start(
+            sim::Config {
+                keys: vec![("good".into(), "good-secret".into())],
+                ..sim::Config::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let client = Client::new(Config {
+            endpoints: sim.endpoints(),
+            ..Config::default()
+        })
+        .unwrap();
+        let scope = Scope {
+            project: "p".into(),
+            region: Region::Us,
+        };
+        (sim, Observations::new(client, Duration::from_secs(600)), scope)
+    }
+
+    #[tokio::test]
+    async fn concurrent_readers_share_one_read_until_it_is_older_than_they_accept() {
+        let (sim, observations, scope) = setup().await;
+        let good = key("good", "good-secret");
+        let view = observations.view(&good, Duration::from_millis(300));
+        let reads = (0..20).map(|_| view.apps(&scope));
+        for read in futures_util::future::join_all(reads).await {
+            assert!(read.unwrap().is_empty());
+        }
+        assert_eq!(sim.stats().count(APPS), 1, "single flight: {:?}", sim.stats());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let reads = (0..20).map(|_| view.apps(&scope));
+        futures_util::future::join_all(reads).await;
+        assert_eq!(sim.stats().count(APPS), 2, "one refresh once stale: {:?}", sim.stats());
+        assert!(view.observed_at().is_some());
+    }
+
+    #[tokio::test]
+    async fn another_access_key_never_sees_what_one_key_read() {
+        let (sim, observations, scope) = setup().await;
+        let good = key("good", "good-secret");
+        let forged = key("good", "guessed");
+        assert!(
+            observations
+                .view(&good, Duration::from_secs(60))
+                .apps(&scope)
+                .await
+                .is_ok()
+        );
+        let refused = observations
+            .view(&forged, Duration::from_secs(60))
+            .apps(&scope)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.class, crate::sinch::error::Class::Auth, "{refused}");
+        // The refusal is shared for a moment by that key only; the good key still reads its own.
+        assert!(
+            observations
+                .view(&good, Duration::from_secs(60))
+                .apps(&scope)
+                .await
+                .is_ok()
+        );
+        assert_eq!(sim.stats().count(APPS), 1, "{:?}", sim.stats());
     }
 }

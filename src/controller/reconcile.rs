@@ -7,6 +7,7 @@
 //! plan.
 
 use super::Context;
+use super::observation::View;
 use super::status::{self, Cond, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Change, Options, Plan};
@@ -18,7 +19,6 @@ use crate::model::{
     Template, Webhook, WebhookApp,
 };
 use crate::sinch::Sensitive;
-use super::observation::View;
 use crate::sinch::client::{Credentials, Reason};
 use crate::sinch::error::Class;
 use crate::validate::{self, Input};

@@ -131,7 +131,9 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
     for t in targets {
         let n = needs.entry(t.scope.clone()).or_default();
         match t.object() {
-            Object::ConversationApp(_) | Object::Webhook(_) => n.apps = true,
+            Object::ConversationApp(_) => n.apps = true,
+            // Its app's webhooks only: the app is found by the app's own manifest, or named by id.
+            Object::Webhook(_) => {}
             Object::Template(_) => n.templates = true,
             Object::ProjectSettings(_) => n.settings = true,
         }
@@ -142,14 +144,20 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
     }
     let reads = needs.iter().map(|(scope, n)| async move {
         let (apps, templates, settings) = tokio::join!(
+            async { if n.apps { Some(source.apps(scope).await) } else { None } },
             async {
-                if n.apps { Some(source.apps(scope).await) } else { None }
+                if n.templates {
+                    Some(source.templates(scope).await)
+                } else {
+                    None
+                }
             },
             async {
-                if n.templates { Some(source.templates(scope).await) } else { None }
-            },
-            async {
-                if n.settings { Some(source.settings(scope).await) } else { None }
+                if n.settings {
+                    Some(source.settings(scope).await)
+                } else {
+                    None
+                }
             },
         );
         (

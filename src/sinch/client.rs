@@ -144,7 +144,11 @@ impl Reason {
     }
 
     fn of(method: Method) -> Reason {
-        Reason::current().unwrap_or(if method == Method::Get { Reason::Poll } else { Reason::Write })
+        Reason::current().unwrap_or(if method == Method::Get {
+            Reason::Poll
+        } else {
+            Reason::Write
+        })
     }
 }
 
@@ -192,9 +196,10 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     config: Config,
-    /// (token URL, key id) -> the cached token; the async lock makes concurrent callers wait
-    /// for one fetch instead of each fetching.
-    tokens: Mutex<HashMap<(String, String), TokenSlot>>,
+    /// (token URL, key id, digest of the key secret) -> the cached token; the async lock makes
+    /// concurrent callers wait for one fetch instead of each fetching. The secret is part of the
+    /// key: a caller who knows only a key id never gets that key's token.
+    tokens: Mutex<HashMap<(String, String, Vec<u8>), TokenSlot>>,
     /// Project id -> its limiter: all calls to one project share one budget, whatever region.
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
     in_flight: Semaphore,
@@ -291,6 +296,13 @@ impl Client {
             limiter,
         }
     }
+}
+
+/// Held in memory only, to tell keys apart.
+fn secret_digest(secret: &Sensitive) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, secret.0.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// `rate` requests a second, in bursts of at most a twentieth of it (50 ms worth): a burst of a
@@ -500,7 +512,11 @@ impl Project {
             .tokens
             .lock()
             .expect("never poisoned")
-            .entry((url, self.credentials.key_id.clone()))
+            .entry((
+                url,
+                self.credentials.key_id.clone(),
+                secret_digest(&self.credentials.key_secret),
+            ))
             .or_default()
             .clone()
     }
