@@ -397,36 +397,35 @@ async fn poll<T>(f: impl Future<Output = Result<T, crate::sinch::error::RequestE
     Ok(Arc::new(Reason::Poll.scope(f).await.map_err(ReadError::from)?))
 }
 
+impl View<'_> {
+    async fn take<T: Clone>(
+        &self,
+        piece: &Piece<T>,
+        fetch: impl Future<Output = Result<T, crate::sinch::error::RequestError>>,
+    ) -> Read<T> {
+        self.served(piece.get(self.max_age, poll(fetch)).await)
+    }
+}
+
 impl observe::Source for View<'_> {
     async fn apps(&self, scope: &Scope) -> Read<Vec<App>> {
-        let p = self.project(scope);
-        self.served(self.cache(scope).apps.get(self.max_age, poll(p.list_apps())).await)
+        let (p, cache) = (self.project(scope), self.cache(scope));
+        self.take(&cache.apps, p.list_apps()).await
     }
 
     async fn templates(&self, scope: &Scope) -> Read<Vec<Template>> {
-        let p = self.project(scope);
-        self.served(
-            self.cache(scope)
-                .templates
-                .get(self.max_age, poll(p.list_templates()))
-                .await,
-        )
+        let (p, cache) = (self.project(scope), self.cache(scope));
+        self.take(&cache.templates, p.list_templates()).await
     }
 
     async fn settings(&self, scope: &Scope) -> Read<Option<ProjectSettings>> {
-        let p = self.project(scope);
-        self.served(
-            self.cache(scope)
-                .settings
-                .get(self.max_age, poll(p.get_settings()))
-                .await,
-        )
+        let (p, cache) = (self.project(scope), self.cache(scope));
+        self.take(&cache.settings, p.get_settings()).await
     }
 
     async fn webhooks(&self, scope: &Scope, app: &str) -> Read<Vec<Webhook>> {
-        let p = self.project(scope);
-        let piece = self.cache(scope).webhooks_of(app);
-        self.served(piece.get(self.max_age, poll(p.list_webhooks(app))).await)
+        let (p, piece) = (self.project(scope), self.cache(scope).webhooks_of(app));
+        self.take(&piece, p.list_webhooks(app)).await
     }
 
     /// Read fresh each time: asked for only while enabling unified contact id, and the answer

@@ -417,7 +417,7 @@ async fn plan_and_execute<K: Managed>(
             retry,
         )
     };
-    let mut targets = match engine::targets(&input, &defaults) {
+    let mut targets = match engine::targets(input, defaults) {
         Ok(t) => t,
         Err(e) => return fail("ProjectMissing", e.to_string(), Retry::OnChange),
     };
@@ -438,7 +438,7 @@ async fn plan_and_execute<K: Managed>(
     }
     let live = observe::observe(view, &targets, false).await;
     let plan = plan::build(
-        &input,
+        input,
         &targets,
         &live,
         &Options {

@@ -397,16 +397,17 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
 }
 
 /// Answers every request of the mocked API server: a status patch with the object it names (as
-/// the test made it), anything else (events) with `{}`. Counts the status patches.
-fn serve_kube(mut handle: ApiHandle, objects: std::collections::HashMap<String, Value>) -> Arc<Mutex<usize>> {
-    let patches = Arc::new(Mutex::new(0));
-    let counted = patches.clone();
+/// the test made it), anything else (events) with `{}`. Keeps the status patches sent.
+fn serve_kube(mut handle: ApiHandle, objects: std::collections::HashMap<String, Value>) -> Arc<Mutex<Vec<Value>>> {
+    let patches = Arc::new(Mutex::new(Vec::new()));
+    let seen = patches.clone();
     tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
             let path = request.uri().path().to_string();
+            let body = request.into_body().collect_bytes().await.unwrap();
             let answer = match path.strip_suffix("/status") {
                 Some(object) => {
-                    *counted.lock().unwrap() += 1;
+                    seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
                     let name = object.rsplit('/').take(2).collect::<Vec<_>>();
                     objects[&format!("{}/{}", name[1], name[0])].clone()
                 }
@@ -526,7 +527,11 @@ async fn n_apps_with_five_webhooks_each_cost_one_apps_list_and_n_webhook_lists()
         "one apps list, N webhook lists, one token: {stats:?}"
     );
     assert_eq!(stats.writes, 0);
-    assert_eq!(*patches.lock().unwrap(), 6 * N, "each object's status written once");
+    assert_eq!(
+        patches.lock().unwrap().len(),
+        6 * N,
+        "each object's status written once"
+    );
     let metrics = ctx.metrics.render();
     let polls = format!(
         "sinch_operator_sinch_requests_total{{method=\"GET\",route=\"/v1/projects/{{project_id}}/apps/{{app_id}}/webhooks\",status=\"200\",reason=\"poll\"}} {N}"
@@ -560,7 +565,7 @@ async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_pa
         (0, 2, 1),
         "{stats:?}"
     );
-    assert_eq!(*patches.lock().unwrap(), 10);
+    assert_eq!(patches.lock().unwrap().len(), 10);
     let metrics = ctx.metrics.render();
     assert!(
         metrics.lines().any(|l| l.starts_with("sinch_operator_sinch_requests_total{method=\"PATCH\",route=\"/v1/projects/{project_id}/webhooks/{webhook_id}\",status=\"200\",reason=\"write\"} 1")),
@@ -617,30 +622,7 @@ async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
     let (ctx, api, sim) = context().await;
     let ids = seed(&sim, &ctx, 1).await;
     let (apps, webhooks) = inventory(&ids);
-    let objects: Vec<_> = by_path(&apps).into_iter().chain(by_path(&webhooks)).collect();
-    let status_bodies = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let seen = status_bodies.clone();
-    let objects: std::collections::HashMap<String, Value> = objects.into_iter().collect();
-    let mut api = api;
-    tokio::spawn(async move {
-        while let Some((request, send)) = api.next_request().await {
-            let path = request.uri().path().to_string();
-            let body = request.into_body().collect_bytes().await.unwrap();
-            let answer = match path.strip_suffix("/status") {
-                Some(object) => {
-                    seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-                    let name = object.rsplit('/').take(2).collect::<Vec<_>>();
-                    objects[&format!("{}/{}", name[1], name[0])].clone()
-                }
-                None => json!({}),
-            };
-            send.send_response(
-                Response::builder()
-                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
+    let status_bodies = serve_kube(api, by_path(&apps).into_iter().chain(by_path(&webhooks)).collect());
     sim.reset_stats();
     sim.inject(sim::Fault {
         status: 403,

@@ -199,7 +199,7 @@ struct Inner {
     /// (token URL, key id, digest of the key secret) -> the cached token; the async lock makes
     /// concurrent callers wait for one fetch instead of each fetching. The secret is part of the
     /// key: a caller who knows only a key id never gets that key's token.
-    tokens: Mutex<HashMap<(String, String, Vec<u8>), TokenSlot>>,
+    tokens: Mutex<HashMap<TokenKey, TokenSlot>>,
     /// Project id -> its limiter: all calls to one project share one budget, whatever region.
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
     in_flight: Semaphore,
@@ -223,6 +223,8 @@ pub struct Sent {
 }
 
 type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
+/// (token URL, key id, digest of the key secret).
+type TokenKey = (String, String, Vec<u8>);
 
 #[derive(Clone)]
 struct Token {
