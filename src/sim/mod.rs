@@ -88,6 +88,9 @@ pub struct Stats {
     /// Requests other than GET to the APIs (the token endpoint not included).
     pub writes: u64,
     pub requests: BTreeMap<String, u64>,
+    /// Bytes of the API's answers (bodies only; the token endpoint not included).
+    #[serde(default)]
+    pub bytes: u64,
     /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `dropped`, `spike`.
     #[serde(default)]
     pub faults: BTreeMap<String, u64>,
@@ -189,6 +192,10 @@ impl Shared {
         stats.total += 1;
         stats.writes += u64::from(is_write);
         *stats.requests.entry(request).or_default() += 1;
+    }
+
+    fn count_bytes(&self, n: usize) {
+        self.stats.lock().expect("never poisoned").bytes += n as u64;
     }
 
     fn count_fault(&self, kind: &str) {

@@ -221,7 +221,13 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
             sim.count_fault(&f.status.to_string());
             failure(f.status, f.retry_after, f.message)
         }
-        None => response,
+        None => {
+            // Counted for the benchmarks: what a reader downloads grows with what it lists.
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            sim.count_bytes(body.len());
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
     }
 }
 

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""The controller's benchmark (run it with `scripts/bench controller`).
+
+On the e2e suite's real kube-apiserver (scripts/e2e-cluster) and one simulator at 20 ms latency
+and 800 requests/s, per inventory size A (apps with 5 webhooks each, A/2 templates, settings, as
+bench/run.py), side by side in one run:
+  - `apply` of the inventory to an empty project (the CLI's convergence), and `plan` of it once
+    converged (what one observation costs the CLI);
+  - `sinch-operator run --resync 20s` converging the same inventory from empty in another project:
+    wall time from the first object created until all are Ready, requests, writes, duplicates;
+  - the controller's steady state over two poll intervals: GETs and bytes per interval, writes;
+  - the controller's peak RSS (VmHWM).
+Writes bench/controller-results.json and bench/controller.svg and prints the table of
+BENCHMARKS.md's controller section.
+"""
+
+import base64
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as scale  # noqa: E402  (the CLI benchmark: inventory, simulator, measuring)
+
+ROOT = scale.ROOT
+BIN = scale.BIN
+SIZES = scale.SIZES
+RESYNC_S = 20
+FLAGS = ["--rate-limit", str(scale.OUR_RATE), "--concurrency", str(scale.CONCURRENCY)]
+GROUP = "/apis/conversation.sinch.com/v1alpha1"
+PLURALS = ["conversationapps", "webhooks", "templates", "projectsettings"]
+
+
+class Kube:
+    """The API server as the admin of scripts/e2e-cluster, over urllib."""
+
+    def __init__(self, kubeconfig):
+        text = open(kubeconfig).read()
+        self.server = re.search(r"server: (\S+)", text).group(1)
+        self.token = re.search(r"token: (\S+)", text).group(1)
+        ca = base64.b64decode(re.search(r"certificate-authority-data: (\S+)", text).group(1)).decode()
+        self.ctx = ssl.create_default_context(cadata=ca)
+
+    def call(self, method, path, body=None, content_type="application/yaml", ok=(200, 201)):
+        data = body.encode() if isinstance(body, str) else (json.dumps(body).encode() if body else None)
+        req = urllib.request.Request(self.server + path, method=method, data=data, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            if e.code in ok or e.code == 409:
+                return {}
+            raise RuntimeError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from e
+
+    def create(self, doc, namespace=None):
+        """POSTs one YAML document to the collection its apiVersion and kind name."""
+        api = re.search(r"^apiVersion: (\S+)", doc, re.M).group(1)
+        kind = re.search(r"^kind: (\S+)", doc, re.M).group(1)
+        base = f"/apis/{api}" if "/" in api else f"/api/{api}"
+        plural = {"ConversationApp": "conversationapps", "ProjectSettings": "projectsettings",
+                  "Webhook": "webhooks", "Template": "templates", "Secret": "secrets",
+                  "Namespace": "namespaces", "ClusterRole": "clusterroles", "Role": "roles",
+                  "ClusterRoleBinding": "clusterrolebindings", "RoleBinding": "rolebindings",
+                  "ServiceAccount": "serviceaccounts",
+                  "CustomResourceDefinition": "customresourcedefinitions"}[kind]
+        ns = namespace or (re.search(r"namespace: ([\w-]+)", doc) or [None, None])[1]
+        cluster_scoped = kind in ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
+        path = f"{base}/{plural}" if cluster_scoped or not ns else f"{base}/namespaces/{ns}/{plural}"
+        self.call("POST", path, doc)
+
+
+def documents(text):
+    return [d for d in re.split(r"^---\s*$", text, flags=re.M) if re.search(r"^kind:", d, re.M)]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def install(kube, cluster):
+    crds = subprocess.run([BIN, "crds"], check=True, capture_output=True, text=True).stdout
+    for doc in documents(crds):
+        kube.create(doc)
+    time.sleep(3)  # CRDs established
+    kube.create("apiVersion: v1\nkind: Namespace\nmetadata: {name: sinch-operator-system}\n")
+    for doc in documents(open(os.path.join(ROOT, "manifests", "rbac.yaml")).read()):
+        kube.create(doc)
+    kube.create("""apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: sinch-operator-bench}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-operator}
+subjects: [{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}]
+""")
+    kube.create("""apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: sinch-operator-leader-bench, namespace: sinch-operator-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: sinch-operator-leader}
+subjects: [{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}]
+""")
+
+
+def inventory(n, project, namespace):
+    with tempfile.TemporaryDirectory() as d:
+        scale.manifests(n, d, project)
+        text = open(os.path.join(d, "inventory.yaml")).read()
+    return text.replace("namespace: bench", f"namespace: {namespace}")
+
+
+def ready_count(kube, namespace):
+    ready = total = 0
+    for plural in PLURALS:
+        items = kube.call("GET", f"{GROUP}/namespaces/{namespace}/{plural}").get("items", [])
+        total += len(items)
+        for o in items:
+            conds = (o.get("status") or {}).get("conditions") or []
+            ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+    return ready, total
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def gets(stats):
+    return sum(v for k, v in stats["requests"].items() if k.startswith("GET "))
+
+
+def diff(after, before):
+    keys = set(after["requests"]) | set(before["requests"])
+    return {"total": after["total"] - before["total"], "writes": after["writes"] - before["writes"],
+            "bytes": after.get("bytes", 0) - before.get("bytes", 0),
+            "requests": {k: after["requests"].get(k, 0) - before["requests"].get(k, 0) for k in keys}}
+
+
+def bench(n, kube, cluster, sim):
+    objects = n + n * scale.WEBHOOKS_PER_APP + n // 2 + 1
+    out = {"apps": n, "objects": objects}
+
+    # The CLI: apply to an empty project, then one plan of the converged inventory.
+    cli_project = f"cli-{n}"
+    with tempfile.TemporaryDirectory() as d:
+        scale.manifests(n, d, cli_project)
+        env = sim.env(cli_project)
+        applied = scale.run_measured(sim, [BIN, "apply", "--auto-approve", "-f", d] + FLAGS, env, {0})
+        planned = scale.run_measured(sim, [BIN, "plan", "-f", d] + FLAGS, env, {0})
+    out["apply"] = {k: applied[k] for k in ("wall_s", "requests", "writes", "rss_mib")}
+    out["plan"] = {k: planned[k] for k in ("wall_s", "requests", "rss_mib")}
+
+    # The controller, in a project and namespace of its own.
+    project, namespace = f"ctl-{n}", f"bench-{n}"
+    port = free_port()
+    env = sim.env(project)
+    env.update({"KUBECONFIG": os.path.join(cluster, "controller.kubeconfig"),
+                "SINCH_OPERATOR_LOG": "warn"})
+    log = open(os.path.join(cluster, f"controller-{n}.log"), "w")
+    ctl = subprocess.Popen([BIN, "run", "--namespace", namespace, "--resync", f"{RESYNC_S}s",
+                            "--metrics-listen", f"127.0.0.1:{port}", "--lease-name", namespace,
+                            "--lease-namespace", "sinch-operator-system", "--identity", "bench",
+                            "--lease-duration", "4s", "--workers", "64"] + FLAGS,
+                           env=env, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        kube.create(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n")
+        docs = documents(inventory(n, project, namespace))
+        secrets = [d for d in docs if re.search(r"^kind: Secret", d, re.M)]
+        for doc in secrets:
+            kube.create(doc)
+        time.sleep(3)  # the controller holds the Lease
+        start_stats = sim.stats()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(kube.create, [d for d in docs if d not in secrets]))
+        created_s = time.perf_counter() - started
+        deadline = time.time() + 900
+        while True:
+            ready, total = ready_count(kube, namespace)
+            if ready == objects:
+                break
+            if time.time() > deadline:
+                raise RuntimeError(f"{ready}/{total} Ready after 900 s")
+            time.sleep(1 if n < 1000 else 3)
+        converged_s = time.perf_counter() - started
+        # Read-backs and last status writes: wait for 5 s without a write.
+        while True:
+            a = sim.stats()
+            time.sleep(6)
+            if diff(sim.stats(), a)["writes"] == 0:
+                break
+        conv = diff(sim.stats(), start_stats)
+        token = conv["requests"].get("POST /oauth2/token", 0)
+        store = sim.call("GET", f"/v1/projects/{project}/apps")["apps"]
+        names = [a["display_name"] for a in store]
+        hooks = sum(len(sim.call("GET", f"/v1/projects/{project}/apps/{a['id']}/webhooks")["webhooks"])
+                    for a in store)
+        templates = len(sim.call("GET", f"/v2/projects/{project}/templates").get("templates", []))
+        out["converge"] = {"wall_s": converged_s, "create_objects_s": created_s,
+                           "requests": conv["total"] - token, "token": token, "writes": conv["writes"],
+                           "apps_in_sinch": len(names), "distinct_names": len(set(names)),
+                           "webhooks_in_sinch": hooks, "templates_in_sinch": templates}
+        time.sleep(RESYNC_S)  # one whole interval settled
+        a = sim.stats()
+        time.sleep(2 * RESYNC_S)
+        steady = diff(sim.stats(), a)
+        out["steady"] = {"gets_per_interval": gets(steady) / 2, "bytes_per_interval": steady["bytes"] / 2,
+                         "writes": steady["writes"],
+                         "by_route": {k: v for k, v in steady["requests"].items() if v}}
+        out["controller_rss_mib"] = rss_mib(ctl.pid)
+    finally:
+        ctl.terminate()
+        try:
+            ctl.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            ctl.kill()
+        log.close()
+    # One plan's bytes, against the controller's project (its steady state's peer).
+    with tempfile.TemporaryDirectory() as d:
+        scale.manifests(n, d, project)
+        b = sim.stats()
+        scale.measure(sim, [BIN, "plan", "-f", d] + FLAGS, sim.env(project), {0})
+        p = diff(sim.stats(), b)
+        out["plan"]["bytes"] = p["bytes"]
+        out["plan"]["gets"] = gets(p)
+    return out
+
+
+def table(results):
+    rows = ["| apps | objects | plan GETs | controller GETs / interval | ratio | plan bytes | controller bytes / interval | "
+            "steady writes | apply requests | converge requests | ratio | apply wall | converge wall | ratio | duplicates | controller peak RSS |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        c, s, a, p = r["converge"], r["steady"], r["apply"], r["plan"]
+        dup = (c["apps_in_sinch"] - r["apps"]) + (c["webhooks_in_sinch"] - 5 * r["apps"]) \
+            + (c["templates_in_sinch"] - r["apps"] // 2)
+        rows.append(
+            f"| {r['apps']} | {r['objects']} | {p['gets']} | {s['gets_per_interval']:.1f} | "
+            f"{s['gets_per_interval'] / p['gets']:.2f} | {p['bytes'] / 1024:.0f} KiB | {s['bytes_per_interval'] / 1024:.0f} KiB | "
+            f"{s['writes']} | {a['requests']} | {c['requests'] + c['token']} | {(c['requests'] + c['token']) / a['requests']:.2f} | "
+            f"{a['wall_s']:.2f} s | {c['wall_s']:.2f} s | {c['wall_s'] / a['wall_s']:.2f} | {dup} | {r['controller_rss_mib']:.1f} MiB |")
+    return "\n".join(rows)
+
+
+def svg(results, path):
+    w, h, pad = 640, 300, 50
+    xs = [r["apps"] for r in results]
+    series = [("controller GETs / interval", "#c0392b", [r["steady"]["gets_per_interval"] for r in results]),
+              ("plan GETs", "#2471a3", [r["plan"]["gets"] for r in results]),
+              ("controller convergence requests / 6", "#e67e22", [(r["converge"]["requests"] + r["converge"]["token"]) / 6 for r in results]),
+              ("apply requests / 6", "#27ae60", [r["apply"]["requests"] / 6 for r in results])]
+    top = max(max(v) for _, _, v in series) * 1.1
+    xmax = max(xs)
+    def px(x, y):
+        return pad + (w - 2 * pad) * x / xmax, h - pad - (h - 2 * pad) * y / top
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{w}" height="{h}" fill="white"/>',
+             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
+             f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">apps (5 webhooks each, A/2 templates)</text>',
+             f'<text x="12" y="{pad - 12}">requests ({top:.0f} at the top)</text>']
+    for x in xs:
+        X, _ = px(x, 0)
+        parts.append(f'<text x="{X}" y="{h - pad + 14}" text-anchor="middle">{x}</text>')
+    for i, (name, colour, ys) in enumerate(series):
+        pts = " ".join(f"{px(x, y)[0]:.1f},{px(x, y)[1]:.1f}" for x, y in zip(xs, ys))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{pad + 10}" y="{pad + 14 * i}" fill="{colour}">{name}</text>')
+    parts.append("</svg>")
+    open(path, "w").write("\n".join(parts) + "\n")
+
+
+def main():
+    cluster = tempfile.mkdtemp(prefix="sinch-bench-cluster.")
+    subprocess.run([os.path.join(ROOT, "scripts", "e2e-cluster"), "start", cluster], check=True)
+    sim = scale.Sim()
+    results = []
+    try:
+        kube = Kube(os.path.join(cluster, "admin.kubeconfig"))
+        install(kube, cluster)
+        for n in SIZES:
+            print(f"controller benchmark: {n} apps", file=sys.stderr, flush=True)
+            results.append(bench(n, kube, cluster, sim))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    finally:
+        sim.stop()
+        subprocess.run([os.path.join(ROOT, "scripts", "e2e-cluster"), "stop", cluster])
+    with open(os.path.join(ROOT, "bench", "controller-results.json"), "w") as f:
+        json.dump({"machine": scale.machine(), "resync_s": RESYNC_S, "results": results}, f, indent=2)
+    svg(results, os.path.join(ROOT, "bench", "controller.svg"))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
