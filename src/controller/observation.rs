@@ -165,6 +165,8 @@ pub struct Observations {
     /// Lists (and whole scopes) nobody asked for this long are dropped.
     idle: Duration,
     scopes: Mutex<HashMap<Key, Arc<ScopeCache>>>,
+    /// When idle scopes were last dropped.
+    swept: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Observations {
@@ -183,6 +185,7 @@ impl Observations {
             hmac,
             idle,
             scopes: Mutex::default(),
+            swept: Mutex::default(),
         }
     }
 
@@ -212,7 +215,13 @@ impl Observations {
 
     fn scope(&self, access: &str, scope: &Scope) -> Arc<ScopeCache> {
         let mut scopes = self.scopes.lock().expect("never poisoned");
-        scopes.retain(|_, cache| cache.idle() < self.idle);
+        // Looking at every scope's lists costs as much as the lists are long: not on each read.
+        let mut swept = self.swept.lock().expect("never poisoned");
+        if swept.is_none_or(|at| at.elapsed() >= self.idle / 4) {
+            *swept = Some(Instant::now());
+            scopes.retain(|_, cache| cache.idle() < self.idle);
+        }
+        drop(swept);
         let cache = scopes
             .entry(Key {
                 scope: scope.clone(),
