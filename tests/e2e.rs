@@ -988,3 +988,103 @@ fn rbac_grants_exactly_what_the_suite_used() {
     eprintln!("RBAC: {granted} grants, all used; requests by grant: {used:?}");
     assert!(unused.is_empty(), "granted but never used by the suite: {unused:?}");
 }
+
+/// 20 apps with 5 webhooks each and 10 templates, in namespace `ns`.
+fn fleet(ns: &str) -> String {
+    let mut docs = Vec::new();
+    for i in 0..20 {
+        docs.push(format!(
+            "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {{name: app-{i}, namespace: {ns}}}\nspec: {{displayName: Fleet app {i}, processingMode: CONVERSATION}}\n"
+        ));
+        for w in 0..5 {
+            docs.push(format!(
+                "apiVersion: conversation.sinch.com/v1alpha1\nkind: Webhook\nmetadata: {{name: app-{i}-hook-{w}, namespace: {ns}}}\nspec: {{appRef: {{name: app-{i}}}, target: \"https://hooks.example.com/{i}/{w}\", triggers: [MESSAGE_INBOUND]}}\n"
+            ));
+        }
+    }
+    for t in 0..10 {
+        docs.push(format!(
+            "apiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {{name: fleet-template-{t}, namespace: {ns}}}\nspec:\n  defaultTranslation: en-US\n  translations:\n    - {{languageCode: en-US, version: \"1\", textMessage: {{text: \"Hello {t}\"}}}}\n"
+        ));
+    }
+    docs.join("---\n")
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_fleet_converges_once_and_each_poll_interval_reads_what_one_plan_reads() {
+    const RESYNC: u64 = 8;
+    let ns = &unique("e2e-fleet");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let controller = Controller::start(&sim, ns, ns, &["--resync", &format!("{RESYNC}s")]);
+    let yaml = fleet(ns);
+    apply_yaml(&admin, &yaml, Some(ns)).await;
+    all_ready(&admin, ns, 130).await;
+
+    // Nothing twice: 20 apps, 5 webhooks each, 10 templates.
+    let project = sinch(&sim, Region::Us);
+    let apps = project.list_apps().await.unwrap();
+    assert_eq!(apps.len(), 20);
+    for app in &apps {
+        assert_eq!(
+            project.list_webhooks(app.id.as_deref().unwrap()).await.unwrap().len(),
+            5
+        );
+    }
+    assert_eq!(project.list_templates().await.unwrap().len(), 10);
+
+    // Converged: a few seconds without a write or a read-back.
+    eventually(Duration::from_secs(60), "no more writes or read-backs", || async {
+        sim.reset_stats();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let stats = sim.stats();
+        let read_backs = stats.count("GET /{region}/v1/projects/{project_id}/apps/{app_id}")
+            + stats.count("GET /{region}/v1/projects/{project_id}/templates/{template_id}");
+        (stats.writes == 0 && read_backs == 0).then_some(())
+    })
+    .await;
+
+    // What one `plan` of the same inventory reads (its token aside).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.yaml"), &yaml).unwrap();
+    sim.reset_stats();
+    let out = cli(&sim, &["plan", "-f", dir.path().to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let plan_reads = sim.stats().total - sim.stats().count("POST /oauth2/token");
+    assert_eq!(plan_reads, 1 + 20 + 1, "apps, each app's webhooks, templates");
+
+    // Two poll intervals of the controller.
+    sim.reset_stats();
+    tokio::time::sleep(Duration::from_secs(2 * RESYNC)).await;
+    let stats = sim.stats();
+    let gets: u64 = stats
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("GET "))
+        .map(|(_, v)| v)
+        .sum();
+    eprintln!("fleet: {gets} GETs in two {RESYNC} s intervals; one plan reads {plan_reads}");
+    assert_eq!(stats.writes, 0, "{stats:?}");
+    assert!(
+        gets >= plan_reads && gets as f64 <= 2.0 * 1.1 * plan_reads as f64,
+        "{gets} GETs in two intervals, one plan reads {plan_reads}: {stats:?}"
+    );
+    for (route, per_interval) in [
+        ("GET /{region}/v1/projects/{project_id}/apps", 1),
+        ("GET /{region}/v1/projects/{project_id}/apps/{app_id}/webhooks", 20),
+        ("GET /{region}/v1/projects/{project_id}/templates", 1),
+    ] {
+        assert!(stats.count(route) <= 2 * per_interval, "{route}: {stats:?}");
+    }
+    assert!(
+        controller.metric("sinch_operator_observation_age_seconds").await > 0.0,
+        "{:?}",
+        controller.metrics().await
+    );
+}

@@ -273,6 +273,26 @@ async fn a_partly_declared_object_keeps_live_sub_fields_and_a_new_channel_keeps_
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
 }
 
+/// AppCreateRequest requires `channel_credentials` (the simulator enforces it as Sinch does).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_declared_without_channels_is_created_with_an_empty_channel_list() {
+    let sim = start().await;
+    let app = "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {name: bare, namespace: team}\nspec: {displayName: Bare}\n";
+    let dir = write_dir(&[("app.yaml", app)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let journal = sim.journal();
+    let sent = writes(&journal);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].method, "POST");
+    assert_eq!(
+        sent[0].body,
+        Some(json!({"display_name": "Bare", "channel_credentials": []}))
+    );
+    let plan = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
+    assert_eq!(stdout(&plan), "No changes. Sinch matches the manifests (1 object).\n");
+}
+
 /// Creates the Shop app and `n` webhooks of it through the API, returning the app id.
 async fn shop_with_webhooks(sim: &Sim, targets: &[&str]) -> String {
     let us = api(sim, Region::Us);

@@ -297,8 +297,16 @@ async fn orphan_removes_the_finalizer_and_never_calls_sinch() {
 
 #[tokio::test]
 async fn a_rejected_create_is_reported_and_waits_for_a_change() {
-    let (ctx, mut api, _sim) = context().await;
-    // No channel credentials: the API answers 400, which retrying cannot fix.
+    let (ctx, mut api, sim) = context().await;
+    // Sinch answers 400, which retrying cannot fix.
+    sim.inject(crate::sim::Fault {
+        status: 400,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("POST /us/v1/projects/p-test/apps".into()),
+        message: Some("display_name: too long".into()),
+    });
     let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
     obj.spec.channel_credentials = None;
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
@@ -318,7 +326,7 @@ async fn a_rejected_create_is_reported_and_waits_for_a_change() {
     );
     assert_eq!(
         synced["message"],
-        "POST /v1/projects/p-test/apps: HTTP 400 INVALID_ARGUMENT: channel_credentials: required"
+        "POST /v1/projects/p-test/apps: HTTP 400 INVALID_ARGUMENT: display_name: too long"
     );
     let (_, _, event) = expect(&mut api, json!({})).await;
     assert_eq!(

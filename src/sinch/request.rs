@@ -129,14 +129,18 @@ impl Request {
         )
     }
 
+    /// AppCreateRequest requires `channel_credentials`: an app declared with no channels sends
+    /// an empty list.
     pub fn create_app(project: &str, body: &App) -> Request {
+        let mut body = body.clone();
+        body.channel_credentials.get_or_insert_with(Vec::new);
         Request::new(
             Api::Conversation,
             Method::Post,
             "/v1/projects/{project_id}/apps",
             &["v1", "projects", project, "apps"],
         )
-        .body(body)
+        .body(&body)
     }
 
     /// A merge-all PATCH: `body` holds exactly the fields named in `mask`, each complete.
