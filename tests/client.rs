@@ -841,3 +841,184 @@ async fn every_example_manifest_converted_is_accepted() {
     }
     assert_eq!(created, input.manifests.len());
 }
+
+/// A server that answers each request with the raw HTTP `answer(request line)` gives, one request
+/// per connection, and keeps the request lines it received.
+struct Hostile {
+    url: String,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    async fn start(answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Hostile {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, answer) = (asked.clone(), std::sync::Arc::new(answer));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let line = head.lines().next().unwrap_or_default().to_string();
+                    log.lock().unwrap().push(line.clone());
+                    let _ = conn.write_all(&answer(&line)).await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        Hostile { url, asked }
+    }
+
+    fn project(&self, auth: AuthMode, max_body_bytes: usize) -> Project {
+        let url = self.url.clone();
+        let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
+            "SINCH_AUTH_URL" => Some(format!("{url}/oauth2/token")),
+            "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
+            _ => None,
+        })
+        .unwrap();
+        project_with(
+            Config {
+                endpoints,
+                auth,
+                max_body_bytes,
+                retry: RetryPolicy {
+                    max_attempts: 2,
+                    min_delay: Duration::from_millis(1),
+                    max_delay: Duration::from_millis(5),
+                    max_retry_after: Duration::from_millis(50),
+                },
+                ..Config::default()
+            },
+            Region::Us,
+        )
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+fn http(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for h in headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+const TOKEN_ANSWER: &str = r#"{"access_token":"t","expires_in":3600,"token_type":"bearer"}"#;
+
+#[tokio::test]
+async fn a_retry_after_of_1e20_seconds_waits_the_longest_allowed_wait_and_no_more() {
+    let server = Hostile::start(|line| match line.starts_with("POST /oauth2/token") {
+        true => http("200 OK", &["Content-Type: application/json"], TOKEN_ANSWER),
+        false => http("429 Too Many Requests", &["Retry-After: 1e20"], ""),
+    })
+    .await;
+    let started = Instant::now();
+    let e = server.project(AuthMode::OAuth, 1 << 20).list_apps().await.unwrap_err();
+    assert_eq!(e.status(), Some(429));
+    assert_eq!(e.attempts, 2);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(server.asked().iter().filter(|l| l.contains("/apps")).count(), 2);
+}
+
+#[tokio::test]
+async fn a_token_that_never_expires_is_kept_without_overflow() {
+    let server = Hostile::start(|line| match line.starts_with("POST /oauth2/token") {
+        true => http(
+            "200 OK",
+            &["Content-Type: application/json"],
+            r#"{"access_token":"t","expires_in":18446744073709551615,"token_type":"bearer"}"#,
+        ),
+        false => http("200 OK", &["Content-Type: application/json"], r#"{"apps":[]}"#),
+    })
+    .await;
+    let p = server.project(AuthMode::OAuth, 1 << 20);
+    assert!(p.list_apps().await.unwrap().is_empty());
+    assert!(p.list_apps().await.unwrap().is_empty());
+    assert_eq!(server.asked().iter().filter(|l| l.contains("/oauth2/token")).count(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_nothing_reaches_its_target() {
+    let elsewhere = Hostile::start(|_| http("200 OK", &[], r#"{"apps":[]}"#)).await;
+    let target = format!("Location: {}/us/v1/projects/{PROJECT}/apps", elsewhere.url);
+    let server = Hostile::start(move |_| http("307 Temporary Redirect", &[&target], "")).await;
+    let e = server.project(AuthMode::Basic, 1 << 20).list_apps().await.unwrap_err();
+    assert_eq!(e.status(), Some(307));
+    assert_eq!(e.class(), Class::Terminal);
+    assert_eq!(server.asked().len(), 1);
+    assert_eq!(elsewhere.asked(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_not_buffered() {
+    let big = format!(r#"{{"apps":[],"padding":"{}"}}"#, "x".repeat(4096));
+    let server = Hostile::start(move |_| http("200 OK", &["Content-Type: application/json"], &big)).await;
+    let e = server.project(AuthMode::Basic, 1024).list_apps().await.unwrap_err();
+    assert_eq!(
+        e.kind.to_string(),
+        "the answer could not be read: the answer is larger than 1024 bytes"
+    );
+    assert_eq!(e.class(), Class::Terminal);
+}
+
+#[tokio::test]
+async fn identity_conflict_pages_that_come_round_again_are_an_error_not_a_loop() {
+    let server = Hostile::start(|line| {
+        let next = if line.contains("page_token=b") { "a" } else { "b" };
+        http(
+            "200 OK",
+            &["Content-Type: application/json"],
+            &format!(r#"{{"conflicts":[],"next_page_token":"{next}"}}"#),
+        )
+    })
+    .await;
+    let e = server
+        .project(AuthMode::Basic, 1 << 20)
+        .list_identity_conflicts()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind.to_string(),
+        "the answer could not be read: the pages do not end: page token \"b\" came back or more than 10000 pages"
+    );
+    assert_eq!(server.asked().len(), 3, "{:?}", server.asked());
+}

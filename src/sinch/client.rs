@@ -35,6 +35,12 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const AUTH_VAR: &str = "SINCH_AUTH";
 /// The largest page of identity conflicts the API serves.
 const CONFLICTS_PAGE_SIZE: u32 = 20;
+/// More pages than any project holds (200,000 conflicts): a list that goes on is refused.
+const MAX_PAGES: usize = 10_000;
+/// An access token is never kept longer than this, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME_S: u64 = 24 * 3600;
+/// The largest answer read: a list of thousands of apps is a few MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
 /// An access key of a project.
 #[derive(Clone, Debug)]
@@ -93,6 +99,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// For one HTTP exchange.
     pub timeout: Duration,
+    /// The largest answer read; a longer one is an error, not buffered.
+    pub max_body_bytes: usize,
 }
 
 /// Requests sent to Sinch, by method, route, HTTP status (`error` when no answer came) and why
@@ -161,6 +169,7 @@ impl Default for Config {
             concurrency: NonZeroUsize::new(DEFAULT_CONCURRENCY).expect("not zero"),
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -241,6 +250,8 @@ struct TokenResponse {
 impl Client {
     pub fn new(config: Config) -> crate::Result<Client> {
         let http = reqwest::Client::builder()
+            // A redirect would carry the key or token to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("sinch-operator/", env!("CARGO_PKG_VERSION")))
@@ -463,8 +474,11 @@ impl Project {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
-        let body = response.bytes().await.map_err(|e| Failure::Other(transport(e)))?;
+            // Any size: a hostile 1e20 waits the longest we ever wait (max_retry_after).
+            .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX));
+        let body = read_body(response, inner.config.max_body_bytes)
+            .await
+            .map_err(|e| Failure::Other(e.into()))?;
         tracing::debug!("answered");
         if (200..300).contains(&status) {
             return Ok(body.to_vec());
@@ -564,10 +578,9 @@ impl Project {
             .await
             .map_err(|e| token_error(None, transport_message(e)))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
+        let body = read_body(response, self.client.inner.config.max_body_bytes)
             .await
-            .map_err(|e| token_error(Some(status), transport_message(e)))?;
+            .map_err(|e| token_error(Some(status), ErrorKind::from(e).to_string()))?;
         if !(200..300).contains(&status) {
             return Err(token_error(
                 Some(status),
@@ -578,7 +591,8 @@ impl Project {
             .map_err(|e| token_error(Some(status), format!("the answer could not be read: {e}")))?;
         // Renew a tenth of the lifetime (at most a minute) early, so no call goes out with a
         // token that expires on its way.
-        let lifetime = Duration::from_secs(token.expires_in);
+        // A lifetime of any size is taken, but never trusted for more than a day.
+        let lifetime = Duration::from_secs(token.expires_in.min(MAX_TOKEN_LIFETIME_S));
         let renew_at = Instant::now() + lifetime - (lifetime / 10).min(Duration::from_secs(60));
         tracing::debug!(expires_in = token.expires_in, "new access token");
         Ok(Token {
@@ -703,15 +717,27 @@ impl Project {
     pub async fn list_identity_conflicts(&self) -> Result<Vec<IdentityConflict>, RequestError> {
         let mut conflicts = Vec::new();
         let mut token = String::new();
+        let mut seen = std::collections::HashSet::new();
         loop {
             let request = Request::list_identity_conflicts(&self.id, CONFLICTS_PAGE_SIZE, &token);
             let page: ListIdentityConflictsResponse = self.call(&request).await?;
             conflicts.extend(page.conflicts);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                // A server that hands back the same token would loop forever.
-                Some(next) if next != token => token = next,
-                _ => return Ok(conflicts),
+            let Some(next) = page.next_page_token.filter(|t| !t.is_empty()) else {
+                return Ok(conflicts);
+            };
+            // A server whose tokens come round again would be read forever.
+            if !seen.insert(next.clone()) || seen.len() > MAX_PAGES {
+                return Err(RequestError {
+                    request: request.describe(),
+                    project: self.id.clone(),
+                    region: self.region,
+                    attempts: 1,
+                    kind: ErrorKind::Decode(format!(
+                        "the pages do not end: page token {next:?} came back or more than {MAX_PAGES} pages"
+                    )),
+                });
             }
+            token = next;
         }
     }
 }
@@ -740,6 +766,35 @@ fn reqwest_method(method: Method) -> reqwest::Method {
         Method::Patch => reqwest::Method::PATCH,
         Method::Delete => reqwest::Method::DELETE,
     }
+}
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge(usize),
+}
+
+impl From<BodyError> for ErrorKind {
+    fn from(e: BodyError) -> ErrorKind {
+        match e {
+            BodyError::Transport(e) => transport(e),
+            BodyError::TooLarge(limit) => ErrorKind::Decode(format!("the answer is larger than {limit} bytes")),
+        }
+    }
+}
+
+/// The body, refused once it outgrows `limit`: a hostile server cannot make us buffer without end.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn transport(e: reqwest::Error) -> ErrorKind {

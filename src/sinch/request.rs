@@ -45,7 +45,7 @@ impl std::fmt::Display for Method {
 }
 
 #[serde_with::serde_as]
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
 pub struct Request {
     pub api: Api,
     pub method: Method,
@@ -63,6 +63,28 @@ pub struct Request {
     pub update_mask: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+}
+
+/// Without the body: it may hold channel tokens and webhook secrets, and a Debug line ends up
+/// in logs and panics.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("update_mask", &self.update_mask)
+            .field("body", &self.body.as_ref().map(|_| NotShown))
+            .finish()
+    }
+}
+
+struct NotShown;
+
+impl std::fmt::Debug for NotShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(not shown)")
+    }
 }
 
 impl Request {
@@ -350,6 +372,20 @@ const SETTINGS: &str = "/v1/projects/{project_id}/settings";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_what_is_sent_where_but_never_the_body() {
+        let app: App = serde_json::from_value(serde_json::json!({
+            "display_name": "Shop",
+            "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "a", "token": "canary-debug-7d1e"}}]
+        }))
+        .unwrap();
+        let shown = format!("{:?}", Request::create_app("p", &app));
+        assert_eq!(
+            shown,
+            r#"Request { method: Post, path: "/v1/projects/p/apps", query: [], update_mask: None, body: Some((not shown)) }"#
+        );
+    }
 
     #[test]
     fn segments_are_encoded_and_the_mask_is_one_comma_separated_value() {

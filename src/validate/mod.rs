@@ -525,10 +525,19 @@ fn check_webhook(m: &Manifest, hook: &Webhook, errors: &mut Vec<Diagnostic>) {
             format!("{host} is a conversation-api.*.sinch.com host, which Sinch forbids as a webhook target"),
         ));
     }
-    if let Some(cc) = &hook.spec.client_credentials
-        && let Err(problem) = check_url(&cc.endpoint)
-    {
-        errors.push(m.error("spec.clientCredentials.endpoint", problem));
+    if let Some(cc) = &hook.spec.client_credentials {
+        // Sinch sends the client secret there: never in clear text.
+        match check_url(&cc.endpoint) {
+            Err(problem) => errors.push(m.error("spec.clientCredentials.endpoint", problem)),
+            Ok(()) if !cc.endpoint.to_ascii_lowercase().starts_with("https://") => errors.push(m.error(
+                "spec.clientCredentials.endpoint",
+                format!(
+                    "must be an https URL: Sinch sends the client secret there; {:?} would carry it in clear text",
+                    cc.endpoint
+                ),
+            )),
+            Ok(()) => {}
+        }
     }
     let mut seen = Vec::new();
     for (i, t) in hook.spec.triggers.iter().flatten().enumerate() {
