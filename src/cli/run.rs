@@ -14,6 +14,10 @@ pub struct Args {
     /// object's annotation conversation.sinch.com/poll-interval overrides it.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
     pub resync: Duration,
+    /// The shortest conversation.sinch.com/poll-interval annotation honoured; shorter ones are
+    /// raised to it, so that no namespace makes the operator read a whole project every second.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub min_poll_interval: Duration,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -65,6 +69,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         });
         let settings = Settings {
             resync: args.resync,
+            min_poll_interval: args.min_poll_interval,
             namespace: args.namespace,
             listen: args.metrics_listen,
             lease_name: args.lease_name,

@@ -36,6 +36,8 @@ use tokio::sync::watch;
 pub struct Settings {
     /// Re-read each object from Sinch this often when nothing changes (jittered).
     pub resync: Duration,
+    /// The shortest poll-interval annotation honoured.
+    pub min_poll_interval: Duration,
     /// Watch one namespace only; `None`: all.
     pub namespace: Option<String>,
     pub listen: SocketAddr,
@@ -63,6 +65,7 @@ pub struct Context {
     /// For the one-claim-per-(app, target) rule.
     pub webhooks: Store<Webhook>,
     resync: Duration,
+    min_poll_interval: Duration,
     /// Consecutive retryable failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Objects whose next reconcile reads their Sinch object back first.
@@ -74,7 +77,7 @@ impl Context {
     /// a poll is then due one interval after it, so that the objects of a scope come due
     /// together and one read serves them all.
     pub fn requeue<K: Managed>(&self, obj: &K, retry: Retry, observed: Option<Instant>) -> Action {
-        let every = reconcile::poll_interval(obj, self.resync);
+        let every = self.poll_interval(obj);
         match retry {
             Retry::Poll => {
                 let due = observed.map_or(every, |at| (at + every).saturating_duration_since(Instant::now()));
@@ -106,7 +109,11 @@ impl Context {
 
     /// How old a shared list may be for `obj`'s plan: half its poll interval.
     pub fn fresh_for<K: Managed>(&self, obj: &K) -> Duration {
-        reconcile::poll_interval(obj, self.resync) / 2
+        self.poll_interval(obj) / 2
+    }
+
+    fn poll_interval<K: Managed>(&self, obj: &K) -> Duration {
+        reconcile::poll_interval(obj, self.resync, self.min_poll_interval)
     }
 }
 
@@ -266,6 +273,7 @@ fn context(
             apps,
             webhooks,
             resync: settings.resync,
+            min_poll_interval: settings.min_poll_interval,
             failures: Mutex::default(),
             read_back: Mutex::default(),
         }),

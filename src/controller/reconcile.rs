@@ -33,7 +33,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +134,7 @@ struct Prepared {
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
     let started = std::time::Instant::now();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let label = obj.object().label();
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalize::Apply(obj) => apply(&api, &obj, &ctx).await,
@@ -142,13 +143,29 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
     })
     .await;
     ctx.metrics.reconciled(K::KIND, started.elapsed());
-    result.map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => crate::Error::Kubernetes {
+    use kube::runtime::finalizer::Error as F;
+    match result {
+        Ok(requeue) => Ok(requeue),
+        // The finalizer patch tests the list it changes: refused, our copy of the object is
+        // older than the server's (the watch has not yet brought our own write). Not a failure:
+        // look again once the watch has caught up.
+        Err(F::AddFinalizer(kube::Error::Api(e)) | F::RemoveFinalizer(kube::Error::Api(e)))
+            if e.code == 409 || e.code == 422 =>
+        {
+            tracing::debug!(object = %label, code = e.code, "the finalizer patch met a newer object");
+            Ok(Requeue::requeue(jitter_stale()))
+        }
+        Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
+        Err(other) => Err(crate::Error::Kubernetes {
             context: "updating the finalizer".into(),
             message: other.to_string(),
-        },
-    })
+        }),
+    }
+}
+
+/// About a second: long enough for the watch to bring the object's latest version.
+fn jitter_stale() -> Duration {
+    Duration::from_millis(800 + fastrand::u64(..400))
 }
 
 async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
@@ -204,22 +221,32 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
         "spec": object.spec_value(),
     });
     load::parse_bytes(&object.label(), manifest.to_string().as_bytes(), &mut docs, &mut errors);
-    let mut names: Vec<(String, String)> = object
-        .secret_refs()
-        .into_iter()
-        .map(|(path, r)| (r.name, path))
-        .collect();
-    names.sort();
-    names.dedup_by(|a, b| a.0 == b.0);
+    // Secret name -> (the first field naming it, the keys the object uses).
+    let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for (path, r) in object.secret_refs() {
+        names
+            .entry(r.name)
+            .or_insert_with(|| (path, BTreeSet::new()))
+            .1
+            .insert(r.key);
+    }
     let mut missing = Vec::new();
-    for (name, path) in names {
+    for (name, (path, keys)) in names {
         match get_secret(ctx, &ns, &name).await? {
             Some(secret) => {
+                // Only the keys this object uses: one Secret may hold the tokens of a thousand
+                // apps, and loading all of them for each app made every reconcile O(apps). All
+                // of them when one is missing, so that the error can list what is there.
+                let data = secret.data.unwrap_or_default();
+                let data: BTreeMap<_, _> = match keys.iter().all(|k| data.contains_key(k)) {
+                    true => data.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
+                    false => data,
+                };
                 let doc = json!({
                     "apiVersion": "v1",
                     "kind": "Secret",
                     "metadata": {"name": name, "namespace": ns},
-                    "data": secret.data,
+                    "data": data,
                 });
                 load::parse_bytes(
                     &format!("Secret {ns}/{name}"),
@@ -965,13 +992,14 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Cont
     ctx.requeue(&*obj, Retry::Backoff, None)
 }
 
-/// Polling interval of an object: its annotation, else the operator's.
-pub fn poll_interval<K: Managed>(obj: &K, default: Duration) -> Duration {
+/// Polling interval of an object: its annotation, else the operator's. The annotation is
+/// written by namespace users: it is raised to `floor`, so that no object makes the operator
+/// read a whole project every second.
+pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) -> Duration {
     obj.annotations()
         .get(POLL_INTERVAL_ANNOTATION)
         .and_then(|v| humantime::parse_duration(v).ok())
-        .filter(|d| *d >= Duration::from_secs(1))
-        .unwrap_or(default)
+        .map_or(default, |d| d.max(floor))
 }
 
 #[cfg(test)]
@@ -979,20 +1007,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_poll_interval_annotation_wins_when_it_parses() {
+    fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_floor() {
         let mut app: ConversationApp = serde_json::from_value(json!({
             "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
             "metadata": {"name": "a", "annotations": {POLL_INTERVAL_ANNOTATION: "30s"}},
             "spec": {"displayName": "A"}
         }))
         .unwrap();
-        assert_eq!(poll_interval(&app, Duration::from_secs(600)), Duration::from_secs(30));
+        let floor = Duration::from_secs(10);
+        assert_eq!(
+            poll_interval(&app, Duration::from_secs(600), floor),
+            Duration::from_secs(30)
+        );
         app.metadata
             .annotations
             .as_mut()
             .unwrap()
             .insert(POLL_INTERVAL_ANNOTATION.into(), "soon".into());
-        assert_eq!(poll_interval(&app, Duration::from_secs(600)), Duration::from_secs(600));
+        assert_eq!(
+            poll_interval(&app, Duration::from_secs(600), floor),
+            Duration::from_secs(600)
+        );
+        for short in ["1s", "0s", "100ms"] {
+            app.metadata
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(POLL_INTERVAL_ANNOTATION.into(), short.into());
+            assert_eq!(poll_interval(&app, Duration::from_secs(600), floor), floor, "{short}");
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
         apps: reflector::store().0,
         webhooks: reflector::store().0,
         resync: Duration::from_secs(600),
+        min_poll_interval: Duration::from_secs(1),
         failures: Mutex::default(),
         read_back: Mutex::default(),
     };
@@ -141,6 +142,35 @@ async fn a_new_object_first_gets_the_finalizer_and_nothing_else() {
         0,
         "Sinch is not called before the finalizer is in place"
     );
+}
+
+/// The finalizer patch met a newer object (the watch had not yet brought our own finalizer):
+/// looked at again in about a second, not counted as a failure, nothing sent to Sinch.
+#[tokio::test]
+async fn a_finalizer_patch_refused_as_stale_is_retried_soon_and_is_not_a_failure() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), api.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.method(), Method::PATCH);
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422,
+        "reason": "Invalid", "message": "the server rejected our request due to an error in our request"});
+    send.send_response(
+        Response::builder()
+            .status(422)
+            .body(Body::from(serde_json::to_vec(&status).unwrap()))
+            .unwrap(),
+    );
+    let action = task.await.unwrap().unwrap();
+    assert!(
+        (800..1200).any(|ms| action == kube::runtime::controller::Action::requeue(Duration::from_millis(ms))),
+        "{action:?}"
+    );
+    assert!(!ctx.metrics.render().contains("KubernetesError"));
+    assert_eq!(sim.stats().total, 0);
 }
 
 #[tokio::test]
