@@ -1047,20 +1047,43 @@ async fn on_a_terminal_apply_asks_and_takes_only_yes() {
     assert_eq!(sim.stats().writes, 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn prune_deletes_only_undeclared_objects_in_the_scopes_the_input_touches() {
-    let sim = start().await;
-    let us = api(&sim, Region::Us);
-    let stray: App = serde_json::from_value(json!({"display_name": "Stray",
-        "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "x", "token": "y"}}]}))
-    .unwrap();
-    let stray_id = us.create_app(&stray).await.unwrap().id.unwrap();
-    let elsewhere = api(&sim, Region::Eu).create_app(&stray).await.unwrap().id.unwrap();
-    let template: sinch_operator::sinch::template::Template = serde_json::from_value(json!({
+fn old_template() -> sinch_operator::sinch::template::Template {
+    serde_json::from_value(json!({
         "id": "old", "default_translation": "en", "translations": [{"language_code": "en", "version": "1", "text_message": {"text": "Hi"}}]
     }))
-    .unwrap();
-    us.create_template(&template).await.unwrap();
+    .unwrap()
+}
+
+fn stray_app(name: &str) -> App {
+    serde_json::from_value(json!({"display_name": name,
+        "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "x", "token": "y"}}]}))
+    .unwrap()
+}
+
+fn sent(sim: &Sim) -> Vec<String> {
+    let journal = sim.journal();
+    let mut sent: Vec<String> = writes(&journal)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    sent.sort();
+    sent
+}
+
+/// `--prune` deletes the undeclared objects of the kinds the input declares, in the scopes it
+/// touches: an input of apps alone leaves templates and webhooks be.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_only_undeclared_objects_of_declared_kinds_in_the_scopes_the_input_touches() {
+    let sim = start().await;
+    let us = api(&sim, Region::Us);
+    let stray_id = us.create_app(&stray_app("Stray")).await.unwrap().id.unwrap();
+    let elsewhere = api(&sim, Region::Eu)
+        .create_app(&stray_app("Stray"))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    us.create_template(&old_template()).await.unwrap();
     let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
     // Without --prune nothing is deleted.
     let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
@@ -1070,6 +1093,20 @@ async fn prune_deletes_only_undeclared_objects_in_the_scopes_the_input_touches()
             .count("DELETE /{region}/v1/projects/{project_id}/apps/{app_id}"),
         0
     );
+    let shop = us
+        .list_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.display_name.as_deref() == Some("Shop"))
+        .unwrap()
+        .id
+        .unwrap();
+    let hook: Webhook = serde_json::from_value(json!({
+        "app_id": shop, "target": "https://by-hand.example.com/", "target_type": "HTTP", "triggers": ["MESSAGE_INBOUND"]
+    }))
+    .unwrap();
+    us.create_webhook(&hook).await.unwrap();
     let out = run(&sim, &["plan", "-f", path(dir.path()), "--prune"]).await;
     assert!(
         stdout(&out).contains(&format!("- ConversationApp Stray ({stray_id}) will be deleted in project {PROJECT}, region us\n    DELETE /v1/projects/{PROJECT}/apps/{stray_id}\n    # not declared by any manifest; deleted because of --prune\n")),
@@ -1079,24 +1116,72 @@ async fn prune_deletes_only_undeclared_objects_in_the_scopes_the_input_touches()
     sim.reset_stats();
     let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve", "--prune"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let journal = sim.journal();
-    let mut sent: Vec<String> = writes(&journal)
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
-    sent.sort();
+    // Apps only: the template and the webhook made by hand stay.
     assert_eq!(
-        sent,
-        [
-            format!("DELETE /us/v1/projects/{PROJECT}/apps/{stray_id}"),
-            format!("DELETE /us/v2/projects/{PROJECT}/templates/old")
-        ]
+        sent(&sim),
+        [format!("DELETE /us/v1/projects/{PROJECT}/apps/{stray_id}")]
     );
+    assert_eq!(us.list_webhooks(&shop).await.unwrap().len(), 1);
     // The other region was not touched by the input: its app stays.
     assert_eq!(
         api(&sim, Region::Eu).list_apps().await.unwrap()[0].id.as_deref(),
         Some(elsewhere.as_str())
     );
+
+    // Templates declared too: the undeclared one goes, the declared one is created.
+    let dir = write_dir(&[
+        ("app.yaml", APP),
+        ("secrets.yaml", SECRETS),
+        ("template.yaml", TEMPLATE),
+    ]);
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve", "--prune"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        sent(&sim),
+        [
+            format!("DELETE /us/v2/projects/{PROJECT}/templates/old"),
+            format!("POST /us/v2/projects/{PROJECT}/templates"),
+        ]
+    );
+    assert_eq!(us.list_webhooks(&shop).await.unwrap().len(), 1);
+}
+
+/// What looks undeclared in a scope whose plan has an error may be what the input meant (here
+/// the declared app's name matches two apps): `--prune` deletes nothing there, and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_nothing_in_a_scope_whose_plan_has_errors() {
+    let sim = start().await;
+    let us = api(&sim, Region::Us);
+    let a = us.create_app(&stray_app("Shop")).await.unwrap().id.unwrap();
+    let b = us.create_app(&stray_app("Shop")).await.unwrap().id.unwrap();
+    us.create_app(&stray_app("Stray")).await.unwrap();
+    us.create_template(&old_template()).await.unwrap();
+    let dir = write_dir(&[
+        ("app.yaml", APP),
+        ("secrets.yaml", SECRETS),
+        ("template.yaml", TEMPLATE),
+    ]);
+    let plan = run(&sim, &["plan", "-f", path(dir.path()), "--prune"]).await;
+    assert_eq!(plan.status.code(), Some(1), "{}", stdout(&plan));
+    let text = stdout(&plan);
+    assert!(
+        text.contains(&format!("  error: ConversationApp team/shop: 2 apps are named \"Shop\" in this project and region ({a}, {b}): set spec.appId to the one to manage\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "  error: --prune deletes nothing in project {PROJECT} in region us: its plan has errors\n"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("will be deleted"), "{text}");
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve", "--prune"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // The independent template is still created; nothing is deleted.
+    assert_eq!(sent(&sim), [format!("POST /us/v2/projects/{PROJECT}/templates")]);
+    assert_eq!(us.list_apps().await.unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

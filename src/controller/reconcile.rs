@@ -37,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
 /// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
@@ -135,12 +136,15 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
     let started = std::time::Instant::now();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let label = obj.object().label();
+    // Every line logged meanwhile (each Sinch request) names the object it was for.
+    let span = tracing::info_span!("reconcile", object = %label);
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalize::Apply(obj) => apply(&api, &obj, &ctx).await,
             Finalize::Cleanup(obj) => cleanup(&*obj, &ctx).await,
         }
     })
+    .instrument(span)
     .await;
     ctx.metrics.reconciled(K::KIND, started.elapsed());
     use kube::runtime::finalizer::Error as F;

@@ -7,7 +7,7 @@
 //! the CLI asks Sinch ([`Direct`]), the controller its shared observation of each scope (rule 13).
 
 use super::{Scope, Target, identity};
-use crate::model::{Object, WebhookApp};
+use crate::model::{Kind, Object, WebhookApp};
 use crate::sinch::app::App;
 use crate::sinch::client::{Client, Credentials};
 use crate::sinch::error::{Class, RequestError};
@@ -125,7 +125,9 @@ struct Needs {
     settings: bool,
 }
 
-/// Reads what planning `targets` needs; with `prune`, also what could be deleted in their scopes.
+/// Reads what planning `targets` needs; with `prune`, also the webhooks of declared apps that
+/// declare none (the lists prune deletes from are the ones planning reads: it deletes only kinds
+/// the input declares).
 pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) -> Live {
     let mut needs: BTreeMap<Scope, Needs> = BTreeMap::new();
     for t in targets {
@@ -136,10 +138,6 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
             Object::Webhook(_) => {}
             Object::Template(_) => n.templates = true,
             Object::ProjectSettings(_) => n.settings = true,
-        }
-        if prune {
-            n.apps = true;
-            n.templates = true;
         }
     }
     let reads = needs.iter().map(|(scope, n)| async move {
@@ -191,7 +189,8 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
                 });
                 if let Some(Ok(list)) = live.apps(&t.scope)
                     && let Ok(Some(app)) = identity::app(t.recorded.id.as_deref(), &a.spec, list)
-                    && (declares_webhooks || prune)
+                    && (declares_webhooks
+                        || prune && targets.iter().any(|w| w.kind() == Kind::Webhook && w.scope == t.scope))
                 {
                     apps.insert((t.scope.clone(), app.id.clone().unwrap_or_default()));
                 }

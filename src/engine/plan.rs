@@ -14,7 +14,7 @@ use crate::sinch::webhook::Webhook;
 use crate::validate::{Input, MAX_WEBHOOKS_PER_APP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const FORMAT_VERSION: &str = "1";
 
@@ -223,17 +223,53 @@ struct Builder<'a> {
     input: &'a Input,
     live: &'a Live,
     options: &'a Options,
+    /// Where `--prune` deletes nothing: the scopes whose plan had errors without it.
+    no_prune: &'a BTreeSet<Scope>,
+    /// (scope, kind) the input declares: `--prune` deletes only those kinds.
+    declared: BTreeSet<(Scope, Kind)>,
+    /// The scopes whose plan has errors.
+    failed: BTreeSet<Scope>,
     plan: Plan,
 }
 
 /// Plans every target against what was read: apps, then webhooks (per app: deletes, updates,
 /// creates), templates, settings, and with `prune` the deletes of undeclared objects in the
 /// scopes the input touches.
+///
+/// `--prune` deletes only what is certainly not wanted: objects of the kinds the input declares
+/// in a scope, and nothing in a scope whose plan has an error (an app whose identity is
+/// ambiguous, a list that could not be read: what looks undeclared may be declared). Such a
+/// scope is planned again without deletes, and the plan says why.
 pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) -> Plan {
+    let (plan, failed) = build_with(input, targets, live, options, &BTreeSet::new());
+    if !options.prune || failed.is_empty() {
+        return plan;
+    }
+    let (mut plan, _) = build_with(input, targets, live, options, &failed);
+    for scope in failed {
+        plan.errors.push(PlanError {
+            kind: None,
+            name: None,
+            message: format!("--prune deletes nothing in {scope}: its plan has errors"),
+        });
+    }
+    plan
+}
+
+fn build_with(
+    input: &Input,
+    targets: &[Target],
+    live: &Live,
+    options: &Options,
+    no_prune: &BTreeSet<Scope>,
+) -> (Plan, BTreeSet<Scope>) {
     let mut b = Builder {
         input,
         live,
         options,
+        no_prune,
+        declared: targets.iter().map(|t| (t.scope.clone(), t.kind())).collect(),
+        failed: BTreeSet::new(),
         plan: Plan {
             format_version: FORMAT_VERSION.into(),
             changes: Vec::new(),
@@ -275,7 +311,7 @@ pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) 
         }
     }
     b.plan.summary = summary;
-    b.plan
+    (b.plan, b.failed)
 }
 
 /// The secret pointers of a desired body; with hashes recorded at the last write, whether each
@@ -326,7 +362,13 @@ fn from_map<T: serde::de::DeserializeOwned>(map: Map<String, Value>) -> T {
 }
 
 impl Builder<'_> {
+    /// Whether `--prune` deletes undeclared objects of `kind` in `scope`.
+    fn prunes(&self, scope: &Scope, kind: Kind) -> bool {
+        self.options.prune && !self.no_prune.contains(scope) && self.declared.contains(&(scope.clone(), kind))
+    }
+
     fn error(&mut self, t: &Target, message: impl Into<String>) {
+        self.failed.insert(t.scope.clone());
         self.plan.errors.push(PlanError {
             kind: Some(t.kind()),
             name: Some(t.name()),
@@ -496,8 +538,8 @@ impl Builder<'_> {
                 .push(t);
         }
         // With prune, also the declared apps that have no webhook manifest: all theirs go.
-        if self.options.prune {
-            for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
+        for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
+            if self.prunes(&t.scope, Kind::Webhook) {
                 let key = (t.object().namespace().to_string(), t.object().name().to_string());
                 if let Some(AppSlot::Live(id)) = apps.get(&key) {
                     groups.entry((t.scope.clone(), format!("live:{id}"))).or_insert((
@@ -551,11 +593,8 @@ impl Builder<'_> {
             .iter()
             .filter(|l| !matched.iter().flatten().any(|m| m.id == l.id))
             .collect();
-        let kept: Vec<&Webhook> = if self.options.prune {
-            Vec::new()
-        } else {
-            undeclared.clone()
-        };
+        let prune = self.prunes(scope, Kind::Webhook);
+        let kept: Vec<&Webhook> = if prune { Vec::new() } else { undeclared.clone() };
         let count = declared.len() + kept.len();
         let mut targets: Vec<String> = declared.iter().map(|t| spec(t).target).collect();
         // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
@@ -587,7 +626,7 @@ impl Builder<'_> {
         }
         let salt = self.options.salt.clone();
         let mut deletes = Vec::new();
-        for w in undeclared.iter().filter(|_| self.options.prune) {
+        for w in undeclared.iter().filter(|_| prune) {
             let id = w.id.clone().unwrap_or_default();
             let c = pruned(
                 Kind::Webhook,
@@ -763,7 +802,9 @@ impl Builder<'_> {
             let Some(live) = self.live.scopes.get(scope) else {
                 continue;
             };
-            if let Some(Ok(templates)) = &live.templates {
+            if let Some(Ok(templates)) = &live.templates
+                && self.prunes(scope, Kind::Template)
+            {
                 for tpl in templates.iter() {
                     let id = tpl.id.clone().unwrap_or_default();
                     let declared = targets.iter().any(|t| match t.object() {
@@ -784,7 +825,9 @@ impl Builder<'_> {
                     }
                 }
             }
-            if let Some(Ok(apps)) = &live.apps {
+            if let Some(Ok(apps)) = &live.apps
+                && self.prunes(scope, Kind::ConversationApp)
+            {
                 for app in apps.iter() {
                     let id = app.id.clone().unwrap_or_default();
                     let declared = targets.iter().any(|t| match t.object() {
