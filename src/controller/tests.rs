@@ -640,7 +640,7 @@ async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_pa
     let mut fast = webhooks[0].clone();
     fast.metadata.annotations =
         Some([(super::reconcile::POLL_INTERVAL_ANNOTATION.to_string(), "2s".to_string())].into());
-    tokio::time::sleep(Duration::from_millis(1100)).await; // over half the 2 s interval
+    tokio::time::sleep(Duration::from_millis(1600)).await; // a read is fresh for 3/4 of the 2 s interval
     reconcile(Arc::new(fast), ctx.clone()).await.unwrap();
     let stats = sim.stats();
     assert_eq!(
