@@ -65,7 +65,10 @@ fn documents(kube: &kube::Client, yaml: &str, ns: Option<&str>) -> Vec<(Value, A
             Some(k) if group == "conversation.sinch.com" => resource(k),
             _ => ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind)),
         };
-        let api = if matches!(kind.as_str(), "ClusterRole" | "ClusterRoleBinding" | "Namespace") {
+        let api = if matches!(
+            kind.as_str(),
+            "ClusterRole" | "ClusterRoleBinding" | "Namespace" | "SinchConnection" | "SinchClaim"
+        ) {
             Api::all_with(kube.clone(), &resource)
         } else {
             if let Some(ns) = ns {
@@ -82,18 +85,24 @@ fn documents(kube: &kube::Client, yaml: &str, ns: Option<&str>) -> Vec<(Value, A
 /// Once per test: the CRDs (created, not applied: see toolchain facts), the RBAC of
 /// manifests/ bound to the controller's user, and a fresh namespace.
 async fn setup(ns: &str) -> kube::Client {
+    let admin = setup_closed(ns).await;
+    allow_secrets(&admin, ns).await;
+    admin
+}
+
+/// The cluster, and namespace `ns` without the opt-in that lets the operator read its Secrets.
+async fn setup_closed(ns: &str) -> kube::Client {
     let admin = client("admin.kubeconfig").await;
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    for kind in Kind::ALL {
-        let crd = kind.crd();
+    for crd in sinch_operator::model::crds() {
         match crds.create(&PostParams::default(), &crd).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => panic!("creating the CRD of {kind}: {e}"),
+            Err(e) => panic!("creating the CRD {:?}: {e}", crd.metadata.name),
         }
     }
-    for kind in Kind::ALL {
-        let name = kind.crd().metadata.name.unwrap();
+    for crd in sinch_operator::model::crds() {
+        let name = crd.metadata.name.unwrap();
         eventually(Duration::from_secs(30), &format!("CRD {name} established"), || async {
             let crd = crds.get(&name).await.ok()?;
             crd.status?
@@ -132,7 +141,29 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
 "#
     );
     apply_yaml(&admin, &bindings, None).await;
+    allow_secrets(&admin, OPERATOR_NS).await;
+    // Every test has a simulator of its own, all with project PROJECT: the claims of an
+    // earlier test name objects of a simulator that is gone, and would refuse this test's.
+    let claims: Api<sinch_operator::model::SinchClaim> = Api::all(admin.clone());
+    claims
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
     admin
+}
+
+/// The namespace lets the operator read its Secrets (the opt-in of manifests/rbac.yaml).
+async fn allow_secrets(admin: &kube::Client, ns: &str) {
+    let binding = format!(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: sinch-operator-secrets-e2e, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-operator-secret-reader}}
+subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}}]
+"#
+    );
+    apply_yaml(admin, &binding, None).await;
 }
 
 /// A name of its own for each run: namespaces cannot be deleted here (the test server runs no
@@ -182,16 +213,12 @@ impl Controller {
     fn start(sim: &Sim, ns: &str, lease: &str, extra: &[&str]) -> Controller {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+        cmd.args(["run", "--lease-name", lease, "--lease-namespace", OPERATOR_NS]);
+        // An empty namespace: all of them.
+        if !ns.is_empty() {
+            cmd.args(["--namespace", ns]);
+        }
         cmd.args([
-            "run",
-            "--namespace",
-            ns,
-            "--lease-name",
-            lease,
-            "--lease-namespace",
-            OPERATOR_NS,
-        ])
-        .args([
             "--metrics-listen",
             &format!("127.0.0.1:{port}"),
             "--lease-duration",
@@ -788,6 +815,8 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ClusterRole",
+            "RoleBinding",
             "Role",
             "RoleBinding",
             "Deployment",
@@ -950,8 +979,18 @@ fn rbac_grants_exactly_what_the_suite_used() {
             resource,
             event["verb"].as_str().unwrap_or_default().to_string(),
         );
-        if event["responseStatus"]["code"] == 403 {
+        // Refusals the suite provokes on purpose: a namespace that did not opt in to Secret
+        // reads, and the check that the operator cannot list Secrets.
+        let expected = key.1 == "secrets"
+            && (key.2 == "list"
+                || object["namespace"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("e2e-closed")));
+        if event["responseStatus"]["code"] == 403 && !expected {
             refused.push(format!("{key:?} {}", event["requestURI"]));
+        }
+        if expected {
+            continue;
         }
         *used.entry(key).or_default() += 1;
     }
@@ -1087,4 +1126,398 @@ async fn a_fleet_converges_once_and_each_poll_interval_reads_what_one_plan_reads
         "{:?}",
         controller.metrics().await
     );
+}
+
+/// Binds `user` to all verbs on the four kinds in `ns`, and nothing else (not their status, not
+/// the ledger, not the connections): a namespace user as a platform team would set one up.
+async fn tenant(admin: &kube::Client, ns: &str, user: &str) -> kube::Client {
+    let yaml = format!(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: sinch-e2e-tenant}}
+rules:
+  - apiGroups: ["conversation.sinch.com"]
+    resources: ["conversationapps", "webhooks", "templates", "projectsettings"]
+    verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {user}, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-e2e-tenant}}
+subjects: [{{kind: User, name: {user}, apiGroup: rbac.authorization.k8s.io}}]
+"#
+    );
+    apply_yaml(admin, &yaml, None).await;
+    client(&format!("{user}.kubeconfig")).await
+}
+
+/// The claims of the ledger whose owner is in `ns`: (key, id).
+async fn claims_of(admin: &kube::Client, ns: &str) -> Vec<(String, Option<String>)> {
+    let api: Api<sinch_operator::model::SinchClaim> = Api::all(admin.clone());
+    let mut out: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.spec.owner.namespace == ns)
+        .map(|c| (c.spec.key, c.spec.id))
+        .collect();
+    out.sort();
+    out
+}
+
+/// SinchConnections of one test, deleted when it ends (they are cluster-wide, and a cluster
+/// with any connection refuses every namespace none allows: the other tests would fail).
+struct Connections(Vec<String>);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut self.0);
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let admin = client("admin.kubeconfig").await;
+                let api: Api<sinch_operator::model::SinchConnection> = Api::all(admin);
+                for name in names {
+                    let _ = api.delete(&name, &DeleteParams::default()).await;
+                }
+            })
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+const CONNECTION_KEY: (&str, &str) = ("e2e-connection-key", "canary-connection-secret-3131");
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn tenants_reach_only_their_own_sinch_objects() {
+    let (a, b) = (&unique("e2e-team-a"), &unique("e2e-team-b"));
+    let c = &unique("e2e-team-c");
+    let admin = setup(a).await;
+    setup(b).await;
+    setup(c).await;
+    let (as_a, as_b) = (tenant(&admin, a, "tenant-a").await, tenant(&admin, b, "tenant-b").await);
+    // Sinch takes only the connection's key (the operator's environment key is refused).
+    let sim = start_sim_with(sim::Config {
+        keys: vec![(CONNECTION_KEY.0.into(), CONNECTION_KEY.1.into())],
+        ..sim::Config::default()
+    })
+    .await;
+    let project = Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project(
+        PROJECT,
+        Region::Us,
+        Credentials {
+            key_id: CONNECTION_KEY.0.into(),
+            key_secret: Sensitive(CONNECTION_KEY.1.into()),
+        },
+    );
+    let seeded = project
+        .create_app(&serde_json::from_value(json!({"display_name": "Seeded", "channel_credentials": []})).unwrap())
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    // Both teams share one project, each through its own connection; only A may manage settings.
+    let (conn_a, conn_b) = (unique("conn-a"), unique("conn-b"));
+    let _connections = Connections(vec![conn_a.clone(), conn_b.clone()]);
+    apply_yaml(
+        &admin,
+        &format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: e2e-connection, namespace: {OPERATOR_NS}}}
+stringData: {{keyId: {}, keySecret: {}}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: SinchConnection
+metadata: {{name: {conn_a}}}
+spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{a}]}}, settingsNamespaces: [{a}]}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: SinchConnection
+metadata: {{name: {conn_b}}}
+spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{b}]}}}}
+"#,
+            CONNECTION_KEY.0, CONNECTION_KEY.1
+        ),
+        None,
+    )
+    .await;
+    let _controller = Controller::start(&sim, "", &unique("tenancy"), &[]);
+
+    // Team A: an app, its webhook, a template.
+    apply_yaml(
+        &as_a,
+        r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: support}
+spec: {displayName: Team A Support}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {name: inbound}
+spec: {appRef: {name: support}, target: "https://a.example.com/in", triggers: [MESSAGE_INBOUND]}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Template
+metadata: {name: welcome}
+spec:
+  templateId: e2e-shared-welcome
+  defaultTranslation: en-US
+  translations: [{languageCode: en-US, version: "1", textMessage: {text: Welcome}}]
+"#,
+        Some(a),
+    )
+    .await;
+    all_ready(&admin, a, 3).await;
+    let a_app = project
+        .list_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.display_name.as_deref() == Some("Team A Support"))
+        .unwrap()
+        .id
+        .unwrap();
+    let mut a_claims = claims_of(&admin, a).await;
+    a_claims.retain(|(_, id)| id.is_some());
+    assert_eq!(
+        a_claims.len(),
+        3,
+        "one id claim per Sinch object, no key claim left: {a_claims:?}"
+    );
+    let writes_before = sim.stats().writes;
+
+    // Team B tries everything the review listed.
+    apply_yaml(
+        &as_b,
+        &format!(
+            r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {{name: spy}}
+spec: {{appId: "{a_app}", target: "https://b.example.com/spy", triggers: [MESSAGE_INBOUND]}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {{name: takeover, annotations: {{conversation.sinch.com/adopt: "{a_app}"}}}}
+spec: {{displayName: Team A Support, processingMode: DISPATCH}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {{name: seeded}}
+spec: {{displayName: Seeded, processingMode: DISPATCH}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Template
+metadata: {{name: welcome}}
+spec:
+  templateId: e2e-shared-welcome
+  defaultTranslation: en-US
+  translations: [{{languageCode: en-US, version: "1", textMessage: {{text: Hijacked}}}}]
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ProjectSettings
+metadata: {{name: settings}}
+spec: {{contactSettings: {{unifiedContactIdEnabled: true}}}}
+"#
+        ),
+        Some(b),
+    )
+    .await;
+    let expected = [
+        ("ConversationApp seeded", "AdoptionRequired"),
+        ("ConversationApp takeover", "OwnedElsewhere"),
+        ("Webhook spy", "AppNotOwned"),
+        ("Template welcome", "OwnedElsewhere"),
+        ("ProjectSettings settings", "SettingsNotAllowed"),
+    ];
+    let got = eventually(Duration::from_secs(60), "team B's objects refused", || async {
+        let all = conditions(&admin, b).await;
+        let reasons: Vec<(String, String, String)> = all
+            .into_iter()
+            .filter_map(|(name, _, synced)| synced.map(|s| (name, s.1, s.2)))
+            .collect();
+        (reasons.len() == expected.len()).then_some(reasons)
+    })
+    .await;
+    for (name, reason) in expected {
+        let found = got
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}: {got:?}"));
+        assert_eq!(found.1, reason, "{found:?}");
+    }
+    let takeover = got.iter().find(|(n, _, _)| n == "ConversationApp takeover").unwrap();
+    assert_eq!(
+        takeover.2,
+        format!(
+            "the app {a_app} in project {PROJECT} (us) is managed by ConversationApp {a}/support; this object may not change it"
+        )
+    );
+    assert_eq!(sim.stats().writes, writes_before, "Sinch received no write for team B");
+    assert!(claims_of(&admin, b).await.is_empty());
+
+    // Team B can neither write the ledger nor a status.
+    let ledger: Api<sinch_operator::model::SinchClaim> = Api::all(as_b.clone());
+    let forged: sinch_operator::model::SinchClaim = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim", "metadata": {"name": "forged"},
+        "spec": {"projectId": PROJECT, "region": "us", "kind": "ConversationApp", "key": "Seeded", "id": seeded,
+                 "owner": {"namespace": b, "name": "seeded", "uid": "x"}}
+    }))
+    .unwrap();
+    match ledger.create(&PostParams::default(), &forged).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
+        other => panic!("a tenant wrote a claim: {other:?}"),
+    }
+    let apps_b: Api<ConversationApp> = Api::namespaced(as_b.clone(), b);
+    let status = json!({"status": {"appId": seeded, "projectId": PROJECT, "region": "us"}});
+    match apps_b
+        .patch_status("seeded", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
+        other => panic!("a tenant wrote a status: {other:?}"),
+    }
+
+    // Team B deletes everything: nothing of team A's, nor the seeded app, goes.
+    for kind in Kind::ALL {
+        let api = dynamic(&as_b, b, kind);
+        for o in api.list(&ListParams::default()).await.unwrap() {
+            api.delete(&o.metadata.name.unwrap(), &DeleteParams::default())
+                .await
+                .unwrap();
+        }
+    }
+    eventually(Duration::from_secs(60), "team B's objects gone", || async {
+        conditions(&admin, b).await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(
+        sim.stats().writes,
+        writes_before,
+        "team B's deletes deleted nothing in Sinch"
+    );
+    let apps = project.list_apps().await.unwrap();
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    assert_eq!(project.list_webhooks(&a_app).await.unwrap().len(), 1);
+    assert_eq!(project.list_templates().await.unwrap().len(), 1);
+    all_ready(&admin, a, 3).await;
+
+    // A namespace no connection allows reaches nothing, not even with the operator's own key.
+    apply_yaml(
+        &admin,
+        "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {name: c}\nspec: {displayName: C}\n",
+        Some(c),
+    )
+    .await;
+    let refused = eventually(Duration::from_secs(30), "team C refused", || async {
+        conditions(&admin, c).await.pop().and_then(|(_, _, s)| s)
+    })
+    .await;
+    assert_eq!(refused.1, "NoConnection", "{refused:?}");
+    assert_eq!(sim.stats().writes, writes_before);
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_crash_between_claim_and_status_converges_without_duplicates() {
+    let ns = &unique("e2e-claim-crash");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    // The create is carried out, its answer lost: the controller knows only its claim.
+    sim.inject(sim::Fault {
+        status: 503,
+        times: 1,
+        retry_after: None,
+        after_write: true,
+        matching: Some(format!("POST /us/v1/projects/{PROJECT}/apps")),
+        message: None,
+    });
+    let mut first = Controller::start(&sim, ns, ns, &[]);
+    apply_yaml(
+        &admin,
+        "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {name: once}\nspec: {displayName: Once}\n",
+        Some(ns),
+    )
+    .await;
+    let us = sinch(&sim, Region::Us);
+    eventually(Duration::from_secs(30), "the app created, its answer lost", || async {
+        (us.list_apps().await.unwrap().len() == 1).then_some(())
+    })
+    .await;
+    first.kill();
+    assert_eq!(
+        claims_of(&admin, ns).await,
+        [("Once".to_string(), None)],
+        "only the key claim, written before the create"
+    );
+    let _second = Controller::start(&sim, ns, ns, &[]);
+    all_ready(&admin, ns, 1).await;
+    let apps = us.list_apps().await.unwrap();
+    assert_eq!(apps.len(), 1, "not created twice: {apps:?}");
+    assert_eq!(
+        claims_of(&admin, ns).await,
+        [("Once".to_string(), apps[0].id.clone())],
+        "the id claimed, the key let go"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_namespace_that_did_not_opt_in_gets_a_condition_and_the_operator_lists_no_secrets() {
+    let ns = &unique("e2e-closed");
+    let admin = setup_closed(ns).await;
+    let sim = start_sim().await;
+    let _controller = Controller::start(&sim, ns, ns, &[]);
+    apply_yaml(
+        &admin,
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: sms}
+stringData: {token: canary-closed-token-8080}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: closed}
+spec:
+  displayName: Closed
+  channelCredentials: [{channel: SMS, staticBearer: {claimedIdentity: x, tokenRef: {name: sms, key: token}}}]
+"#,
+        Some(ns),
+    )
+    .await;
+    let synced = eventually(Duration::from_secs(30), "the refusal reported", || async {
+        conditions(&admin, ns).await.pop().and_then(|(_, _, s)| s)
+    })
+    .await;
+    assert_eq!(synced.1, "SecretForbidden", "{synced:?}");
+    assert_eq!(
+        synced.2,
+        format!(
+            "the operator may not read Secret {ns}/sms: namespace {ns} has not let it read its Secrets (kubectl -n {ns} create rolebinding sinch-operator-secrets --clusterrole=sinch-operator-secret-reader --serviceaccount=sinch-operator-system:sinch-operator)"
+        )
+    );
+    assert_eq!(sim.stats().writes, 0);
+    // The operator's own identity cannot list Secrets, anywhere.
+    let operator = client("controller.kubeconfig").await;
+    for api in [
+        Api::<Secret>::all(operator.clone()),
+        Api::<Secret>::namespaced(operator, ns),
+    ] {
+        match api.list(&ListParams::default()).await {
+            Err(kube::Error::Api(e)) => assert_eq!(e.code, 403),
+            other => panic!("the operator listed Secrets: {:?}", other.map(|l| l.items.len())),
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub struct Args {
     /// The Lease that elects the one replica that acts.
     #[arg(long, value_name = "NAME", default_value = "sinch-operator")]
     pub lease_name: String,
-    /// The namespace of the Lease.
+    /// The operator's own namespace: its Lease, and the Secrets SinchConnections name.
     #[arg(
         long,
         value_name = "NAMESPACE",
@@ -73,6 +73,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             namespace: args.namespace,
             listen: args.metrics_listen,
             lease_name: args.lease_name,
+            operator_namespace: args.lease_namespace.clone(),
             lease_namespace: args.lease_namespace,
             identity,
             lease_duration: args.lease_duration,

@@ -4,16 +4,18 @@
 //!
 //! What a reconcile does lives in `reconcile`; what it writes back in `status`.
 
+pub mod connections;
+pub mod ledger;
 pub mod metrics;
 pub mod observation;
 pub mod reconcile;
 pub mod status;
 
 use crate::engine::Defaults;
-use crate::model::{ConversationApp, ProjectSettings, Template, Webhook, WebhookApp};
+use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook, WebhookApp};
 use crate::sinch::client::{Client as SinchClient, Credentials};
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -43,6 +45,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub lease_name: String,
     pub lease_namespace: String,
+    /// Where the operator runs: the Secrets of SinchConnections live here.
+    pub operator_namespace: String,
     /// This replica's name in the Lease (the pod name in a cluster).
     pub identity: String,
     pub lease_duration: Duration,
@@ -64,6 +68,13 @@ pub struct Context {
     pub apps: Store<ConversationApp>,
     /// For the one-claim-per-(app, target) rule.
     pub webhooks: Store<Webhook>,
+    /// The admin's SinchConnections (tenancy: which namespace reaches which project).
+    pub connections: Store<SinchConnection>,
+    /// Namespaces' labels, for connections that select namespaces by label.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Who manages which Sinch object.
+    pub ledger: ledger::Ledger,
+    pub operator_namespace: String,
     resync: Duration,
     min_poll_interval: Duration,
     /// Consecutive retryable failures per object, for the backoff.
@@ -262,6 +273,9 @@ fn context(
 ) -> Stores {
     let (apps, apps_writer) = reflector::store();
     let (webhooks, webhooks_writer) = reflector::store();
+    let (connections, connections_writer) = reflector::store();
+    let (claims, claims_writer) = reflector::store();
+    let (namespaces, namespaces_writer) = reflector::store();
     let reporter = Reporter {
         controller: "sinch-operator".into(),
         instance: Some(settings.identity.clone()),
@@ -269,13 +283,20 @@ fn context(
     Stores {
         ctx: Arc::new(Context {
             recorder: Recorder::new(kube.clone(), reporter),
-            kube,
             observations,
             credentials,
             defaults,
             metrics,
+            ledger: ledger::Ledger {
+                api: Api::all(kube.clone()),
+                store: claims,
+            },
+            kube,
             apps,
             webhooks,
+            connections,
+            namespaces,
+            operator_namespace: settings.operator_namespace.clone(),
             resync: settings.resync,
             min_poll_interval: settings.min_poll_interval,
             failures: Mutex::default(),
@@ -283,6 +304,9 @@ fn context(
         }),
         apps_writer,
         webhooks_writer,
+        connections_writer,
+        claims_writer,
+        namespaces_writer,
     }
 }
 
@@ -291,6 +315,9 @@ struct Stores {
     ctx: Arc<Context>,
     apps_writer: reflector::store::Writer<ConversationApp>,
     webhooks_writer: reflector::store::Writer<Webhook>,
+    connections_writer: reflector::store::Writer<SinchConnection>,
+    claims_writer: reflector::store::Writer<SinchClaim>,
+    namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
 }
 
 fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<K> {
@@ -310,8 +337,50 @@ where
         ctx,
         apps_writer,
         webhooks_writer,
+        connections_writer,
+        claims_writer,
+        namespaces_writer,
     } = stores;
     let ns = &settings.namespace;
+    // Tenancy is decided from these three: no reconcile starts before each was listed once
+    // (an empty store would read as "no connection exists", the single-tenant mode).
+    let tenancy = {
+        let kube = kube.clone();
+        async move {
+            let connections = watcher(Api::<SinchConnection>::all(kube.clone()), watcher::Config::default())
+                .default_backoff()
+                .reflect(connections_writer)
+                .for_each(|_| async {});
+            let claims = watcher(Api::<SinchClaim>::all(kube.clone()), watcher::Config::default())
+                .default_backoff()
+                .modify(slim)
+                .reflect(claims_writer)
+                .for_each(|_| async {});
+            let namespaces = watcher(
+                Api::<PartialObjectMeta<Namespace>>::all(kube.clone()),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .reflect(namespaces_writer)
+            .for_each(|_| async {});
+            tokio::join!(connections, claims, namespaces);
+        }
+    };
+    let tenancy = tokio::spawn(tenancy);
+    let ready = async {
+        let _ = ctx.connections.wait_until_ready().await;
+        let _ = ctx.ledger.store.wait_until_ready().await;
+        let _ = ctx.namespaces.wait_until_ready().await;
+    };
+    tokio::select! {
+        () = ready => {}
+        () = stopped() => { tenancy.abort(); return; }
+    }
+    tracing::info!(
+        connections = ctx.connections.state().len(),
+        claims = ctx.ledger.store.state().len(),
+        "tenancy known"
+    );
     let config = ControllerConfig::default().concurrency(settings.concurrency);
     let apps = controller(&kube, ns, apps_writer, ctx.apps.clone(), &config)
         .graceful_shutdown_on(stopped())
@@ -354,10 +423,12 @@ where
         .for_each(log);
 
     tokio::join!(apps, webhooks, templates, project_settings);
+    tenancy.abort();
 }
 
-/// The controller of one kind: triggered by its own filtered watch and by the Secrets its
-/// objects refer to (only their metadata is watched: a value is read when a reconcile needs it).
+/// The controller of one kind, triggered by its own filtered watch. Secrets are not watched:
+/// the operator may only `get` those its objects name, so a changed Secret is seen at the next
+/// poll.
 fn controller<K: Managed>(
     kube: &kube::Client,
     ns: &Option<String>,
@@ -365,14 +436,7 @@ fn controller<K: Managed>(
     store: Store<K>,
     config: &ControllerConfig,
 ) -> Controller<K> {
-    let secrets: Api<PartialObjectMeta<Secret>> = match ns {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-    let secrets = watcher(secrets, watcher::Config::default()).default_backoff();
-    Controller::for_stream(trigger(api::<K>(kube, ns), writer), store.clone())
-        .with_config(config.clone())
-        .watches_stream(secrets.touched_objects(), refs_of(store))
+    Controller::for_stream(trigger(api::<K>(kube, ns), writer), store).with_config(config.clone())
 }
 
 /// The watch of a kind that triggers its reconciles: only spec (generation) and finalizer
@@ -384,12 +448,22 @@ fn trigger<K: Managed>(
 ) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
     watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         )
+}
+
+/// What the stores need not hold: `managedFields` and kubectl's copy of the last applied
+/// object are most of an object's size, and nothing here reads them (at 1,000 apps with 5
+/// webhooks each they were most of the controller's memory).
+fn slim<K: kube::Resource>(obj: &mut K) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
 /// What a webhook needs of its app: its id, where it lives, whether it is Ready.
@@ -405,30 +479,6 @@ fn app_readiness(app: &ConversationApp) -> Option<u64> {
         .map(|c| c.status.as_str())
         .hash(&mut h);
     Some(h.finish())
-}
-
-/// A Secret maps to the objects that refer to it (credentials or a secret field).
-fn refs_of<K: Managed>(
-    store: Store<K>,
-) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
-    move |secret| {
-        let (ns, name) = (secret.namespace(), secret.name_any());
-        store
-            .state()
-            .into_iter()
-            .filter(|o| o.namespace() == ns)
-            .filter(|o| {
-                let object = o.object();
-                object
-                    .placement()
-                    .credentials_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
-                    || object.secret_refs().iter().any(|(_, r)| r.name == name)
-            })
-            .map(|o| ObjectRef::from_obj(&*o))
-            .collect()
-    }
 }
 
 async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {

@@ -7,23 +7,23 @@
 //! plan.
 
 use super::Context;
+use super::connections::{self, Access};
+use super::ledger::{self, Held};
 use super::observation::View;
 use super::status::{self, Cond, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Change, Options, Plan};
 use crate::engine::secrets::Secrets;
-use crate::engine::{self, Defaults, Recorded, Scope, observe};
+use crate::engine::{self, Recorded, Scope, observe};
 use crate::load;
 use crate::model::{
-    ConversationApp, DeletionPolicy, Kind, LocalRef, ManagementPolicy, Object, ProjectSettings, Region, SyncStatus,
-    Template, Webhook, WebhookApp,
+    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, ProjectSettings, SyncStatus, Template, Webhook,
+    WebhookApp,
 };
-use crate::sinch::Sensitive;
 use crate::sinch::client::{Credentials, Reason};
 use crate::sinch::error::Class;
 use crate::validate::{self, Input};
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType};
@@ -116,7 +116,7 @@ pub struct Blocked {
 }
 
 impl Blocked {
-    fn new(reason: &'static str, message: impl Into<String>, retry: Retry) -> Blocked {
+    pub fn new(reason: &'static str, message: impl Into<String>, retry: Retry) -> Blocked {
         Blocked {
             reason,
             message: message.into(),
@@ -128,8 +128,9 @@ impl Blocked {
 /// The engine's input for one object, read from the cluster.
 struct Prepared {
     input: Input,
-    defaults: Defaults,
-    credentials: Credentials,
+    /// The object as planned: a webhook's `appRef` replaced by its app's id and placement.
+    resolved: Object,
+    access: Access,
 }
 
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
@@ -177,21 +178,8 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     let mut events = Vec::new();
     let (report, retry, observed) = match prepare(&object, ctx).await {
         Err(blocked) => {
-            let report = Report {
-                synced: Some(Cond::no(blocked.reason, &blocked.message)),
-                ready: obj
-                    .recorded_id()
-                    .is_none()
-                    .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
-                ..Report::default()
-            };
-            // Waiting for the app is the normal course of things, not a warning.
-            events.push(match blocked.reason {
-                "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
-                _ => warning(blocked.reason, &blocked.message, "Reconcile"),
-            });
-            ctx.metrics.failed(K::KIND, blocked.reason);
-            (report, blocked.retry, None)
+            let (report, retry) = refused(obj, blocked, ctx, &mut events);
+            (report, retry, None)
         }
         Ok(prepared) => converge(obj, &object, prepared, ctx, &mut events).await,
     };
@@ -214,7 +202,7 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
         resolve_app(w, ctx)?;
         check_claim(w, ctx)?;
     }
-    let (credentials, defaults) = credentials(&ns, object.placement().credentials_ref.as_ref(), ctx).await?;
+    let access = connections::access(&object, ctx).await?;
 
     let mut docs = Vec::new();
     let mut errors = Vec::new();
@@ -236,7 +224,7 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
     }
     let mut missing = Vec::new();
     for (name, (path, keys)) in names {
-        match get_secret(ctx, &ns, &name).await? {
+        match connections::get_secret(ctx, &ns, &name).await? {
             Some(secret) => {
                 // Only the keys this object uses: one Secret may hold the tokens of a thousand
                 // apps, and loading all of them for each app made every reconcile O(apps). All
@@ -266,7 +254,8 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
         return Err(Blocked::new(
             "SecretNotFound",
             format!("waiting for {}: not found", missing.join(", ")),
-            Retry::OnChange,
+            // Secrets are not watched (the operator may only get them): look again each poll.
+            Retry::Poll,
         ));
     }
     let input = validate::validate(docs, errors).map_err(|report| {
@@ -282,8 +271,8 @@ async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
     })?;
     Ok(Prepared {
         input,
-        defaults,
-        credentials,
+        resolved: object,
+        access,
     })
 }
 
@@ -319,7 +308,10 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
             Retry::Wait,
         ));
     };
-    w.spec.placement.credentials_ref = credentials_ref(&Object::Webhook(w.clone()), ctx);
+    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), ctx);
+    if w.spec.placement.connection_ref.is_none() {
+        w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
+    }
     w.spec.app = WebhookApp::AppId(id);
     w.spec.placement.project_id = Some(project);
     w.spec.placement.region = Some(region);
@@ -362,55 +354,6 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
     }
 }
 
-async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
-    api.get_opt(name).await.map_err(|e| {
-        Blocked::new(
-            "SecretUnreadable",
-            format!("cannot read Secret {ns}/{name}: {e}"),
-            Retry::Backoff,
-        )
-    })
-}
-
-/// The access key of a `credentialsRef` Secret (`keyId`, `keySecret`, optional `projectId` and
-/// `region`, which replace the operator's defaults).
-fn credentials_from(secret: &Secret, ns: &str, defaults: &Defaults) -> Result<(Credentials, Defaults), Blocked> {
-    let name = secret.name_any();
-    let value = |key: &str| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let invalid = |message: String| Blocked::new("InvalidCredentials", message, Retry::OnChange);
-    let (Some(key_id), Some(key_secret)) = (value("keyId"), value("keySecret")) else {
-        return Err(invalid(format!(
-            "Secret {ns}/{name} (spec.credentialsRef) needs the keys keyId and keySecret"
-        )));
-    };
-    let region = match value("region") {
-        None => defaults.region,
-        Some(r) => Region::from_name(&r).ok_or_else(|| {
-            invalid(format!(
-                "Secret {ns}/{name} (spec.credentialsRef): region {r:?} is not us, eu or br"
-            ))
-        })?,
-    };
-    Ok((
-        Credentials {
-            key_id,
-            key_secret: Sensitive(key_secret),
-        },
-        Defaults {
-            project: value("projectId").or_else(|| defaults.project.clone()),
-            region,
-        },
-    ))
-}
-
 /// Plans this one object against the shared observation of its scope and, unless
 /// `ObserveOnly`, carries the plan out; also when the lists it used were read.
 async fn converge<K: Managed>(
@@ -420,7 +363,7 @@ async fn converge<K: Managed>(
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry, Option<Instant>) {
-    let view = ctx.observations.view(&prepared.credentials, ctx.fresh_for(obj));
+    let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let (report, retry) = plan_and_execute(obj, object, &prepared, &view, ctx, events).await;
     (report, retry, view.observed_at())
 }
@@ -435,9 +378,10 @@ async fn plan_and_execute<K: Managed>(
 ) -> (Report, Retry) {
     let Prepared {
         input,
-        defaults,
-        credentials,
+        resolved,
+        access,
     } = prepared;
+    let (defaults, credentials) = (&access.defaults, &access.credentials);
     let fail = |reason: &'static str, message: String, retry: Retry| {
         ctx.metrics.failed(K::KIND, reason);
         (
@@ -462,6 +406,13 @@ async fn plan_and_execute<K: Managed>(
     let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
         return fail("InvalidSpec", "nothing to reconcile".into(), Retry::OnChange);
     };
+    // A webhook reads and writes within its app only if its namespace manages that app.
+    if let Object::Webhook(w) = resolved
+        && let WebhookApp::AppId(app) = &w.spec.app
+        && let Err(blocked) = ledger::may_attach(ctx, object.namespace(), &scope, app).await
+    {
+        return refused(obj, blocked, ctx, events);
+    }
     if ctx.take_read_back(obj)
         && let Some(id) = obj.recorded_id()
     {
@@ -498,6 +449,24 @@ async fn plan_and_execute<K: Managed>(
         return fail("CannotPlan", "the plan is empty".into(), Retry::OnChange);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
+    // The claim first: nothing is written for an object that another one manages, and a
+    // create is recorded in the ledger before it is sent.
+    let me = owner(obj);
+    let subject = subject(resolved, &scope);
+    let held = match ledger::claim(
+        &ctx.ledger,
+        &me,
+        &subject,
+        change.id.as_deref(),
+        policy == ManagementPolicy::Full,
+        obj.recorded_id().as_deref(),
+        obj.annotations().get(ledger::ADOPT_ANNOTATION).map(String::as_str),
+    )
+    .await
+    {
+        Ok(held) => held,
+        Err(blocked) => return refused(obj, blocked, ctx, events),
+    };
     // A Secret rotated in the cluster is a change of ours, not drift in Sinch.
     let recorded = obj.sync_status().map(|s| &s.secret_hashes);
     let rotated = change.secrets.iter().any(|slot| {
@@ -522,6 +491,12 @@ async fn plan_and_execute<K: Managed>(
         Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
         _ => change.id.clone(),
     };
+    if let (Held::Creating, Status::Done { .. }, Some(id)) = (&held, &status, &id)
+        && let Err(e) = ledger::created(&ctx.ledger, &me, &subject, id).await
+    {
+        // The key claim stays ours; the next reconcile claims the id from it.
+        tracing::warn!(object = %object.label(), error = %e, "cannot record the claim of a created object");
+    }
     ids(object, &scope, id.as_deref(), &live, &mut report.fields);
     match status {
         Status::Done { .. } | Status::Unchanged => {
@@ -568,6 +543,53 @@ async fn plan_and_execute<K: Managed>(
             report.synced = Some(Cond::no("Skipped", message));
             (report, Retry::Backoff)
         }
+    }
+}
+
+/// The report of a reconcile that cannot go on (nothing was written to Sinch).
+fn refused<K: Managed>(obj: &K, blocked: Blocked, ctx: &Context, events: &mut Vec<Event>) -> (Report, Retry) {
+    ctx.metrics.failed(K::KIND, blocked.reason);
+    // Waiting for the app is the normal course of things, not a warning.
+    events.push(match blocked.reason {
+        "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
+        _ => warning(blocked.reason, &blocked.message, "Reconcile"),
+    });
+    let report = Report {
+        ready: obj
+            .recorded_id()
+            .is_none()
+            .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
+        synced: Some(Cond::no(blocked.reason, blocked.message)),
+        ..Report::default()
+    };
+    (report, blocked.retry)
+}
+
+/// The object as the ledger names owners.
+fn owner<K: Managed>(obj: &K) -> ledger::Owner {
+    ledger::Owner {
+        kind: K::KIND,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        uid: obj.meta().uid.clone().unwrap_or_default(),
+    }
+}
+
+/// The Sinch object `resolved` stands for, by its natural key.
+fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
+    let key = match resolved {
+        Object::ConversationApp(a) => a.spec.display_name.clone(),
+        Object::Webhook(w) => match &w.spec.app {
+            WebhookApp::AppId(app) => format!("{app}/{}", w.spec.target),
+            WebhookApp::AppRef(r) => format!("{}/{}", r.name, w.spec.target), // resolved before
+        },
+        Object::Template(t) => t.spec.id(resolved.name()),
+        Object::ProjectSettings(_) => scope.project.clone(),
+    };
+    ledger::Subject {
+        scope: scope.clone(),
+        kind: resolved.kind(),
+        key,
     }
 }
 
@@ -810,11 +832,13 @@ async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Event>) {
 }
 
 /// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
-/// goes too; the finalizer stays until that succeeded.
+/// goes too, if this object holds its claim; the finalizer stays until that succeeded. Its
+/// claims go with it either way.
 async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     let object = obj.object();
     let placement = object.placement();
     let what = noun(object.kind());
+    let me = owner(obj);
     let keep = if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
         Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
     } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
@@ -825,8 +849,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
         None
     };
     if let Some(note) = keep {
-        publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
-        return Ok(Requeue::await_change());
+        return orphan(obj, &me, note, ctx).await;
     }
     let status = obj.sync_status();
     let recorded = (
@@ -851,26 +874,26 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
         },
     };
     let Some((id, scope, prepared)) = found else {
-        publish(
-            ctx,
-            obj,
-            vec![normal(
-                "Deleted",
-                format!("no {what} of this object exists in Sinch"),
-                "Delete",
-            )],
-        )
-        .await;
+        let note = format!("no {what} of this object exists in Sinch");
+        ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
+        publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
         return Ok(Requeue::await_change());
     };
+    let subject = subject(prepared.as_ref().map_or(&object, |p| &p.resolved), &scope);
+    let explicit = placement.deletion_policy == Some(DeletionPolicy::Delete);
+    let allowed = ledger::may_delete(&ctx.ledger, &me, &subject, &id, obj.recorded_id().as_deref(), explicit)
+        .await
+        .map_err(ledger_error)?;
+    if let Err(note) = allowed {
+        return orphan(obj, &me, note, ctx).await;
+    }
     let credentials = match prepared {
-        Some(p) => p.credentials,
+        Some(p) => p.access.credentials,
         None => {
-            let reference = credentials_ref(&object, ctx);
-            let (credentials, _) = credentials(object.namespace(), reference.as_ref(), ctx)
+            connections::access(&object, ctx)
                 .await
-                .map_err(|b| crate::Error::Refused(b.message))?;
-            credentials
+                .map_err(|b| crate::Error::Refused(b.message))?
+                .credentials
         }
     };
     let Some(change) = plan::delete(
@@ -889,6 +912,7 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
                 None => format!("deleted {what} {id} in Sinch"),
             };
+            ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
             publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
             Ok(Requeue::await_change())
         }
@@ -901,10 +925,24 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     }
 }
 
+/// The object goes, its Sinch object stays: its claims are let go (a later object must adopt).
+async fn orphan<K: Managed>(obj: &K, me: &ledger::Owner, note: String, ctx: &Context) -> crate::Result<Requeue> {
+    ctx.ledger.release_all(me).await.map_err(ledger_error)?;
+    publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
+    Ok(Requeue::await_change())
+}
+
+fn ledger_error(e: kube::Error) -> crate::Error {
+    crate::Error::Kubernetes {
+        context: "updating the ownership ledger (SinchClaim)".into(),
+        message: e.to_string(),
+    }
+}
+
 /// The id and scope of the live object apply would manage, if it exists.
 async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crate::Result<Option<(String, Scope)>> {
-    let targets = engine::targets(&prepared.input, &prepared.defaults)?;
-    let view = ctx.observations.view(&prepared.credentials, ctx.fresh_for(obj));
+    let targets = engine::targets(&prepared.input, &prepared.access.defaults)?;
+    let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let live = observe::observe(&view, &targets, false).await;
     if live.failure().is_some() {
         return Err(crate::Error::Refused(format!(
@@ -933,49 +971,6 @@ async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crat
             )
         }),
     }))
-}
-
-/// The access key of a `credentialsRef` Secret in `ns`, or without one the operator's.
-async fn credentials(
-    ns: &str,
-    reference: Option<&LocalRef>,
-    ctx: &Context,
-) -> Result<(Credentials, Defaults), Blocked> {
-    match reference {
-        Some(r) => {
-            let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
-                Blocked::new(
-                    "CredentialsNotFound",
-                    format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
-                    Retry::OnChange,
-                )
-            })?;
-            credentials_from(&secret, ns, &ctx.defaults)
-        }
-        None => match &ctx.credentials {
-            Some(c) => Ok((c.clone(), ctx.defaults.clone())),
-            None => Err(Blocked::new(
-                "CredentialsMissing",
-                "spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
-                Retry::OnChange,
-            )),
-        },
-    }
-}
-
-/// The `credentialsRef` an object uses: its own, else (a webhook with `appRef`) its app's.
-fn credentials_ref(object: &Object, ctx: &Context) -> Option<LocalRef> {
-    let own = object.placement().credentials_ref.clone();
-    match object {
-        Object::Webhook(w) if own.is_none() => match &w.spec.app {
-            WebhookApp::AppRef(r) => ctx
-                .apps
-                .get(&ObjectRef::new(&r.name).within(object.namespace()))
-                .and_then(|a| a.spec.placement.credentials_ref.clone()),
-            WebhookApp::AppId(_) => None,
-        },
-        _ => own,
-    }
 }
 
 fn normal(reason: &str, note: String, action: &str) -> Event {
@@ -1040,31 +1035,5 @@ mod tests {
                 .insert(POLL_INTERVAL_ANNOTATION.into(), short.into());
             assert_eq!(poll_interval(&app, Duration::from_secs(600), floor), floor, "{short}");
         }
-    }
-
-    #[test]
-    fn credentials_come_from_the_secret_with_its_project_and_region() {
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "sinch", "namespace": "ns"},
-            "data": {"keyId": "a2V5", "keySecret": "c2VjcmV0", "projectId": "cHJvag==", "region": "ZXU="}
-        }))
-        .unwrap();
-        let defaults = Defaults {
-            project: Some("env".into()),
-            region: Region::Us,
-        };
-        let (c, d) = credentials_from(&secret, "ns", &defaults).unwrap();
-        assert_eq!((c.key_id.as_str(), c.key_secret.0.as_str()), ("key", "secret"));
-        assert_eq!((d.project.as_deref(), d.region), (Some("proj"), Region::Eu));
-        let partial: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "sinch"}, "data": {"keyId": "a2V5"}
-        }))
-        .unwrap();
-        let e = credentials_from(&partial, "ns", &defaults).unwrap_err();
-        assert_eq!(e.reason, "InvalidCredentials");
-        assert_eq!(
-            e.message,
-            "Secret ns/sinch (spec.credentialsRef) needs the keys keyId and keySecret"
-        );
     }
 }

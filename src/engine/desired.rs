@@ -308,7 +308,7 @@ pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secr
 /// A template; its id is `templateId`, else the object's name.
 pub fn template(spec: &TemplateSpec, name: &str) -> Template {
     Template {
-        id: Some(spec.template_id.clone().unwrap_or_else(|| name.to_string())),
+        id: Some(spec.id(name)),
         description: spec.description.clone(),
         default_translation: Some(spec.default_translation.clone()),
         translations: Some(spec.translations.iter().map(translation).collect()),

@@ -104,6 +104,13 @@ pub async fn execute(
         }
         while let Some(joined) = tasks.join_next().await {
             let (i, s) = joined.expect("a change's task does not panic");
+            let s = match s {
+                Status::Failed { message, retryable } => Status::Failed {
+                    message: secrets.scrub(&message, &[credentials.key_secret.0.as_str()]),
+                    retryable,
+                },
+                s => s,
+            };
             done(&changes[i], &s);
             status[i] = Some(s);
         }

@@ -42,6 +42,26 @@ impl Secrets {
             .and_then(|data| data.get(key))
             .map(Vec::as_slice)
     }
+
+    /// `text` with every secret value held here, and each of `also`, shown as `(sensitive)`:
+    /// an API's error may quote what it was sent, and must not carry it into output, status or
+    /// events. Values under 4 characters are left (they would mangle the text, and guard
+    /// nothing).
+    pub fn scrub(&self, text: &str, also: &[&str]) -> String {
+        let mut out = text.to_string();
+        let held = self
+            .secrets
+            .values()
+            .flat_map(|data| data.values())
+            .filter_map(|v| std::str::from_utf8(v).ok());
+        for value in held.chain(also.iter().copied()) {
+            let value = value.trim();
+            if value.chars().count() >= 4 && out.contains(value) {
+                out = out.replace(value, "(sensitive)");
+            }
+        }
+        out
+    }
 }
 
 /// Adds the Secrets that `input`'s objects refer to and the input does not hold, read from the

@@ -12,11 +12,14 @@ mod settings;
 #[allow(clippy::duplicated_attributes)]
 mod template;
 #[allow(clippy::duplicated_attributes)]
+mod tenancy;
+#[allow(clippy::duplicated_attributes)]
 mod webhook;
 
 pub use app::*;
 pub use settings::*;
 pub use template::*;
+pub use tenancy::*;
 pub use webhook::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -180,13 +183,21 @@ impl Object {
 /// The namespace of an object that names none, as with kubectl.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// All four CRDs as one multi-document YAML stream: what `sinch-operator crds` prints and
-/// `crds/` holds.
+/// Every CRD: the four kinds, then the admin's connections and the operator's ledger.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut all: Vec<_> = Kind::ALL.into_iter().map(Kind::crd).collect();
+    all.push(SinchConnection::crd());
+    all.push(SinchClaim::crd());
+    all
+}
+
+/// All CRDs as one multi-document YAML stream: what `sinch-operator crds` prints and `crds/`
+/// holds.
 pub fn crds_yaml() -> String {
     let mut out = String::new();
-    for kind in Kind::ALL {
+    for crd in crds() {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&kind.crd()).expect("a CRD always serialises"));
+        out.push_str(&serde_yaml::to_string(&crd).expect("a CRD always serialises"));
     }
     out
 }
@@ -254,6 +265,9 @@ pub struct Placement {
     /// Secret in this namespace with keys `keyId`, `keySecret` (optional `projectId`, `region`).
     /// Used by the controller; the CLI uses its environment.
     pub credentials_ref: Option<LocalRef>,
+    /// The `SinchConnection` to use (controller only). Default: the one the admin made the
+    /// default of this namespace.
+    pub connection_ref: Option<LocalRef>,
     /// `Full` (default) or `ObserveOnly`.
     pub management_policy: Option<ManagementPolicy>,
     /// `Delete` (default) or `Orphan`.

@@ -87,6 +87,13 @@ pub struct ChannelTemplateOverride {
     pub parameter_mappings: Option<BTreeMap<String, String>>,
 }
 
+impl TemplateSpec {
+    /// The template's id in Sinch: `templateId`, else the object's name.
+    pub fn id(&self, name: &str) -> String {
+        self.template_id.clone().unwrap_or_else(|| name.to_string())
+    }
+}
+
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -15,6 +15,7 @@ use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower_test::mock::Handle;
@@ -29,6 +30,12 @@ async fn context() -> (Arc<Context>, ApiHandle, Sim) {
 }
 
 async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
+    let (ctx, handle, sim) = parts(config).await;
+    (Arc::new(ctx), handle, sim)
+}
+
+/// The context before it is shared, for a test to fill its stores.
+async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let kube = kube::Client::new(service, "default");
     let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -47,7 +54,7 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
                 instance: Some("test".into()),
             },
         ),
-        kube,
+        kube: kube.clone(),
         observations: Arc::new(Observations::new(sinch, Duration::from_secs(2400))),
         credentials: Some(Credentials {
             key_id: "key".into(),
@@ -60,12 +67,19 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
         metrics,
         apps: reflector::store().0,
         webhooks: reflector::store().0,
+        connections: reflector::store().0,
+        namespaces: reflector::store().0,
+        ledger: super::ledger::Ledger {
+            api: kube::Api::all(kube.clone()),
+            store: reflector::store().0,
+        },
+        operator_namespace: "sinch-operator-system".into(),
         resync: Duration::from_secs(600),
         min_poll_interval: Duration::from_secs(1),
         failures: Mutex::default(),
         read_back: Mutex::default(),
     };
-    (Arc::new(ctx), handle, sim)
+    (ctx, handle, sim)
 }
 
 fn app(extra: Value) -> ConversationApp {
@@ -95,6 +109,11 @@ fn merge(into: &mut Value, from: Value) {
 
 /// The next request: its method, path and query, and JSON body; answered with `answer`.
 async fn expect(handle: &mut ApiHandle, answer: Value) -> (Method, String, Value) {
+    expect_with(handle, |_| (200, answer)).await
+}
+
+/// The next request, answered as `answer` says from its body (status code, body).
+async fn expect_with(handle: &mut ApiHandle, answer: impl FnOnce(&Value) -> (u16, Value)) -> (Method, String, Value) {
     let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
         .await
         .expect("a request within 10 s")
@@ -103,12 +122,63 @@ async fn expect(handle: &mut ApiHandle, answer: Value) -> (Method, String, Value
     let uri = request.uri().to_string();
     let bytes = request.into_body().collect_bytes().await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (code, answer) = answer(&body);
     send.send_response(
         Response::builder()
+            .status(code)
             .body(Body::from(serde_json::to_vec(&answer).unwrap()))
             .unwrap(),
     );
     (method, uri, body)
+}
+
+/// The simulator's project, as a person with the operator's key sees it.
+fn sinch(sim: &Sim) -> crate::sinch::client::Project {
+    Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project(
+        "p-test",
+        Region::Us,
+        Credentials {
+            key_id: "key".into(),
+            key_secret: Sensitive("canary-operator-secret-9911".into()),
+        },
+    )
+}
+
+/// The owner label of the ConversationApp `name` of the test namespace.
+fn owner_label(name: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("ConversationApp/{NS}/{name}").as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string()
+}
+
+/// A create answered as created (the object sent).
+fn created(body: &Value) -> (u16, Value) {
+    (201, body.clone())
+}
+
+fn not_found(_: &Value) -> (u16, Value) {
+    (
+        404,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+    )
+}
+
+fn deleted(_: &Value) -> (u16, Value) {
+    (
+        200,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+    )
+}
+
+fn no_claims(_: &Value) -> (u16, Value) {
+    (
+        200,
+        json!({"apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaimList", "metadata": {}, "items": []}),
+    )
 }
 
 fn secret() -> Value {
@@ -183,6 +253,35 @@ async fn apply_creates_in_sinch_then_patches_the_status_and_records_an_event() {
     assert_eq!(
         (method, uri.as_str()),
         (Method::GET, "/api/v1/namespaces/shop/secrets/sms")
+    );
+    // The ledger before Sinch: the display name is claimed, then the app created.
+    let (method, uri, key_claim) = expect_with(&mut api, created).await;
+    assert_eq!((method, uri.as_str()), (Method::POST, &*format!("{CLAIMS}?")));
+    assert_eq!(
+        key_claim["spec"],
+        json!({"projectId": "p-test", "region": "us", "kind": "ConversationApp", "key": "Web",
+               "owner": {"namespace": NS, "name": "web", "uid": "uid-1"}})
+    );
+    assert_eq!(
+        sim.journal().iter().filter(|r| r.method == "POST").count(),
+        0,
+        "claimed first"
+    );
+    // Once Sinch answered, the id is claimed and the key let go.
+    let (method, uri, id_claim) = expect_with(&mut api, created).await;
+    assert_eq!((method, uri.as_str()), (Method::POST, &*format!("{CLAIMS}?")));
+    let apps = sinch(&sim).list_apps().await.unwrap();
+    assert_eq!(apps.len(), 1);
+    let app_id = apps[0].id.clone().unwrap();
+    assert_eq!(id_claim["spec"]["id"], app_id.as_str());
+    assert_ne!(id_claim["metadata"]["name"], key_claim["metadata"]["name"]);
+    let (method, uri, _) = expect_with(&mut api, deleted).await;
+    assert_eq!(
+        (method, uri),
+        (
+            Method::DELETE,
+            format!("{CLAIMS}/{}?", key_claim["metadata"]["name"].as_str().unwrap())
+        )
     );
 
     let (method, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
@@ -280,6 +379,22 @@ async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
         "status": {"appId": app_id, "projectId": "p-test", "region": "us"}
     }));
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    // No claim: the status recorded the id before the ledger existed, so the app is this
+    // object's to delete.
+    let (method, uri, _) = expect_with(&mut api, not_found).await;
+    assert_eq!(method, Method::GET);
+    assert!(uri.starts_with(&format!("{CLAIMS}/conversationapp-")), "{uri}");
+    let (method, uri, _) = expect_with(&mut api, no_claims).await;
+    assert_eq!(
+        (method, uri),
+        (
+            Method::GET,
+            format!(
+                "{CLAIMS}?&labelSelector=conversation.sinch.com%2Fowner%3D{}",
+                owner_label("web")
+            )
+        )
+    );
     let (method, uri, event) = expect(&mut api, json!({})).await;
     assert_eq!(
         (method, uri.as_str()),
@@ -313,6 +428,10 @@ async fn orphan_removes_the_finalizer_and_never_calls_sinch() {
         "status": {"appId": "01KEEP", "projectId": "p-test", "region": "us"}
     }));
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    // Its claims go: a later object must adopt the app.
+    let (method, uri, _) = expect_with(&mut api, no_claims).await;
+    assert_eq!(method, Method::GET);
+    assert!(uri.starts_with(&format!("{CLAIMS}?&labelSelector=")), "{uri}");
     let (_, uri, event) = expect(&mut api, json!({})).await;
     assert_eq!(uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
     assert_eq!(
@@ -340,6 +459,8 @@ async fn a_rejected_create_is_reported_and_waits_for_a_change() {
     let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
     obj.spec.channel_credentials = None;
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (method, _, _) = expect_with(&mut api, created).await; // the key claim; it stays
+    assert_eq!(method, Method::POST);
     let (_, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
     assert!(
         uri.ends_with("/web/status?&force=true&fieldManager=sinch-operator-status"),
@@ -394,6 +515,9 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
     expect(&mut api, secret_with("canary-token-before")).await;
+    expect_with(&mut api, created).await; // the key claim
+    let (_, _, id_claim) = expect_with(&mut api, created).await;
+    expect_with(&mut api, deleted).await; // the key claim let go
     let (_, _, first) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
     expect(&mut api, json!({})).await; // Created
     task.await.unwrap().unwrap();
@@ -406,6 +530,7 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     sim.reset_stats();
     let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
     expect(&mut api, secret_with("canary-token-before")).await;
+    expect(&mut api, id_claim.clone()).await; // ours
     expect(&mut api, serde_json::to_value(&synced).unwrap()).await; // status (sync time)
     task.await.unwrap().unwrap();
     assert_eq!(sim.stats().writes, 0);
@@ -413,6 +538,7 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     // Rotated: one PATCH of the channel list, with the new token.
     let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
     expect(&mut api, secret_with("canary-token-after")).await;
+    expect(&mut api, id_claim).await;
     let (_, _, status) = expect(&mut api, serde_json::to_value(&synced).unwrap()).await;
     let (_, _, event) = expect(&mut api, json!({})).await;
     task.await.unwrap().unwrap();
@@ -434,25 +560,44 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     );
 }
 
+/// Claims in the mocked API server, by name.
+type Claims = Arc<Mutex<BTreeMap<String, Value>>>;
+
 /// Answers every request of the mocked API server: a status patch with the object it names (as
-/// the test made it), anything else (events) with `{}`. Keeps the status patches sent.
-fn serve_kube(mut handle: ApiHandle, objects: std::collections::HashMap<String, Value>) -> Arc<Mutex<Vec<Value>>> {
+/// the test made it), the ledger's requests from `claims` (create, get, delete, list), anything
+/// else (events) with `{}`. Keeps the status patches sent.
+fn serve_kube(mut handle: ApiHandle, objects: HashMap<String, Value>, claims: Claims) -> Arc<Mutex<Vec<Value>>> {
     let patches = Arc::new(Mutex::new(Vec::new()));
     let seen = patches.clone();
     tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().clone();
             let path = request.uri().path().to_string();
             let body = request.into_body().collect_bytes().await.unwrap();
-            let answer = match path.strip_suffix("/status") {
-                Some(object) => {
-                    seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-                    let name = object.rsplit('/').take(2).collect::<Vec<_>>();
-                    objects[&format!("{}/{}", name[1], name[0])].clone()
+            let (code, answer) = if let Some(rest) = path.strip_prefix(CLAIMS) {
+                claim_request(&claims, &method, rest.trim_start_matches('/'), &body)
+            } else {
+                let key = |path: &str| {
+                    let name = path.rsplit('/').take(2).collect::<Vec<_>>();
+                    format!("{}/{}", name[1], name[0])
+                };
+                match path.strip_suffix("/status") {
+                    Some(object) => {
+                        seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                        (200, objects[&key(object)].clone())
+                    }
+                    // A Secret the test made, or none.
+                    None if method == Method::GET => match objects.get(&key(&path)) {
+                        Some(o) => (200, o.clone()),
+                        None => not_found(&Value::Null),
+                    },
+                    // A finalizer patch: the object as the test made it.
+                    None => (200, objects.get(&key(&path)).cloned().unwrap_or(json!({}))),
                 }
-                None => json!({}),
             };
             send.send_response(
                 Response::builder()
+                    .status(code)
                     .body(Body::from(serde_json::to_vec(&answer).unwrap()))
                     .unwrap(),
             );
@@ -461,8 +606,62 @@ fn serve_kube(mut handle: ApiHandle, objects: std::collections::HashMap<String, 
     patches
 }
 
-/// N apps in Sinch with 5 webhooks each, seeded without the tool; returns their ids.
-async fn seed(sim: &Sim, ctx: &Context, n: usize) -> Vec<String> {
+const CLAIMS: &str = "/apis/conversation.sinch.com/v1alpha1/sinchclaims";
+
+/// The API server's answer to a request on the claims (`name` empty: the collection).
+fn claim_request(claims: &Claims, method: &Method, name: &str, body: &[u8]) -> (u16, Value) {
+    let status = |code: u16, reason: &str| {
+        json!({"kind": "Status", "apiVersion": "v1", "status": if code < 300 {"Success"} else {"Failure"},
+               "reason": reason, "code": code, "message": reason})
+    };
+    let mut claims = claims.lock().unwrap();
+    match (method.as_str(), name) {
+        ("POST", "") => {
+            let claim: Value = serde_json::from_slice(body).unwrap();
+            let name = claim["metadata"]["name"].as_str().unwrap().to_string();
+            if claims.contains_key(&name) {
+                return (409, status(409, "AlreadyExists"));
+            }
+            claims.insert(name, claim.clone());
+            (201, claim)
+        }
+        ("GET", "") => (
+            200,
+            json!({"apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaimList",
+                   "metadata": {}, "items": claims.values().cloned().collect::<Vec<_>>()}),
+        ),
+        ("GET", name) => match claims.get(name) {
+            Some(c) => (200, c.clone()),
+            None => (404, status(404, "NotFound")),
+        },
+        ("DELETE", name) => match claims.remove(name) {
+            Some(_) => (200, status(200, "Deleted")),
+            None => (404, status(404, "NotFound")),
+        },
+        other => panic!("unexpected claim request {other:?}"),
+    }
+}
+
+/// The claim a previous run of the operator wrote for `owner` (kind, name, uid) over `id`.
+fn claim(kind: crate::model::Kind, owner: (&str, &str), id: &str, key: &str) -> (String, Value) {
+    let scope = crate::engine::Scope {
+        project: "p-test".into(),
+        region: Region::Us,
+    };
+    let name = super::ledger::claim_name(&scope, kind, &format!("id:{id}"));
+    let value = json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim",
+        "metadata": {"name": name},
+        "spec": {"projectId": "p-test", "region": "us", "kind": kind.name(), "key": key, "id": id,
+                 "owner": {"namespace": NS, "name": owner.0, "uid": owner.1}}
+    });
+    (name, value)
+}
+
+/// N apps in Sinch with 5 webhooks each, as an earlier run of the operator left them (each with
+/// its claim for the objects of `inventory`); returns the apps' ids and the claims.
+async fn seed(sim: &Sim, ctx: &Context, n: usize) -> (Vec<String>, Claims) {
+    let claims = Claims::default();
     let project = Client::new(Config {
         endpoints: sim.endpoints(),
         ..Config::default()
@@ -479,8 +678,15 @@ async fn seed(sim: &Sim, ctx: &Context, n: usize) -> Vec<String> {
             .await
             .unwrap();
         let id = app.id.unwrap();
+        let (name, value) = claim(
+            crate::model::Kind::ConversationApp,
+            (&format!("app-{i}"), &format!("uid-app-{i}")),
+            &id,
+            &format!("App {i}"),
+        );
+        claims.lock().unwrap().insert(name, value);
         for w in 0..5 {
-            project
+            let hook = project
                 .create_webhook(
                     &serde_json::from_value(
                         json!({"app_id": id, "target": format!("https://hooks.example.com/{i}/{w}"),
@@ -490,10 +696,18 @@ async fn seed(sim: &Sim, ctx: &Context, n: usize) -> Vec<String> {
                 )
                 .await
                 .unwrap();
+            let target = format!("https://hooks.example.com/{i}/{w}");
+            let (name, value) = claim(
+                crate::model::Kind::Webhook,
+                (&format!("hook-{i}-{w}"), &format!("uid-hook-{i}-{w}")),
+                hook.id.as_deref().unwrap(),
+                &format!("{id}/{target}"),
+            );
+            claims.lock().unwrap().insert(name, value);
         }
         ids.push(id);
     }
-    ids
+    (ids, claims)
 }
 
 /// The objects of `seed`'s inventory, each with the finalizer in place.
@@ -539,10 +753,10 @@ const WEBHOOKS_LIST: &str = "GET /{region}/v1/projects/{project_id}/apps/{app_id
 async fn n_apps_with_five_webhooks_each_cost_one_apps_list_and_n_webhook_lists() {
     const N: usize = 8;
     let (ctx, api, sim) = context().await;
-    let ids = seed(&sim, &ctx, N).await;
+    let (ids, claims) = seed(&sim, &ctx, N).await;
     let (apps, webhooks) = inventory(&ids);
     let objects = by_path(&apps).into_iter().chain(by_path(&webhooks)).collect();
-    let patches = serve_kube(api, objects);
+    let patches = serve_kube(api, objects, claims);
     sim.reset_stats();
 
     // Every object at once, as the controllers start them: 6N reconciles.
@@ -588,11 +802,11 @@ async fn n_apps_with_five_webhooks_each_cost_one_apps_list_and_n_webhook_lists()
 #[tokio::test]
 async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_passed() {
     let (ctx, api, sim) = context().await;
-    let ids = seed(&sim, &ctx, 2).await;
+    let (ids, claims) = seed(&sim, &ctx, 2).await;
     let (_, mut webhooks) = inventory(&ids);
     // The first webhook of app 0 now wants another trigger: a PATCH.
     webhooks[0].spec.triggers = Some(vec![serde_json::from_value(json!("MESSAGE_DELIVERY")).unwrap()]);
-    let patches = serve_kube(api, by_path(&webhooks).into_iter().collect());
+    let patches = serve_kube(api, by_path(&webhooks).into_iter().collect(), claims);
     sim.reset_stats();
     for w in &webhooks {
         reconcile(Arc::new(w.clone()), ctx.clone()).await.unwrap();
@@ -658,9 +872,13 @@ async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_pa
 #[tokio::test]
 async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
     let (ctx, api, sim) = context().await;
-    let ids = seed(&sim, &ctx, 1).await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
     let (apps, webhooks) = inventory(&ids);
-    let status_bodies = serve_kube(api, by_path(&apps).into_iter().chain(by_path(&webhooks)).collect());
+    let status_bodies = serve_kube(
+        api,
+        by_path(&apps).into_iter().chain(by_path(&webhooks)).collect(),
+        claims,
+    );
     sim.reset_stats();
     sim.inject(sim::Fault {
         status: 403,
@@ -700,3 +918,5 @@ async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
         assert!(requeue_secs(action) > 300.0, "{action:?}");
     }
 }
+
+mod tenancy;

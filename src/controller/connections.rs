@@ -1,0 +1,293 @@
+//! Which access key an object's reconcile uses, and what its namespace may reach with it.
+//!
+//! In order: the object's own `credentialsRef` (a key its namespace holds, so it reaches only
+//! what that key reaches); the `SinchConnection` it names; the connection the admin made the
+//! default of its namespace. Only while no connection exists at all does the operator's own key
+//! (`SINCH_KEY_ID`...) serve every namespace: a single-tenant install. A connection fixes the
+//! project (an object naming another is refused before anything is sent) and which namespaces
+//! may manage the project's settings.
+
+use super::Context;
+use super::reconcile::{Blocked, Retry};
+use crate::engine::Defaults;
+use crate::model::{Kind, LocalRef, Object, Region, SinchConnection, WebhookApp};
+use crate::sinch::Sensitive;
+use crate::sinch::client::Credentials;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::reflector::ObjectRef;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a reconcile reaches Sinch with.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub credentials: Credentials,
+    pub defaults: Defaults,
+    /// The connection it came from (none: the object's own key, or a single-tenant install).
+    pub connection: Option<Arc<SinchConnection>>,
+}
+
+/// The access of `object` (a webhook with `appRef` already resolved to its app's placement).
+pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
+    let ns = object.namespace();
+    if let Some(r) = credentials_ref(object, ctx) {
+        let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
+            Blocked::new(
+                "CredentialsNotFound",
+                format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
+                Retry::Poll,
+            )
+        })?;
+        let (credentials, defaults) = credentials_from(&secret, "spec.credentialsRef", &ctx.defaults)?;
+        return Ok(Access {
+            credentials,
+            defaults,
+            connection: None,
+        });
+    }
+    let Some(connection) = connection_of(object, ctx)? else {
+        return match &ctx.credentials {
+            Some(c) => Ok(Access {
+                credentials: c.clone(),
+                defaults: ctx.defaults.clone(),
+                connection: None,
+            }),
+            None => Err(Blocked::new(
+                "CredentialsMissing",
+                "no SinchConnection exists, spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
+                Retry::Poll,
+            )),
+        };
+    };
+    let name = connection.name_any();
+    let spec = &connection.spec;
+    if let Some(project) = &object.placement().project_id
+        && *project != spec.project_id
+    {
+        return Err(Blocked::new(
+            "ProjectNotAllowed",
+            format!(
+                "spec.projectId {project:?} is not the project of SinchConnection {name} ({}): this namespace may use only that project",
+                spec.project_id
+            ),
+            Retry::OnChange,
+        ));
+    }
+    if object.kind() == Kind::ProjectSettings && !spec.settings_namespaces.iter().any(|n| n == ns) {
+        return Err(Blocked::new(
+            "SettingsNotAllowed",
+            format!(
+                "SinchConnection {name} does not let namespace {ns} manage the settings of project {} (spec.settingsNamespaces)",
+                spec.project_id
+            ),
+            Retry::Poll,
+        ));
+    }
+    let secret_name = &spec.credentials_secret_ref.name;
+    let operator_ns = &ctx.operator_namespace;
+    let secret = get_secret(ctx, operator_ns, secret_name).await?.ok_or_else(|| {
+        Blocked::new(
+            "CredentialsNotFound",
+            format!("SinchConnection {name}: Secret {operator_ns}/{secret_name} does not exist"),
+            Retry::Poll,
+        )
+    })?;
+    let defaults = Defaults {
+        project: Some(spec.project_id.clone()),
+        region: spec.region.unwrap_or(Region::Us),
+    };
+    let (credentials, _) = credentials_from(&secret, &format!("SinchConnection {name}"), &defaults)?;
+    Ok(Access {
+        credentials,
+        defaults,
+        connection: Some(connection),
+    })
+}
+
+/// The connection an object uses: the one it names, else its namespace's default; `None` only
+/// while no connection exists in the cluster.
+fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConnection>>, Blocked> {
+    let ns = object.namespace();
+    let all = ctx.connections.state();
+    if let Some(r) = &object.placement().connection_ref {
+        let Some(c) = all.iter().find(|c| c.name_any() == r.name) else {
+            return Err(Blocked::new(
+                "ConnectionNotFound",
+                format!("SinchConnection {} (spec.connectionRef) does not exist", r.name),
+                Retry::Poll,
+            ));
+        };
+        if !allows(c, ns, ctx) {
+            return Err(Blocked::new(
+                "ConnectionRefused",
+                format!(
+                    "SinchConnection {} (spec.connectionRef) does not allow namespace {ns}",
+                    r.name
+                ),
+                Retry::Poll,
+            ));
+        }
+        return Ok(Some(c.clone()));
+    }
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let mut allowed: Vec<&Arc<SinchConnection>> = all.iter().filter(|c| allows(c, ns, ctx)).collect();
+    allowed.sort_by_key(|c| c.name_any());
+    let defaults: Vec<&Arc<SinchConnection>> = allowed
+        .iter()
+        .copied()
+        .filter(|c| c.spec.default == Some(true))
+        .collect();
+    let names = |cs: &[&Arc<SinchConnection>]| cs.iter().map(|c| c.name_any()).collect::<Vec<_>>().join(", ");
+    match (defaults.as_slice(), allowed.as_slice()) {
+        ([one], _) | ([], [one]) => Ok(Some((*one).clone())),
+        (_, []) => Err(Blocked::new(
+            "NoConnection",
+            format!(
+                "no SinchConnection allows namespace {ns}: the platform admin decides which namespace uses which project"
+            ),
+            Retry::Poll,
+        )),
+        ([], many) => Err(Blocked::new(
+            "ConnectionAmbiguous",
+            format!(
+                "several SinchConnections allow namespace {ns} and none is its default ({}): name one in spec.connectionRef",
+                names(many)
+            ),
+            Retry::Poll,
+        )),
+        (many, _) => Err(Blocked::new(
+            "ConnectionAmbiguous",
+            format!(
+                "several SinchConnections are defaults of namespace {ns} ({}): name one in spec.connectionRef",
+                names(many)
+            ),
+            Retry::Poll,
+        )),
+    }
+}
+
+/// Whether `connection` lets namespace `ns` use it: by name, or by the namespace's labels.
+pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Context) -> bool {
+    let spec = &connection.spec.namespaces;
+    if spec.names.iter().any(|n| n == ns) {
+        return true;
+    }
+    let Some(selector) = &spec.selector else { return false };
+    let Ok(selector) = Selector::try_from(selector.clone()) else {
+        return false; // an invalid selector selects nothing
+    };
+    let Some(namespace) = ctx.namespaces.get(&ObjectRef::new(ns)) else {
+        return false;
+    };
+    let labels: &BTreeMap<String, String> = namespace.labels();
+    selector.matches(labels)
+}
+
+/// Reads one Secret with `get` (the operator may list or watch none). A refusal is the
+/// namespace not having opted in, which its admin can fix.
+pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
+    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
+    api.get_opt(name).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 403 => Blocked::new(
+            "SecretForbidden",
+            format!(
+                "the operator may not read Secret {ns}/{name}: namespace {ns} has not let it read its Secrets \
+                 (kubectl -n {ns} create rolebinding sinch-operator-secrets --clusterrole=sinch-operator-secret-reader \
+                 --serviceaccount=sinch-operator-system:sinch-operator)"
+            ),
+            Retry::Poll,
+        ),
+        e => Blocked::new(
+            "SecretUnreadable",
+            format!("cannot read Secret {ns}/{name}: {e}"),
+            Retry::Backoff,
+        ),
+    })
+}
+
+/// The access key in a Secret (`keyId`, `keySecret`, optional `projectId` and `region`, which
+/// replace `defaults`); `what` names where the Secret was referred to.
+pub fn credentials_from(secret: &Secret, what: &str, defaults: &Defaults) -> Result<(Credentials, Defaults), Blocked> {
+    let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+    let value = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let invalid = |message: String| Blocked::new("InvalidCredentials", message, Retry::Poll);
+    let (Some(key_id), Some(key_secret)) = (value("keyId"), value("keySecret")) else {
+        return Err(invalid(format!(
+            "Secret {ns}/{name} ({what}) needs the keys keyId and keySecret"
+        )));
+    };
+    let region = match value("region") {
+        None => defaults.region,
+        Some(r) => Region::from_name(&r)
+            .ok_or_else(|| invalid(format!("Secret {ns}/{name} ({what}): region {r:?} is not us, eu or br")))?,
+    };
+    Ok((
+        Credentials {
+            key_id,
+            key_secret: Sensitive(key_secret),
+        },
+        Defaults {
+            project: value("projectId").or_else(|| defaults.project.clone()),
+            region,
+        },
+    ))
+}
+
+/// The `credentialsRef` an object uses: its own, else (a webhook with `appRef`) its app's.
+pub fn credentials_ref(object: &Object, ctx: &Context) -> Option<LocalRef> {
+    let own = object.placement().credentials_ref.clone();
+    match object {
+        Object::Webhook(w) if own.is_none() => match &w.spec.app {
+            WebhookApp::AppRef(r) => ctx
+                .apps
+                .get(&ObjectRef::new(&r.name).within(object.namespace()))
+                .and_then(|a| a.spec.placement.credentials_ref.clone()),
+            WebhookApp::AppId(_) => None,
+        },
+        _ => own,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn credentials_come_from_the_secret_with_its_project_and_region() {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "sinch", "namespace": "ns"},
+            "data": {"keyId": "a2V5", "keySecret": "c2VjcmV0", "projectId": "cHJvag==", "region": "ZXU="}
+        }))
+        .unwrap();
+        let defaults = Defaults {
+            project: Some("env".into()),
+            region: Region::Us,
+        };
+        let (c, d) = credentials_from(&secret, "spec.credentialsRef", &defaults).unwrap();
+        assert_eq!((c.key_id.as_str(), c.key_secret.0.as_str()), ("key", "secret"));
+        assert_eq!((d.project.as_deref(), d.region), (Some("proj"), Region::Eu));
+        let partial: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "sinch", "namespace": "ns"}, "data": {"keyId": "a2V5"}
+        }))
+        .unwrap();
+        let e = credentials_from(&partial, "spec.credentialsRef", &defaults).unwrap_err();
+        assert_eq!(e.reason, "InvalidCredentials");
+        assert_eq!(
+            e.message,
+            "Secret ns/sinch (spec.credentialsRef) needs the keys keyId and keySecret"
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! The ownership ledger: one `SinchClaim` per Sinch object, naming the object that manages it.
+//!
+//! Claims are named by what they claim, so creating one is the atomic test: the API server
+//! refuses a second claim of the same name (409), and the operator then acts for the holder
+//! only. Two names per Sinch object kind:
+//! - the id claim (`id:` + the Sinch id), held for as long as the object manages it;
+//! - the key claim (`key:` + the natural key, an app's display name or a webhook's app and
+//!   target), held only while the object is being created: written BEFORE the create, so that
+//!   a crash between the POST and the status finds its own key claim, adopts what it created and
+//!   never creates it twice. Templates and the settings know their id before they exist; their
+//!   id claim is written before the create.
+//!
+//! An existing Sinch object that nobody claims is taken only on an explicit opt-in (the adopt
+//! annotation naming its id), by a create this object started (its key claim), or when the
+//! object's status already records that id (written by an operator version before the ledger).
+
+use super::Context;
+use super::reconcile::{Blocked, Retry};
+use crate::engine::Scope;
+use crate::model::{ClaimOwner, Kind, SinchClaim, SinchClaimSpec};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::sync::Arc;
+
+/// On an object: the Sinch id it may take over although no object manages it yet.
+pub const ADOPT_ANNOTATION: &str = "conversation.sinch.com/adopt";
+/// On a ConversationApp: further namespaces (comma-separated) whose Webhooks may attach to it.
+pub const GRANT_ANNOTATION: &str = "conversation.sinch.com/webhook-namespaces";
+/// On a claim: a hash of its owner, to find all claims of an object being deleted.
+pub const OWNER_LABEL: &str = "conversation.sinch.com/owner";
+
+/// A Sinch object as the ledger names it.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub scope: Scope,
+    pub kind: Kind,
+    /// The natural key (see [`SinchClaimSpec::key`]).
+    pub key: String,
+}
+
+impl Subject {
+    /// Templates (their template id) and the settings (their project) know their id before
+    /// they exist.
+    fn id_is_key(&self) -> bool {
+        matches!(self.kind, Kind::Template | Kind::ProjectSettings)
+    }
+
+    fn noun(&self) -> &'static str {
+        match self.kind {
+            Kind::ConversationApp => "app",
+            Kind::Webhook => "webhook",
+            Kind::Template => "template",
+            Kind::ProjectSettings => "settings",
+        }
+    }
+
+    fn id_claim(&self, id: &str) -> String {
+        claim_name(&self.scope, self.kind, &format!("id:{id}"))
+    }
+
+    fn key_claim(&self) -> String {
+        match self.id_is_key() {
+            true => self.id_claim(&self.key),
+            false => claim_name(&self.scope, self.kind, &format!("key:{}", self.key)),
+        }
+    }
+
+    fn where_(&self) -> String {
+        format!("in project {} ({})", self.scope.project, self.scope.region)
+    }
+}
+
+/// The object a claim names as its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl Owner {
+    /// The same object, or one created again under its name (its namespace meant the same).
+    fn holds(&self, claim: &SinchClaim) -> bool {
+        claim.spec.kind == self.kind
+            && claim.spec.owner.namespace == self.namespace
+            && claim.spec.owner.name == self.name
+    }
+
+    fn label(&self) -> String {
+        hash(&format!("{}/{}/{}", self.kind, self.namespace, self.name))[..40].to_string()
+    }
+}
+
+/// Who holds a claim.
+#[derive(Clone, Debug)]
+pub enum Holder {
+    Free,
+    Ours(Arc<SinchClaim>),
+    Other(ClaimOwner),
+}
+
+/// What a reconcile holds before it writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// The id claim (or, ObserveOnly, nothing to hold: it never writes).
+    Done,
+    /// The key claim of a create: once Sinch answered with the id, [`created`] claims the id
+    /// and lets the key go.
+    Creating,
+}
+
+/// `kind-<hash>`: a valid object name whatever the key holds.
+pub fn claim_name(scope: &Scope, kind: Kind, tag: &str) -> String {
+    let digest = hash(&format!("{}\0{}\0{}\0{tag}", scope.project, scope.region, kind));
+    format!("{}-{}", kind.name().to_lowercase(), &digest[..32])
+}
+
+fn hash(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads and writes the claims: the watch's store first, the API server when it matters.
+pub struct Ledger {
+    pub api: Api<SinchClaim>,
+    pub store: Store<SinchClaim>,
+}
+
+impl Ledger {
+    /// Who holds `name`: ours from the store (a claim of ours stays ours until we delete it),
+    /// anything else confirmed by the API server (the store may not show a claim just made).
+    pub async fn holder(&self, name: &str, me: &Owner) -> Result<Holder, kube::Error> {
+        if let Some(claim) = self.store.get(&ObjectRef::new(name))
+            && me.holds(&claim)
+        {
+            return Ok(Holder::Ours(claim));
+        }
+        Ok(match self.api.get_opt(name).await? {
+            None => Holder::Free,
+            Some(claim) if me.holds(&claim) => Holder::Ours(Arc::new(claim)),
+            Some(claim) => Holder::Other(claim.spec.owner),
+        })
+    }
+
+    /// Creates the claim `name`, or says who holds it.
+    async fn take(&self, name: &str, spec: SinchClaimSpec, me: &Owner) -> Result<Holder, kube::Error> {
+        let mut claim = SinchClaim::new(name, spec);
+        claim.labels_mut().insert(OWNER_LABEL.into(), me.label());
+        match self.api.create(&PostParams::default(), &claim).await {
+            Ok(made) => Ok(Holder::Ours(Arc::new(made))),
+            Err(kube::Error::Api(e)) if e.code == 409 => self.holder(name, me).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, name: &str) -> Result<(), kube::Error> {
+        match self.api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lets go of every claim `me` holds (its object is being deleted).
+    pub async fn release_all(&self, me: &Owner) -> Result<(), kube::Error> {
+        let params = ListParams::default().labels(&format!("{OWNER_LABEL}={}", me.label()));
+        for claim in self.api.list(&params).await? {
+            if me.holds(&claim) {
+                self.release(&claim.name_any()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spec(subject: &Subject, id: Option<&str>, me: &Owner, adopted: bool) -> SinchClaimSpec {
+    SinchClaimSpec {
+        project_id: subject.scope.project.clone(),
+        region: subject.scope.region,
+        kind: subject.kind,
+        key: subject.key.clone(),
+        id: id.map(str::to_string),
+        owner: ClaimOwner {
+            namespace: me.namespace.clone(),
+            name: me.name.clone(),
+            uid: me.uid.clone(),
+        },
+        adopted: adopted.then_some(true),
+    }
+}
+
+fn unavailable(e: kube::Error) -> Blocked {
+    Blocked::new(
+        "ClaimUnavailable",
+        format!("cannot read or write the ownership ledger (SinchClaim): {e}"),
+        Retry::Backoff,
+    )
+}
+
+/// A claim that existed a moment ago is gone (its owner let it go meanwhile).
+fn raced() -> Blocked {
+    Blocked::new(
+        "ClaimUnavailable",
+        "a claim changed hands while this object took it; looking again soon",
+        Retry::Wait,
+    )
+}
+
+fn owned_elsewhere(subject: &Subject, what: &str, owner: &ClaimOwner) -> Blocked {
+    Blocked::new(
+        "OwnedElsewhere",
+        format!(
+            "the {} {what} {} is managed by {} {}/{}; this object may not change it",
+            subject.noun(),
+            subject.where_(),
+            subject.kind,
+            owner.namespace,
+            owner.name
+        ),
+        Retry::Poll,
+    )
+}
+
+/// What the object may do about the Sinch object its plan found (`id`) or is about to create
+/// (`None`). `write`: it may write (Full); ObserveOnly takes nothing but is still refused what
+/// another object holds. `recorded`: the id its status records; `adopt`: its adopt annotation.
+pub async fn claim(
+    ledger: &Ledger,
+    me: &Owner,
+    subject: &Subject,
+    id: Option<&str>,
+    write: bool,
+    recorded: Option<&str>,
+    adopt: Option<&str>,
+) -> Result<Held, Blocked> {
+    let Some(id) = id else {
+        if !write {
+            return Ok(Held::Done);
+        }
+        let name = subject.key_claim();
+        let known = subject.id_is_key().then_some(subject.key.as_str());
+        return match ledger
+            .take(&name, spec(subject, known, me, false), me)
+            .await
+            .map_err(unavailable)?
+        {
+            Holder::Ours(_) if subject.id_is_key() => Ok(Held::Done),
+            Holder::Ours(_) => Ok(Held::Creating),
+            Holder::Free => Err(raced()),
+            Holder::Other(owner) => Err(owned_elsewhere(
+                subject,
+                &format!("{:?} (being created)", subject.key),
+                &owner,
+            )),
+        };
+    };
+    let name = subject.id_claim(id);
+    match ledger.holder(&name, me).await.map_err(unavailable)? {
+        Holder::Ours(_) => return Ok(Held::Done),
+        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner)),
+        Holder::Free => {}
+    }
+    // Nobody holds it. A create of ours that crashed before its id was recorded, or a status
+    // that records the id, is this object's own; the settings are nobody's but the project's.
+    let key_claim = (!subject.id_is_key()).then(|| subject.key_claim());
+    let recovering = match &key_claim {
+        Some(key) => matches!(ledger.holder(key, me).await.map_err(unavailable)?, Holder::Ours(_)),
+        None => false,
+    };
+    let own = recovering || recorded == Some(id) || subject.kind == Kind::ProjectSettings;
+    let adopting = adopt == Some(id);
+    if !own && !adopting {
+        if !write {
+            return Ok(Held::Done); // observing what nobody manages takes nothing
+        }
+        return Err(Blocked::new(
+            "AdoptionRequired",
+            format!(
+                "the {} {} exists in Sinch and no object of this cluster manages it; to take it over, set the annotation {ADOPT_ANNOTATION} to its id",
+                subject.noun(),
+                subject.where_()
+            ),
+            // An annotation changes no generation, so no watch event brings it: look each poll.
+            Retry::Poll,
+        ));
+    }
+    match ledger
+        .take(&name, spec(subject, Some(id), me, adopting && !own), me)
+        .await
+        .map_err(unavailable)?
+    {
+        Holder::Ours(_) => {}
+        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner)),
+        Holder::Free => return Err(raced()),
+    }
+    if let (true, Some(key)) = (recovering, key_claim) {
+        ledger.release(&key).await.map_err(unavailable)?;
+    }
+    Ok(Held::Done)
+}
+
+/// After a create of ours answered with `id`: the id is claimed, the key let go. A failure
+/// here is repaired by the next reconcile (its key claim makes the object its own).
+pub async fn created(ledger: &Ledger, me: &Owner, subject: &Subject, id: &str) -> Result<(), kube::Error> {
+    match ledger
+        .take(&subject.id_claim(id), spec(subject, Some(id), me, false), me)
+        .await?
+    {
+        Holder::Ours(_) => ledger.release(&subject.key_claim()).await,
+        // Someone claimed an id that did not exist a moment ago: keep our key claim and let
+        // the next reconcile report it.
+        _ => Ok(()),
+    }
+}
+
+/// Whether deleting the object may delete the Sinch object `id`: only the holder of its claim
+/// may (or an object whose status recorded it before the ledger existed). `Ok(Err(why))`:
+/// leave it in Sinch, for `why`.
+pub async fn may_delete(
+    ledger: &Ledger,
+    me: &Owner,
+    subject: &Subject,
+    id: &str,
+    recorded: Option<&str>,
+    explicit_delete: bool,
+) -> Result<Result<(), String>, kube::Error> {
+    match ledger.holder(&subject.id_claim(id), me).await? {
+        Holder::Ours(claim) if claim.spec.adopted == Some(true) && !explicit_delete => Ok(Err(format!(
+            "the {} was adopted (annotation {ADOPT_ANNOTATION}) and deletionPolicy is not Delete: it stays in Sinch",
+            subject.noun()
+        ))),
+        Holder::Ours(_) => Ok(Ok(())),
+        Holder::Other(owner) => Ok(Err(format!(
+            "the {} {id} is managed by {} {}/{}: it stays in Sinch",
+            subject.noun(),
+            subject.kind,
+            owner.namespace,
+            owner.name
+        ))),
+        Holder::Free if recorded == Some(id) => Ok(Ok(())),
+        Holder::Free => {
+            let creating =
+                !subject.id_is_key() && matches!(ledger.holder(&subject.key_claim(), me).await?, Holder::Ours(_));
+            Ok(match creating {
+                true => Ok(()),
+                false => Err(format!(
+                    "this object never managed the {} {id}: it stays in Sinch",
+                    subject.noun()
+                )),
+            })
+        }
+    }
+}
+
+/// A webhook may attach only to an app a ConversationApp of its namespace manages, or whose
+/// object lists the webhook's namespace in [`GRANT_ANNOTATION`].
+pub async fn may_attach(ctx: &Context, ns: &str, scope: &Scope, app_id: &str) -> Result<(), Blocked> {
+    let name = claim_name(scope, Kind::ConversationApp, &format!("id:{app_id}"));
+    let claim = match ctx.ledger.store.get(&ObjectRef::new(&name)) {
+        Some(c) => Some(c),
+        None => ctx.ledger.api.get_opt(&name).await.map_err(unavailable)?.map(Arc::new),
+    };
+    let granted = claim.as_ref().is_some_and(|c| {
+        let owner = &c.spec.owner;
+        owner.namespace == ns
+            || ctx
+                .apps
+                .get(&ObjectRef::new(&owner.name).within(&owner.namespace))
+                .is_some_and(|app| {
+                    app.annotations()
+                        .get(GRANT_ANNOTATION)
+                        .is_some_and(|v| v.split(',').any(|n| n.trim() == ns))
+                })
+    });
+    match granted {
+        true => Ok(()),
+        false => Err(Blocked::new(
+            "AppNotOwned",
+            format!(
+                "app {app_id} in project {} ({}) is not managed by a ConversationApp of namespace {ns}: a Webhook may attach only to its namespace's apps, or to one whose ConversationApp lists {ns} in the annotation {GRANT_ANNOTATION}",
+                scope.project, scope.region
+            ),
+            Retry::Poll,
+        )),
+    }
+}

@@ -1,0 +1,362 @@
+//! Tenancy against the mocked API server: what each refusal sends to Sinch (nothing), and the
+//! ledger's claims before, during and after a create, an adoption and a delete.
+
+use super::*;
+use crate::model::{Kind, SinchConnection, Webhook};
+use kube::runtime::watcher;
+
+/// Seeds an app in Sinch as a person would, outside the operator; returns its id.
+async fn outside_app(sim: &Sim, name: &str) -> String {
+    sinch(sim)
+        .create_app(&serde_json::from_value(json!({"display_name": name, "channel_credentials": []})).unwrap())
+        .await
+        .unwrap()
+        .id
+        .unwrap()
+}
+
+/// The app of the test namespace without channels (no Secret to read).
+fn bare_app(extra: Value) -> ConversationApp {
+    let mut a = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    a.spec.channel_credentials = None;
+    let mut v = serde_json::to_value(a).unwrap();
+    merge(&mut v, extra);
+    serde_json::from_value(v).unwrap()
+}
+
+fn synced(patches: &Arc<Mutex<Vec<Value>>>) -> (String, String, String) {
+    let last = patches.lock().unwrap().last().cloned().expect("a status was written");
+    let c = last["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Synced")
+        .unwrap()
+        .clone();
+    (
+        c["status"].as_str().unwrap().into(),
+        c["reason"].as_str().unwrap().into(),
+        c["message"].as_str().unwrap().into(),
+    )
+}
+
+fn claim_specs(claims: &Claims) -> Vec<Value> {
+    claims.lock().unwrap().values().map(|c| c["spec"].clone()).collect()
+}
+
+#[tokio::test]
+async fn an_app_made_outside_the_operator_is_taken_only_with_the_adopt_annotation_and_stays_when_deleted() {
+    let (ctx, api, sim) = context().await;
+    let id = outside_app(&sim, "Web").await;
+    let claims = Claims::default();
+    let obj = bare_app(json!({}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        claims.clone(),
+    );
+    sim.reset_stats();
+
+    reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "AdoptionRequired".into(),
+            "the app in project p-test (us) exists in Sinch and no object of this cluster manages it; to take it over, set the annotation conversation.sinch.com/adopt to its id".into()
+        )
+    );
+    assert_eq!(sim.stats().writes, 0);
+    assert!(claims.lock().unwrap().is_empty());
+    // The wrong id adopts nothing either.
+    let wrong = bare_app(json!({"metadata": {"annotations": {"conversation.sinch.com/adopt": "01OTHER"}}}));
+    reconcile(Arc::new(wrong), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).1, "AdoptionRequired");
+
+    let adopting = bare_app(json!({"metadata": {"annotations": {"conversation.sinch.com/adopt": id}}}));
+    reconcile(Arc::new(adopting.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
+    assert_eq!(
+        claim_specs(&claims),
+        [
+            json!({"projectId": "p-test", "region": "us", "kind": "ConversationApp", "key": "Web", "id": id,
+                "owner": {"namespace": NS, "name": "web", "uid": "uid-1"}, "adopted": true})
+        ]
+    );
+    assert_eq!(sim.stats().writes, 0, "the app already matched");
+
+    // Deleted without a deletionPolicy: an adopted app stays in Sinch; the claim goes.
+    let mut gone = serde_json::to_value(&adopting).unwrap();
+    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
+    reconcile(
+        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.stats().writes, 0);
+    assert_eq!(sinch(&sim).list_apps().await.unwrap().len(), 1);
+    assert!(claims.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn what_another_namespace_manages_is_never_changed_nor_deleted() {
+    let (ctx, api, sim) = context().await;
+    let id = outside_app(&sim, "Web").await;
+    let claims = Claims::default();
+    let (name, mut theirs) = claim(Kind::ConversationApp, ("web", "uid-theirs"), &id, "Web");
+    theirs["spec"]["owner"]["namespace"] = json!("team-a");
+    claims.lock().unwrap().insert(name, theirs.clone());
+    // Even with the adopt annotation, and a spec that differs (a write would follow).
+    let obj = bare_app(json!({
+        "metadata": {"annotations": {"conversation.sinch.com/adopt": id}},
+        "spec": {"conversationMetadataReportView": "FULL"}
+    }));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        claims.clone(),
+    );
+    sim.reset_stats();
+    reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "OwnedElsewhere".into(),
+            format!(
+                "the app {id} in project p-test (us) is managed by ConversationApp team-a/web; this object may not change it"
+            )
+        )
+    );
+    assert_eq!(sim.stats().writes, 0);
+
+    // A status naming that app (as if forged) deletes nothing either.
+    let mut gone = serde_json::to_value(&obj).unwrap();
+    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
+    reconcile(
+        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.stats().writes, 0);
+    assert_eq!(claim_specs(&claims), [theirs["spec"].clone()], "their claim stays");
+}
+
+#[tokio::test]
+async fn a_create_that_crashed_after_its_claim_adopts_what_it_made_and_never_creates_twice() {
+    let (ctx, api, sim) = context().await;
+    // The crashed run claimed the name and created the app; then it died before the id claim
+    // and the status.
+    let id = outside_app(&sim, "Web").await;
+    let claims = Claims::default();
+    let scope = crate::engine::Scope {
+        project: "p-test".into(),
+        region: Region::Us,
+    };
+    let key_name = super::super::ledger::claim_name(&scope, Kind::ConversationApp, "key:Web");
+    claims.lock().unwrap().insert(
+        key_name.clone(),
+        json!({"apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim",
+               "metadata": {"name": key_name},
+               "spec": {"projectId": "p-test", "region": "us", "kind": "ConversationApp", "key": "Web",
+                        "owner": {"namespace": NS, "name": "web", "uid": "uid-1"}}}),
+    );
+    let obj = bare_app(json!({}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        claims.clone(),
+    );
+    sim.reset_stats();
+    reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
+    assert_eq!(sim.stats().writes, 0, "nothing created again");
+    assert_eq!(sinch(&sim).list_apps().await.unwrap().len(), 1);
+    let specs = claim_specs(&claims);
+    assert_eq!(specs.len(), 1, "the key claim was let go: {specs:?}");
+    assert_eq!(specs[0]["id"], id.as_str());
+    assert_eq!(specs[0].get("adopted"), None, "its own create, not an adoption");
+}
+
+#[tokio::test]
+async fn a_webhook_may_attach_only_to_an_app_of_its_namespace_or_one_that_grants_it() {
+    let (mut parts, api, sim) = parts(sim::Config::default()).await;
+    let id = outside_app(&sim, "Theirs").await;
+    let claims = Claims::default();
+    let (name, mut theirs) = claim(Kind::ConversationApp, ("theirs", "uid-theirs"), &id, "Theirs");
+    theirs["spec"]["owner"]["namespace"] = json!("team-a");
+    claims.lock().unwrap().insert(name, theirs);
+    let (apps, mut writer) = reflector::store::<ConversationApp>();
+    parts.apps = apps;
+    let ctx = Arc::new(parts);
+    let hook: Webhook = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+        "metadata": {"name": "spy", "namespace": NS, "uid": "uid-spy", "generation": 1, "finalizers": [FINALIZER]},
+        "spec": {"appId": id, "target": "https://attacker.example.com/in", "triggers": ["MESSAGE_INBOUND"]}
+    }))
+    .unwrap();
+    let patches = serve_kube(api, by_path(std::slice::from_ref(&hook)).into_iter().collect(), claims);
+    sim.reset_stats();
+    reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "AppNotOwned".into(),
+            format!(
+                "app {id} in project p-test (us) is not managed by a ConversationApp of namespace shop: a Webhook may attach only to its namespace's apps, or to one whose ConversationApp lists shop in the annotation conversation.sinch.com/webhook-namespaces"
+            )
+        )
+    );
+    assert_eq!(sim.stats().total, 0, "not even read: {:?}", sim.stats());
+
+    // Their ConversationApp grants namespace shop: the webhook is created.
+    let granting: ConversationApp = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+        "metadata": {"name": "theirs", "namespace": "team-a", "uid": "uid-theirs",
+                     "annotations": {"conversation.sinch.com/webhook-namespaces": "billing, shop"}},
+        "spec": {"displayName": "Theirs"}
+    }))
+    .unwrap();
+    writer.apply_watcher_event(&watcher::Event::Apply(granting));
+    reconcile(Arc::new(hook), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
+    assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/webhooks"), 1);
+}
+
+/// A connection for namespace `shop` in project p-test whose key is the only one Sinch takes.
+fn connection(extra: Value) -> SinchConnection {
+    let mut v = json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchConnection",
+        "metadata": {"name": "shop-prod"},
+        "spec": {"projectId": "p-test", "region": "us", "credentialsSecretRef": {"name": "sinch-shop"},
+                 "namespaces": {"names": [NS]}}
+    });
+    merge(&mut v, extra);
+    serde_json::from_value(v).unwrap()
+}
+
+fn connection_secret() -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": "sinch-shop", "namespace": "sinch-operator-system"},
+           "data": {"keyId": b64("shop-key"), "keySecret": b64("canary-connection-secret-4242")}})
+}
+
+#[tokio::test]
+async fn objects_use_only_the_connection_their_namespace_may_use() {
+    // Sinch takes only the connection's key: the operator's own is refused.
+    let (mut parts, api, sim) = parts(sim::Config {
+        keys: vec![("shop-key".into(), "canary-connection-secret-4242".into())],
+        ..sim::Config::default()
+    })
+    .await;
+    let (connections, mut writer) = reflector::store::<SinchConnection>();
+    writer.apply_watcher_event(&watcher::Event::Apply(connection(json!({}))));
+    writer.apply_watcher_event(&watcher::Event::Apply(connection(json!({
+        "metadata": {"name": "billing"}, "spec": {"projectId": "p-billing", "namespaces": {"names": ["billing"]}}
+    }))));
+    parts.connections = connections;
+    let ctx = Arc::new(parts);
+    let obj = bare_app(json!({}));
+    let elsewhere = bare_app(json!({"spec": {"projectId": "p-billing"}}));
+    let named = bare_app(json!({"spec": {"connectionRef": {"name": "billing"}}}));
+    let settings: crate::model::ProjectSettings = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ProjectSettings",
+        "metadata": {"name": "web", "namespace": NS, "uid": "uid-s", "generation": 1, "finalizers": [FINALIZER]},
+        "spec": {"contactSettings": {"unifiedContactIdEnabled": true}}
+    }))
+    .unwrap();
+    let mut objects: HashMap<String, Value> = by_path(std::slice::from_ref(&obj)).into_iter().collect();
+    objects.extend(by_path(std::slice::from_ref(&settings)));
+    objects.insert("secrets/sinch-shop".into(), connection_secret());
+    let claims = Claims::default();
+    let patches = serve_kube(api, objects, claims.clone());
+
+    for (object, reason, message) in [
+        (
+            &elsewhere,
+            "ProjectNotAllowed",
+            "spec.projectId \"p-billing\" is not the project of SinchConnection shop-prod (p-test): this namespace may use only that project",
+        ),
+        (
+            &named,
+            "ConnectionRefused",
+            "SinchConnection billing (spec.connectionRef) does not allow namespace shop",
+        ),
+    ] {
+        reconcile(Arc::new(object.clone()), ctx.clone()).await.unwrap();
+        assert_eq!(synced(&patches), ("False".into(), reason.into(), message.into()));
+    }
+    reconcile(Arc::new(settings), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "SettingsNotAllowed".into(),
+            "SinchConnection shop-prod does not let namespace shop manage the settings of project p-test (spec.settingsNamespaces)".into()
+        )
+    );
+    assert_eq!(sim.stats().total, 0, "nothing sent: {:?}", sim.stats());
+
+    // The namespace's own connection: its key creates the app.
+    reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
+    assert_eq!(sinch_with_key(&sim).list_apps().await.unwrap().len(), 1);
+    assert!(
+        !patches
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.to_string().contains("canary-connection-secret"))
+    );
+}
+
+#[tokio::test]
+async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_the_operators_key() {
+    let (mut parts, api, sim) = parts(sim::Config::default()).await;
+    let (connections, mut writer) = reflector::store::<SinchConnection>();
+    writer.apply_watcher_event(&watcher::Event::Apply(connection(
+        json!({"spec": {"namespaces": {"names": ["team-a"]}}}),
+    )));
+    parts.connections = connections;
+    let ctx = Arc::new(parts);
+    let obj = bare_app(json!({}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        Claims::default(),
+    );
+    reconcile(Arc::new(obj), ctx).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "NoConnection".into(),
+            "no SinchConnection allows namespace shop: the platform admin decides which namespace uses which project"
+                .into()
+        )
+    );
+    assert_eq!(sim.stats().total, 0);
+}
+
+fn sinch_with_key(sim: &Sim) -> crate::sinch::client::Project {
+    Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project(
+        "p-test",
+        Region::Us,
+        Credentials {
+            key_id: "shop-key".into(),
+            key_secret: Sensitive("canary-connection-secret-4242".into()),
+        },
+    )
+}
