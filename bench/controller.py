@@ -173,6 +173,13 @@ def bench(n, kube, cluster, sim):
     env.update({"KUBECONFIG": os.path.join(cluster, "controller.kubeconfig"),
                 "SINCH_OPERATOR_LOG": os.environ.get("BENCH_CONTROLLER_LOG", "warn")})
     kube.create(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n")
+    # The namespace lets the operator read its Secrets (the opt-in of manifests/rbac.yaml).
+    kube.create(f"""apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: sinch-operator-secrets, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-operator-secret-reader}}
+subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}}]
+""")
     docs = documents(inventory(n, project, namespace))
     secrets = [d for d in docs if re.search(r"^kind: Secret", d, re.M)]
     for doc in secrets:

@@ -45,11 +45,10 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Input, Report> {
 /// Classifies, schema-checks and cross-checks the documents, after `errors` the loader found.
 /// Every problem is reported; the input is returned only when there is none.
 pub fn validate(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> Result<Input, Report> {
-    let schemas: HashMap<Kind, Value> = Kind::ALL.into_iter().map(|k| (k, schema::of_kind(k))).collect();
     let mut input = Input::default();
     for doc in docs {
         match classify(&doc) {
-            Ok(Some(kind)) => match parse_object(kind, &schemas[&kind], &doc) {
+            Ok(Some(kind)) => match parse_object(kind, schema::of_kind(kind), &doc) {
                 Ok(object) => input.manifests.push(Manifest {
                     source: doc.source,
                     object,
