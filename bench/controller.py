@@ -107,6 +107,12 @@ subjects: [{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.i
 """)
     kube.create("""apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
+metadata: {name: sinch-operator-secrets-bench, namespace: sinch-operator-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sinch-operator-secret-reader}
+subjects: [{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}]
+""")
+    kube.create("""apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
 metadata: {name: sinch-operator-leader-bench, namespace: sinch-operator-system}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: sinch-operator-leader}
 subjects: [{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.io}]

@@ -643,6 +643,30 @@ async fn one_failed_object_does_not_stop_the_others() {
     assert!(stdout(&out).ends_with("Apply complete: 2 created, 0 updated, 0 deleted, 0 failed.\n"));
 }
 
+/// Sinch's error text may quote what it was sent: a secret value in it is shown as
+/// `(sensitive)`, never as itself.
+#[tokio::test]
+async fn a_secret_quoted_in_an_api_error_is_never_shown() {
+    let sim = start().await;
+    let dir = write_dir(&[("app.yaml", APP), ("secrets.yaml", SECRETS)]);
+    sim.inject(Fault {
+        status: 400,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("POST /us/v1/projects/p-engine/apps".into()),
+        message: Some("token canary-sms-token-1f3c is not valid for key canary-key-secret-77aa".into()),
+    });
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("failed ConversationApp team/shop: POST /v1/projects/p-engine/apps: HTTP 400 INVALID_ARGUMENT: token (sensitive) is not valid for key (sensitive)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("canary") && !err.contains("canary"), "{text}{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn import_of_a_populated_project_plans_no_changes_and_writes_no_secret() {
     let sim = start().await;

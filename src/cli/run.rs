@@ -46,6 +46,17 @@ pub struct Args {
     pub workers: u16,
 }
 
+/// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
+/// controller whose reconciles hop between worker threads fragments them all: at 1,000 apps its
+/// peak RSS was 154 MiB. Two arenas serve two cores; called before any thread starts.
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d >= Duration::from_secs(1) => Ok(d),
@@ -55,6 +66,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn exec(args: Args) -> crate::Result<u8> {
+    few_malloc_arenas();
     super::runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
         let kube = kube::Client::try_default()

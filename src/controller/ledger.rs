@@ -5,10 +5,12 @@
 //! only. Two names per Sinch object kind:
 //! - the id claim (`id:` + the Sinch id), held for as long as the object manages it;
 //! - the key claim (`key:` + the natural key, an app's display name or a webhook's app and
-//!   target), held only while the object is being created: written BEFORE the create, so that
-//!   a crash between the POST and the status finds its own key claim, adopts what it created and
-//!   never creates it twice. Templates and the settings know their id before they exist; their
-//!   id claim is written before the create.
+//!   target), written BEFORE a create, so that a crash between the POST and the status finds its
+//!   own key claim, adopts what it created and never creates it twice. It is kept until its
+//!   object is deleted (letting it go earlier would cost the API server one more write per
+//!   object; at 1,000 apps the claims were already half of the controller's writes). Templates
+//!   and the settings know their id before they exist; their id claim is written before the
+//!   create.
 //!
 //! An existing Sinch object that nobody claims is taken only on an explicit opt-in (the adopt
 //! annotation naming its id), by a create this object started (its key claim), or when the
@@ -106,8 +108,7 @@ pub enum Holder {
 pub enum Held {
     /// The id claim (or, ObserveOnly, nothing to hold: it never writes).
     Done,
-    /// The key claim of a create: once Sinch answered with the id, [`created`] claims the id
-    /// and lets the key go.
+    /// The key claim of a create: once Sinch answered with the id, [`created`] claims the id.
     Creating,
 }
 
@@ -251,7 +252,7 @@ pub async fn claim(
             Holder::Free => Err(raced()),
             Holder::Other(owner) => Err(owned_elsewhere(
                 subject,
-                &format!("{:?} (being created)", subject.key),
+                &format!("{:?} (claimed for a create)", subject.key),
                 &owner,
             )),
         };
@@ -295,24 +296,17 @@ pub async fn claim(
         Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner)),
         Holder::Free => return Err(raced()),
     }
-    if let (true, Some(key)) = (recovering, key_claim) {
-        ledger.release(&key).await.map_err(unavailable)?;
-    }
     Ok(Held::Done)
 }
 
-/// After a create of ours answered with `id`: the id is claimed, the key let go. A failure
-/// here is repaired by the next reconcile (its key claim makes the object its own).
+/// After a create of ours answered with `id`: the id is claimed. A failure here is repaired by
+/// the next reconcile (its key claim makes the object its own); someone else holding an id
+/// that did not exist a moment ago is reported by that reconcile too.
 pub async fn created(ledger: &Ledger, me: &Owner, subject: &Subject, id: &str) -> Result<(), kube::Error> {
-    match ledger
+    ledger
         .take(&subject.id_claim(id), spec(subject, Some(id), me, false), me)
-        .await?
-    {
-        Holder::Ours(_) => ledger.release(&subject.key_claim()).await,
-        // Someone claimed an id that did not exist a moment ago: keep our key claim and let
-        // the next reconcile report it.
-        _ => Ok(()),
-    }
+        .await
+        .map(|_| ())
 }
 
 /// Whether deleting the object may delete the Sinch object `id`: only the holder of its claim

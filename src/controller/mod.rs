@@ -81,6 +81,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Objects whose next reconcile reads their Sinch object back first.
     read_back: Mutex<HashSet<String>>,
+    /// Keys the fingerprints of secret values recorded in statuses (see [`fingerprint_key`]).
+    pub fingerprint_key: ring::hmac::Key,
 }
 
 impl Context {
@@ -107,6 +109,13 @@ impl Context {
                 Action::requeue(jitter(backoff(*n)))
             }
         }
+    }
+
+    /// The salt of an object's secret fingerprints: its uid, keyed with the operator's secret,
+    /// so that whoever reads a status cannot test guesses against its `secretHashes`.
+    pub fn salt(&self, uid: &str) -> String {
+        let tag = ring::hmac::sign(&self.fingerprint_key, uid.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn clear_failures<K: Managed>(&self, obj: &K) {
@@ -233,8 +242,10 @@ pub async fn run(
     tracing::info!(identity = %settings.identity, "holding the leader Lease: reconciling");
     metrics.leader.set(1);
 
+    let key = fingerprint_key(&kube, &settings.operator_namespace).await?;
     let ctx = context(
         &settings,
+        key,
         kube.clone(),
         observations,
         credentials,
@@ -263,8 +274,62 @@ pub async fn run(
     Ok(())
 }
 
+/// The Secret in the operator's namespace holding the key of secret fingerprints.
+pub const FINGERPRINT_SECRET: &str = "sinch-operator-fingerprint-key";
+
+/// The key of secret fingerprints: read from [`FINGERPRINT_SECRET`], made (32 random bytes) the
+/// first time. It must outlive restarts: a new key would make every recorded hash look rotated.
+async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<ring::hmac::Key> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+    let failed = |e: kube::Error| crate::Error::Kubernetes {
+        context: format!("reading the Secret {namespace}/{FINGERPRINT_SECRET} (the key of secret fingerprints)"),
+        message: e.to_string(),
+    };
+    let stored = |s: &Secret| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(|b| b.0.clone())
+            .filter(|k| k.len() >= 32)
+    };
+    if let Some(key) = api
+        .get_opt(FINGERPRINT_SECRET)
+        .await
+        .map_err(failed)?
+        .as_ref()
+        .and_then(stored)
+    {
+        return Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key));
+    }
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| crate::Error::Refused("the system gave no random bytes for the fingerprint key".into()))?;
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": FINGERPRINT_SECRET, "namespace": namespace},
+        "data": {"key": ByteString(bytes.to_vec())},
+    }))
+    .expect("a Secret");
+    match api.create(&kube::api::PostParams::default(), &secret).await {
+        Ok(_) => Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)),
+        // Another replica made it first: use its key.
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let made = api.get(FINGERPRINT_SECRET).await.map_err(failed)?;
+            let key = stored(&made).ok_or_else(|| {
+                crate::Error::Refused(format!(
+                    "Secret {namespace}/{FINGERPRINT_SECRET} has no 32-byte key \"key\": delete it and restart"
+                ))
+            })?;
+            Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
 fn context(
     settings: &Settings,
+    fingerprint_key: ring::hmac::Key,
     kube: kube::Client,
     observations: Arc<Observations>,
     credentials: Option<Credentials>,
@@ -301,6 +366,7 @@ fn context(
             min_poll_interval: settings.min_poll_interval,
             failures: Mutex::default(),
             read_back: Mutex::default(),
+            fingerprint_key,
         }),
         apps_writer,
         webhooks_writer,

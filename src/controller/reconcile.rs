@@ -396,11 +396,13 @@ async fn plan_and_execute<K: Managed>(
         Ok(t) => t,
         Err(e) => return fail("ProjectMissing", e.to_string(), Retry::OnChange),
     };
-    let salt = obj.meta().uid.clone().unwrap_or_default();
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let salt = ctx.salt(&uid);
     for t in &mut targets {
         t.recorded = Recorded {
             id: obj.recorded_id(),
             secret_hashes: obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default(),
+            legacy_salt: Some(uid.clone()),
         };
     }
     let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
@@ -955,7 +957,7 @@ async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crat
         &targets,
         &live,
         &Options {
-            salt: obj.meta().uid.clone().unwrap_or_default(),
+            salt: ctx.salt(&obj.meta().uid.clone().unwrap_or_default()),
             ..Options::default()
         },
     );

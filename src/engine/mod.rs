@@ -54,6 +54,9 @@ pub struct Recorded {
     /// JSON pointer of a secret in the request body -> the fingerprint of the value written,
     /// keyed by the plan's salt (rule 7).
     pub secret_hashes: std::collections::BTreeMap<String, String>,
+    /// The salt of hashes recorded before fingerprints were keyed with a secret (the object's
+    /// uid, public): such a hash still matches its value, so an upgrade rewrites no secret.
+    pub legacy_salt: Option<String>,
 }
 
 impl Target<'_> {

@@ -168,13 +168,25 @@ pub fn stale(saved: &Plan, fresh: &Plan) -> Vec<String> {
     out
 }
 
-/// `sha256(salt, 0, bytes)`, shortened: ties a value to a plan without revealing it.
+/// HMAC-SHA256 of `bytes` keyed with `salt`, shortened: ties a value to a plan without revealing
+/// it. The salt is secret (a saved plan's is in the file, mode 0600; the controller's is derived
+/// from a key it keeps), so a hash shown in a status cannot be tested against guessed values.
 pub fn fingerprint(salt: &str, bytes: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt.as_bytes());
+    hex16(ring::hmac::sign(&key, bytes).as_ref())
+}
+
+/// The fingerprint of versions before 0.2: `sha256(salt, 0, bytes)` with the public uid as salt.
+fn legacy_fingerprint(salt: &str, bytes: &[u8]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(salt.as_bytes());
     ctx.update(&[0]);
     ctx.update(bytes);
-    ctx.finish().as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex16(ctx.finish().as_ref())
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The fingerprint of a live object, without the fields Sinch changes on its own.
@@ -323,8 +335,13 @@ fn pointers(uses: &[SecretUse], recorded: &super::Recorded, salt: &str, body: &V
             .filter(|u| u.unresolved.is_none())
             .filter_map(|u| {
                 let hash = recorded.secret_hashes.get(&u.pointer)?;
-                let value = body.pointer(&u.pointer)?.as_str()?;
-                Some((u.pointer.clone(), fingerprint(salt, value.as_bytes()) != *hash))
+                let value = body.pointer(&u.pointer)?.as_str()?.as_bytes();
+                let same = fingerprint(salt, value) == *hash
+                    || recorded
+                        .legacy_salt
+                        .as_deref()
+                        .is_some_and(|legacy| legacy_fingerprint(legacy, value) == *hash);
+                Some((u.pointer.clone(), !same))
             })
             .collect(),
         resolved: uses
@@ -945,5 +962,47 @@ fn note_hidden(c: &mut Change, live: &Value, secrets: &SecretPointers) {
             if hidden == 1 { "" } else { "s" },
             if hidden == 1 { "it" } else { "them" }
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Recorded;
+    use crate::engine::desired::SecretUse;
+    use serde_json::json;
+
+    fn token_use() -> SecretUse {
+        SecretUse {
+            field: "spec.channelCredentials[0].staticBearer.tokenRef".into(),
+            pointer: "/channel_credentials/0/static_bearer/token".into(),
+            namespace: "ns".into(),
+            name: "s".into(),
+            key: "token".into(),
+            unresolved: None,
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_hashes_of_older_versions_still_match() {
+        let value = b"canary-token-5151";
+        // Keyed: without the salt, the hash of a guessed value tells nothing.
+        assert_ne!(fingerprint("secret-salt", value), fingerprint("other-salt", value));
+        assert_eq!(fingerprint("secret-salt", value), fingerprint("secret-salt", value));
+        assert_eq!(fingerprint("secret-salt", value).len(), 32);
+        let body = json!({"channel_credentials": [{"static_bearer": {"token": "canary-token-5151"}}]});
+        let recorded = |hash: String| Recorded {
+            id: None,
+            secret_hashes: [("/channel_credentials/0/static_bearer/token".to_string(), hash)].into(),
+            legacy_salt: Some("uid-1".into()),
+        };
+        let changed = |r: &Recorded| pointers(&[token_use()], r, "secret-salt", &body).written;
+        let pointer = "/channel_credentials/0/static_bearer/token";
+        // A hash recorded by an older version (sha256 with the uid) matches: no rewrite.
+        assert!(!changed(&recorded(legacy_fingerprint("uid-1", value)))[pointer]);
+        assert!(!changed(&recorded(fingerprint("secret-salt", value)))[pointer]);
+        // A rotated value differs under either.
+        assert!(changed(&recorded(legacy_fingerprint("uid-1", b"old")))[pointer]);
+        assert!(changed(&recorded(fingerprint("secret-salt", b"old")))[pointer]);
     }
 }
