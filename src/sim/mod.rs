@@ -154,6 +154,8 @@ struct Shared {
     /// Held across a whole save, so that files are written in the order their states were taken
     /// (two concurrent saves must not let the older state land last).
     saving: Mutex<()>,
+    /// Writes numbered above this wait until it is lifted (tests that crash a client mid-run).
+    hold: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 impl Shared {
@@ -184,14 +186,24 @@ impl Shared {
             faults: Mutex::default(),
             limiters: Mutex::default(),
             saving: Mutex::default(),
+            hold: tokio::sync::watch::Sender::new(None),
         })
     }
 
-    fn count(&self, request: String, is_write: bool) {
+    /// Returns the number of this write (1 for the first), 0 for a read.
+    fn count(&self, request: String, is_write: bool) -> u64 {
         let mut stats = self.stats.lock().expect("never poisoned");
         stats.total += 1;
         stats.writes += u64::from(is_write);
         *stats.requests.entry(request).or_default() += 1;
+        if is_write { stats.writes } else { 0 }
+    }
+
+    /// Waits while write number `n` is held.
+    async fn held(&self, n: u64) {
+        let mut hold = self.hold.subscribe();
+        // Only fails when the sender is gone, and `self` holds it.
+        let _ = hold.wait_for(|h| h.is_none_or(|after| n <= after)).await;
     }
 
     fn count_bytes(&self, n: usize) {
@@ -334,6 +346,18 @@ impl Sim {
 
     pub fn inject(&self, fault: Fault) {
         self.shared.inject(fault);
+    }
+
+    /// Writes after the first `after` (counted since the start or the last reset) are received
+    /// and counted, then wait, not carried out, until [`Sim::release_writes`]: a client can be
+    /// stopped at an exact point of its run.
+    pub fn hold_writes_after(&self, after: u64) {
+        self.shared.hold.send_replace(Some(after));
+    }
+
+    /// Lets held writes go on.
+    pub fn release_writes(&self) {
+        self.shared.hold.send_replace(None);
     }
 
     pub fn seed_identity_conflicts(&self, region: Region, project: &str, conflicts: Vec<IdentityConflict>) {

@@ -149,7 +149,10 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let described = format!("{method} {}", request.uri().path());
     let is_write = method != axum::http::Method::GET;
-    sim.count(format!("{method} {route}"), is_write);
+    let write = sim.count(format!("{method} {route}"), is_write);
+    if is_write {
+        sim.held(write).await;
+    }
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return error(SimError::invalid("the request body is too large"));
@@ -302,7 +305,7 @@ fn key_accepted(sim: &Shared, id: &str, secret: &str) -> bool {
 
 /// `POST /oauth2/token`: client credentials, Basic auth, a form body.
 async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
-    sim.count("POST /oauth2/token".into(), false);
+    let _ = sim.count("POST /oauth2/token".into(), false);
     if !sim.config.latency.is_zero() {
         tokio::time::sleep(sim.config.latency).await;
     }
