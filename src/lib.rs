@@ -4,6 +4,7 @@
 //! schema everyone shares.
 
 pub mod cli;
+pub mod cluster;
 pub mod controller;
 pub mod diagnostic;
 pub mod engine;
@@ -40,3 +41,32 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A failed call to the Kubernetes API server: `context`, then [`kube_message`].
+    pub fn kube(context: impl Into<String>, e: &kube::Error) -> Error {
+        Error::Kubernetes {
+            context: context.into(),
+            message: kube_message(e),
+        }
+    }
+}
+
+/// A Kubernetes client error as a person reads it: the API server's own message and code, not
+/// the client's `Status { .. }` dump; a missing namespace says what to do.
+pub fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => {
+            let said = format!("{} (HTTP {} {})", s.message.trim_end_matches('.'), s.code, s.reason);
+            let namespace = s.message.starts_with("namespaces \"") && s.message.ends_with("not found");
+            match (s.code, namespace) {
+                (404, true) => format!("{said}: create the namespace, or name an existing one"),
+                (403, _) => {
+                    format!("{said}: the operator's ServiceAccount lacks this permission (see manifests/rbac.yaml)")
+                }
+                _ => said,
+            }
+        }
+        other => other.to_string(),
+    }
+}

@@ -478,9 +478,25 @@ async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_not
     })
     .await;
     assert_eq!(reverted.type_.as_deref(), Some("Warning"));
+    let report = format!("~ display_name: \"renamed in the dashboard\" -> \"{wanted}\"");
     assert_eq!(
         reverted.note.as_deref(),
-        Some(format!("display_name changed in Sinch; set back to the spec (app {us_app})").as_str())
+        Some(format!("display_name changed in Sinch; set back to the spec (app {us_app}):\n{report}").as_str())
+    );
+    // The app's Drifted condition holds the same report.
+    let apps: Api<ConversationApp> = Api::namespaced(admin.clone(), ns);
+    let drifted = eventually(Duration::from_secs(10), "the Drifted condition", || async {
+        let app = apps.get("support-us").await.ok()?;
+        app.status?.sync.conditions.into_iter().find(|c| c.type_ == "Drifted")
+    })
+    .await;
+    assert_eq!(
+        (drifted.status.as_str(), drifted.reason.as_str()),
+        ("False", "Reverted")
+    );
+    assert_eq!(
+        drifted.message,
+        format!("changed in Sinch, set back to the spec:\n{report}")
     );
 
     // No secret value of the examples' Secrets in any event or status.
@@ -910,6 +926,104 @@ async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
     assert_eq!(
         post.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
         canary
+    );
+}
+
+/// `plan --from-cluster`: the objects in the cluster planned against Sinch as the controller
+/// would, read-only; a paused object's changes say that the controller sends nothing.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing() {
+    let ns = &unique("e2e-from-cluster");
+    let admin = setup(ns).await;
+    apply_yaml(&admin, &examples(), Some(ns)).await;
+    let apps: Api<ConversationApp> = Api::namespaced(admin.clone(), ns);
+    let paused = json!({"metadata": {"annotations": {"conversation.sinch.com/paused": "true"}}});
+    apps.patch("support-eu", &PatchParams::default(), &Patch::Merge(&paused))
+        .await
+        .unwrap();
+    let sim = start_sim().await;
+    let out = cli(
+        &sim,
+        &["plan", "--from-cluster", "--namespace", ns, "--detailed-exitcode"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "+ ConversationApp {ns}/support-us will be created in project {PROJECT}, region us"
+        )),
+        "{stdout}"
+    );
+    let eu = stdout
+        .split("\n\n")
+        .find(|block| block.contains(&format!("+ ConversationApp {ns}/support-eu")))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        eu.contains("# the controller sends nothing for it: paused (conversation.sinch.com/paused)"),
+        "{eu}"
+    );
+    assert!(
+        stdout.ends_with("Plan: 10 to create, 0 to update, 0 to delete, 0 unchanged.\n"),
+        "{stdout}"
+    );
+    // The examples' Secret values came from the cluster and are never shown.
+    assert!(!stdout.contains("canary"), "{stdout}");
+    assert_eq!(sim.stats().writes, 0);
+
+    // Flags that would write or prune are refused with --from-cluster.
+    let out = cli(&sim, &["plan", "--from-cluster", "--out", "/tmp/x.json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the argument '--from-cluster' cannot be used with '--out <FILE>'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `run` whose Lease namespace does not exist says so and how to fix it, not the Kubernetes
+/// client's `Status { .. }` dump.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn run_names_a_missing_lease_namespace_plainly() {
+    let sim = start_sim().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
+    cmd.args([
+        "run",
+        "--lease-namespace",
+        "e2e-no-such-namespace",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ])
+    .env("KUBECONFIG", cluster_dir().join("admin.kubeconfig"))
+    .env("SINCH_PROJECT_ID", PROJECT)
+    .env("SINCH_KEY_ID", "e2e-key")
+    .env("SINCH_KEY_SECRET", "canary-operator-key-5150")
+    .env("SINCH_OPERATOR_LOG", "error");
+    for (k, v) in sim.env() {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "error: cannot use the Lease e2e-no-such-namespace/sinch-operator: namespaces \"e2e-no-such-namespace\" not found (HTTP 404 NotFound): create the namespace, or name an existing one",
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Status {") && !stderr.contains("ErrorResponse"),
+        "{stderr}"
     );
 }
 

@@ -205,3 +205,22 @@ fn a_value_with_backticks_cannot_close_the_fence() {
     let text = markdown::render(&p);
     assert!(text.contains("````diff\n"), "{text}");
 }
+
+/// The drift report of a condition or an event: the text plan's lines for the fields, cut at a
+/// whole line within the limit, with what was left out counted.
+#[test]
+fn a_drift_report_is_the_plan_lines_cut_to_the_limit() {
+    let fields = (0..20)
+        .map(|i| field(&format!("metadata_{i:02}"), Some(json!("before")), Some(json!("after"))))
+        .collect();
+    let c = change("shop/web", Action::Update, fields, None);
+    let all = render::text::drift_report(&c, 10_000);
+    assert_eq!(all.lines().count(), 20);
+    assert_eq!(all.lines().next(), Some("~ metadata_00: \"before\" -> \"after\""));
+    let cut = render::text::drift_report(&c, 120);
+    assert!(cut.len() <= 120, "{} bytes: {cut}", cut.len());
+    assert_eq!(
+        cut,
+        "~ metadata_00: \"before\" -> \"after\"\n~ metadata_01: \"before\" -> \"after\"\n... and 18 more line(s)"
+    );
+}

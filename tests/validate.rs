@@ -254,3 +254,45 @@ fn crds_dir_matches_what_the_types_generate() {
         "crds/ is stale: run `cargo run -- crds > crds/conversation.sinch.com.yaml` and commit it"
     );
 }
+
+#[test]
+fn schemas_dir_matches_what_the_types_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["schemas", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let files = |root: &Path| -> Vec<(String, String)> {
+        let mut found: Vec<_> = walk(root)
+            .into_iter()
+            .map(|p| {
+                let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let generated = files(dir.path());
+    let names: Vec<&str> = generated.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"conversation.sinch.com/conversationapp_v1alpha1.json"),
+        "{names:?}"
+    );
+    assert!(
+        generated == files(&committed),
+        "schemas/ is stale: run `cargo run -- schemas --out schemas` and commit it"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    out
+}

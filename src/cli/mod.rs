@@ -7,6 +7,7 @@ pub mod crds;
 pub mod import;
 pub mod plan;
 pub mod run;
+pub mod schemas;
 pub mod sim;
 pub mod validate;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the CustomResourceDefinitions of the four kinds as one YAML stream.
     Crds(crds::Args),
+    /// Write one JSON Schema per kind (for editors and kubeconform) into a directory.
+    Schemas(schemas::Args),
     /// Serve the in-memory Sinch API simulator (token endpoint at /oauth2/token, the APIs under
     /// /{region}), for trying the tool, tests and benchmarks without a Sinch account.
     Sim(sim::Args),
@@ -91,6 +94,7 @@ pub fn exec(cli: Cli) -> ExitCode {
         Command::Import(args) => import::exec(args),
         Command::Validate(args) => validate::exec(args),
         Command::Crds(args) => crds::exec(args),
+        Command::Schemas(args) => schemas::exec(args),
         Command::Sim(args) => sim::exec(args),
         Command::Run(args) => run::exec(args),
     };

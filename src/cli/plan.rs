@@ -9,9 +9,17 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("filename", |a| a.required(false).required_unless_present("from_cluster").conflicts_with("from_cluster")))]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Plan the objects in the cluster of the current kubeconfig instead of files: what the
+    /// controller would do now. Read-only; their Secrets are read from the cluster too.
+    #[arg(long, conflicts_with_all = ["out", "prune"])]
+    pub from_cluster: bool,
+    /// With --from-cluster: only the objects of this namespace (default: every namespace).
+    #[arg(long, value_name = "NAMESPACE", requires = "from_cluster")]
+    pub namespace: Option<String>,
     #[command(flatten)]
     pub secrets: SecretArgs,
     #[command(flatten)]
@@ -68,17 +76,27 @@ pub fn colour() -> render::text::Paint {
 }
 
 pub fn exec(args: Args) -> crate::Result<u8> {
-    // Bad input is reported before anything else, even before a missing connection.
-    let mut manifests = crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
     let runtime = super::runtime()?;
+    // Bad input is reported before anything else, even before a missing connection.
+    let mut manifests = match args.from_cluster {
+        true => runtime.block_on(crate::cluster::objects(args.namespace.as_deref()))?,
+        false => crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?,
+    };
+    let secrets = SecretArgs {
+        secrets_from_cluster: args.secrets.secrets_from_cluster || args.from_cluster,
+    };
     let plan = runtime.block_on(async {
-        cluster_secrets(&mut manifests, &args.secrets).await?;
+        cluster_secrets(&mut manifests, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let options = options(&args.input, &args.secrets, args.prune, None);
+        let options = options(&args.input, &secrets, args.prune, None);
         let plan = make(&manifests, &connection, &options).await;
         connection.close().await;
         plan
     })?;
+    let plan = match args.from_cluster {
+        true => held_back(plan, &manifests),
+        false => plan,
+    };
     let shown = match args.output {
         Format::Text => render::text::render(&plan, colour()),
         Format::Markdown => render::markdown::render(&plan),
@@ -97,6 +115,27 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Notes on the changes the controller would not send: objects paused or only observed.
+fn held_back(mut plan: Plan, manifests: &Input) -> Plan {
+    use crate::model::{ManagementPolicy, PAUSED_ANNOTATION};
+    for change in &mut plan.changes {
+        let Some(m) = manifests.manifests.iter().find(|m| m.object.label() == change.label()) else {
+            continue;
+        };
+        let why = if crate::model::is_paused(m.object.metadata()) {
+            format!("paused ({PAUSED_ANNOTATION})")
+        } else if m.object.placement().management_policy == Some(ManagementPolicy::ObserveOnly) {
+            "managementPolicy ObserveOnly".to_string()
+        } else {
+            continue;
+        };
+        if change.action != crate::engine::plan::Action::Noop {
+            change.notes.push(format!("the controller sends nothing for it: {why}"));
+        }
+    }
+    plan
 }
 
 fn save(plan: &Plan, path: &PathBuf) -> crate::Result<()> {

@@ -69,12 +69,12 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     few_malloc_arenas();
     super::runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
-        let kube = kube::Client::try_default()
-            .await
-            .map_err(|e| crate::Error::Kubernetes {
-                context: "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)".into(),
-                message: e.to_string(),
-            })?;
+        let kube = kube::Client::try_default().await.map_err(|e| {
+            crate::Error::kube(
+                "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)",
+                &e,
+            )
+        })?;
         let identity = args.identity.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             format!("{}-{}", host.trim(), std::process::id())

@@ -204,7 +204,7 @@ pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Se
         ),
         e => Blocked::new(
             "SecretUnreadable",
-            format!("cannot read Secret {ns}/{name}: {e}"),
+            format!("cannot read Secret {ns}/{name}: {}", crate::kube_message(&e)),
             Retry::Backoff,
         ),
     })

@@ -195,7 +195,10 @@ fn spec(subject: &Subject, id: Option<&str>, me: &Owner, adopted: bool) -> Sinch
 fn unavailable(e: kube::Error) -> Blocked {
     Blocked::new(
         "ClaimUnavailable",
-        format!("cannot read or write the ownership ledger (SinchClaim): {e}"),
+        format!(
+            "cannot read or write the ownership ledger (SinchClaim): {}",
+            crate::kube_message(&e)
+        ),
         Retry::Backoff,
     )
 }

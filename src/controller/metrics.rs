@@ -17,8 +17,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +41,9 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     durations: DurationFamily,
     drift: Family<KindLabel, Counter>,
+    drifted: Family<KindLabel, Gauge>,
+    /// The objects (by uid) counted in `drifted`.
+    drifted_objects: Mutex<HashMap<String, Kind>>,
     /// Counted by the Sinch client.
     pub sinch_requests: RequestCounter,
     /// 1 while this replica holds the Lease and reconciles.
@@ -94,6 +98,7 @@ impl Metrics {
         let durations: DurationFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
         let drift = Family::<KindLabel, Counter>::default();
+        let drifted = Family::<KindLabel, Gauge>::default();
         let sinch_requests = RequestCounter::default();
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
@@ -108,9 +113,14 @@ impl Metrics {
             durations.clone(),
         );
         registry.register(
-            "drift_found",
-            "Objects found changed in Sinch while their spec was not, by kind",
+            "drift_detected",
+            "Drift found: an object's Sinch side changed while its spec did not (or, observed only, began to differ from it), by kind",
             drift.clone(),
+        );
+        registry.register(
+            "drifted_objects",
+            "Objects whose Sinch side differs from their spec and was not set back (ObserveOnly, paused, or the revert failed), by kind",
+            drifted.clone(),
         );
         registry.register(
             "sinch_requests",
@@ -127,6 +137,8 @@ impl Metrics {
             errors,
             durations,
             drift,
+            drifted,
+            drifted_objects: Mutex::default(),
             sinch_requests,
             leader,
             ready: AtomicBool::new(false),
@@ -155,6 +167,24 @@ impl Metrics {
 
     pub fn drift(&self, k: Kind) {
         self.drift.get_or_create(&kind(k)).inc();
+    }
+
+    /// Whether the object with `uid` is drifted now (its `Drifted` condition).
+    pub fn set_drifted(&self, uid: &str, k: Kind, drifted: bool) {
+        let mut objects = self.drifted_objects.lock().expect("never poisoned");
+        let changed = match drifted {
+            true => objects.insert(uid.to_string(), k).is_none(),
+            false => objects.remove(uid).is_some(),
+        };
+        // Created at the first object of a kind, so that the series shows 0 rather than nothing.
+        let gauge = self.drifted.get_or_create(&kind(k));
+        if changed {
+            if drifted {
+                gauge.inc()
+            } else {
+                gauge.dec()
+            };
+        }
     }
 
     pub fn render(&self) -> String {
@@ -201,6 +231,10 @@ mod tests {
         m.reconciled(Kind::Webhook, Duration::from_millis(20));
         m.failed(Kind::Webhook, "AppNotReady");
         m.drift(Kind::ConversationApp);
+        m.set_drifted("uid-1", Kind::Template, true);
+        m.set_drifted("uid-2", Kind::Template, true);
+        m.set_drifted("uid-1", Kind::Template, true);
+        m.set_drifted("uid-2", Kind::Template, false);
         m.sinch_requests
             .get_or_create(&crate::sinch::client::RequestLabels {
                 method: "PATCH".into(),
@@ -213,7 +247,8 @@ mod tests {
         for line in [
             "sinch_operator_reconciles_total{kind=\"Webhook\"} 1",
             "sinch_operator_reconcile_errors_total{kind=\"Webhook\",reason=\"AppNotReady\"} 1",
-            "sinch_operator_drift_found_total{kind=\"ConversationApp\"} 1",
+            "sinch_operator_drift_detected_total{kind=\"ConversationApp\"} 1",
+            "sinch_operator_drifted_objects{kind=\"Template\"} 1",
             "sinch_operator_sinch_requests_total{method=\"PATCH\",route=\"/v1/projects/{project_id}/apps/{app_id}\",status=\"200\",reason=\"write\"} 1",
             "sinch_operator_reconcile_duration_seconds_count{kind=\"Webhook\"} 1",
             "sinch_operator_leader 0",

@@ -203,9 +203,12 @@ pub async fn run(
     let mut shutdown = Box::pin(shutdown);
     let kube_error = |context: &str| {
         let context = context.to_string();
-        move |e: kube_lease_manager::LeaseManagerError| crate::Error::Kubernetes {
-            context,
-            message: e.to_string(),
+        move |e: kube_lease_manager::LeaseManagerError| match e {
+            kube_lease_manager::LeaseManagerError::KubeError(e) => crate::Error::kube(context, &e),
+            other => crate::Error::Kubernetes {
+                context,
+                message: other.to_string(),
+            },
         }
     };
     let lease = LeaseManagerBuilder::new(kube.clone(), &settings.lease_name)
@@ -283,9 +286,11 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
-    let failed = |e: kube::Error| crate::Error::Kubernetes {
-        context: format!("reading the Secret {namespace}/{FINGERPRINT_SECRET} (the key of secret fingerprints)"),
-        message: e.to_string(),
+    let failed = |e: kube::Error| {
+        crate::Error::kube(
+            format!("reading the Secret {namespace}/{FINGERPRINT_SECRET} (the key of secret fingerprints)"),
+            &e,
+        )
     };
     let stored = |s: &Secret| {
         s.data

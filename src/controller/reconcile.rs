@@ -17,9 +17,10 @@ use crate::engine::secrets::Secrets;
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::load;
 use crate::model::{
-    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, ProjectSettings, SyncStatus, Template, Webhook,
-    WebhookApp,
+    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, ProjectSettings, SyncStatus,
+    Template, Webhook, WebhookApp,
 };
+use crate::render;
 use crate::sinch::client::{Credentials, Reason};
 use crate::sinch::error::Class;
 use crate::validate::{self, Input};
@@ -42,6 +43,8 @@ use tracing::Instrument;
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
 /// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
 pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
+/// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
+const DRIFT_REPORT_LIMIT: usize = 800;
 
 /// What the four kinds have in common for the controller.
 pub trait Managed:
@@ -137,12 +140,16 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
     let started = std::time::Instant::now();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let label = obj.object().label();
+    let uid = obj.meta().uid.clone().unwrap_or_default();
     // Every line logged meanwhile (each Sinch request) names the object it was for.
     let span = tracing::info_span!("reconcile", object = %label);
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalize::Apply(obj) => apply(&api, &obj, &ctx).await,
-            Finalize::Cleanup(obj) => cleanup(&*obj, &ctx).await,
+            Finalize::Cleanup(obj) => {
+                ctx.metrics.set_drifted(&uid, K::KIND, false);
+                cleanup(&*obj, &ctx).await
+            }
         }
     })
     .instrument(span)
@@ -161,6 +168,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
             Ok(Requeue::requeue(jitter_stale()))
         }
         Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
+        Err(F::AddFinalizer(e) | F::RemoveFinalizer(e)) => Err(crate::Error::kube("updating the finalizer", &e)),
         Err(other) => Err(crate::Error::Kubernetes {
             context: "updating the finalizer".into(),
             message: other.to_string(),
@@ -183,12 +191,12 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         }
         Ok(prepared) => converge(obj, &object, prepared, ctx, &mut events).await,
     };
+    let drifted = report.drifted.as_ref().map_or_else(|| was_drifted(obj), |c| c.status);
+    ctx.metrics
+        .set_drifted(&obj.meta().uid.clone().unwrap_or_default(), K::KIND, drifted);
     status::write(api, obj, &report)
         .await
-        .map_err(|e| crate::Error::Kubernetes {
-            context: format!("writing the status of {}", object.label()),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), &e))?;
     publish(ctx, obj, events).await;
     Ok(ctx.requeue(obj, retry, observed))
 }
@@ -451,6 +459,7 @@ async fn plan_and_execute<K: Managed>(
         return fail("CannotPlan", "the plan is empty".into(), Retry::OnChange);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
+    let paused = is_paused(obj);
     // The claim first: nothing is written for an object that another one manages, and a
     // create is recorded in the ledger before it is sent.
     let me = owner(obj);
@@ -460,7 +469,7 @@ async fn plan_and_execute<K: Managed>(
         &me,
         &subject,
         change.id.as_deref(),
-        policy == ManagementPolicy::Full,
+        policy == ManagementPolicy::Full && !paused,
         obj.recorded_id().as_deref(),
         obj.annotations().get(ledger::ADOPT_ANNOTATION).map(String::as_str),
     )
@@ -476,16 +485,23 @@ async fn plan_and_execute<K: Managed>(
             .and_then(|r| r.get(&slot.pointer))
             .is_some_and(|h| *h != slot.fingerprint)
     });
-    let drifted = change.action == Action::Update && is_drift(obj) && !rotated;
-    if drifted {
+    let observing = policy == ManagementPolicy::ObserveOnly || paused;
+    // Drift: Sinch changed under a spec it matched. An object only observed drifts whenever
+    // Sinch differs from its spec (nothing of ours will make them meet).
+    let drift = (change.action == Action::Update && !rotated && (observing || is_drift(obj)))
+        .then(|| render::text::drift_report(change, DRIFT_REPORT_LIMIT));
+    if drift.is_some() && !was_drifted(obj) {
         ctx.metrics.drift(K::KIND);
     }
     let mut report = Report {
         fields,
         ..Report::default()
     };
-    if policy == ManagementPolicy::ObserveOnly {
-        observe_only(object, change, &mut report, events);
+    if observing {
+        observe_only(object, change, paused, drift.as_deref(), &mut report, events);
+        if drift.is_none() && was_drifted(obj) {
+            report.drifted = Some(Cond::no("InSync", "Sinch matches the spec again"));
+        }
         return (report, Retry::Poll);
     }
     let status = write(&plan, credentials, &input.secrets, ctx).await;
@@ -497,7 +513,7 @@ async fn plan_and_execute<K: Managed>(
         && let Err(e) = ledger::created(&ctx.ledger, &me, &subject, id).await
     {
         // The key claim stays ours; the next reconcile claims the id from it.
-        tracing::warn!(object = %object.label(), error = %e, "cannot record the claim of a created object");
+        tracing::warn!(object = %object.label(), error = %crate::kube_message(&e), "cannot record the claim of a created object");
     }
     ids(object, &scope, id.as_deref(), &live, &mut report.fields);
     match status {
@@ -512,8 +528,15 @@ async fn plan_and_execute<K: Managed>(
                 Some(app_ready(&live, &scope, object, id.as_deref()).unwrap_or(Cond::yes("Available", exists)));
             report.synced = Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec"));
             report.in_sync = true;
+            report.drifted = match &drift {
+                Some(fields) => Some(Cond::no(
+                    "Reverted",
+                    format!("changed in Sinch, set back to the spec:\n{fields}"),
+                )),
+                None => was_drifted(obj).then(|| Cond::no("InSync", "Sinch matches the spec again")),
+            };
             ctx.clear_failures(obj);
-            let retry = match written(object, change, drifted) {
+            let retry = match written(object, change, drift.as_deref()) {
                 Some(event) => {
                     events.push(event);
                     // What Sinch sets after a write (channel states, a template's version)
@@ -535,6 +558,12 @@ async fn plan_and_execute<K: Managed>(
             };
             ctx.metrics.failed(K::KIND, reason);
             events.push(warning(reason, &message, verb(change.action)));
+            if let Some(fields) = &drift {
+                report.drifted = Some(Cond::yes(
+                    "Drifted",
+                    format!("Sinch differs from the spec (not set back: {reason}):\n{fields}"),
+                ));
+            }
             report.synced = Some(Cond::no(reason, message));
             if change.id.is_none() {
                 report.ready = Some(Cond::no("Creating", "not created in Sinch yet"));
@@ -612,47 +641,91 @@ async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &
     status
 }
 
-/// An update of an object whose spec has not changed since its last successful sync: someone
-/// changed it in Sinch.
+/// An update of an object whose spec has not changed since its last successful sync, or since
+/// drift was found and not set back (paused, failed): someone changed it in Sinch.
 fn is_drift<K: Managed>(obj: &K) -> bool {
     let Some(status) = obj.sync_status() else { return false };
-    let synced = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Synced" && c.status == "True");
-    synced && status.observed_generation == obj.meta().generation
+    let generation = obj.meta().generation;
+    status.conditions.iter().any(|c| {
+        let at_this_spec = match c.type_.as_str() {
+            "Synced" => status.observed_generation == generation,
+            "Drifted" => c.observed_generation == generation,
+            _ => false,
+        };
+        at_this_spec && c.status == "True"
+    })
 }
 
-/// `ObserveOnly`: what would be written is reported, never sent.
-fn observe_only(object: &Object, change: &Change, report: &mut Report, events: &mut Vec<Event>) {
+/// Whether the last reconcile left the object drifted (its `Drifted` condition is True).
+fn was_drifted<K: Managed>(obj: &K) -> bool {
+    obj.sync_status()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Drifted" && c.status == "True"))
+}
+
+fn is_paused<K: Managed>(obj: &K) -> bool {
+    crate::model::is_paused(obj.meta())
+}
+
+/// `ObserveOnly`, or paused: what would be written is reported, never sent. `drift` is the
+/// field-by-field report of what differs.
+fn observe_only(
+    object: &Object,
+    change: &Change,
+    paused: bool,
+    drift: Option<&str>,
+    report: &mut Report,
+    events: &mut Vec<Event>,
+) {
     let what = noun(object.kind());
+    let why = match paused {
+        true => format!("paused ({PAUSED_ANNOTATION})"),
+        false => "managementPolicy ObserveOnly".to_string(),
+    };
     match change.action {
         Action::Create => {
+            let never = match paused {
+                true => "creates none until the annotation is removed",
+                false => "never creates one",
+            };
             report.ready = Some(Cond::no(
                 "NotFound",
-                format!("no such {what} exists in Sinch; managementPolicy ObserveOnly never creates one"),
+                format!("no such {what} exists in Sinch; {why} {never}"),
             ));
-            report.synced = Some(Cond::no("NotFound", format!("the {what} does not exist in Sinch")));
+            let reason = if paused { "Paused" } else { "NotFound" };
+            report.synced = Some(Cond::no(reason, format!("the {what} does not exist in Sinch; {why}")));
         }
         Action::Update => {
             let message = format!(
-                "Sinch differs from the spec in {}; managementPolicy ObserveOnly: not written",
+                "Sinch differs from the spec in {}; {why}: not written",
                 fields_of(change)
             );
-            events.push(Event {
-                type_: EventType::Warning,
-                reason: "DriftDetected".into(),
-                note: Some(message.clone()),
-                action: "Observe".into(),
-                secondary: None,
-            });
+            if let Some(fields) = drift {
+                events.push(Event {
+                    type_: EventType::Warning,
+                    reason: "DriftDetected".into(),
+                    note: Some(format!("{message}:\n{fields}")),
+                    action: "Observe".into(),
+                    secondary: None,
+                });
+                report.drifted = Some(Cond::yes(
+                    if paused { "Paused" } else { "ObserveOnly" },
+                    format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),
+                ));
+            }
             report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
-            report.synced = Some(Cond::no("Drifted", message));
+            report.synced = Some(Cond::no(if paused { "Paused" } else { "Drifted" }, message));
         }
         _ => {
             report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
-            report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
-            report.in_sync = true;
+            if paused {
+                report.synced = Some(Cond::no(
+                    "Paused",
+                    format!("Sinch matches the spec; {why}: nothing is written"),
+                ));
+            } else {
+                report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
+                report.in_sync = true;
+            }
         }
     }
     if let Some(id) = &change.id {
@@ -784,18 +857,19 @@ fn fields_of(change: &Change) -> String {
     names.join(", ")
 }
 
-/// The event of a write that succeeded.
-fn written(object: &Object, change: &Change, drifted: bool) -> Option<Event> {
+/// The event of a write that succeeded; `drift`, the report of what it set back.
+fn written(object: &Object, change: &Change, drift: Option<&str>) -> Option<Event> {
     let what = noun(object.kind());
     let id = change.id.clone().unwrap_or_default();
     let (type_, reason, note) = match change.action {
         Action::Create => (EventType::Normal, "Created", format!("created the {what} in Sinch")),
-        Action::Update if drifted => (
+        Action::Update if drift.is_some() => (
             EventType::Warning,
             "DriftReverted",
             format!(
-                "{} changed in Sinch; set back to the spec ({what} {id})",
-                fields_of(change)
+                "{} changed in Sinch; set back to the spec ({what} {id}):\n{}",
+                fields_of(change),
+                drift.unwrap_or_default()
             ),
         ),
         Action::Update | Action::Adopt => (
@@ -828,7 +902,7 @@ async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Event>) {
     let reference = obj.object_ref(&());
     for event in events {
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %e, reason = %event.reason, "cannot publish an event");
+            tracing::warn!(error = %crate::kube_message(&e), reason = %event.reason, "cannot publish an event");
         }
     }
 }
@@ -852,6 +926,15 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     };
     if let Some(note) = keep {
         return orphan(obj, &me, note, ctx).await;
+    }
+    if is_paused(obj) {
+        let note = format!(
+            "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
+        );
+        publish(ctx, obj, vec![warning("Paused", &note, "Delete")]).await;
+        // An error keeps the finalizer (the helper removes it on success); the annotation's
+        // removal triggers the next try.
+        return Err(crate::Error::Refused(note));
     }
     let status = obj.sync_status();
     let recorded = (
@@ -935,10 +1018,7 @@ async fn orphan<K: Managed>(obj: &K, me: &ledger::Owner, note: String, ctx: &Con
 }
 
 fn ledger_error(e: kube::Error) -> crate::Error {
-    crate::Error::Kubernetes {
-        context: "updating the ownership ledger (SinchClaim)".into(),
-        message: e.to_string(),
-    }
+    crate::Error::kube("updating the ownership ledger (SinchClaim)", &e)
 }
 
 /// The id and scope of the live object apply would manage, if it exists.
@@ -989,7 +1069,11 @@ fn normal(reason: &str, note: String, action: &str) -> Event {
 /// tries again with backoff.
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
-    ctx.metrics.failed(K::KIND, "KubernetesError");
+    let reason = match error {
+        crate::Error::Kubernetes { .. } => "KubernetesError",
+        _ => "CleanupRefused",
+    };
+    ctx.metrics.failed(K::KIND, reason);
     ctx.requeue(&*obj, Retry::Backoff, None)
 }
 

@@ -2,7 +2,9 @@
 //! written with server-side apply under the status field manager.
 //!
 //! `Ready`: the object exists in Sinch (and, for an app, no channel is failing). `Synced`: the
-//! last reconcile succeeded and Sinch matches the spec. A condition's `lastTransitionTime` moves
+//! last reconcile succeeded and Sinch matches the spec. `Drifted` (once drift was first found):
+//! True while Sinch differs from a spec it matched before and nothing set it back, False after;
+//! its message is the field-by-field report of the last drift. A condition's `lastTransitionTime` moves
 //! only when its status does: a time written on every reconcile would trigger the next one.
 
 use super::reconcile::Managed;
@@ -52,6 +54,7 @@ pub struct Report {
     /// `None`: keep what the status says.
     pub ready: Option<Cond>,
     pub synced: Option<Cond>,
+    pub drifted: Option<Cond>,
     /// Kind-specific fields (`appId`, `channels`, `webhookId`, `templateId`, `version`), and the
     /// common `projectId`, `region`, `secretHashes`; absent keys keep their value.
     pub fields: Map<String, Value>,
@@ -62,7 +65,11 @@ pub struct Report {
 /// The conditions after this reconcile, keeping transition times of unchanged statuses.
 pub fn conditions(previous: &[Condition], report: &Report, generation: Option<i64>, now: &Time) -> Vec<Condition> {
     let mut out = Vec::new();
-    for (kind, cond) in [("Ready", &report.ready), ("Synced", &report.synced)] {
+    for (kind, cond) in [
+        ("Ready", &report.ready),
+        ("Synced", &report.synced),
+        ("Drifted", &report.drifted),
+    ] {
         let old = previous.iter().find(|c| c.type_ == kind);
         let Some(cond) = cond else {
             out.extend(old.cloned());

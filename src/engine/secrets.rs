@@ -82,18 +82,18 @@ pub async fn add_from_cluster(input: &mut crate::validate::Input) -> crate::Resu
     if wanted.is_empty() {
         return Ok(());
     }
-    let kube = kube::Client::try_default()
-        .await
-        .map_err(|e| crate::Error::Kubernetes {
-            context: "--secrets-from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)".into(),
-            message: e.to_string(),
-        })?;
+    let kube = kube::Client::try_default().await.map_err(|e| {
+        crate::Error::kube(
+            "--secrets-from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
+            &e,
+        )
+    })?;
     for (ns, name) in wanted {
         let api: kube::Api<Secret> = kube::Api::namespaced(kube.clone(), &ns);
-        let secret = api.get_opt(&name).await.map_err(|e| crate::Error::Kubernetes {
-            context: format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"),
-            message: e.to_string(),
-        })?;
+        let secret = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), &e))?;
         if let Some(secret) = secret {
             let data = secret
                 .data

@@ -180,6 +180,17 @@ impl Object {
     }
 }
 
+/// `"true"` on an object: the controller writes nothing to Sinch for it (reads and status go
+/// on); `plan --from-cluster` says so on its changes.
+pub const PAUSED_ANNOTATION: &str = "conversation.sinch.com/paused";
+
+pub fn is_paused(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSED_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
 /// The namespace of an object that names none, as with kubectl.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -198,6 +209,65 @@ pub fn crds_yaml() -> String {
     for crd in crds() {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&crd).expect("a CRD always serialises"));
+    }
+    out
+}
+
+/// One JSON Schema per kind, from its CRD, for editors (yaml-language-server) and kubeconform:
+/// `(path, schema)` with the path in their layout, `conversation.sinch.com/<kind>_v1alpha1.json`.
+/// OpenAPI's `nullable` becomes a `null` type, and objects the CRD prunes reject unknown
+/// fields (the API server would silently drop a misspelt one).
+pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
+    use serde_json::{Value, json};
+    fn convert(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if map.remove("nullable") == Some(Value::Bool(true))
+                    && let Some(Value::String(t)) = map.get("type").cloned()
+                {
+                    map.insert("type".into(), json!([t, "null"]));
+                }
+                let prunes = !map.contains_key("x-kubernetes-preserve-unknown-fields");
+                if prunes && map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                map.values_mut().for_each(convert);
+            }
+            Value::Array(items) => items.iter_mut().for_each(convert),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for crd in crds() {
+        let kind = crd.spec.names.kind.clone();
+        for version in &crd.spec.versions {
+            let Some(schema) = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()) else {
+                continue;
+            };
+            let mut schema = serde_json::to_value(schema).expect("a schema always serialises");
+            convert(&mut schema);
+            let api_version = format!("{}/{}", crd.spec.group, version.name);
+            let properties = schema["properties"]
+                .as_object_mut()
+                .expect("a CRD schema has properties");
+            properties.insert("apiVersion".into(), json!({"type": "string", "enum": [api_version]}));
+            properties.insert("kind".into(), json!({"type": "string", "enum": [kind]}));
+            properties.insert("metadata".into(), json!({"type": "object"}));
+            let required = schema
+                .as_object_mut()
+                .expect("an object")
+                .entry("required")
+                .or_insert(json!([]));
+            let required = required.as_array_mut().expect("a list");
+            for key in ["kind", "apiVersion"] {
+                if !required.iter().any(|r| r == key) {
+                    required.insert(0, json!(key));
+                }
+            }
+            schema["$schema"] = json!("http://json-schema.org/draft-07/schema#");
+            let path = format!("{}/{}_{}.json", crd.spec.group, kind.to_lowercase(), version.name);
+            out.push((path, schema));
+        }
     }
     out
 }

@@ -104,11 +104,27 @@ pub fn field_lines(f: &FieldChange) -> Vec<(char, String)> {
         return vec![('~', format!("{}: (sensitive value changes)", f.path))];
     }
     let mut lines = Vec::new();
-    if let Some(b) = &f.before {
-        lines.push(('-', format!("{}: {}", f.path, value(b))));
-    }
-    if let Some(a) = &f.after {
-        lines.push(('+', format!("{}: {}", f.path, value(a))));
+    for (sign, v) in [('-', &f.before), ('+', &f.after)] {
+        if let Some(v) = v {
+            lines.extend(value_lines(&f.path, v).into_iter().map(|l| (sign, l)));
+        }
     }
     lines
+}
+
+/// Longest `path: value` kept on one line; a longer structure becomes an indented block.
+const LINE: usize = 72;
+
+/// `path: value` on one line, or, for an object or a list too long for one, `path:` followed by
+/// the value as indented YAML.
+fn value_lines(path: &str, v: &Value) -> Vec<String> {
+    let one = format!("{path}: {}", value(v));
+    let nested = matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if !a.is_empty());
+    if !nested || one.chars().count() <= LINE {
+        return vec![one];
+    }
+    let yaml = serde_yaml::to_string(v).expect("JSON values always serialise");
+    std::iter::once(format!("{path}:"))
+        .chain(yaml.lines().map(|l| format!("    {}", printable(l))))
+        .collect()
 }

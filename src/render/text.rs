@@ -2,7 +2,8 @@
 //! and each field before and after, then the errors and a summary line.
 
 use super::{field_lines, headline, marker, summary_line, value};
-use crate::engine::plan::{Action, Plan};
+use crate::engine::diff::FieldChange;
+use crate::engine::plan::{Action, Change, Plan};
 use std::fmt::Write;
 
 /// ANSI colours, or none (`NO_COLOR`, not a terminal).
@@ -27,6 +28,43 @@ impl Paint {
     }
 }
 
+/// One field as the text plan shows it: a value replaced on one line reads best as
+/// `~ path: before -> after`, anything else as the lines of [`field_lines`].
+fn field_block(f: &FieldChange) -> Vec<(char, String)> {
+    let lines = field_lines(f);
+    match (&f.before, &f.after) {
+        (Some(b), Some(a)) if lines.len() == 2 => {
+            vec![('~', format!("{}: {} -> {}", f.path, value(b), value(a)))]
+        }
+        _ => lines,
+    }
+}
+
+/// What changed in Sinch, field by field, as the text plan shows it (secrets only as changed),
+/// cut to whole lines within `limit` bytes: the drift report of a condition or an event.
+pub fn drift_report(change: &Change, limit: usize) -> String {
+    let lines: Vec<String> = change
+        .fields
+        .iter()
+        .flat_map(field_block)
+        // Sinch holds `-` (before), the spec `+` (after): the report reads "Sinch has, spec wants".
+        .map(|(sign, line)| format!("{sign} {line}"))
+        .collect();
+    let mut out = String::new();
+    for (n, line) in lines.iter().enumerate() {
+        let more = format!("... and {} more line(s)", lines.len() - n);
+        let room = if n + 1 == lines.len() { 0 } else { more.len() + 1 };
+        if out.len() + line.len() + 1 + room > limit {
+            out.push_str(&more);
+            return out;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 pub fn render(plan: &Plan, paint: Paint) -> String {
     let mut out = String::new();
     let changed: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::Noop).collect();
@@ -37,18 +75,8 @@ pub fn render(plan: &Plan, paint: Paint) -> String {
             let _ = writeln!(out, "    {}", paint.paint("2", &r.describe()));
         }
         for f in &c.fields {
-            let lines = field_lines(f);
-            match (&f.before, &f.after) {
-                // A value replaced on one line reads best as `~ path: before -> after`.
-                (Some(b), Some(a)) if lines.len() == 2 => {
-                    let line = format!("~ {}: {} -> {}", f.path, value(b), value(a));
-                    let _ = writeln!(out, "    {}", paint.sign('~', &line));
-                }
-                _ => {
-                    for (sign, line) in lines {
-                        let _ = writeln!(out, "    {}", paint.sign(sign, &format!("{sign} {line}")));
-                    }
-                }
+            for (sign, line) in field_block(f) {
+                let _ = writeln!(out, "    {}", paint.sign(sign, &format!("{sign} {line}")));
             }
         }
         for note in &c.notes {

@@ -550,9 +550,24 @@ type Claims = Arc<Mutex<BTreeMap<String, Value>>>;
 /// Answers every request of the mocked API server: a status patch with the object it names (as
 /// the test made it), the ledger's requests from `claims` (create, get, delete, list), anything
 /// else (events) with `{}`. Keeps the status patches sent.
-fn serve_kube(mut handle: ApiHandle, objects: HashMap<String, Value>, claims: Claims) -> Arc<Mutex<Vec<Value>>> {
-    let patches = Arc::new(Mutex::new(Vec::new()));
-    let seen = patches.clone();
+fn serve_kube(handle: ApiHandle, objects: HashMap<String, Value>, claims: Claims) -> Arc<Mutex<Vec<Value>>> {
+    serve_kube_seen(handle, objects, claims).statuses
+}
+
+/// What [`serve_kube_seen`] was sent: status patches, events, and every other write (method,
+/// path) but the ledger's.
+#[derive(Clone, Default)]
+struct Seen {
+    statuses: Arc<Mutex<Vec<Value>>>,
+    events: Arc<Mutex<Vec<Value>>>,
+    writes: Arc<Mutex<Vec<(Method, String)>>>,
+}
+
+/// [`serve_kube`], keeping events and other writes too.
+fn serve_kube_seen(mut handle: ApiHandle, objects: HashMap<String, Value>, claims: Claims) -> Seen {
+    let kept = Seen::default();
+    let seen = kept.statuses.clone();
+    let record = kept.clone();
     tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
             let method = request.method().clone();
@@ -575,8 +590,19 @@ fn serve_kube(mut handle: ApiHandle, objects: HashMap<String, Value>, claims: Cl
                         Some(o) => (200, o.clone()),
                         None => not_found(&Value::Null),
                     },
+                    None if path.contains("/events") => {
+                        record
+                            .events
+                            .lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap());
+                        (200, json!({}))
+                    }
                     // A finalizer patch: the object as the test made it.
-                    None => (200, objects.get(&key(&path)).cloned().unwrap_or(json!({}))),
+                    None => {
+                        record.writes.lock().unwrap().push((method.clone(), path.clone()));
+                        (200, objects.get(&key(&path)).cloned().unwrap_or(json!({})))
+                    }
                 }
             };
             send.send_response(
@@ -587,7 +613,7 @@ fn serve_kube(mut handle: ApiHandle, objects: HashMap<String, Value>, claims: Cl
             );
         }
     });
-    patches
+    kept
 }
 
 const CLAIMS: &str = "/apis/conversation.sinch.com/v1alpha1/sinchclaims";
@@ -903,4 +929,5 @@ async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
     }
 }
 
+mod drift;
 mod tenancy;

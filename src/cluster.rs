@@ -1,0 +1,63 @@
+//! What `plan --from-cluster` reads of the cluster of the current kubeconfig: the objects of the
+//! four kinds, handed to the validator as if read from files (each named `cluster: Kind ns/name`
+//! in errors), so that the plan is the one the controller's engine would make.
+
+use crate::model::{API_VERSION, Kind};
+use crate::validate::Input;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use serde_json::{Map, Value, json};
+
+/// The objects of `namespace` (every namespace: `None`), validated as one input.
+pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
+    let kube = kube::Client::try_default().await.map_err(|e| {
+        crate::Error::kube(
+            "--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
+            &e,
+        )
+    })?;
+    let (mut docs, mut errors) = (Vec::new(), Vec::new());
+    for kind in Kind::ALL {
+        let crd = kind.crd();
+        let gvk = GroupVersionKind::gvk(crate::model::GROUP, crate::model::VERSION, kind.name());
+        let resource = ApiResource::from_gvk_with_plural(&gvk, &crd.spec.names.plural);
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(kube.clone(), ns, &resource),
+            None => Api::all_with(kube.clone(), &resource),
+        };
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", crd.spec.names.plural), &e))?;
+        for object in list {
+            let (label, doc) = document(kind, object);
+            let bytes = serde_json::to_vec(&doc).expect("JSON values always serialise");
+            crate::load::parse_bytes(&label, &bytes, &mut docs, &mut errors);
+        }
+    }
+    crate::validate::validate(docs, errors).map_err(crate::Error::Invalid)
+}
+
+/// The object as a person would have written it: name, namespace, labels, annotations (not
+/// kubectl's copy of the last apply) and spec; no status.
+fn document(kind: Kind, object: DynamicObject) -> (String, Value) {
+    let meta = object.metadata;
+    let namespace = meta.namespace.unwrap_or_default();
+    let name = meta.name.unwrap_or_default();
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), json!(name));
+    metadata.insert("namespace".into(), json!(namespace));
+    if let Some(labels) = meta.labels.filter(|l| !l.is_empty()) {
+        metadata.insert("labels".into(), json!(labels));
+    }
+    let mut annotations = meta.annotations.unwrap_or_default();
+    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    if !annotations.is_empty() {
+        metadata.insert("annotations".into(), json!(annotations));
+    }
+    let spec = object.data.get("spec").cloned().unwrap_or(Value::Null);
+    let label = format!("cluster: {kind} {namespace}/{name}");
+    (
+        label,
+        json!({"apiVersion": API_VERSION, "kind": kind.name(), "metadata": metadata, "spec": spec}),
+    )
+}

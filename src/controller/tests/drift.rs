@@ -1,0 +1,234 @@
+//! Drift reports and pausing: what differs is named field by field (by the plan's renderer) in
+//! the `Drifted` condition and an event, counted once; a paused object sends Sinch nothing.
+
+use super::*;
+use crate::model::PAUSED_ANNOTATION;
+use crate::model::Webhook;
+
+/// The first webhook of `seed`'s app 0 as an earlier reconcile left it: synced at generation 1.
+fn synced(hook: &Webhook, id: &str) -> Webhook {
+    let mut v = serde_json::to_value(hook).unwrap();
+    v["status"] = json!({
+        "webhookId": id, "projectId": "p-test", "region": "us", "observedGeneration": 1,
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Available", "message": "exists",
+             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1},
+            {"type": "Synced", "status": "True", "reason": "ReconcileSuccess", "message": "in sync",
+             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}
+        ]
+    });
+    serde_json::from_value(v).unwrap()
+}
+
+/// Someone sets the triggers of webhook `target` in Sinch; returns its id.
+async fn change_in_sinch(sim: &Sim, app: &str, target: &str) -> String {
+    let project = sinch(sim);
+    let hook = project
+        .list_webhooks(app)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.target.as_deref() == Some(target))
+        .unwrap();
+    let mut changed = hook.clone();
+    changed.triggers = Some(vec![serde_json::from_value(json!("MESSAGE_DELIVERY")).unwrap()]);
+    project
+        .update_webhook(hook.id.as_deref().unwrap(), &changed, vec!["triggers".into()])
+        .await
+        .unwrap();
+    hook.id.unwrap()
+}
+
+fn condition(status_patch: &Value, kind: &str) -> Value {
+    status_patch["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn metric(ctx: &Context, line_start: &str) -> Option<String> {
+    ctx.metrics
+        .render()
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .map(str::to_string)
+}
+
+const REPORT: &str = "~ triggers: [\"MESSAGE_DELIVERY\"] -> [\"MESSAGE_INBOUND\"]";
+
+#[tokio::test]
+async fn drift_is_set_back_with_a_field_by_field_report_and_counted() {
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
+    let (_, webhooks) = inventory(&ids);
+    let id = change_in_sinch(&sim, &ids[0], "https://hooks.example.com/0/0").await;
+    let hook = synced(&webhooks[0], &id);
+    let seen = serve_kube_seen(api, by_path(std::slice::from_ref(&hook)).into_iter().collect(), claims);
+    sim.reset_stats();
+    reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
+
+    let patch = sim
+        .journal()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("set back");
+    assert_eq!(patch.path, format!("/us/v1/projects/p-test/webhooks/{id}"));
+    assert_eq!(patch.body.unwrap()["triggers"], json!(["MESSAGE_INBOUND"]));
+    let status = seen.statuses.lock().unwrap()[0].clone();
+    let drifted = condition(&status, "Drifted");
+    assert_eq!(
+        (&drifted["status"], &drifted["reason"]),
+        (&json!("False"), &json!("Reverted"))
+    );
+    assert_eq!(
+        drifted["message"],
+        format!("changed in Sinch, set back to the spec:\n{REPORT}")
+    );
+    assert_eq!(condition(&status, "Synced")["status"], "True");
+    let events = seen.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["reason"], "DriftReverted");
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(
+        events[0]["note"],
+        format!("triggers changed in Sinch; set back to the spec (webhook {id}):\n{REPORT}")
+    );
+    assert_eq!(
+        metric(&ctx, "sinch_operator_drift_detected_total{kind=\"Webhook\"}").as_deref(),
+        Some("sinch_operator_drift_detected_total{kind=\"Webhook\"} 1")
+    );
+    // Set back: not drifted now.
+    assert_eq!(
+        metric(&ctx, "sinch_operator_drifted_objects{kind=\"Webhook\"}").as_deref(),
+        Some("sinch_operator_drifted_objects{kind=\"Webhook\"} 0")
+    );
+}
+
+#[tokio::test]
+async fn a_paused_object_sends_sinch_nothing_reports_drift_and_resumes_when_unpaused() {
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
+    let (_, webhooks) = inventory(&ids);
+    let id = change_in_sinch(&sim, &ids[0], "https://hooks.example.com/0/0").await;
+    let mut paused = synced(&webhooks[0], &id);
+    paused.metadata.annotations = Some([(PAUSED_ANNOTATION.to_string(), "true".to_string())].into());
+    let seen = serve_kube_seen(
+        api,
+        by_path(std::slice::from_ref(&paused)).into_iter().collect(),
+        claims,
+    );
+    sim.reset_stats();
+    reconcile(Arc::new(paused.clone()), ctx.clone()).await.unwrap();
+
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    assert_eq!(sim.stats().count(WEBHOOKS_LIST), 1, "reads go on");
+    let status = seen.statuses.lock().unwrap()[0].clone();
+    let synced_cond = condition(&status, "Synced");
+    assert_eq!(
+        (&synced_cond["status"], &synced_cond["reason"]),
+        (&json!("False"), &json!("Paused"))
+    );
+    assert_eq!(
+        synced_cond["message"],
+        format!("Sinch differs from the spec in triggers; paused ({PAUSED_ANNOTATION}): not written")
+    );
+    let drifted = condition(&status, "Drifted");
+    assert_eq!(
+        (&drifted["status"], &drifted["reason"]),
+        (&json!("True"), &json!("Paused"))
+    );
+    assert_eq!(
+        drifted["message"],
+        format!("Sinch differs from the spec (paused ({PAUSED_ANNOTATION}): not set back):\n{REPORT}")
+    );
+    let events = seen.events.lock().unwrap().clone();
+    assert_eq!(
+        (events[0]["reason"].as_str(), events[0]["type"].as_str()),
+        (Some("DriftDetected"), Some("Warning"))
+    );
+    assert!(events[0]["note"].as_str().unwrap().ends_with(REPORT), "{events:?}");
+    assert_eq!(
+        metric(&ctx, "sinch_operator_drifted_objects{kind=\"Webhook\"}").as_deref(),
+        Some("sinch_operator_drifted_objects{kind=\"Webhook\"} 1")
+    );
+
+    // Unpaused, with the status the paused reconcile wrote: set back, counted once in all.
+    let mut resumed = paused.clone();
+    resumed.metadata.annotations = None;
+    let mut v = serde_json::to_value(&resumed).unwrap();
+    v["status"] = status["status"].clone();
+    let resumed: Webhook = serde_json::from_value(v).unwrap();
+    reconcile(Arc::new(resumed), ctx.clone()).await.unwrap();
+    let patches: Vec<_> = sim.journal().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0].body.as_ref().unwrap()["triggers"],
+        json!(["MESSAGE_INBOUND"])
+    );
+    let status = seen.statuses.lock().unwrap()[1].clone();
+    assert_eq!(condition(&status, "Drifted")["reason"], "Reverted");
+    assert_eq!(condition(&status, "Synced")["reason"], "ReconcileSuccess");
+    assert_eq!(
+        metric(&ctx, "sinch_operator_drifted_objects{kind=\"Webhook\"}").as_deref(),
+        Some("sinch_operator_drifted_objects{kind=\"Webhook\"} 0")
+    );
+    assert_eq!(
+        metric(&ctx, "sinch_operator_drift_detected_total{kind=\"Webhook\"}").as_deref(),
+        Some("sinch_operator_drift_detected_total{kind=\"Webhook\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn a_paused_object_is_not_created_and_its_deletion_waits() {
+    let (ctx, api, sim) = context().await;
+    let paused = app(json!({"metadata": {"finalizers": [FINALIZER],
+        "annotations": {PAUSED_ANNOTATION: "true"}}, "spec": {"channelCredentials": null}}));
+    let seen = serve_kube_seen(
+        api,
+        by_path(std::slice::from_ref(&paused)).into_iter().collect(),
+        Claims::default(),
+    );
+    reconcile(Arc::new(paused.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    assert!(sinch(&sim).list_apps().await.unwrap().is_empty());
+    let status = seen.statuses.lock().unwrap()[0].clone();
+    assert_eq!(condition(&status, "Synced")["reason"], "Paused");
+    assert_eq!(condition(&status, "Ready")["status"], "False");
+
+    // An app that exists, deleted while paused: nothing deleted, the finalizer stays.
+    let created = sinch(&sim)
+        .create_app(&serde_json::from_value(json!({"display_name": "Web", "channel_credentials": []})).unwrap())
+        .await
+        .unwrap();
+    let mut deleting = serde_json::to_value(&paused).unwrap();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    deleting["status"] = json!({"appId": created.id, "projectId": "p-test", "region": "us"});
+    let deleting: ConversationApp = serde_json::from_value(deleting).unwrap();
+    sim.reset_stats();
+    let waits = reconcile(Arc::new(deleting), ctx.clone()).await.unwrap_err();
+    assert!(
+        waits
+            .to_string()
+            .starts_with("the deletion waits: the object is paused"),
+        "{waits}"
+    );
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    assert_eq!(sinch(&sim).list_apps().await.unwrap().len(), 1);
+    assert!(
+        seen.writes.lock().unwrap().is_empty(),
+        "the finalizer stays: {:?}",
+        seen.writes
+    );
+    let events = seen.events.lock().unwrap().clone();
+    let last = events.last().unwrap();
+    assert_eq!(last["reason"], "Paused");
+    assert_eq!(
+        last["note"],
+        format!(
+            "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the app in Sinch, or set deletionPolicy Orphan to keep it"
+        )
+    );
+}
