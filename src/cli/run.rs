@@ -48,12 +48,17 @@ pub struct Args {
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
 /// controller whose reconciles hop between worker threads fragments them all: at 1,000 apps its
-/// peak RSS was 154 MiB. Two arenas serve two cores; called before any thread starts.
-fn few_malloc_arenas() {
+/// peak RSS was 154 MiB. Two arenas serve two cores. And glibc raises its mmap threshold after
+/// each large block freed (up to 32 MiB), so that list bodies of megabytes then come from the
+/// arenas and pin them; a fixed threshold returns them to the system when freed (139 against
+/// 151 MiB at 1,000 apps in one run each, BENCHMARKS.md). Called before any thread starts.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
     }
 }
 
@@ -66,7 +71,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn exec(args: Args) -> crate::Result<u8> {
-    few_malloc_arenas();
+    tune_malloc();
     super::runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
         let kube = kube::Client::try_default().await.map_err(|e| {

@@ -22,9 +22,9 @@ pub struct Args {
     /// Seconds an access token lives.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub token_lifetime: u64,
-    /// Answer 429 beyond this many requests per second per project.
-    #[arg(long, value_name = "RPS")]
-    pub rate_limit: Option<NonZeroU32>,
+    /// Answer 429 beyond this many requests per second per project (Sinch's limit by default).
+    #[arg(long, value_name = "RPS", default_value_t = NonZeroU32::new(crate::sim::PROJECT_RATE_LIMIT).expect("not 0"))]
+    pub rate_limit: NonZeroU32,
     /// Milliseconds added to every API request.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency: u64,
@@ -79,7 +79,7 @@ fn key(s: &str) -> Result<(String, String), String> {
 pub fn exec(args: Args) -> crate::Result<u8> {
     let config = Config {
         token_lifetime: Duration::from_secs(args.token_lifetime),
-        rate_limit: args.rate_limit,
+        rate_limit: Some(args.rate_limit),
         latency: Duration::from_millis(args.latency),
         failure_rate: args.failure_rate,
         spike_rate: args.spike_rate,

@@ -1,11 +1,13 @@
 //! A faithful in-memory Sinch API: the OAuth token endpoint at its root and the Conversation and
 //! Template Management APIs under `/{region}`. It implements what the API documents (see
-//! `store`) and the behaviours design.md fixes where the documents are silent, plus what tests
-//! and benchmarks need: token lifetime, rate limit, latency, failures, request counts.
+//! `store`, and `rules` for what it refuses) and the behaviours design.md fixes where the
+//! documents are silent, plus what tests and benchmarks need: token lifetime, rate limit,
+//! latency, failures, request counts.
 //!
 //! It shares the wire types' field names with `sinch` but none of its logic: it must behave like
 //! the API, not like our client expects.
 
+pub mod rules;
 mod server;
 pub mod store;
 
@@ -21,11 +23,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::Store;
 
+/// Requests per second a project may make across its apps (fact sheet §5.5).
+pub const PROJECT_RATE_LIMIT: u32 = 800;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// What the token endpoint gives as `expires_in`, and when the token stops working.
     pub token_lifetime: Duration,
-    /// Requests per second per project before 429; none: unlimited.
+    /// Requests per second per project before 429; none: unlimited. The default is the API's
+    /// documented 800.
     pub rate_limit: Option<NonZeroU32>,
     /// Added to every API request.
     pub latency: Duration,
@@ -51,7 +57,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             token_lifetime: Duration::from_secs(3600),
-            rate_limit: None,
+            rate_limit: NonZeroU32::new(PROJECT_RATE_LIMIT),
             latency: Duration::ZERO,
             failure_rate: 0.0,
             spike_rate: 0.0,

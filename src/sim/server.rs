@@ -1,6 +1,6 @@
 //! HTTP: routes, authentication, the faults and limits set by flags, request counting.
 
-use super::store::{SimError, View, parse_body};
+use super::store::{Object, SimError, View, parse_body};
 use super::{Fault, Recorded, Shared};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
@@ -82,7 +82,17 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 
 fn error(e: SimError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "error": { "code": e.status, "message": e.message, "status": e.code, "details": [] } });
+    let details = match e.violations.as_slice() {
+        [] => json!([]),
+        violations => {
+            let field_violations: Vec<Value> = violations
+                .iter()
+                .map(|v| json!({ "field": v.field, "description": v.description }))
+                .collect();
+            json!([{ "@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": field_violations }])
+        }
+    };
+    let body = json!({ "error": { "code": e.status, "message": e.message, "status": e.code, "details": details } });
     (status, axum::Json(body)).into_response()
 }
 
@@ -113,11 +123,7 @@ fn failure(status: u16, retry_after: Option<u64>, message: Option<String>) -> Re
         s if s >= 500 => "the service failed; retry with exponential back-off".to_string(),
         s => format!("injected failure {s}"),
     });
-    let mut response = error(SimError {
-        status,
-        code: code_name(status),
-        message,
-    });
+    let mut response = error(SimError::new(status, code_name(status), message));
     if let Some(seconds) = retry_after {
         response
             .headers_mut()
@@ -127,11 +133,7 @@ fn failure(status: u16, retry_after: Option<u64>, message: Option<String>) -> Re
 }
 
 fn unauthenticated(message: &str, challenge: &'static str) -> Response {
-    let mut response = error(SimError {
-        status: 401,
-        code: "UNAUTHENTICATED",
-        message: message.into(),
-    });
+    let mut response = error(SimError::new(401, "UNAUTHENTICATED", message));
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
@@ -323,6 +325,23 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
     if !key.is_some_and(|(id, secret)| key_accepted(&sim, &id, &secret)) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "the access key was refused");
     }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the parameters as application/x-www-form-urlencoded",
+        );
+    }
     let grant = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "grant_type")
         .map(|(_, v)| v.into_owned());
@@ -460,11 +479,21 @@ async fn get_settings(State(sim): Sim, Path((r, p)): InProject) -> Response {
 }
 
 async fn create_settings(State(sim): Sim, Path((r, p)): InProject, body: Bytes) -> Response {
-    answer(region_of(&r).and_then(|r| sim.store().create_settings(r, &p, parse_body(&body)?)))
+    answer(region_of(&r).and_then(|r| sim.store().create_settings(r, &p, required_body(&body)?)))
 }
 
 async fn update_settings(State(sim): Sim, Path((r, p)): InProject, body: Bytes) -> Response {
-    answer(region_of(&r).and_then(|r| sim.store().update_settings(r, &p, parse_body(&body)?)))
+    answer(region_of(&r).and_then(|r| sim.store().update_settings(r, &p, required_body(&body)?)))
+}
+
+/// The settings requests' body is `required: true` in the spec: an empty one is refused.
+fn required_body(body: &[u8]) -> Result<Object, SimError> {
+    match body.iter().all(u8::is_ascii_whitespace) {
+        true => Err(SimError::invalid(
+            "the request body is required: send a ProjectSettingsRequest",
+        )),
+        false => parse_body(body),
+    }
 }
 
 async fn delete_settings(State(sim): Sim, Path((r, p)): InProject) -> Response {

@@ -1,7 +1,9 @@
 //! The simulator's data and the API's rules, without HTTP: what Sinch stores per region and
-//! project, what it refuses, and what it fills in. Objects are kept as the JSON the API speaks,
+//! project, what it refuses (a body on its own: `rules`; against what is stored: here), and what
+//! it fills in. Objects are kept as the JSON the API speaks,
 //! since update masks, defaults and masking are all about JSON fields.
 
+use super::rules::{self, Violation};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
 use serde::{Deserialize, Serialize};
@@ -10,128 +12,66 @@ use std::collections::BTreeMap;
 
 pub type Object = Map<String, Value>;
 
-/// An answer the API gives instead of the object: an HTTP status and a google.rpc-style name.
+/// An answer the API gives instead of the object: an HTTP status, a google.rpc-style name, and
+/// for a refused body every field violation (sent as `google.rpc.BadRequest` details).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    pub violations: Vec<Violation>,
 }
 
 impl SimError {
-    pub fn invalid(message: impl Into<String>) -> SimError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> SimError {
         SimError {
-            status: 400,
-            code: "INVALID_ARGUMENT",
+            status,
+            code,
             message: message.into(),
+            violations: Vec::new(),
         }
+    }
+    pub fn invalid(message: impl Into<String>) -> SimError {
+        SimError::new(400, "INVALID_ARGUMENT", message)
     }
     pub fn not_found(message: impl Into<String>) -> SimError {
-        SimError {
-            status: 404,
-            code: "NOT_FOUND",
-            message: message.into(),
-        }
+        SimError::new(404, "NOT_FOUND", message)
     }
     fn already_exists(message: impl Into<String>) -> SimError {
-        SimError {
-            status: 409,
-            code: "ALREADY_EXISTS",
-            message: message.into(),
-        }
+        SimError::new(409, "ALREADY_EXISTS", message)
     }
     fn aborted(message: impl Into<String>) -> SimError {
-        SimError {
-            status: 409,
-            code: "ABORTED",
-            message: message.into(),
-        }
+        SimError::new(409, "ABORTED", message)
     }
     fn failed_precondition(message: impl Into<String>) -> SimError {
-        SimError {
-            status: 400,
-            code: "FAILED_PRECONDITION",
-            message: message.into(),
-        }
+        SimError::new(400, "FAILED_PRECONDITION", message)
     }
+}
+
+/// A 400 naming every violation, or nothing to refuse.
+fn refuse(violations: Vec<Violation>) -> Result<()> {
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let message = violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(SimError {
+        violations,
+        ..SimError::invalid(message)
+    })
 }
 
 type Result<T> = std::result::Result<T, SimError>;
 
 pub const MAX_WEBHOOKS_PER_APP: usize = 5;
-const MAX_TARGET_LEN: usize = 742;
 const CONFLICTS_DEFAULT_PAGE: usize = 10;
 const CONFLICTS_MAX_PAGE: usize = 20;
 /// What `--mask-secrets` shows instead of a secret.
 pub const MASK: &str = "********";
 
-const CHANNELS: &[&str] = &[
-    "SMS",
-    "RCS",
-    "WHATSAPP",
-    "MMS",
-    "KAKAOTALK",
-    "KAKAOTALKCHAT",
-    "VIBERBM",
-    "LINE",
-    "INSTAGRAM",
-    "MESSENGER",
-    "WECHAT",
-    "TELEGRAM",
-    "APPLEBC",
-    "VIBER",
-];
-/// Each credential object and the fields it requires.
-const CREDENTIALS: &[(&str, &[&str])] = &[
-    ("static_bearer", &["claimed_identity", "token"]),
-    ("static_token", &["token"]),
-    ("mms_credentials", &["account_id", "api_key"]),
-    (
-        "kakaotalk_credentials",
-        &["kakaotalk_plus_friend_id", "kakaotalk_sender_key"],
-    ),
-    ("kakaotalkchat_credentials", &["kakaotalk_plus_friend_id"]),
-    ("telegram_credentials", &["token"]),
-    ("line_credentials", &["token", "secret"]),
-    ("line_enterprise_credentials", &[]),
-    ("wechat_credentials", &["app_id", "app_secret", "token", "aes_key"]),
-    ("instagram_credentials", &["token"]),
-    ("applebc_credentials", &["business_chat_account_id"]),
-];
-const TRIGGERS: &[&str] = &[
-    "MESSAGE_DELIVERY",
-    "EVENT_DELIVERY",
-    "MESSAGE_INBOUND",
-    "EVENT_INBOUND",
-    "CONVERSATION_START",
-    "CONVERSATION_STOP",
-    "CONTACT_CREATE",
-    "CONTACT_DELETE",
-    "CONTACT_MERGE",
-    "CONTACT_UPDATE",
-    "UNSUPPORTED",
-    "OPT_IN",
-    "OPT_OUT",
-    "CAPABILITY",
-    "CONVERSATION_DELETE",
-    "CONTACT_IDENTITIES_DUPLICATION",
-    "CHANNEL_EVENT",
-    "SMART_CONVERSATION",
-    "MESSAGE_INBOUND_SMART_CONVERSATION_REDACTION",
-    "RECORD_NOTIFICATION",
-    "MESSAGE_SUBMIT",
-];
-const MESSAGES: &[&str] = &[
-    "text_message",
-    "card_message",
-    "carousel_message",
-    "choice_message",
-    "location_message",
-    "media_message",
-    "template_message",
-    "list_message",
-    "contact_info_message",
-];
 /// Fields the spec marks `format: password`: masked with `--mask-secrets`.
 const SECRET_FIELDS: &[&str] = &[
     "token",
@@ -144,7 +84,7 @@ const SECRET_FIELDS: &[&str] = &[
     "client_secret",
 ];
 
-/// Writable top-level fields, and the output-only ones a body may carry back (ignored).
+/// Writable top-level fields: what a PATCH may write and a create keeps.
 const APP_FIELDS: &[&str] = &[
     "display_name",
     "channel_credentials",
@@ -157,13 +97,6 @@ const APP_FIELDS: &[&str] = &[
     "message_retry_settings",
     "delivery_report_based_fallback",
 ];
-const APP_OUTPUT: &[&str] = &[
-    "id",
-    "rate_limits",
-    "queue_stats",
-    "persist_message_status",
-    "message_search",
-];
 const WEBHOOK_FIELDS: &[&str] = &[
     "app_id",
     "target",
@@ -172,10 +105,6 @@ const WEBHOOK_FIELDS: &[&str] = &[
     "triggers",
     "client_credentials",
 ];
-const WEBHOOK_OUTPUT: &[&str] = &["id"];
-const TEMPLATE_FIELDS: &[&str] = &["id", "description", "version", "default_translation", "translations"];
-const TEMPLATE_OUTPUT: &[&str] = &["create_time", "update_time"];
-
 /// Everything the simulator holds; also the state file's format.
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
 pub struct Store {
@@ -284,8 +213,8 @@ impl Store {
     }
 
     pub fn create_app(&mut self, region: Region, project: &str, body: Object, view: View) -> Result<Value> {
-        let (id, mut app) = new_object(body, APP_FIELDS, APP_OUTPUT, &["display_name", "channel_credentials"])?;
-        check_app(&app)?;
+        refuse(rules::create_app(&body))?;
+        let (id, mut app) = new_object(body, APP_FIELDS);
         track_channel_states(&mut app, None);
         let shown = view.show(app_view(&app));
         self.project(region, project).apps.insert(id, app);
@@ -301,12 +230,12 @@ impl Store {
         mask: Option<Vec<String>>,
         view: View,
     ) -> Result<Value> {
-        check_fields(&body, APP_FIELDS, APP_OUTPUT)?;
+        refuse(rules::update_app(&body))?;
         let apps = &mut self.project(region, project).apps;
         let stored = apps.get(id).ok_or_else(|| app_not_found(id))?;
         let mut app = stored.clone();
         apply_update(&mut app, &body, mask, APP_FIELDS)?;
-        check_app(&app)?;
+        refuse(still_required(&app, &["display_name"]))?;
         track_channel_states(&mut app, Some(stored));
         let shown = view.show(app_view(&app));
         apps.insert(id.to_string(), app);
@@ -348,7 +277,8 @@ impl Store {
     }
 
     pub fn create_webhook(&mut self, region: Region, project: &str, body: Object, view: View) -> Result<Value> {
-        let (id, webhook) = new_object(body, WEBHOOK_FIELDS, WEBHOOK_OUTPUT, &["app_id", "target"])?;
+        refuse(rules::create_webhook(&body))?;
+        let (id, webhook) = new_object(body, WEBHOOK_FIELDS);
         let p = self.project(region, project);
         check_webhook(p, &id, &webhook)?;
         let shown = view.show(webhook_view(&webhook));
@@ -365,7 +295,7 @@ impl Store {
         mask: Option<Vec<String>>,
         view: View,
     ) -> Result<Value> {
-        check_fields(&body, WEBHOOK_FIELDS, WEBHOOK_OUTPUT)?;
+        refuse(rules::update_webhook(&body))?;
         let p = self.project(region, project);
         let mut webhook = p.webhooks.get(id).ok_or_else(|| webhook_not_found(id))?.clone();
         apply_update(&mut webhook, &body, mask, WEBHOOK_FIELDS)?;
@@ -405,16 +335,11 @@ impl Store {
     }
 
     pub fn create_template(&mut self, region: Region, project: &str, body: Object) -> Result<Value> {
-        check_fields(&body, TEMPLATE_FIELDS, TEMPLATE_OUTPUT)?;
+        refuse(rules::create_template(&body))?;
         let p = self.project(region, project);
-        let id = match body.get("id") {
-            None | Some(Value::Null) => new_id(),
-            Some(Value::String(id)) if is_template_id(id) => id.clone(),
-            Some(other) => {
-                return Err(SimError::invalid(format!(
-                    "id: {other} is not a template id (1 to 256 letters, digits, '.', '_' or '-')"
-                )));
-            }
+        let id = match body.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) {
+            Some(id) => id.to_string(),
+            None => new_id(),
         };
         if p.templates.contains_key(&id) {
             return Err(SimError::already_exists(format!(
@@ -427,7 +352,7 @@ impl Store {
         template.insert("version".into(), json!(1));
         template.insert("create_time".into(), json!(time));
         template.insert("update_time".into(), json!(time));
-        set_template_content(&mut template, &body, None, &time)?;
+        set_template_content(&mut template, &body, None, &time);
         let shown = Value::Object(template.clone());
         p.templates.insert(id, template);
         Ok(shown)
@@ -435,25 +360,19 @@ impl Store {
 
     /// PUT: a full replace, accepted only against the current version.
     pub fn replace_template(&mut self, region: Region, project: &str, id: &str, body: Object) -> Result<Value> {
-        check_fields(&body, TEMPLATE_FIELDS, TEMPLATE_OUTPUT)?;
+        refuse(rules::replace_template(&body))?;
         let p = self.project(region, project);
         let stored = p.templates.get(id).ok_or_else(|| template_not_found(id))?;
-        if let Some(body_id) = body.get("id").filter(|v| !v.is_null())
-            && body_id.as_str() != Some(id)
-        {
-            return Err(SimError::invalid(format!(
-                "id: {body_id} differs from the template id {id:?} in the path"
-            )));
+        if body["id"].as_str() != Some(id) {
+            return Err(field_error(
+                "id",
+                format!("{} differs from the template id {id:?} in the path", body["id"]),
+            ));
         }
         let current = stored.get("version").and_then(Value::as_i64).unwrap_or(1);
-        let sent = match body.get("version") {
-            None | Some(Value::Null) => {
-                return Err(SimError::invalid(
-                    "version: required: send the current version of the template",
-                ));
-            }
-            Some(v) => v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())),
-        };
+        let sent = body["version"]
+            .as_i64()
+            .or_else(|| body["version"].as_str().and_then(|s| s.parse().ok()));
         if sent != Some(current) {
             return Err(SimError::aborted(format!(
                 "template {id} is at version {current}; the update was made against version {}: read it again",
@@ -464,7 +383,7 @@ impl Store {
         let mut template = stored.clone();
         template.insert("version".into(), json!(current + 1));
         template.insert("update_time".into(), json!(time));
-        set_template_content(&mut template, &body, Some(stored), &time)?;
+        set_template_content(&mut template, &body, Some(stored), &time);
         let shown = Value::Object(template.clone());
         p.templates.insert(id.to_string(), template);
         Ok(shown)
@@ -518,7 +437,7 @@ impl Store {
     }
 
     pub fn create_settings(&mut self, region: Region, project: &str, body: Object) -> Result<Value> {
-        check_fields(&body, &["contact_settings"], &[])?;
+        refuse(rules::settings(&body))?;
         let p = self.project(region, project);
         if p.settings.is_some() {
             return Err(SimError::already_exists(format!(
@@ -531,7 +450,7 @@ impl Store {
     }
 
     pub fn update_settings(&mut self, region: Region, project: &str, body: Object) -> Result<Value> {
-        check_fields(&body, &["contact_settings"], &[])?;
+        refuse(rules::settings(&body))?;
         let p = self.project(region, project);
         let stored = p.settings.as_ref().ok_or_else(|| settings_not_found(project))?;
         let was_enabled = unified_contact_id(stored);
@@ -562,17 +481,26 @@ impl Store {
             None => CONFLICTS_DEFAULT_PAGE,
             Some(s) => match s.parse::<usize>() {
                 Ok(0) => CONFLICTS_DEFAULT_PAGE,
-                Ok(n) => n.min(CONFLICTS_MAX_PAGE),
-                Err(_) => return Err(SimError::invalid(format!("page_size: {s:?} is not a number"))),
+                Ok(n) if n <= CONFLICTS_MAX_PAGE => n,
+                Ok(_) => {
+                    return Err(field_error(
+                        "page_size",
+                        format!("{s} is more than {CONFLICTS_MAX_PAGE}"),
+                    ));
+                }
+                Err(_) => return Err(field_error("page_size", format!("{s:?} is not a number"))),
             },
         };
         let start = match page_token.filter(|s| !s.is_empty()) {
             None => 0,
             Some(t) => t
                 .parse::<usize>()
-                .map_err(|_| SimError::invalid(format!("page_token: {t:?} is not a page token")))?,
+                .map_err(|_| field_error("page_token", format!("{t:?} is not a page token")))?,
         };
         let all = &self.project(region, project).identity_conflicts;
+        if start > all.len() {
+            return Err(field_error("page_token", format!("{start} is not a page token")));
+        }
         let end = (start + size).min(all.len());
         let page = all.get(start..end).unwrap_or_default();
         let next = if end < all.len() {
@@ -605,29 +533,27 @@ fn settings_not_found(project: &str) -> SimError {
 }
 
 /// A created object: the writable fields of `body` and a new id.
-fn new_object(body: Object, writable: &[&str], output: &[&str], required: &[&str]) -> Result<(String, Object)> {
-    check_fields(&body, writable, output)?;
-    if let Some(missing) = required.iter().find(|r| !body.contains_key(**r)) {
-        return Err(SimError::invalid(format!("{missing}: required")));
-    }
+fn new_object(body: Object, writable: &[&str]) -> (String, Object) {
     let id = new_id();
     let mut object: Object = body
         .into_iter()
-        .filter(|(k, _)| writable.contains(&k.as_str()))
+        .filter(|(k, v)| writable.contains(&k.as_str()) && !v.is_null())
         .collect();
     object.insert("id".into(), json!(id));
-    Ok((id, object))
+    (id, object)
 }
 
-/// Unknown top-level fields are refused (as a gRPC gateway does); output-only ones are ignored.
-fn check_fields(body: &Object, writable: &[&str], output: &[&str]) -> Result<()> {
-    match body
-        .keys()
-        .find(|k| !writable.contains(&k.as_str()) && !output.contains(&k.as_str()))
-    {
-        Some(k) => Err(SimError::invalid(format!("unknown field {k:?}"))),
-        None => Ok(()),
-    }
+/// Required top-level fields still set after a PATCH (a mask naming one absent from the body
+/// clears it).
+fn still_required(object: &Object, fields: &[&str]) -> Vec<Violation> {
+    fields
+        .iter()
+        .filter(|f| object.get(**f).is_none_or(|v| v.is_null() || v == ""))
+        .map(|f| Violation {
+            field: f.to_string(),
+            description: "required".into(),
+        })
+        .collect()
 }
 
 /// PATCH. With a mask only the listed fields are written, and a listed field absent from the
@@ -678,158 +604,12 @@ fn set_path(stored: &mut Object, top: &str, rest: &[&str], value: Option<&Value>
     }
 }
 
-fn field_error(path: &str, message: impl std::fmt::Display) -> SimError {
-    SimError::invalid(format!("{path}: {message}"))
-}
-
-fn check_enum(obj: &Object, path: &str, field: &str, allowed: &[&str]) -> Result<()> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(()),
-        Some(v) => Err(field_error(
-            &format!("{path}{field}"),
-            format!("{v} is not one of {}", allowed.join(", ")),
-        )),
-    }
-}
-
-fn check_range(obj: &Object, path: &str, field: &str, min: i64, max: i64) -> Result<()> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(()),
-        Some(v) => match v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
-            Some(n) if (min..=max).contains(&n) => Ok(()),
-            _ => Err(field_error(
-                &format!("{path}{field}"),
-                format!("{v} is out of range {min} to {max}"),
-            )),
-        },
-    }
-}
-
-fn check_required_strings(obj: &Object, path: &str, fields: &[&str]) -> Result<()> {
-    for field in fields {
-        match obj.get(*field) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            _ => return Err(field_error(&format!("{path}{field}"), "required")),
-        }
-    }
-    Ok(())
-}
-
-fn sub_object<'a>(obj: &'a Object, field: &str) -> Result<Option<&'a Object>> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(_) => Err(field_error(field, "must be an object")),
-    }
-}
-
-fn check_app(app: &Object) -> Result<()> {
-    check_required_strings(app, "", &["display_name"])?;
-    check_enum(app, "", "conversation_metadata_report_view", &["NONE", "FULL"])?;
-    check_enum(app, "", "processing_mode", &["CONVERSATION", "DISPATCH"])?;
-    if let Some(p) = sub_object(app, "retention_policy")? {
-        let types = [
-            "MESSAGE_EXPIRE_POLICY",
-            "CONVERSATION_EXPIRE_POLICY",
-            "PERSIST_RETENTION_POLICY",
-        ];
-        check_enum(p, "retention_policy.", "retention_type", &types)?;
-        check_range(p, "retention_policy.", "ttl_days", 1, 3650)?;
-    }
-    if let Some(p) = sub_object(app, "dispatch_retention_policy")? {
-        check_enum(
-            p,
-            "dispatch_retention_policy.",
-            "retention_type",
-            &["MESSAGE_EXPIRE_POLICY"],
-        )?;
-        check_range(p, "dispatch_retention_policy.", "ttl_days", 0, 7)?;
-    }
-    if let Some(s) = sub_object(app, "message_retry_settings")? {
-        check_range(s, "message_retry_settings.", "retry_duration", 30, 3600)?;
-    }
-    if let Some(f) = sub_object(app, "delivery_report_based_fallback")?
-        && f.get("enabled") == Some(&Value::Bool(true))
-    {
-        check_range(
-            f,
-            "delivery_report_based_fallback.",
-            "delivery_report_waiting_time",
-            10,
-            259_200,
-        )?;
-    }
-    let entries = match app.get("channel_credentials") {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(field_error("channel_credentials", "must be a list")),
+fn field_error(field: &str, description: impl std::fmt::Display) -> SimError {
+    let violation = Violation {
+        field: field.to_string(),
+        description: description.to_string(),
     };
-    let mut seen = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let path = format!("channel_credentials[{i}].");
-        let entry = entry
-            .as_object()
-            .ok_or_else(|| field_error(&path, "must be an object"))?;
-        check_required_strings(entry, &path, &["channel"])?;
-        check_enum(entry, &path, "channel", CHANNELS)?;
-        check_range(entry, &path, "credential_ordinal_number", 0, 255)?;
-        if entry
-            .get("callback_secret")
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.chars().count() > 256)
-        {
-            return Err(field_error(
-                &format!("{path}callback_secret"),
-                "longer than 256 characters",
-            ));
-        }
-        let present: Vec<&(&str, &[&str])> = CREDENTIALS
-            .iter()
-            .filter(|(k, _)| entry.get(*k).is_some_and(|v| !v.is_null()))
-            .collect();
-        let [(kind, required)] = present.as_slice() else {
-            return Err(field_error(
-                &path,
-                format!("exactly one credential object is required, found {}", present.len()),
-            ));
-        };
-        let credential = entry[*kind]
-            .as_object()
-            .ok_or_else(|| field_error(&format!("{path}{kind}"), "must be an object"))?;
-        check_required_strings(credential, &format!("{path}{kind}."), required)?;
-        if *kind == "line_enterprise_credentials" {
-            let accounts: Vec<&str> = ["line_japan", "line_thailand"]
-                .into_iter()
-                .filter(|a| credential.contains_key(*a))
-                .collect();
-            let [account] = accounts.as_slice() else {
-                return Err(field_error(
-                    &format!("{path}{kind}"),
-                    "exactly one of line_japan and line_thailand is required",
-                ));
-            };
-            let inner = credential[*account]
-                .as_object()
-                .ok_or_else(|| field_error(account, "must be an object"))?;
-            check_required_strings(inner, &format!("{path}{kind}.{account}."), &["token", "secret"])?;
-        }
-        let key = (
-            entry["channel"].clone(),
-            entry
-                .get("credential_ordinal_number")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-        );
-        if seen.contains(&key) {
-            return Err(field_error(
-                &format!("{path}credential_ordinal_number"),
-                format!("channel {} has two credentials with ordinal number {}", key.0, key.1),
-            ));
-        }
-        seen.push(key);
-    }
-    Ok(())
+    refuse(vec![violation]).expect_err("one violation")
 }
 
 /// A channel is PENDING while the channel checks a new or changed credential; an unchanged
@@ -915,8 +695,10 @@ fn app_view(app: &Object) -> Value {
     view
 }
 
+/// What a webhook needs beyond its own body: its required fields still set after a PATCH, an
+/// app in this project and region, a target of its own among the app's webhooks, and room.
 fn check_webhook(p: &Project, id: &str, webhook: &Object) -> Result<()> {
-    check_required_strings(webhook, "", &["app_id", "target"])?;
+    refuse(still_required(webhook, &["app_id", "target"]))?;
     let app = webhook["app_id"].as_str().unwrap_or_default();
     if !p.apps.contains_key(app) {
         return Err(field_error(
@@ -925,39 +707,6 @@ fn check_webhook(p: &Project, id: &str, webhook: &Object) -> Result<()> {
         ));
     }
     let target = webhook["target"].as_str().unwrap_or_default();
-    if target.chars().count() > MAX_TARGET_LEN {
-        return Err(field_error(
-            "target",
-            format!("longer than {MAX_TARGET_LEN} characters"),
-        ));
-    }
-    let url = url::Url::parse(target).map_err(|e| field_error("target", format!("{target:?} is not a URL ({e})")))?;
-    let host = url.host_str().unwrap_or_default();
-    if host.starts_with("conversation-api.") && host.ends_with(".sinch.com") {
-        return Err(field_error(
-            "target",
-            "the conversation-api.*.sinch.com subdomains are forbidden",
-        ));
-    }
-    check_enum(webhook, "", "target_type", &["DISMISS", "HTTP"])?;
-    match webhook.get("triggers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(triggers)) => {
-            for (i, t) in triggers.iter().enumerate() {
-                if !t.as_str().is_some_and(|t| TRIGGERS.contains(&t)) {
-                    return Err(field_error(
-                        &format!("triggers[{i}]"),
-                        format!("{t} is not a webhook trigger"),
-                    ));
-                }
-            }
-        }
-        Some(_) => return Err(field_error("triggers", "must be a list")),
-    }
-    if let Some(c) = sub_object(webhook, "client_credentials")? {
-        check_required_strings(c, "client_credentials.", &["client_id", "client_secret", "endpoint"])?;
-        check_enum(c, "client_credentials.", "token_request_type", &["BASIC", "FORM"])?;
-    }
     let siblings: Vec<&Object> = p
         .webhooks
         .iter()
@@ -993,91 +742,34 @@ fn webhook_view(webhook: &Object) -> Value {
     view
 }
 
-fn is_template_id(id: &str) -> bool {
-    (1..=256).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// Writes description, default translation and translations from `body` (a full replace),
-/// checking them and filling the server's defaults.
-fn set_template_content(template: &mut Object, body: &Object, before: Option<&Object>, time: &str) -> Result<()> {
-    match body.get("description") {
-        Some(Value::String(d)) => template.insert("description".into(), json!(d)),
-        None | Some(Value::Null) => template.remove("description"),
-        Some(_) => return Err(field_error("description", "must be a string")),
-    };
-    check_required_strings(body, "", &["default_translation"])?;
-    let translations = match body.get("translations") {
-        Some(Value::Array(t)) if !t.is_empty() => t,
-        _ => return Err(field_error("translations", "at least one translation is required")),
+/// Writes description, default translation and translations from `body` (a full replace, checked
+/// by `rules`), filling the server's defaults.
+fn set_template_content(template: &mut Object, body: &Object, before: Option<&Object>, time: &str) {
+    match body.get("description").filter(|d| d.is_string()) {
+        Some(d) => template.insert("description".into(), d.clone()),
+        None => template.remove("description"),
     };
     let old: Vec<Value> = before
         .and_then(|b| b.get("translations"))
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let without_times = |t: &Value| {
+        let mut t = t.as_object().cloned().unwrap_or_default();
+        t.remove("create_time");
+        t.remove("update_time");
+        t
+    };
     let mut stored = Vec::new();
-    for (i, t) in translations.iter().enumerate() {
-        let path = format!("translations[{i}].");
-        let t = t.as_object().ok_or_else(|| field_error(&path, "must be an object"))?;
-        check_required_strings(t, &path, &["language_code"])?;
-        let messages: Vec<&str> = MESSAGES
-            .iter()
-            .copied()
-            .filter(|m| t.get(*m).is_some_and(|v| !v.is_null()))
-            .collect();
-        if messages.len() != 1 {
-            return Err(field_error(
-                &path,
-                format!("exactly one message is required, found {}", messages.len()),
-            ));
+    for t in body["translations"].as_array().into_iter().flatten() {
+        let mut t = without_times(t);
+        if t.get("version").is_none_or(Value::is_null) {
+            t.insert("version".into(), json!("1"));
         }
-        if let Some(text) = t.get("text_message")
-            && !text.get("text").is_some_and(Value::is_string)
-        {
-            return Err(field_error(&format!("{path}text_message.text"), "required"));
-        }
-        let mut t = t.clone();
-        let version = match t.get("version") {
-            None | Some(Value::Null) => "1".to_string(),
-            Some(Value::String(v)) if v == "latest" => {
-                return Err(field_error(&format!("{path}version"), "\"latest\" is reserved"));
-            }
-            Some(Value::String(v)) => v.clone(),
-            Some(v) => return Err(field_error(&format!("{path}version"), format!("{v} must be a string"))),
-        };
-        t.insert("version".into(), json!(version));
         t.entry("variables").or_insert_with(|| json!([]));
         t.entry("channel_template_overrides").or_insert_with(|| json!({}));
-        if let Some(overrides) = t["channel_template_overrides"].as_object() {
-            for (channel, o) in overrides {
-                if !["WHATSAPP", "KAKAOTALK"].contains(&channel.as_str()) {
-                    return Err(field_error(
-                        &format!("{path}channel_template_overrides"),
-                        format!("{channel} is not supported: only WHATSAPP and KAKAOTALK are"),
-                    ));
-                }
-                if !o["template_reference"]["template_id"].is_string() {
-                    return Err(field_error(
-                        &format!("{path}channel_template_overrides.{channel}.template_reference.template_id"),
-                        "required",
-                    ));
-                }
-            }
-        }
         // A translation unchanged since the last write keeps its times.
-        let same = old.iter().find(|o| {
-            let mut o = o.as_object().cloned().unwrap_or_default();
-            o.remove("create_time");
-            o.remove("update_time");
-            let mut mine = t.clone();
-            mine.remove("create_time");
-            mine.remove("update_time");
-            o == mine
-        });
-        let (created, updated) = match same {
+        let (created, updated) = match old.iter().find(|o| without_times(o) == t) {
             Some(o) => (o["create_time"].clone(), o["update_time"].clone()),
             None => (json!(time), json!(time)),
         };
@@ -1085,16 +777,8 @@ fn set_template_content(template: &mut Object, body: &Object, before: Option<&Ob
         t.insert("update_time".into(), updated);
         stored.push(Value::Object(t));
     }
-    let default = &body["default_translation"];
-    if !stored.iter().any(|t| &t["language_code"] == default) {
-        return Err(field_error(
-            "default_translation",
-            format!("{default} is not the language of any translation"),
-        ));
-    }
-    template.insert("default_translation".into(), default.clone());
+    template.insert("default_translation".into(), body["default_translation"].clone());
     template.insert("translations".into(), Value::Array(stored));
-    Ok(())
 }
 
 /// Per language, a copy of its newest translation with `version: "latest"`.

@@ -208,7 +208,9 @@ test('templates v2: create, get with latest copies, list, translations, update w
   const translations = await c.templatesV2.listTranslations({ template_id: id, language_code: 'sv-SE' });
   assert.deepEqual(translations.translations.map((t) => [t.language_code, t.version]), [['sv-SE', '1']]);
 
+  // The spec requires `id` in a PUT's body (the SDK's type leaves it out; fact sheet §4.3, §6.7).
   const body = {
+    id,
     version: 1,
     default_translation: 'en-US',
     translations: [{ language_code: 'en-US', version: '2', text_message: { text: 'On its way: ${order}' } }],
