@@ -119,9 +119,9 @@ pub async fn connect_optional(
 fn region(get: &impl Fn(&str) -> Option<String>) -> crate::Result<Region> {
     match get(REGION_VAR) {
         None => Ok(Region::Us),
-        Some(r) => Region::from_name(&r).ok_or_else(|| crate::Error::Config {
+        Some(r) => r.parse().map_err(|message| crate::Error::Config {
             var: REGION_VAR,
-            message: format!("{r:?} is not a region; use us, eu or br"),
+            message,
         }),
     }
 }

@@ -10,17 +10,13 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A region to import (repeatable).
-    #[arg(long, value_name = "REGION", required = true, value_parser = region)]
+    #[arg(long, value_name = "REGION", required = true)]
     pub region: Vec<Region>,
     /// The directory to write manifests into (created; existing files are never overwritten).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
     pub connection: connection::ConnectionArgs,
-}
-
-fn region(s: &str) -> Result<Region, String> {
-    Region::from_name(s).ok_or_else(|| format!("{s:?} is not a region; use us, eu or br"))
 }
 
 /// Everything one region of the project holds, with list calls.

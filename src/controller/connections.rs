@@ -230,8 +230,9 @@ pub fn credentials_from(secret: &Secret, what: &str, defaults: &Defaults) -> Res
     };
     let region = match value("region") {
         None => defaults.region,
-        Some(r) => Region::from_name(&r)
-            .ok_or_else(|| invalid(format!("Secret {ns}/{name} ({what}): region {r:?} is not us, eu or br")))?,
+        Some(r) => r
+            .parse()
+            .map_err(|e| invalid(format!("Secret {ns}/{name} ({what}): region {e}")))?,
     };
     Ok((
         Credentials {

@@ -4,11 +4,13 @@
 //!
 //! What a reconcile does lives in `reconcile`; what it writes back in `status`.
 
+mod cleanup;
 pub mod connections;
 pub mod ledger;
 pub mod metrics;
 pub mod observation;
 pub mod reconcile;
+mod report;
 pub mod status;
 
 use crate::engine::Defaults;

@@ -7,18 +7,21 @@
 //! plan.
 
 use super::Context;
+use super::cleanup::cleanup;
 use super::connections::{self, Access};
 use super::ledger::{self, Held};
 use super::observation::View;
+use super::report::{
+    app_ready, ids, is_drift, noun, observe_only, publish, record_hashes, refused, verb, warning, was_drifted, written,
+};
 use super::status::{self, Cond, Report};
 use crate::engine::execute::{Status, execute};
-use crate::engine::plan::{self, Action, Change, Options, Plan};
+use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::secrets::Secrets;
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::load;
 use crate::model::{
-    ConversationApp, DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, ProjectSettings, SyncStatus,
-    Template, Webhook, WebhookApp,
+    ConversationApp, Kind, ManagementPolicy, Object, ProjectSettings, SyncStatus, Template, Webhook, WebhookApp,
 };
 use crate::render;
 use crate::sinch::client::{Credentials, Reason};
@@ -27,7 +30,7 @@ use crate::validate::{self, Input};
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::Event;
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -41,8 +44,10 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
+
 /// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
 pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
+
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
 
@@ -88,8 +93,11 @@ macro_rules! managed {
 }
 
 managed!(ConversationApp, |o| o.status.as_ref().and_then(|s| s.app_id.clone()));
+
 managed!(Webhook, |o| o.status.as_ref().and_then(|s| s.webhook_id.clone()));
+
 managed!(Template, |o| o.status.as_ref().and_then(|s| s.template_id.clone()));
+
 managed!(ProjectSettings, |_| None);
 
 /// When to look at the object again after a reconcile.
@@ -129,11 +137,11 @@ impl Blocked {
 }
 
 /// The engine's input for one object, read from the cluster.
-struct Prepared {
-    input: Input,
+pub(super) struct Prepared {
+    pub(super) input: Input,
     /// The object as planned: a webhook's `appRef` replaced by its app's id and placement.
-    resolved: Object,
-    access: Access,
+    pub(super) resolved: Object,
+    pub(super) access: Access,
 }
 
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
@@ -203,7 +211,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
 
 /// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
 /// rules on the object as the CLI would read it.
-async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
+pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
     let ns = object.namespace().to_string();
     let mut object = object.clone();
     if let Object::Webhook(w) = &mut object {
@@ -577,27 +585,8 @@ async fn plan_and_execute<K: Managed>(
     }
 }
 
-/// The report of a reconcile that cannot go on (nothing was written to Sinch).
-fn refused<K: Managed>(obj: &K, blocked: Blocked, ctx: &Context, events: &mut Vec<Event>) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, blocked.reason);
-    // Waiting for the app is the normal course of things, not a warning.
-    events.push(match blocked.reason {
-        "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
-        _ => warning(blocked.reason, &blocked.message, "Reconcile"),
-    });
-    let report = Report {
-        ready: obj
-            .recorded_id()
-            .is_none()
-            .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
-        synced: Some(Cond::no(blocked.reason, blocked.message)),
-        ..Report::default()
-    };
-    (report, blocked.retry)
-}
-
 /// The object as the ledger names owners.
-fn owner<K: Managed>(obj: &K) -> ledger::Owner {
+pub(super) fn owner<K: Managed>(obj: &K) -> ledger::Owner {
     ledger::Owner {
         kind: K::KIND,
         namespace: obj.namespace().unwrap_or_default(),
@@ -607,7 +596,7 @@ fn owner<K: Managed>(obj: &K) -> ledger::Owner {
 }
 
 /// The Sinch object `resolved` stands for, by its natural key.
-fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
+pub(super) fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
     let key = match resolved {
         Object::ConversationApp(a) => a.spec.display_name.clone(),
         Object::Webhook(w) => match &w.spec.app {
@@ -625,7 +614,7 @@ fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
 }
 
 /// Carries out a one-change plan and lays what was written over the shared observation.
-async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &Context) -> Status {
+pub(super) async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &Context) -> Status {
     let client = ctx.observations.client();
     let outcome = Reason::Write
         .scope(execute(plan, client, credentials, secrets, &|_, _| {}))
@@ -641,428 +630,8 @@ async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &
     status
 }
 
-/// An update of an object whose spec has not changed since its last successful sync, or since
-/// drift was found and not set back (paused, failed): someone changed it in Sinch.
-fn is_drift<K: Managed>(obj: &K) -> bool {
-    let Some(status) = obj.sync_status() else { return false };
-    let generation = obj.meta().generation;
-    status.conditions.iter().any(|c| {
-        let at_this_spec = match c.type_.as_str() {
-            "Synced" => status.observed_generation == generation,
-            "Drifted" => c.observed_generation == generation,
-            _ => false,
-        };
-        at_this_spec && c.status == "True"
-    })
-}
-
-/// Whether the last reconcile left the object drifted (its `Drifted` condition is True).
-fn was_drifted<K: Managed>(obj: &K) -> bool {
-    obj.sync_status()
-        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Drifted" && c.status == "True"))
-}
-
-fn is_paused<K: Managed>(obj: &K) -> bool {
+pub(super) fn is_paused<K: Managed>(obj: &K) -> bool {
     crate::model::is_paused(obj.meta())
-}
-
-/// `ObserveOnly`, or paused: what would be written is reported, never sent. `drift` is the
-/// field-by-field report of what differs.
-fn observe_only(
-    object: &Object,
-    change: &Change,
-    paused: bool,
-    drift: Option<&str>,
-    report: &mut Report,
-    events: &mut Vec<Event>,
-) {
-    let what = noun(object.kind());
-    let why = match paused {
-        true => format!("paused ({PAUSED_ANNOTATION})"),
-        false => "managementPolicy ObserveOnly".to_string(),
-    };
-    match change.action {
-        Action::Create => {
-            let never = match paused {
-                true => "creates none until the annotation is removed",
-                false => "never creates one",
-            };
-            report.ready = Some(Cond::no(
-                "NotFound",
-                format!("no such {what} exists in Sinch; {why} {never}"),
-            ));
-            let reason = if paused { "Paused" } else { "NotFound" };
-            report.synced = Some(Cond::no(reason, format!("the {what} does not exist in Sinch; {why}")));
-        }
-        Action::Update => {
-            let message = format!(
-                "Sinch differs from the spec in {}; {why}: not written",
-                fields_of(change)
-            );
-            if let Some(fields) = drift {
-                events.push(Event {
-                    type_: EventType::Warning,
-                    reason: "DriftDetected".into(),
-                    note: Some(format!("{message}:\n{fields}")),
-                    action: "Observe".into(),
-                    secondary: None,
-                });
-                report.drifted = Some(Cond::yes(
-                    if paused { "Paused" } else { "ObserveOnly" },
-                    format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),
-                ));
-            }
-            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
-            report.synced = Some(Cond::no(if paused { "Paused" } else { "Drifted" }, message));
-        }
-        _ => {
-            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
-            if paused {
-                report.synced = Some(Cond::no(
-                    "Paused",
-                    format!("Sinch matches the spec; {why}: nothing is written"),
-                ));
-            } else {
-                report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
-                report.in_sync = true;
-            }
-        }
-    }
-    if let Some(id) = &change.id {
-        let key = match object.kind() {
-            Kind::ConversationApp => "appId",
-            Kind::Webhook => "webhookId",
-            Kind::Template => "templateId",
-            Kind::ProjectSettings => return,
-        };
-        report.fields.insert(key.into(), json!(id));
-    }
-}
-
-/// The ids (and an app's channel states) for the status.
-fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &observe::Live, fields: &mut Map<String, Value>) {
-    match object {
-        Object::ConversationApp(_) => {
-            fields.insert("appId".into(), json!(id));
-            let app = live
-                .apps(scope)
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id && id.is_some()));
-            let channels: Vec<Value> = app
-                .and_then(|a| a.channel_credentials.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(|c| {
-                    let state = c.state.as_ref()?;
-                    Some(json!({
-                        "channel": c.channel,
-                        "credentialOrdinalNumber": c.credential_ordinal_number,
-                        "state": state.status.clone().unwrap_or_else(|| "PENDING".into()),
-                        "description": state.description,
-                    }))
-                })
-                .collect();
-            if app.is_some() {
-                fields.insert("channels".into(), Value::Array(channels));
-            }
-        }
-        Object::Webhook(w) => {
-            fields.insert("webhookId".into(), json!(id));
-            if let WebhookApp::AppId(app) = &w.spec.app {
-                fields.insert("appId".into(), json!(app));
-            }
-        }
-        Object::Template(_) => {
-            fields.insert("templateId".into(), json!(id));
-            let version = live
-                .scopes
-                .get(scope)
-                .and_then(|s| s.templates.as_ref())
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
-                .and_then(|t| t.version);
-            if let Some(v) = version {
-                fields.insert("version".into(), json!(v));
-            }
-        }
-        Object::ProjectSettings(_) => {}
-    }
-}
-
-/// An app with a failing channel is not Ready.
-fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id: Option<&str>) -> Option<Cond> {
-    if object.kind() != Kind::ConversationApp {
-        return None;
-    }
-    let apps = live.apps(scope)?.as_ref().ok()?;
-    let app = apps.iter().find(|a| a.id.as_deref() == id && id.is_some())?;
-    let failing: Vec<String> = app
-        .channel_credentials
-        .iter()
-        .flatten()
-        .filter(|c| c.state.as_ref().and_then(|s| s.status.as_deref()) == Some("FAILING"))
-        .map(|c| {
-            let why = c.state.as_ref().and_then(|s| s.description.clone()).unwrap_or_default();
-            format!("{} ({why})", c.channel)
-        })
-        .collect();
-    (!failing.is_empty()).then(|| {
-        Cond::no(
-            "ChannelFailing",
-            format!("Sinch reports these channels FAILING: {}", failing.join(", ")),
-        )
-    })
-}
-
-/// The hashes of the secrets just written, over those of earlier writes (rule 7).
-fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut Map<String, Value>) {
-    let mut hashes: BTreeMap<String, String> = obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default();
-    if change.action == Action::Create {
-        hashes.clear();
-    }
-    for slot in &change.secrets {
-        hashes.insert(slot.pointer.clone(), slot.fingerprint.clone());
-    }
-    if !hashes.is_empty() {
-        fields.insert("secretHashes".into(), json!(hashes));
-    }
-}
-
-fn noun(kind: Kind) -> &'static str {
-    match kind {
-        Kind::ConversationApp => "app",
-        Kind::Webhook => "webhook",
-        Kind::Template => "template",
-        Kind::ProjectSettings => "project settings",
-    }
-}
-
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Create => "Create",
-        Action::Update | Action::Adopt => "Update",
-        Action::Delete => "Delete",
-        Action::Noop => "Observe",
-    }
-}
-
-/// The top-level fields a change writes, as a person reads them (never a value).
-fn fields_of(change: &Change) -> String {
-    let mut names: Vec<&str> = change
-        .fields
-        .iter()
-        .map(|f| f.path.split(['.', '[']).next().unwrap_or_default())
-        .collect();
-    names.dedup();
-    names.join(", ")
-}
-
-/// The event of a write that succeeded; `drift`, the report of what it set back.
-fn written(object: &Object, change: &Change, drift: Option<&str>) -> Option<Event> {
-    let what = noun(object.kind());
-    let id = change.id.clone().unwrap_or_default();
-    let (type_, reason, note) = match change.action {
-        Action::Create => (EventType::Normal, "Created", format!("created the {what} in Sinch")),
-        Action::Update if drift.is_some() => (
-            EventType::Warning,
-            "DriftReverted",
-            format!(
-                "{} changed in Sinch; set back to the spec ({what} {id}):\n{}",
-                fields_of(change),
-                drift.unwrap_or_default()
-            ),
-        ),
-        Action::Update | Action::Adopt => (
-            EventType::Normal,
-            "Updated",
-            format!("updated {} of {what} {id}", fields_of(change)),
-        ),
-        Action::Delete | Action::Noop => return None,
-    };
-    Some(Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: verb(change.action).into(),
-        secondary: None,
-    })
-}
-
-fn warning(reason: &str, message: &str, action: &str) -> Event {
-    Event {
-        type_: EventType::Warning,
-        reason: reason.into(),
-        note: Some(message.chars().take(1000).collect()),
-        action: action.into(),
-        secondary: None,
-    }
-}
-
-async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Event>) {
-    let reference = obj.object_ref(&());
-    for event in events {
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %crate::kube_message(&e), reason = %event.reason, "cannot publish an event");
-        }
-    }
-}
-
-/// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
-/// goes too, if this object holds its claim; the finalizer stays until that succeeded. Its
-/// claims go with it either way.
-async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
-    let object = obj.object();
-    let placement = object.placement();
-    let what = noun(object.kind());
-    let me = owner(obj);
-    let keep = if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
-        Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
-    } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
-        Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
-    } else if object.kind() == Kind::ProjectSettings {
-        Some("project settings cannot be deleted in Sinch; they stay as they are".into())
-    } else {
-        None
-    };
-    if let Some(note) = keep {
-        return orphan(obj, &me, note, ctx).await;
-    }
-    if is_paused(obj) {
-        let note = format!(
-            "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
-        );
-        publish(ctx, obj, vec![warning("Paused", &note, "Delete")]).await;
-        // An error keeps the finalizer (the helper removes it on success); the annotation's
-        // removal triggers the next try.
-        return Err(crate::Error::Refused(note));
-    }
-    let status = obj.sync_status();
-    let recorded = (
-        obj.recorded_id(),
-        status.and_then(|s| s.project_id.clone()),
-        status.and_then(|s| s.region),
-    );
-    // Nothing recorded: look the object up by its natural key, as apply would have found it.
-    let found = match recorded {
-        (Some(id), Some(project), Some(region)) => Some((id, Scope { project, region }, None)),
-        _ => match prepare(&object, ctx).await {
-            Err(blocked) if blocked.retry == Retry::Backoff => {
-                return Err(crate::Error::Refused(blocked.message));
-            }
-            Err(blocked) => {
-                tracing::info!(object = %object.label(), reason = blocked.reason, "nothing recorded in Sinch to delete");
-                None
-            }
-            Ok(prepared) => lookup(obj, &prepared, ctx)
-                .await?
-                .map(|(id, scope)| (id, scope, Some(prepared))),
-        },
-    };
-    let Some((id, scope, prepared)) = found else {
-        let note = format!("no {what} of this object exists in Sinch");
-        ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
-        publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
-        return Ok(Requeue::await_change());
-    };
-    let subject = subject(prepared.as_ref().map_or(&object, |p| &p.resolved), &scope);
-    let explicit = placement.deletion_policy == Some(DeletionPolicy::Delete);
-    let allowed = ledger::may_delete(&ctx.ledger, &me, &subject, &id, obj.recorded_id().as_deref(), explicit)
-        .await
-        .map_err(ledger_error)?;
-    if let Err(note) = allowed {
-        return orphan(obj, &me, note, ctx).await;
-    }
-    let credentials = match prepared {
-        Some(p) => p.access.credentials,
-        None => {
-            connections::access(&object, ctx)
-                .await
-                .map_err(|b| crate::Error::Refused(b.message))?
-                .credentials
-        }
-    };
-    let Some(change) = plan::delete(
-        object.kind(),
-        object.label(),
-        id.clone(),
-        &scope,
-        "deleted with its object".into(),
-    ) else {
-        return Ok(Requeue::await_change());
-    };
-    let plan = Plan::of(vec![change]);
-    match write(&plan, &credentials, &Secrets::default(), ctx).await {
-        Status::Done { note, .. } => {
-            let note = match note {
-                Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
-                None => format!("deleted {what} {id} in Sinch"),
-            };
-            ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
-            publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
-            Ok(Requeue::await_change())
-        }
-        Status::Failed { message, .. } => {
-            ctx.metrics.failed(K::KIND, "DeleteFailed");
-            publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
-            Err(crate::Error::Refused(format!("cannot delete {what} {id}: {message}")))
-        }
-        other => Err(crate::Error::Refused(format!("cannot delete {what} {id}: {other:?}"))),
-    }
-}
-
-/// The object goes, its Sinch object stays: its claims are let go (a later object must adopt).
-async fn orphan<K: Managed>(obj: &K, me: &ledger::Owner, note: String, ctx: &Context) -> crate::Result<Requeue> {
-    ctx.ledger.release_all(me).await.map_err(ledger_error)?;
-    publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
-    Ok(Requeue::await_change())
-}
-
-fn ledger_error(e: kube::Error) -> crate::Error {
-    crate::Error::kube("updating the ownership ledger (SinchClaim)", &e)
-}
-
-/// The id and scope of the live object apply would manage, if it exists.
-async fn lookup<K: Managed>(obj: &K, prepared: &Prepared, ctx: &Context) -> crate::Result<Option<(String, Scope)>> {
-    let targets = engine::targets(&prepared.input, &prepared.access.defaults)?;
-    let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
-    let live = observe::observe(&view, &targets, false).await;
-    if live.failure().is_some() {
-        return Err(crate::Error::Refused(format!(
-            "cannot read Sinch to find what {} manages",
-            obj.object().label()
-        )));
-    }
-    let plan = plan::build(
-        &prepared.input,
-        &targets,
-        &live,
-        &Options {
-            salt: ctx.salt(&obj.meta().uid.clone().unwrap_or_default()),
-            ..Options::default()
-        },
-    );
-    Ok(plan.changes.first().and_then(|c| match c.action {
-        Action::Create => None,
-        _ => c.id.clone().map(|id| {
-            (
-                id,
-                Scope {
-                    project: c.project.clone(),
-                    region: c.region,
-                },
-            )
-        }),
-    }))
-}
-
-fn normal(reason: &str, note: String, action: &str) -> Event {
-    Event {
-        type_: EventType::Normal,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
-    }
 }
 
 /// The error policy: a reconcile that could not even write its status (the API server failed)

@@ -303,6 +303,15 @@ impl std::fmt::Display for Region {
     }
 }
 
+/// A region as a person writes it (flags, environment, Secrets): the one place of its message.
+impl std::str::FromStr for Region {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Region, String> {
+        Region::from_name(s).ok_or_else(|| format!("{s:?} is not a region: use us, eu or br"))
+    }
+}
+
 /// Whether the operator may write to Sinch for this object.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum ManagementPolicy {

@@ -1,0 +1,171 @@
+//! Deleting an object, as the `finalizer()` helper's Cleanup: the Sinch object goes only when
+//! this object manages it (its claim), `deletionPolicy` says so and nothing pauses it.
+
+use super::Context;
+use super::connections;
+use super::ledger;
+use super::reconcile::{Managed, Prepared, Retry, is_paused, owner, prepare, subject, write};
+use super::report::{normal, noun, publish, warning};
+use crate::engine::execute::Status;
+use crate::engine::plan::{self, Action, Options, Plan};
+use crate::engine::secrets::Secrets;
+use crate::engine::{self, Scope, observe};
+use crate::model::{DeletionPolicy, Kind, ManagementPolicy, PAUSED_ANNOTATION};
+use kube::runtime::controller::Action as Requeue;
+
+/// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
+/// goes too, if this object holds its claim; the finalizer stays until that succeeded. Its
+/// claims go with it either way.
+pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
+    let object = obj.object();
+    let placement = object.placement();
+    let what = noun(object.kind());
+    let me = owner(obj);
+    let keep = if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
+        Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
+    } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
+        Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
+    } else if object.kind() == Kind::ProjectSettings {
+        Some("project settings cannot be deleted in Sinch; they stay as they are".into())
+    } else {
+        None
+    };
+    if let Some(note) = keep {
+        return orphan(obj, &me, note, ctx).await;
+    }
+    if is_paused(obj) {
+        let note = format!(
+            "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
+        );
+        publish(ctx, obj, vec![warning("Paused", &note, "Delete")]).await;
+        // An error keeps the finalizer (the helper removes it on success); the annotation's
+        // removal triggers the next try.
+        return Err(crate::Error::Refused(note));
+    }
+    let status = obj.sync_status();
+    let recorded = (
+        obj.recorded_id(),
+        status.and_then(|s| s.project_id.clone()),
+        status.and_then(|s| s.region),
+    );
+    // Nothing recorded: look the object up by its natural key, as apply would have found it.
+    let found = match recorded {
+        (Some(id), Some(project), Some(region)) => Some((id, Scope { project, region }, None)),
+        _ => match prepare(&object, ctx).await {
+            Err(blocked) if blocked.retry == Retry::Backoff => {
+                return Err(crate::Error::Refused(blocked.message));
+            }
+            Err(blocked) => {
+                tracing::info!(object = %object.label(), reason = blocked.reason, "nothing recorded in Sinch to delete");
+                None
+            }
+            Ok(prepared) => lookup(obj, &prepared, ctx)
+                .await?
+                .map(|(id, scope)| (id, scope, Some(prepared))),
+        },
+    };
+    let Some((id, scope, prepared)) = found else {
+        let note = format!("no {what} of this object exists in Sinch");
+        ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
+        publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
+        return Ok(Requeue::await_change());
+    };
+    let subject = subject(prepared.as_ref().map_or(&object, |p| &p.resolved), &scope);
+    let explicit = placement.deletion_policy == Some(DeletionPolicy::Delete);
+    let allowed = ledger::may_delete(&ctx.ledger, &me, &subject, &id, obj.recorded_id().as_deref(), explicit)
+        .await
+        .map_err(ledger_error)?;
+    if let Err(note) = allowed {
+        return orphan(obj, &me, note, ctx).await;
+    }
+    let credentials = match prepared {
+        Some(p) => p.access.credentials,
+        None => {
+            connections::access(&object, ctx)
+                .await
+                .map_err(|b| crate::Error::Refused(b.message))?
+                .credentials
+        }
+    };
+    let Some(change) = plan::delete(
+        object.kind(),
+        object.label(),
+        id.clone(),
+        &scope,
+        "deleted with its object".into(),
+    ) else {
+        return Ok(Requeue::await_change());
+    };
+    let plan = Plan::of(vec![change]);
+    match write(&plan, &credentials, &Secrets::default(), ctx).await {
+        Status::Done { note, .. } => {
+            let note = match note {
+                Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
+                None => format!("deleted {what} {id} in Sinch"),
+            };
+            ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
+            publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
+            Ok(Requeue::await_change())
+        }
+        Status::Failed { message, .. } => {
+            ctx.metrics.failed(K::KIND, "DeleteFailed");
+            publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
+            Err(crate::Error::Refused(format!("cannot delete {what} {id}: {message}")))
+        }
+        other => Err(crate::Error::Refused(format!("cannot delete {what} {id}: {other:?}"))),
+    }
+}
+
+/// The object goes, its Sinch object stays: its claims are let go (a later object must adopt).
+pub(super) async fn orphan<K: Managed>(
+    obj: &K,
+    me: &ledger::Owner,
+    note: String,
+    ctx: &Context,
+) -> crate::Result<Requeue> {
+    ctx.ledger.release_all(me).await.map_err(ledger_error)?;
+    publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
+    Ok(Requeue::await_change())
+}
+
+pub(super) fn ledger_error(e: kube::Error) -> crate::Error {
+    crate::Error::kube("updating the ownership ledger (SinchClaim)", &e)
+}
+
+/// The id and scope of the live object apply would manage, if it exists.
+pub(super) async fn lookup<K: Managed>(
+    obj: &K,
+    prepared: &Prepared,
+    ctx: &Context,
+) -> crate::Result<Option<(String, Scope)>> {
+    let targets = engine::targets(&prepared.input, &prepared.access.defaults)?;
+    let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
+    let live = observe::observe(&view, &targets, false).await;
+    if live.failure().is_some() {
+        return Err(crate::Error::Refused(format!(
+            "cannot read Sinch to find what {} manages",
+            obj.object().label()
+        )));
+    }
+    let plan = plan::build(
+        &prepared.input,
+        &targets,
+        &live,
+        &Options {
+            salt: ctx.salt(&obj.meta().uid.clone().unwrap_or_default()),
+            ..Options::default()
+        },
+    );
+    Ok(plan.changes.first().and_then(|c| match c.action {
+        Action::Create => None,
+        _ => c.id.clone().map(|id| {
+            (
+                id,
+                Scope {
+                    project: c.project.clone(),
+                    region: c.region,
+                },
+            )
+        }),
+    }))
+}

@@ -1,0 +1,314 @@
+//! What a reconcile tells people: the conditions of a refusal, of an observed or paused object
+//! and of drift, the ids and channel states for the status, and the events.
+
+use super::Context;
+use super::reconcile::{Blocked, Managed, Retry};
+use super::status::{Cond, Report};
+use crate::engine::plan::{Action, Change};
+use crate::engine::{Scope, observe};
+use crate::model::{Kind, Object, PAUSED_ANNOTATION, WebhookApp};
+use kube::runtime::events::{Event, EventType};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The report of a reconcile that cannot go on (nothing was written to Sinch).
+pub(super) fn refused<K: Managed>(
+    obj: &K,
+    blocked: Blocked,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry) {
+    ctx.metrics.failed(K::KIND, blocked.reason);
+    // Waiting for the app is the normal course of things, not a warning.
+    events.push(match blocked.reason {
+        "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
+        _ => warning(blocked.reason, &blocked.message, "Reconcile"),
+    });
+    let report = Report {
+        ready: obj
+            .recorded_id()
+            .is_none()
+            .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
+        synced: Some(Cond::no(blocked.reason, blocked.message)),
+        ..Report::default()
+    };
+    (report, blocked.retry)
+}
+
+/// An update of an object whose spec has not changed since its last successful sync, or since
+/// drift was found and not set back (paused, failed): someone changed it in Sinch.
+pub(super) fn is_drift<K: Managed>(obj: &K) -> bool {
+    let Some(status) = obj.sync_status() else { return false };
+    let generation = obj.meta().generation;
+    status.conditions.iter().any(|c| {
+        let at_this_spec = match c.type_.as_str() {
+            "Synced" => status.observed_generation == generation,
+            "Drifted" => c.observed_generation == generation,
+            _ => false,
+        };
+        at_this_spec && c.status == "True"
+    })
+}
+
+/// Whether the last reconcile left the object drifted (its `Drifted` condition is True).
+pub(super) fn was_drifted<K: Managed>(obj: &K) -> bool {
+    obj.sync_status()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Drifted" && c.status == "True"))
+}
+
+/// `ObserveOnly`, or paused: what would be written is reported, never sent. `drift` is the
+/// field-by-field report of what differs.
+pub(super) fn observe_only(
+    object: &Object,
+    change: &Change,
+    paused: bool,
+    drift: Option<&str>,
+    report: &mut Report,
+    events: &mut Vec<Event>,
+) {
+    let what = noun(object.kind());
+    let why = match paused {
+        true => format!("paused ({PAUSED_ANNOTATION})"),
+        false => "managementPolicy ObserveOnly".to_string(),
+    };
+    match change.action {
+        Action::Create => {
+            let never = match paused {
+                true => "creates none until the annotation is removed",
+                false => "never creates one",
+            };
+            report.ready = Some(Cond::no(
+                "NotFound",
+                format!("no such {what} exists in Sinch; {why} {never}"),
+            ));
+            let reason = if paused { "Paused" } else { "NotFound" };
+            report.synced = Some(Cond::no(reason, format!("the {what} does not exist in Sinch; {why}")));
+        }
+        Action::Update => {
+            let message = format!(
+                "Sinch differs from the spec in {}; {why}: not written",
+                fields_of(change)
+            );
+            if let Some(fields) = drift {
+                events.push(Event {
+                    type_: EventType::Warning,
+                    reason: "DriftDetected".into(),
+                    note: Some(format!("{message}:\n{fields}")),
+                    action: "Observe".into(),
+                    secondary: None,
+                });
+                report.drifted = Some(Cond::yes(
+                    if paused { "Paused" } else { "ObserveOnly" },
+                    format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),
+                ));
+            }
+            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
+            report.synced = Some(Cond::no(if paused { "Paused" } else { "Drifted" }, message));
+        }
+        _ => {
+            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
+            if paused {
+                report.synced = Some(Cond::no(
+                    "Paused",
+                    format!("Sinch matches the spec; {why}: nothing is written"),
+                ));
+            } else {
+                report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
+                report.in_sync = true;
+            }
+        }
+    }
+    if let Some(id) = &change.id {
+        let key = match object.kind() {
+            Kind::ConversationApp => "appId",
+            Kind::Webhook => "webhookId",
+            Kind::Template => "templateId",
+            Kind::ProjectSettings => return,
+        };
+        report.fields.insert(key.into(), json!(id));
+    }
+}
+
+/// The ids (and an app's channel states) for the status.
+pub(super) fn ids(
+    object: &Object,
+    scope: &Scope,
+    id: Option<&str>,
+    live: &observe::Live,
+    fields: &mut Map<String, Value>,
+) {
+    match object {
+        Object::ConversationApp(_) => {
+            fields.insert("appId".into(), json!(id));
+            let app = live
+                .apps(scope)
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id && id.is_some()));
+            let channels: Vec<Value> = app
+                .and_then(|a| a.channel_credentials.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let state = c.state.as_ref()?;
+                    Some(json!({
+                        "channel": c.channel,
+                        "credentialOrdinalNumber": c.credential_ordinal_number,
+                        "state": state.status.clone().unwrap_or_else(|| "PENDING".into()),
+                        "description": state.description,
+                    }))
+                })
+                .collect();
+            if app.is_some() {
+                fields.insert("channels".into(), Value::Array(channels));
+            }
+        }
+        Object::Webhook(w) => {
+            fields.insert("webhookId".into(), json!(id));
+            if let WebhookApp::AppId(app) = &w.spec.app {
+                fields.insert("appId".into(), json!(app));
+            }
+        }
+        Object::Template(_) => {
+            fields.insert("templateId".into(), json!(id));
+            let version = live
+                .scopes
+                .get(scope)
+                .and_then(|s| s.templates.as_ref())
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
+                .and_then(|t| t.version);
+            if let Some(v) = version {
+                fields.insert("version".into(), json!(v));
+            }
+        }
+        Object::ProjectSettings(_) => {}
+    }
+}
+
+/// An app with a failing channel is not Ready.
+pub(super) fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id: Option<&str>) -> Option<Cond> {
+    if object.kind() != Kind::ConversationApp {
+        return None;
+    }
+    let apps = live.apps(scope)?.as_ref().ok()?;
+    let app = apps.iter().find(|a| a.id.as_deref() == id && id.is_some())?;
+    let failing: Vec<String> = app
+        .channel_credentials
+        .iter()
+        .flatten()
+        .filter(|c| c.state.as_ref().and_then(|s| s.status.as_deref()) == Some("FAILING"))
+        .map(|c| {
+            let why = c.state.as_ref().and_then(|s| s.description.clone()).unwrap_or_default();
+            format!("{} ({why})", c.channel)
+        })
+        .collect();
+    (!failing.is_empty()).then(|| {
+        Cond::no(
+            "ChannelFailing",
+            format!("Sinch reports these channels FAILING: {}", failing.join(", ")),
+        )
+    })
+}
+
+/// The hashes of the secrets just written, over those of earlier writes (rule 7).
+pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut Map<String, Value>) {
+    let mut hashes: BTreeMap<String, String> = obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default();
+    if change.action == Action::Create {
+        hashes.clear();
+    }
+    for slot in &change.secrets {
+        hashes.insert(slot.pointer.clone(), slot.fingerprint.clone());
+    }
+    if !hashes.is_empty() {
+        fields.insert("secretHashes".into(), json!(hashes));
+    }
+}
+
+pub(super) fn noun(kind: Kind) -> &'static str {
+    match kind {
+        Kind::ConversationApp => "app",
+        Kind::Webhook => "webhook",
+        Kind::Template => "template",
+        Kind::ProjectSettings => "project settings",
+    }
+}
+
+pub(super) fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "Create",
+        Action::Update | Action::Adopt => "Update",
+        Action::Delete => "Delete",
+        Action::Noop => "Observe",
+    }
+}
+
+/// The top-level fields a change writes, as a person reads them (never a value).
+pub(super) fn fields_of(change: &Change) -> String {
+    let mut names: Vec<&str> = change
+        .fields
+        .iter()
+        .map(|f| f.path.split(['.', '[']).next().unwrap_or_default())
+        .collect();
+    names.dedup();
+    names.join(", ")
+}
+
+/// The event of a write that succeeded; `drift`, the report of what it set back.
+pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> Option<Event> {
+    let what = noun(object.kind());
+    let id = change.id.clone().unwrap_or_default();
+    let (type_, reason, note) = match change.action {
+        Action::Create => (EventType::Normal, "Created", format!("created the {what} in Sinch")),
+        Action::Update if drift.is_some() => (
+            EventType::Warning,
+            "DriftReverted",
+            format!(
+                "{} changed in Sinch; set back to the spec ({what} {id}):\n{}",
+                fields_of(change),
+                drift.unwrap_or_default()
+            ),
+        ),
+        Action::Update | Action::Adopt => (
+            EventType::Normal,
+            "Updated",
+            format!("updated {} of {what} {id}", fields_of(change)),
+        ),
+        Action::Delete | Action::Noop => return None,
+    };
+    Some(Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: verb(change.action).into(),
+        secondary: None,
+    })
+}
+
+pub(super) fn warning(reason: &str, message: &str, action: &str) -> Event {
+    Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(message.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    }
+}
+
+pub(super) fn normal(reason: &str, note: String, action: &str) -> Event {
+    Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    }
+}
+
+pub(super) async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Event>) {
+    let reference = obj.object_ref(&());
+    for event in events {
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %crate::kube_message(&e), reason = %event.reason, "cannot publish an event");
+        }
+    }
+}
