@@ -6,6 +6,7 @@ use super::connections;
 use super::ledger;
 use super::reconcile::{Managed, Prepared, Retry, is_paused, owner, prepare, subject, write};
 use super::report::{normal, noun, publish, warning};
+use super::status::Reason;
 use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::secrets::Secrets;
@@ -37,7 +38,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         let note = format!(
             "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
         );
-        publish(ctx, obj, vec![warning("Paused", &note, "Delete")]).await;
+        publish(ctx, obj, vec![warning(Reason::Paused, &note, "Delete")]).await;
         // An error keeps the finalizer (the helper removes it on success); the annotation's
         // removal triggers the next try.
         return Err(crate::Error::Refused(note));
@@ -56,7 +57,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
                 return Err(crate::Error::Refused(blocked.message));
             }
             Err(blocked) => {
-                tracing::info!(object = %object.label(), reason = blocked.reason, "nothing recorded in Sinch to delete");
+                tracing::info!(object = %object.label(), reason = blocked.reason.as_str(), "nothing recorded in Sinch to delete");
                 None
             }
             Ok(prepared) => lookup(obj, &prepared, ctx)

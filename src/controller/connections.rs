@@ -9,6 +9,7 @@
 
 use super::Context;
 use super::reconcile::{Blocked, Retry};
+use super::status::Reason;
 use crate::engine::Defaults;
 use crate::model::{Kind, LocalRef, Object, Region, SinchConnection, WebhookApp};
 use crate::sinch::Sensitive;
@@ -36,7 +37,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
     if let Some(r) = credentials_ref(object, ctx) {
         let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
             Blocked::new(
-                "CredentialsNotFound",
+                Reason::CredentialsNotFound,
                 format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
                 Retry::Poll,
             )
@@ -56,7 +57,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
                 connection: None,
             }),
             None => Err(Blocked::new(
-                "CredentialsMissing",
+                Reason::CredentialsMissing,
                 "no SinchConnection exists, spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
                 Retry::Poll,
             )),
@@ -68,7 +69,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
         && *project != spec.project_id
     {
         return Err(Blocked::new(
-            "ProjectNotAllowed",
+            Reason::ProjectNotAllowed,
             format!(
                 "spec.projectId {project:?} is not the project of SinchConnection {name} ({}): this namespace may use only that project",
                 spec.project_id
@@ -78,7 +79,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
     }
     if object.kind() == Kind::ProjectSettings && !spec.settings_namespaces.iter().any(|n| n == ns) {
         return Err(Blocked::new(
-            "SettingsNotAllowed",
+            Reason::SettingsNotAllowed,
             format!(
                 "SinchConnection {name} does not let namespace {ns} manage the settings of project {} (spec.settingsNamespaces)",
                 spec.project_id
@@ -90,7 +91,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
     let operator_ns = &ctx.operator_namespace;
     let secret = get_secret(ctx, operator_ns, secret_name).await?.ok_or_else(|| {
         Blocked::new(
-            "CredentialsNotFound",
+            Reason::CredentialsNotFound,
             format!("SinchConnection {name}: Secret {operator_ns}/{secret_name} does not exist"),
             Retry::Poll,
         )
@@ -115,14 +116,14 @@ fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConne
     if let Some(r) = &object.placement().connection_ref {
         let Some(c) = all.iter().find(|c| c.name_any() == r.name) else {
             return Err(Blocked::new(
-                "ConnectionNotFound",
+                Reason::ConnectionNotFound,
                 format!("SinchConnection {} (spec.connectionRef) does not exist", r.name),
                 Retry::Poll,
             ));
         };
         if !allows(c, ns, ctx) {
             return Err(Blocked::new(
-                "ConnectionRefused",
+                Reason::ConnectionRefused,
                 format!(
                     "SinchConnection {} (spec.connectionRef) does not allow namespace {ns}",
                     r.name
@@ -146,14 +147,14 @@ fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConne
     match (defaults.as_slice(), allowed.as_slice()) {
         ([one], _) | ([], [one]) => Ok(Some((*one).clone())),
         (_, []) => Err(Blocked::new(
-            "NoConnection",
+            Reason::NoConnection,
             format!(
                 "no SinchConnection allows namespace {ns}: the platform admin decides which namespace uses which project"
             ),
             Retry::Poll,
         )),
         ([], many) => Err(Blocked::new(
-            "ConnectionAmbiguous",
+            Reason::ConnectionAmbiguous,
             format!(
                 "several SinchConnections allow namespace {ns} and none is its default ({}): name one in spec.connectionRef",
                 names(many)
@@ -161,7 +162,7 @@ fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConne
             Retry::Poll,
         )),
         (many, _) => Err(Blocked::new(
-            "ConnectionAmbiguous",
+            Reason::ConnectionAmbiguous,
             format!(
                 "several SinchConnections are defaults of namespace {ns} ({}): name one in spec.connectionRef",
                 names(many)
@@ -194,7 +195,7 @@ pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Se
     let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
     api.get_opt(name).await.map_err(|e| match e {
         kube::Error::Api(s) if s.code == 403 => Blocked::new(
-            "SecretForbidden",
+            Reason::SecretForbidden,
             format!(
                 "the operator may not read Secret {ns}/{name}: namespace {ns} has not let it read its Secrets \
                  (kubectl -n {ns} create rolebinding sinch-operator-secrets --clusterrole=sinch-operator-secret-reader \
@@ -203,7 +204,7 @@ pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Se
             Retry::Poll,
         ),
         e => Blocked::new(
-            "SecretUnreadable",
+            Reason::SecretUnreadable,
             format!("cannot read Secret {ns}/{name}: {}", crate::kube_message(&e)),
             Retry::Backoff,
         ),
@@ -222,7 +223,7 @@ pub fn credentials_from(secret: &Secret, what: &str, defaults: &Defaults) -> Res
             .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let invalid = |message: String| Blocked::new("InvalidCredentials", message, Retry::Poll);
+    let invalid = |message: String| Blocked::new(Reason::InvalidCredentials, message, Retry::Poll);
     let (Some(key_id), Some(key_secret)) = (value("keyId"), value("keySecret")) else {
         return Err(invalid(format!(
             "Secret {ns}/{name} ({what}) needs the keys keyId and keySecret"
@@ -285,7 +286,7 @@ mod tests {
         }))
         .unwrap();
         let e = credentials_from(&partial, "spec.credentialsRef", &defaults).unwrap_err();
-        assert_eq!(e.reason, "InvalidCredentials");
+        assert_eq!(e.reason, Reason::InvalidCredentials);
         assert_eq!(
             e.message,
             "Secret ns/sinch (spec.credentialsRef) needs the keys keyId and keySecret"

@@ -18,6 +18,7 @@
 
 use super::Context;
 use super::reconcile::{Blocked, Retry};
+use super::status::Reason;
 use crate::engine::Scope;
 use crate::model::{ClaimOwner, Kind, SinchClaim, SinchClaimSpec};
 use kube::ResourceExt;
@@ -194,7 +195,7 @@ fn spec(subject: &Subject, id: Option<&str>, me: &Owner, adopted: bool) -> Sinch
 
 fn unavailable(e: kube::Error) -> Blocked {
     Blocked::new(
-        "ClaimUnavailable",
+        Reason::ClaimUnavailable,
         format!(
             "cannot read or write the ownership ledger (SinchClaim): {}",
             crate::kube_message(&e)
@@ -206,7 +207,7 @@ fn unavailable(e: kube::Error) -> Blocked {
 /// A claim that existed a moment ago is gone (its owner let it go meanwhile).
 fn raced() -> Blocked {
     Blocked::new(
-        "ClaimUnavailable",
+        Reason::ClaimUnavailable,
         "a claim changed hands while this object took it; looking again soon",
         Retry::Wait,
     )
@@ -214,7 +215,7 @@ fn raced() -> Blocked {
 
 fn owned_elsewhere(subject: &Subject, what: &str, owner: &ClaimOwner) -> Blocked {
     Blocked::new(
-        "OwnedElsewhere",
+        Reason::OwnedElsewhere,
         format!(
             "the {} {what} {} is managed by {} {}/{}; this object may not change it",
             subject.noun(),
@@ -280,7 +281,7 @@ pub async fn claim(
             return Ok(Held::Done); // observing what nobody manages takes nothing
         }
         return Err(Blocked::new(
-            "AdoptionRequired",
+            Reason::AdoptionRequired,
             format!(
                 "the {} {} exists in Sinch and no object of this cluster manages it; to take it over, set the annotation {ADOPT_ANNOTATION} to its id",
                 subject.noun(),
@@ -374,7 +375,7 @@ pub async fn may_attach(ctx: &Context, ns: &str, scope: &Scope, app_id: &str) ->
     match granted {
         true => Ok(()),
         false => Err(Blocked::new(
-            "AppNotOwned",
+            Reason::AppNotOwned,
             format!(
                 "app {app_id} in project {} ({}) is not managed by a ConversationApp of namespace {ns}: a Webhook may attach only to its namespace's apps, or to one whose ConversationApp lists {ns} in the annotation {GRANT_ANNOTATION}",
                 scope.project, scope.region

@@ -14,7 +14,7 @@ use super::observation::View;
 use super::report::{
     app_ready, ids, is_drift, noun, observe_only, publish, record_hashes, refused, verb, warning, was_drifted, written,
 };
-use super::status::{self, Cond, Report};
+use super::status::{self, Cond, Reason, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::secrets::Secrets;
@@ -24,7 +24,7 @@ use crate::model::{
     ConversationApp, Kind, ManagementPolicy, Object, ProjectSettings, SyncStatus, Template, Webhook, WebhookApp,
 };
 use crate::render;
-use crate::sinch::client::{Credentials, Reason};
+use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
 use crate::validate::{self, Input};
 use k8s_openapi::NamespaceResourceScope;
@@ -121,13 +121,13 @@ pub enum Retry {
 /// Why a reconcile cannot go on, as a person reads it in `Synced`.
 #[derive(Debug)]
 pub struct Blocked {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     pub retry: Retry,
 }
 
 impl Blocked {
-    pub fn new(reason: &'static str, message: impl Into<String>, retry: Retry) -> Blocked {
+    pub fn new(reason: Reason, message: impl Into<String>, retry: Retry) -> Blocked {
         Blocked {
             reason,
             message: message.into(),
@@ -268,7 +268,7 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
     }
     if !missing.is_empty() {
         return Err(Blocked::new(
-            "SecretNotFound",
+            Reason::SecretNotFound,
             format!("waiting for {}: not found", missing.join(", ")),
             // Secrets are not watched (the operator may only get them): look again each poll.
             Retry::Poll,
@@ -283,7 +283,7 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
                 d.to_string()
             })
             .collect();
-        Blocked::new("InvalidSpec", lines.join("; "), Retry::OnChange)
+        Blocked::new(Reason::InvalidSpec, lines.join("; "), Retry::OnChange)
     })?;
     Ok(Prepared {
         input,
@@ -301,7 +301,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
     let ns = w.namespace().unwrap_or_default();
     let app = ctx.apps.get(&ObjectRef::new(&r.name).within(&ns)).ok_or_else(|| {
         Blocked::new(
-            "AppNotFound",
+            Reason::AppNotFound,
             format!(
                 "waiting for ConversationApp {ns}/{} (spec.appRef): it does not exist",
                 r.name
@@ -319,7 +319,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
     ) else {
         let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
         return Err(Blocked::new(
-            "AppNotReady",
+            Reason::AppNotReady,
             format!("waiting for ConversationApp {ns}/{} to be Ready: {why}", r.name),
             Retry::Wait,
         ));
@@ -358,7 +358,7 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
     match older {
         None => Ok(()),
         Some(o) => Err(Blocked::new(
-            "Conflict",
+            Reason::Conflict,
             format!(
                 "Webhook {}/{} already manages the webhook of app {app} with target {}; delete one of the two objects",
                 o.namespace().unwrap_or_default(),
@@ -398,8 +398,8 @@ async fn plan_and_execute<K: Managed>(
         access,
     } = prepared;
     let (defaults, credentials) = (&access.defaults, &access.credentials);
-    let fail = |reason: &'static str, message: String, retry: Retry| {
-        ctx.metrics.failed(K::KIND, reason);
+    let fail = |reason: Reason, message: String, retry: Retry| {
+        ctx.metrics.failed(K::KIND, reason.as_str());
         (
             Report {
                 synced: Some(Cond::no(reason, message)),
@@ -410,7 +410,7 @@ async fn plan_and_execute<K: Managed>(
     };
     let mut targets = match engine::targets(input, defaults) {
         Ok(t) => t,
-        Err(e) => return fail("ProjectMissing", e.to_string(), Retry::OnChange),
+        Err(e) => return fail(Reason::ProjectMissing, e.to_string(), Retry::OnChange),
     };
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let salt = ctx.salt(&uid);
@@ -422,7 +422,7 @@ async fn plan_and_execute<K: Managed>(
         };
     }
     let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
-        return fail("InvalidSpec", "nothing to reconcile".into(), Retry::OnChange);
+        return fail(Reason::InvalidSpec, "nothing to reconcile".into(), Retry::OnChange);
     };
     // A webhook reads and writes within its app only if its namespace manages that app.
     if let Object::Webhook(w) = resolved
@@ -452,11 +452,11 @@ async fn plan_and_execute<K: Managed>(
     if let Some(e) = plan.errors.first() {
         // A failed read is retried as its class says; anything else needs a change of the spec.
         let (reason, retry) = match live.failure().map(|f| f.class) {
-            Some(Class::Retryable) => ("SinchUnavailable", Retry::Backoff),
-            Some(Class::Auth) => ("CredentialsRefused", Retry::Poll),
-            Some(Class::NotFound) => ("ProjectNotFound", Retry::Poll),
-            Some(Class::Terminal) => ("ReadRefused", Retry::Poll),
-            None => ("CannotPlan", Retry::OnChange),
+            Some(Class::Retryable) => (Reason::SinchUnavailable, Retry::Backoff),
+            Some(Class::Auth) => (Reason::CredentialsRefused, Retry::Poll),
+            Some(Class::NotFound) => (Reason::ProjectNotFound, Retry::Poll),
+            Some(Class::Terminal) => (Reason::ReadRefused, Retry::Poll),
+            None => (Reason::CannotPlan, Retry::OnChange),
         };
         events.push(warning(reason, &e.message, "Plan"));
         let (mut report, retry) = fail(reason, e.message.clone(), retry);
@@ -464,7 +464,7 @@ async fn plan_and_execute<K: Managed>(
         return (report, retry);
     }
     let Some(change) = plan.changes.first() else {
-        return fail("CannotPlan", "the plan is empty".into(), Retry::OnChange);
+        return fail(Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
     let paused = is_paused(obj);
@@ -508,7 +508,7 @@ async fn plan_and_execute<K: Managed>(
     if observing {
         observe_only(object, change, paused, drift.as_deref(), &mut report, events);
         if drift.is_none() && was_drifted(obj) {
-            report.drifted = Some(Cond::no("InSync", "Sinch matches the spec again"));
+            report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
         }
         return (report, Retry::Poll);
     }
@@ -533,15 +533,15 @@ async fn plan_and_execute<K: Managed>(
                 id.as_deref().unwrap_or_default()
             );
             report.ready =
-                Some(app_ready(&live, &scope, object, id.as_deref()).unwrap_or(Cond::yes("Available", exists)));
-            report.synced = Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec"));
+                Some(app_ready(&live, &scope, object, id.as_deref()).unwrap_or(Cond::yes(Reason::Available, exists)));
+            report.synced = Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec"));
             report.in_sync = true;
             report.drifted = match &drift {
                 Some(fields) => Some(Cond::no(
-                    "Reverted",
+                    Reason::Reverted,
                     format!("changed in Sinch, set back to the spec:\n{fields}"),
                 )),
-                None => was_drifted(obj).then(|| Cond::no("InSync", "Sinch matches the spec again")),
+                None => was_drifted(obj).then(|| Cond::no(Reason::InSync, "Sinch matches the spec again")),
             };
             ctx.clear_failures(obj);
             let retry = match written(object, change, drift.as_deref()) {
@@ -560,26 +560,26 @@ async fn plan_and_execute<K: Managed>(
         }
         Status::Failed { message, retryable } => {
             let (reason, retry) = if retryable {
-                ("SinchError", Retry::Backoff)
+                (Reason::SinchError, Retry::Backoff)
             } else {
-                ("Rejected", Retry::OnChange)
+                (Reason::Rejected, Retry::OnChange)
             };
-            ctx.metrics.failed(K::KIND, reason);
+            ctx.metrics.failed(K::KIND, reason.as_str());
             events.push(warning(reason, &message, verb(change.action)));
             if let Some(fields) = &drift {
                 report.drifted = Some(Cond::yes(
-                    "Drifted",
+                    Reason::Drifted,
                     format!("Sinch differs from the spec (not set back: {reason}):\n{fields}"),
                 ));
             }
             report.synced = Some(Cond::no(reason, message));
             if change.id.is_none() {
-                report.ready = Some(Cond::no("Creating", "not created in Sinch yet"));
+                report.ready = Some(Cond::no(Reason::Creating, "not created in Sinch yet"));
             }
             (report, retry)
         }
         Status::Skipped(message) => {
-            report.synced = Some(Cond::no("Skipped", message));
+            report.synced = Some(Cond::no(Reason::Skipped, message));
             (report, Retry::Backoff)
         }
     }
@@ -616,7 +616,7 @@ pub(super) fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
 /// Carries out a one-change plan and lays what was written over the shared observation.
 pub(super) async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &Context) -> Status {
     let client = ctx.observations.client();
-    let outcome = Reason::Write
+    let outcome = client::Reason::Write
         .scope(execute(plan, client, credentials, secrets, &|_, _| {}))
         .await;
     let status = outcome

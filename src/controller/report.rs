@@ -3,7 +3,7 @@
 
 use super::Context;
 use super::reconcile::{Blocked, Managed, Retry};
-use super::status::{Cond, Report};
+use super::status::{Cond, Reason, Report};
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{Kind, Object, PAUSED_ANNOTATION, WebhookApp};
@@ -18,10 +18,12 @@ pub(super) fn refused<K: Managed>(
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, blocked.reason);
+    ctx.metrics.failed(K::KIND, blocked.reason.as_str());
     // Waiting for the app is the normal course of things, not a warning.
     events.push(match blocked.reason {
-        "AppNotFound" | "AppNotReady" => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
+        Reason::AppNotFound | Reason::AppNotReady => {
+            normal(blocked.reason.as_str(), blocked.message.clone(), "Reconcile")
+        }
         _ => warning(blocked.reason, &blocked.message, "Reconcile"),
     });
     let report = Report {
@@ -78,10 +80,10 @@ pub(super) fn observe_only(
                 false => "never creates one",
             };
             report.ready = Some(Cond::no(
-                "NotFound",
+                Reason::NotFound,
                 format!("no such {what} exists in Sinch; {why} {never}"),
             ));
-            let reason = if paused { "Paused" } else { "NotFound" };
+            let reason = if paused { Reason::Paused } else { Reason::NotFound };
             report.synced = Some(Cond::no(reason, format!("the {what} does not exist in Sinch; {why}")));
         }
         Action::Update => {
@@ -98,22 +100,22 @@ pub(super) fn observe_only(
                     secondary: None,
                 });
                 report.drifted = Some(Cond::yes(
-                    if paused { "Paused" } else { "ObserveOnly" },
+                    if paused { Reason::Paused } else { Reason::ObserveOnly },
                     format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),
                 ));
             }
-            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
-            report.synced = Some(Cond::no(if paused { "Paused" } else { "Drifted" }, message));
+            report.ready = Some(Cond::yes(Reason::Available, format!("the {what} exists in Sinch")));
+            report.synced = Some(Cond::no(if paused { Reason::Paused } else { Reason::Drifted }, message));
         }
         _ => {
-            report.ready = Some(Cond::yes("Available", format!("the {what} exists in Sinch")));
+            report.ready = Some(Cond::yes(Reason::Available, format!("the {what} exists in Sinch")));
             if paused {
                 report.synced = Some(Cond::no(
-                    "Paused",
+                    Reason::Paused,
                     format!("Sinch matches the spec; {why}: nothing is written"),
                 ));
             } else {
-                report.synced = Some(Cond::yes("Observed", "Sinch matches the spec (ObserveOnly)"));
+                report.synced = Some(Cond::yes(Reason::Observed, "Sinch matches the spec (ObserveOnly)"));
                 report.in_sync = true;
             }
         }
@@ -204,7 +206,7 @@ pub(super) fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id
         .collect();
     (!failing.is_empty()).then(|| {
         Cond::no(
-            "ChannelFailing",
+            Reason::ChannelFailing,
             format!("Sinch reports these channels FAILING: {}", failing.join(", ")),
         )
     })
@@ -284,10 +286,10 @@ pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> 
     })
 }
 
-pub(super) fn warning(reason: &str, message: &str, action: &str) -> Event {
+pub(super) fn warning(reason: impl std::fmt::Display, message: &str, action: &str) -> Event {
     Event {
         type_: EventType::Warning,
-        reason: reason.into(),
+        reason: reason.to_string(),
         note: Some(message.chars().take(1000).collect()),
         action: action.into(),
         secondary: None,

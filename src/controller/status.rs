@@ -22,16 +22,124 @@ pub const SYNCED_TIME_REFRESH: std::time::Duration = std::time::Duration::from_s
 /// status writes need distinct managers).
 pub const STATUS_MANAGER: &str = "sinch-operator-status";
 
+macro_rules! reasons {
+    ($($name:ident),* $(,)?) => {
+        /// Every reason a condition can give (README's table): one name per outcome, compared as
+        /// values, written as its name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Reason { $($name),* }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$name),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Reason::$name => stringify!($name)),* }
+            }
+        }
+    };
+}
+
+reasons!(
+    // Ready
+    Available,
+    ChannelFailing,
+    NotFound,
+    Creating,
+    // Synced: in sync, observed, paused
+    ReconcileSuccess,
+    Observed,
+    Drifted,
+    Paused,
+    Skipped,
+    // Synced: fix the spec
+    Rejected,
+    InvalidSpec,
+    CannotPlan,
+    ProjectMissing,
+    // Synced: retried with backoff
+    SinchError,
+    SinchUnavailable,
+    SecretUnreadable,
+    ClaimUnavailable,
+    // Synced: Sinch refused to list the scope
+    CredentialsRefused,
+    ReadRefused,
+    ProjectNotFound,
+    // Synced: a Secret to create or fix
+    CredentialsMissing,
+    CredentialsNotFound,
+    InvalidCredentials,
+    SecretNotFound,
+    SecretForbidden,
+    // Synced: a webhook waiting for its app, or losing a claim
+    AppNotFound,
+    AppNotReady,
+    Conflict,
+    // Synced: tenancy and ownership
+    NoConnection,
+    ConnectionNotFound,
+    ConnectionRefused,
+    ConnectionAmbiguous,
+    ProjectNotAllowed,
+    SettingsNotAllowed,
+    OwnedElsewhere,
+    AdoptionRequired,
+    AppNotOwned,
+    // Drifted
+    Reverted,
+    InSync,
+    ObserveOnly,
+);
+
+impl Reason {
+    /// A `Synced=False` with this reason stays until a person acts (no retry fixes it): what
+    /// Argo CD's health script (manifests/argocd/health.lua) shows as Degraded.
+    pub fn needs_a_person(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            Rejected
+                | InvalidSpec
+                | CannotPlan
+                | ProjectMissing
+                | CredentialsRefused
+                | ReadRefused
+                | ProjectNotFound
+                | CredentialsMissing
+                | CredentialsNotFound
+                | InvalidCredentials
+                | SecretNotFound
+                | SecretForbidden
+                | Conflict
+                | NoConnection
+                | ConnectionNotFound
+                | ConnectionRefused
+                | ConnectionAmbiguous
+                | ProjectNotAllowed
+                | SettingsNotAllowed
+                | OwnedElsewhere
+                | AdoptionRequired
+                | AppNotOwned
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One condition as a reconcile decided it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cond {
     pub status: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl Cond {
-    pub fn yes(reason: &'static str, message: impl Into<String>) -> Cond {
+    pub fn yes(reason: Reason, message: impl Into<String>) -> Cond {
         Cond {
             status: true,
             reason,
@@ -39,7 +147,7 @@ impl Cond {
         }
     }
 
-    pub fn no(reason: &'static str, message: impl Into<String>) -> Cond {
+    pub fn no(reason: Reason, message: impl Into<String>) -> Cond {
         Cond {
             status: false,
             reason,
@@ -83,10 +191,10 @@ pub fn conditions(previous: &[Condition], report: &Report, generation: Option<i6
         out.push(Condition {
             type_: kind.into(),
             status: status.into(),
-            reason: cond.reason.into(),
+            reason: cond.reason.as_str().into(),
             // A 1.20 test server rejects "" in non-nullable strings; a message is always useful.
             message: if cond.message.is_empty() {
-                cond.reason.into()
+                cond.reason.as_str().into()
             } else {
                 cond.message.clone()
             },
@@ -200,15 +308,15 @@ mod tests {
     #[test]
     fn a_transition_time_moves_only_when_the_status_does() {
         let report = Report {
-            ready: Some(Cond::yes("Available", "app 01 exists")),
-            synced: Some(Cond::no("SinchError", "503")),
+            ready: Some(Cond::yes(Reason::Available, "app 01 exists")),
+            synced: Some(Cond::no(Reason::SinchError, "503")),
             ..Report::default()
         };
         let first = conditions(&[], &report, Some(1), &time("2026-01-01T00:00:00Z"));
         assert_eq!(first[0].last_transition_time, time("2026-01-01T00:00:00Z"));
         let report2 = Report {
-            ready: Some(Cond::yes("Available", "app 01 exists")),
-            synced: Some(Cond::yes("ReconcileSuccess", "Sinch matches the spec")),
+            ready: Some(Cond::yes(Reason::Available, "app 01 exists")),
+            synced: Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec")),
             ..Report::default()
         };
         let second = conditions(&first, &report2, Some(2), &time("2026-01-02T00:00:00Z"));
@@ -260,10 +368,35 @@ mod tests {
         ));
     }
 
+    /// The health script Argo CD runs must call Degraded exactly the reasons no retry fixes,
+    /// and name only reasons the controller writes.
+    #[test]
+    fn argo_cds_health_script_degrades_exactly_the_reasons_that_need_a_person() {
+        let script = include_str!("../../manifests/argocd/health.lua");
+        let table = script.split("local act = {").nth(1).unwrap().split('}').next().unwrap();
+        let mut listed: Vec<&str> = table
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_suffix(" = true").unwrap_or(e))
+            .collect();
+        listed.sort_unstable();
+        let mut wanted: Vec<&str> = Reason::ALL
+            .iter()
+            .filter(|r| r.needs_a_person())
+            .map(|r| r.as_str())
+            .collect();
+        wanted.sort_unstable();
+        assert_eq!(listed, wanted);
+        for ready in [Reason::ChannelFailing, Reason::NotFound] {
+            assert!(script.contains(&format!("ready.reason == \"{ready}\"")), "{ready}");
+        }
+    }
+
     #[test]
     fn an_empty_message_becomes_the_reason() {
         let report = Report {
-            ready: Some(Cond::yes("Available", "")),
+            ready: Some(Cond::yes(Reason::Available, "")),
             ..Report::default()
         };
         let c = conditions(&[], &report, None, &time("2026-01-01T00:00:00Z"));
