@@ -4,8 +4,9 @@
 use super::Context;
 use super::connections;
 use super::ledger;
-use super::reconcile::{Managed, Prepared, Retry, is_paused, owner, prepare, subject, write};
+use super::reconcile::{Prepared, Retry, is_paused, owner, prepare, subject, write};
 use super::report::{normal, noun, publish, warning};
+use super::status::Managed;
 use super::status::Reason;
 use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};

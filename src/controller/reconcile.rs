@@ -14,29 +14,24 @@ use super::observation::View;
 use super::report::{
     app_ready, ids, is_drift, noun, observe_only, publish, record_hashes, refused, verb, warning, was_drifted, written,
 };
-use super::status::{self, Cond, Reason, Report};
+use super::status::{self, Cond, Fields, Managed, Reason, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::secrets::Secrets;
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::load;
-use crate::model::{
-    ConversationApp, Kind, ManagementPolicy, Object, ProjectSettings, SyncStatus, Template, Webhook, WebhookApp,
-};
+use crate::model::{Kind, ManagementPolicy, Object, Webhook, WebhookApp};
 use crate::render;
 use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
 use crate::validate::{self, Input};
-use k8s_openapi::NamespaceResourceScope;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::Event;
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -50,55 +45,6 @@ pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval
 
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
-
-/// What the four kinds have in common for the controller.
-pub trait Managed:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + Debug
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-    const KIND: Kind;
-    fn object(&self) -> Object;
-    fn sync_status(&self) -> Option<&SyncStatus>;
-    /// The status as stored, for laying a report over it.
-    fn status_value(&self) -> Value;
-    /// The Sinch id the status records.
-    fn recorded_id(&self) -> Option<String>;
-}
-
-macro_rules! managed {
-    ($kind:ident, $id:expr) => {
-        impl Managed for $kind {
-            const KIND: Kind = Kind::$kind;
-            fn object(&self) -> Object {
-                Object::$kind(self.clone())
-            }
-            fn sync_status(&self) -> Option<&SyncStatus> {
-                self.status.as_ref().map(|s| &s.sync)
-            }
-            fn status_value(&self) -> Value {
-                serde_json::to_value(&self.status).unwrap_or(Value::Null)
-            }
-            fn recorded_id(&self) -> Option<String> {
-                let id: fn(&Self) -> Option<String> = $id;
-                id(self)
-            }
-        }
-    };
-}
-
-managed!(ConversationApp, |o| o.status.as_ref().and_then(|s| s.app_id.clone()));
-
-managed!(Webhook, |o| o.status.as_ref().and_then(|s| s.webhook_id.clone()));
-
-managed!(Template, |o| o.status.as_ref().and_then(|s| s.template_id.clone()));
-
-managed!(ProjectSettings, |_| None);
 
 /// When to look at the object again after a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,9 +392,11 @@ async fn plan_and_execute<K: Managed>(
             ..Options::default()
         },
     );
-    let mut fields = Map::new();
-    fields.insert("projectId".into(), json!(scope.project));
-    fields.insert("region".into(), json!(scope.region));
+    let fields = Fields {
+        project_id: Some(scope.project.clone()),
+        region: Some(scope.region),
+        ..Fields::default()
+    };
     if let Some(e) = plan.errors.first() {
         // A failed read is retried as its class says; anything else needs a change of the spec.
         let (reason, retry) = match live.failure().map(|f| f.class) {
@@ -659,6 +607,7 @@ pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ConversationApp;
 
     #[test]
     fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_floor() {

@@ -2,13 +2,14 @@
 //! and of drift, the ids and channel states for the status, and the events.
 
 use super::Context;
-use super::reconcile::{Blocked, Managed, Retry};
-use super::status::{Cond, Reason, Report};
+use super::reconcile::{Blocked, Retry};
+use super::status::Managed;
+use super::status::{Cond, Fields, Reason, Report};
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
-use crate::model::{Kind, Object, PAUSED_ANNOTATION, WebhookApp};
+use crate::model::{ChannelStatus, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
 use kube::runtime::events::{Event, EventType};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The report of a reconcile that cannot go on (nothing was written to Sinch).
@@ -120,58 +121,42 @@ pub(super) fn observe_only(
             }
         }
     }
-    if let Some(id) = &change.id {
-        let key = match object.kind() {
-            Kind::ConversationApp => "appId",
-            Kind::Webhook => "webhookId",
-            Kind::Template => "templateId",
-            Kind::ProjectSettings => return,
-        };
-        report.fields.insert(key.into(), json!(id));
+    if change.id.is_some() {
+        report.fields.id = Some(change.id.clone());
     }
 }
 
 /// The ids (and an app's channel states) for the status.
-pub(super) fn ids(
-    object: &Object,
-    scope: &Scope,
-    id: Option<&str>,
-    live: &observe::Live,
-    fields: &mut Map<String, Value>,
-) {
+pub(super) fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &observe::Live, fields: &mut Fields) {
+    fields.id = Some(id.map(str::to_string));
     match object {
         Object::ConversationApp(_) => {
-            fields.insert("appId".into(), json!(id));
             let app = live
                 .apps(scope)
                 .and_then(|r| r.as_ref().ok())
                 .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id && id.is_some()));
-            let channels: Vec<Value> = app
-                .and_then(|a| a.channel_credentials.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(|c| {
-                    let state = c.state.as_ref()?;
-                    Some(json!({
-                        "channel": c.channel,
-                        "credentialOrdinalNumber": c.credential_ordinal_number,
-                        "state": state.status.clone().unwrap_or_else(|| "PENDING".into()),
-                        "description": state.description,
-                    }))
-                })
-                .collect();
-            if app.is_some() {
-                fields.insert("channels".into(), Value::Array(channels));
-            }
+            fields.channels = app.map(|a| {
+                a.channel_credentials
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        let state = c.state.as_ref()?;
+                        Some(ChannelStatus {
+                            channel: serde_json::from_value(json!(c.channel)).ok()?,
+                            credential_ordinal_number: c.credential_ordinal_number.and_then(|n| i32::try_from(n).ok()),
+                            state: state.status.clone().unwrap_or_else(|| "PENDING".into()),
+                            description: state.description.clone(),
+                        })
+                    })
+                    .collect()
+            });
         }
         Object::Webhook(w) => {
-            fields.insert("webhookId".into(), json!(id));
             if let WebhookApp::AppId(app) = &w.spec.app {
-                fields.insert("appId".into(), json!(app));
+                fields.app_id = Some(app.clone());
             }
         }
         Object::Template(_) => {
-            fields.insert("templateId".into(), json!(id));
             let version = live
                 .scopes
                 .get(scope)
@@ -179,9 +164,7 @@ pub(super) fn ids(
                 .and_then(|r| r.as_ref().ok())
                 .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
                 .and_then(|t| t.version);
-            if let Some(v) = version {
-                fields.insert("version".into(), json!(v));
-            }
+            fields.version = version;
         }
         Object::ProjectSettings(_) => {}
     }
@@ -213,7 +196,7 @@ pub(super) fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id
 }
 
 /// The hashes of the secrets just written, over those of earlier writes (rule 7).
-pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut Map<String, Value>) {
+pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut Fields) {
     let mut hashes: BTreeMap<String, String> = obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default();
     if change.action == Action::Create {
         hashes.clear();
@@ -221,9 +204,7 @@ pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut M
     for slot in &change.secrets {
         hashes.insert(slot.pointer.clone(), slot.fingerprint.clone());
     }
-    if !hashes.is_empty() {
-        fields.insert("secretHashes".into(), json!(hashes));
-    }
+    fields.secret_hashes = Some(hashes);
 }
 
 pub(super) fn noun(kind: Kind) -> &'static str {

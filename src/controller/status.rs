@@ -7,11 +7,19 @@
 //! its message is the field-by-field report of the last drift. A condition's `lastTransitionTime` moves
 //! only when its status does: a time written on every reconcile would trigger the next one.
 
-use super::reconcile::Managed;
-use crate::model::SyncStatus;
+use crate::model::{
+    ChannelStatus, ConversationApp, ConversationAppStatus, Kind, Object, ProjectSettings, ProjectSettingsStatus,
+    Region, SyncStatus, Template, TemplateStatus, Webhook, WebhookStatus,
+};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
 
 /// How stale `lastSyncedTime` may get while nothing else in the status changes. Moving it on
 /// every poll would write every object's status every interval (65 writes/s at 200 apps x 5
@@ -163,11 +171,26 @@ pub struct Report {
     pub ready: Option<Cond>,
     pub synced: Option<Cond>,
     pub drifted: Option<Cond>,
-    /// Kind-specific fields (`appId`, `channels`, `webhookId`, `templateId`, `version`), and the
-    /// common `projectId`, `region`, `secretHashes`; absent keys keep their value.
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
     /// Sinch matched the spec: `lastSyncedTime` becomes now.
     pub in_sync: bool,
+}
+
+/// The fields of the status a reconcile sets besides the conditions; `None` keeps what the
+/// status holds. Each kind lays the ones it has over its own status type ([`Managed::lay`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields {
+    pub project_id: Option<String>,
+    pub region: Option<Region>,
+    /// The Sinch object's id (`appId`, `webhookId` or `templateId`); `Some(None)` clears it.
+    pub id: Option<Option<String>>,
+    /// A webhook's app.
+    pub app_id: Option<String>,
+    /// An app's channel states.
+    pub channels: Option<Vec<ChannelStatus>>,
+    /// A template's version.
+    pub version: Option<i64>,
+    pub secret_hashes: Option<BTreeMap<String, String>>,
 }
 
 /// The conditions after this reconcile, keeping transition times of unchanged statuses.
@@ -205,40 +228,32 @@ pub fn conditions(previous: &[Condition], report: &Report, generation: Option<i6
     out
 }
 
-/// The status object: the previous one with this report laid over it.
-pub fn status_value(
-    previous: Option<&SyncStatus>,
-    previous_fields: &Value,
+/// The kind's status: the previous one with this report laid over it.
+pub fn next_status<K: Managed>(
+    previous: Option<&K::Status>,
     report: &Report,
     generation: Option<i64>,
     now: &Time,
-) -> Value {
-    let mut status = match previous_fields {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    let conditions = conditions(
-        previous.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        report,
-        generation,
-        now,
-    );
-    status.insert(
-        "conditions".into(),
-        serde_json::to_value(conditions).expect("conditions serialise"),
-    );
-    status.insert("observedGeneration".into(), json!(generation));
+) -> K::Status {
+    let mut status = previous.cloned().unwrap_or_default();
+    K::lay(&mut status, &report.fields);
+    let sync = K::sync(&mut status);
+    sync.conditions = conditions(&sync.conditions, report, generation, now);
+    sync.observed_generation = generation;
     if report.in_sync {
-        status.insert(
-            "lastSyncedTime".into(),
-            serde_json::to_value(now).expect("a time serialises"),
-        );
+        sync.last_synced_time = Some(now.clone());
     }
-    for (k, v) in &report.fields {
-        status.insert(k.clone(), v.clone());
+    let f = &report.fields;
+    if let Some(project) = &f.project_id {
+        sync.project_id = Some(project.clone());
     }
-    status.retain(|_, v| !v.is_null());
-    Value::Object(status)
+    if let Some(region) = f.region {
+        sync.region = Some(region);
+    }
+    if let Some(hashes) = &f.secret_hashes {
+        sync.secret_hashes = hashes.clone();
+    }
+    status
 }
 
 /// Whether `status` is worth a write over `previous`: something other than `lastSyncedTime`
@@ -271,13 +286,13 @@ pub fn needs_write(status: &Value, previous: &Value, last_synced: Option<&Time>,
 pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result<(), kube::Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let generation = obj.meta().generation;
-    let previous_fields = obj.status_value();
-    let previous = obj.sync_status();
-    let status = status_value(previous, &previous_fields, report, generation, &now);
+    let next = next_status::<K>(obj.status(), report, generation, &now);
+    let status = serde_json::to_value(&next).expect("a status always serialises");
+    let previous = serde_json::to_value(obj.status()).expect("a status always serialises");
     if !needs_write(
         &status,
-        &previous_fields,
-        previous.and_then(|s| s.last_synced_time.as_ref()),
+        &previous,
+        obj.sync_status().and_then(|s| s.last_synced_time.as_ref()),
         &now,
     ) {
         return Ok(());
@@ -295,6 +310,99 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
     )
     .await
     .map(|_| ())
+}
+
+/// What the four kinds have in common for the controller.
+pub trait Managed:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: Kind;
+    /// The kind's status type (the model's), which a report is laid over.
+    type Status: Clone + Default + Serialize + Send + Sync;
+    fn object(&self) -> Object;
+    fn status(&self) -> Option<&Self::Status>;
+    fn sync(status: &mut Self::Status) -> &mut SyncStatus;
+    /// Sets the kind's own fields of `fields` (its id and what else it reports).
+    fn lay(status: &mut Self::Status, fields: &Fields);
+    fn sync_status(&self) -> Option<&SyncStatus>;
+    /// The Sinch id the status records.
+    fn recorded_id(&self) -> Option<String>;
+}
+
+macro_rules! managed {
+    ($kind:ident, $status:ident, $id:ident, $lay:expr) => {
+        impl Managed for $kind {
+            const KIND: Kind = Kind::$kind;
+            type Status = $status;
+            fn object(&self) -> Object {
+                Object::$kind(self.clone())
+            }
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            fn sync(status: &mut $status) -> &mut SyncStatus {
+                &mut status.sync
+            }
+            fn lay(status: &mut $status, fields: &Fields) {
+                if let Some(id) = &fields.id {
+                    status.$id = id.clone();
+                }
+                let lay: fn(&mut $status, &Fields) = $lay;
+                lay(status, fields);
+            }
+            fn sync_status(&self) -> Option<&SyncStatus> {
+                self.status.as_ref().map(|s| &s.sync)
+            }
+            fn recorded_id(&self) -> Option<String> {
+                self.status.as_ref().and_then(|s| s.$id.clone())
+            }
+        }
+    };
+}
+
+managed!(ConversationApp, ConversationAppStatus, app_id, |s, f| {
+    if let Some(channels) = &f.channels {
+        s.channels = channels.clone();
+    }
+});
+managed!(Webhook, WebhookStatus, webhook_id, |s, f| {
+    if let Some(app) = &f.app_id {
+        s.app_id = Some(app.clone());
+    }
+});
+managed!(Template, TemplateStatus, template_id, |s, f| {
+    if let Some(version) = f.version {
+        s.version = Some(version);
+    }
+});
+
+/// Settings have no id of their own: their project is their identity.
+impl Managed for ProjectSettings {
+    const KIND: Kind = Kind::ProjectSettings;
+    type Status = ProjectSettingsStatus;
+    fn object(&self) -> Object {
+        Object::ProjectSettings(self.clone())
+    }
+    fn status(&self) -> Option<&ProjectSettingsStatus> {
+        self.status.as_ref()
+    }
+    fn sync(status: &mut ProjectSettingsStatus) -> &mut SyncStatus {
+        &mut status.sync
+    }
+    fn lay(_: &mut ProjectSettingsStatus, _: &Fields) {}
+    fn sync_status(&self) -> Option<&SyncStatus> {
+        self.status.as_ref().map(|s| &s.sync)
+    }
+    fn recorded_id(&self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]
