@@ -30,9 +30,28 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A command that would not be safe to carry out (a stale saved plan).
+    /// A call to Sinch the command needed failed (after its retries), with its class.
+    #[error("{context}: {source}")]
+    Sinch {
+        context: String,
+        #[source]
+        source: Box<sinch::error::RequestError>,
+    },
+    /// A saved plan that is not carried out: stale, unreadable, or of another format.
     #[error("{0}")]
-    Refused(String),
+    SavedPlan(String),
+    /// `import` would overwrite a file.
+    #[error("{} exists; import never overwrites a file, nothing was written", .0.display())]
+    WouldOverwrite(std::path::PathBuf),
+    /// The controller's own state in the cluster is unusable (its fingerprint key).
+    #[error("{0}")]
+    OperatorState(String),
+    /// This replica lost the leader Lease and must stop.
+    #[error("lost the leader Lease; exiting so that a restart waits for it again")]
+    LostLease,
+    /// An object's deletion cannot finish yet; the finalizer stays. `reason` is the metric's.
+    #[error("{message}")]
+    Cleanup { reason: &'static str, message: String },
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
     /// A call to the Kubernetes API server failed (the controller).

@@ -87,7 +87,7 @@ async fn run(
                     message.push_str(&format!("\n  {line}"));
                 }
                 message.push_str("\nrun `sinch-operator plan` again");
-                return Err(crate::Error::Refused(message));
+                return Err(crate::Error::SavedPlan(message));
             }
             saved
         }
@@ -197,13 +197,13 @@ fn read_plan(path: &PathBuf) -> crate::Result<Plan> {
         source,
     })?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        crate::Error::Refused(format!(
+        crate::Error::SavedPlan(format!(
             "{} is not a plan saved by `sinch-operator plan --out`: {e}",
             path.display()
         ))
     })?;
     if plan.format_version != crate::engine::plan::FORMAT_VERSION {
-        return Err(crate::Error::Refused(format!(
+        return Err(crate::Error::SavedPlan(format!(
             "{} has plan format {}; this sinch-operator reads format {}",
             path.display(),
             plan.format_version,

@@ -21,7 +21,10 @@ pub struct Args {
 
 /// Everything one region of the project holds, with list calls.
 async fn read(p: &Project) -> crate::Result<RegionLive> {
-    let failed = |e: crate::sinch::error::RequestError| crate::Error::Refused(format!("nothing was written: {e}"));
+    let failed = |source| crate::Error::Sinch {
+        context: "nothing was written".into(),
+        source: Box::new(source),
+    };
     let (apps, templates, settings) = tokio::join!(p.list_apps(), p.list_templates(), p.get_settings());
     let apps = apps.map_err(failed)?;
     let webhooks = futures_util::future::join_all(
@@ -113,10 +116,7 @@ fn write_all(dir: &Path, imported: &import::Imported) -> crate::Result<()> {
         files.push((dir.join(SECRETS_FILE), &secrets));
     }
     if let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
-        return Err(crate::Error::Refused(format!(
-            "{} exists; import never overwrites a file, nothing was written",
-            path.display()
-        )));
+        return Err(crate::Error::WouldOverwrite(path.clone()));
     }
     for (path, text) in files {
         let io = |source| crate::Error::Io {

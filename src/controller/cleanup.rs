@@ -42,7 +42,10 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         publish(ctx, obj, vec![warning(Reason::Paused, &note, "Delete")]).await;
         // An error keeps the finalizer (the helper removes it on success); the annotation's
         // removal triggers the next try.
-        return Err(crate::Error::Refused(note));
+        return Err(crate::Error::Cleanup {
+            reason: Reason::Paused.as_str(),
+            message: note,
+        });
     }
     let status = obj.sync_status();
     let recorded = (
@@ -55,7 +58,10 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         (Some(id), Some(project), Some(region)) => Some((id, Scope { project, region }, None)),
         _ => match prepare(&object, ctx).await {
             Err(blocked) if blocked.retry == Retry::Backoff => {
-                return Err(crate::Error::Refused(blocked.message));
+                return Err(crate::Error::Cleanup {
+                    reason: blocked.reason.as_str(),
+                    message: blocked.message,
+                });
             }
             Err(blocked) => {
                 tracing::info!(object = %object.label(), reason = blocked.reason.as_str(), "nothing recorded in Sinch to delete");
@@ -85,7 +91,10 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         None => {
             connections::access(&object, ctx)
                 .await
-                .map_err(|b| crate::Error::Refused(b.message))?
+                .map_err(|b| crate::Error::Cleanup {
+                    reason: b.reason.as_str(),
+                    message: b.message,
+                })?
                 .credentials
         }
     };
@@ -110,11 +119,16 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
             Ok(Requeue::await_change())
         }
         Status::Failed { message, .. } => {
-            ctx.metrics.failed(K::KIND, "DeleteFailed");
             publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
-            Err(crate::Error::Refused(format!("cannot delete {what} {id}: {message}")))
+            Err(crate::Error::Cleanup {
+                reason: "DeleteFailed",
+                message: format!("cannot delete {what} {id}: {message}"),
+            })
         }
-        other => Err(crate::Error::Refused(format!("cannot delete {what} {id}: {other:?}"))),
+        other => Err(crate::Error::Cleanup {
+            reason: "DeleteFailed",
+            message: format!("cannot delete {what} {id}: {other:?}"),
+        }),
     }
 }
 
@@ -144,10 +158,10 @@ pub(super) async fn lookup<K: Managed>(
     let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let live = observe::observe(&view, &targets, false).await;
     if live.failure().is_some() {
-        return Err(crate::Error::Refused(format!(
-            "cannot read Sinch to find what {} manages",
-            obj.object().label()
-        )));
+        return Err(crate::Error::Cleanup {
+            reason: Reason::SinchUnavailable.as_str(),
+            message: format!("cannot read Sinch to find what {} manages", obj.object().label()),
+        });
     }
     let plan = plan::build(
         &prepared.input,

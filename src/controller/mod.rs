@@ -273,9 +273,7 @@ pub async fn run(
     let _ = lease_task.await;
     let _ = server.await;
     if lost {
-        return Err(crate::Error::Refused(
-            "lost the leader Lease; exiting so that a restart waits for it again".into(),
-        ));
+        return Err(crate::Error::LostLease);
     }
     Ok(())
 }
@@ -313,7 +311,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
     }
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| crate::Error::Refused("the system gave no random bytes for the fingerprint key".into()))?;
+        .map_err(|_| crate::Error::OperatorState("the system gave no random bytes for the fingerprint key".into()))?;
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": FINGERPRINT_SECRET, "namespace": namespace},
         "data": {"key": ByteString(bytes.to_vec())},
@@ -325,7 +323,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let made = api.get(FINGERPRINT_SECRET).await.map_err(failed)?;
             let key = stored(&made).ok_or_else(|| {
-                crate::Error::Refused(format!(
+                crate::Error::OperatorState(format!(
                     "Secret {namespace}/{FINGERPRINT_SECRET} has no 32-byte key \"key\": delete it and restart"
                 ))
             })?;

@@ -587,8 +587,8 @@ pub(super) fn is_paused<K: Managed>(obj: &K) -> bool {
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
     let reason = match error {
-        crate::Error::Kubernetes { .. } => "KubernetesError",
-        _ => "CleanupRefused",
+        crate::Error::Cleanup { reason, .. } => reason,
+        _ => "KubernetesError",
     };
     ctx.metrics.failed(K::KIND, reason);
     ctx.requeue(&*obj, Retry::Backoff, None)
