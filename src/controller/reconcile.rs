@@ -506,11 +506,14 @@ async fn plan_and_execute<K: Managed>(
             };
             (report, retry)
         }
-        Status::Failed { message, retryable } => {
-            let (reason, retry) = if retryable {
-                (Reason::SinchError, Retry::Backoff)
-            } else {
-                (Reason::Rejected, Retry::OnChange)
+        Status::Failed { message, class } => {
+            // As the failed request's class says (rule 8): a refused key is fixed by its
+            // owner and a vanished object by the next poll's plan, not by a change of the spec.
+            let (reason, retry) = match class {
+                Class::Retryable => (Reason::SinchError, Retry::Backoff),
+                Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
+                Class::NotFound => (Reason::NotFound, Retry::Poll),
+                Class::Terminal => (Reason::Rejected, Retry::OnChange),
             };
             ctx.metrics.failed(K::KIND, reason.as_str());
             events.push(warning(reason, &message, verb(change.action)));

@@ -21,8 +21,9 @@ pub enum Status {
         note: Option<String>,
         answer: Option<Value>,
     },
-    /// Not done; `retryable`: a later run may succeed without any change (rule 8).
-    Failed { message: String, retryable: bool },
+    /// Not done; `class` says whether a later try may succeed without any change (rule 8):
+    /// the failed request's, `Terminal` for a failure of ours.
+    Failed { message: String, class: Class },
     /// Not sent because a change it depends on failed.
     Skipped(String),
     /// A `noop`: nothing to send.
@@ -34,7 +35,7 @@ impl Status {
     fn failed(message: impl Into<String>) -> Status {
         Status::Failed {
             message: message.into(),
-            retryable: false,
+            class: Class::Terminal,
         }
     }
 }
@@ -105,9 +106,9 @@ pub async fn execute(
         while let Some(joined) = tasks.join_next().await {
             let (i, s) = joined.expect("a change's task does not panic");
             let s = match s {
-                Status::Failed { message, retryable } => Status::Failed {
+                Status::Failed { message, class } => Status::Failed {
                     message: secrets.scrub(&message, &[credentials.key_secret.0.as_str()]),
-                    retryable,
+                    class,
                 },
                 s => s,
             };
@@ -180,7 +181,7 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
         },
         Err(e) => Status::Failed {
             message: e.to_string(),
-            retryable: e.class() == Class::Retryable,
+            class: e.class(),
         },
     }
 }
@@ -208,7 +209,7 @@ async fn retry_template(project: &Project, request: &Request) -> Status {
         Err(e) => {
             return Status::Failed {
                 message: format!("the template changed while applying, and reading it again failed: {e}"),
-                retryable: e.class() == Class::Retryable,
+                class: e.class(),
             };
         }
     };
@@ -229,7 +230,7 @@ async fn retry_template(project: &Project, request: &Request) -> Status {
             },
             Err(e) => Status::Failed {
                 message: format!("the template changed while applying; after reading it again: {e}"),
-                retryable: e.class() == Class::Retryable,
+                class: e.class(),
             },
         },
     }

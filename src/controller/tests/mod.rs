@@ -474,6 +474,39 @@ async fn a_rejected_create_is_reported_and_waits_for_a_change() {
     assert!(ctx.metrics.render().contains("reason=\"Rejected\"} 1"));
 }
 
+/// A write refused for its key (401, after a new token) or for an object gone from Sinch (404)
+/// is reported as such and looked at again each poll interval: no change of the spec fixes it.
+#[tokio::test]
+async fn a_write_refused_for_the_key_or_a_vanished_object_is_retried_at_the_poll_interval() {
+    for (status, reason) in [(401, "CredentialsRefused"), (404, "NotFound")] {
+        let (ctx, mut api, sim) = context().await;
+        sim.inject(crate::sim::Fault {
+            status,
+            times: 10,
+            retry_after: None,
+            after_write: false,
+            matching: Some("POST /us/v1/projects/p-test/apps".into()),
+            message: None,
+        });
+        let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+        obj.spec.channel_credentials = None;
+        let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+        expect_with(&mut api, created).await; // the key claim
+        let (_, _, patch) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+        let synced = &patch["status"]["conditions"][1];
+        assert_eq!(
+            (synced["status"].as_str(), synced["reason"].as_str()),
+            (Some("False"), Some(reason)),
+            "{status}: {synced}"
+        );
+        let (_, _, event) = expect(&mut api, json!({})).await;
+        assert_eq!(event["reason"].as_str(), Some(reason));
+        let action = task.await.unwrap().unwrap();
+        assert!(requeue_secs(&action) > 300.0, "{status}: {action:?}");
+        assert!(sinch(&sim).list_apps().await.unwrap().is_empty());
+    }
+}
+
 #[test]
 fn backoff_doubles_from_two_seconds_up_to_five_minutes() {
     let got: Vec<u64> = [1, 2, 3, 8, 9, 50].iter().map(|n| backoff(*n).as_secs()).collect();
