@@ -39,7 +39,7 @@ fn plan(changes: Vec<Change>) -> Plan {
     for c in &changes {
         match c.action {
             Action::Create => summary.create += 1,
-            Action::Update | Action::Adopt => summary.update += 1,
+            Action::Update => summary.update += 1,
             Action::Delete => summary.delete += 1,
             Action::Noop => summary.unchanged += 1,
         }

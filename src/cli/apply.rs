@@ -156,7 +156,6 @@ fn outcome_line(c: &Change, s: &Status) -> String {
     let verb = match c.action {
         Action::Create => "created",
         Action::Update => "updated",
-        Action::Adopt => "adopted",
         Action::Delete => "deleted",
         Action::Noop => "unchanged",
     };

@@ -219,7 +219,7 @@ pub(super) fn noun(kind: Kind) -> &'static str {
 pub(super) fn verb(action: Action) -> &'static str {
     match action {
         Action::Create => "Create",
-        Action::Update | Action::Adopt => "Update",
+        Action::Update => "Update",
         Action::Delete => "Delete",
         Action::Noop => "Observe",
     }
@@ -251,7 +251,7 @@ pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> 
                 drift.unwrap_or_default()
             ),
         ),
-        Action::Update | Action::Adopt => (
+        Action::Update => (
             EventType::Normal,
             "Updated",
             format!("updated {} of {what} {id}", fields_of(change)),

@@ -7,7 +7,9 @@ use super::desired::{self, SecretUse};
 use super::diff::{self, FieldChange, SENSITIVE, SecretPointers};
 use super::observe::{Live, Read};
 use super::{Scope, Target, identity};
-use crate::model::{Kind, Object, Region, WebhookApp};
+use crate::model::{
+    ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
+};
 use crate::sinch::request::Request;
 use crate::sinch::template::{LATEST, Template};
 use crate::sinch::webhook::Webhook;
@@ -27,9 +29,6 @@ pub enum Action {
     Create,
     Update,
     Delete,
-    /// Take over an existing object found by its natural key and record its id (the controller;
-    /// the CLI records nothing, so for it a found object is `update` or `noop`).
-    Adopt,
     Noop,
 }
 
@@ -268,6 +267,9 @@ pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) 
     plan
 }
 
+/// A declared webhook with its spec, grouped by app for rule 3.
+type Declared<'t, 'a> = (&'t Target<'a>, &'a WebhookSpec);
+
 fn build_with(
     input: &Input,
     targets: &[Target],
@@ -296,19 +298,26 @@ fn build_with(
         },
     };
     let mut apps: BTreeMap<(String, String), AppSlot> = BTreeMap::new();
-    for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
-        let slot = b.app(t);
+    for (t, a) in targets.iter().filter_map(|t| match t.object() {
+        Object::ConversationApp(a) => Some((t, a)),
+        _ => None,
+    }) {
+        let slot = b.app(t, a);
         apps.insert(
             (t.object().namespace().to_string(), t.object().name().to_string()),
             slot,
         );
     }
     b.webhooks(targets, &apps);
-    for t in targets.iter().filter(|t| t.kind() == Kind::Template) {
-        b.template(t);
+    for t in targets {
+        if let Object::Template(tpl) = t.object() {
+            b.template(t, tpl);
+        }
     }
-    for t in targets.iter().filter(|t| t.kind() == Kind::ProjectSettings) {
-        b.settings(t);
+    for t in targets {
+        if let Object::ProjectSettings(s) = t.object() {
+            b.settings(t, s);
+        }
     }
     if options.prune {
         b.prune(targets);
@@ -317,7 +326,7 @@ fn build_with(
     for c in &b.plan.changes {
         match c.action {
             Action::Create => summary.create += 1,
-            Action::Update | Action::Adopt => summary.update += 1,
+            Action::Update => summary.update += 1,
             Action::Delete => summary.delete += 1,
             Action::Noop => summary.unchanged += 1,
         }
@@ -479,10 +488,7 @@ impl Builder<'_> {
         Some(c)
     }
 
-    fn app(&mut self, t: &Target) -> AppSlot {
-        let Object::ConversationApp(a) = t.object() else {
-            unreachable!()
-        };
+    fn app(&mut self, t: &Target, a: &ConversationApp) -> AppSlot {
         let Some(apps) = self.read(t, "apps", self.live.apps(&t.scope)) else {
             return AppSlot::Failed;
         };
@@ -532,9 +538,12 @@ impl Builder<'_> {
 
     fn webhooks(&mut self, targets: &[Target], apps: &BTreeMap<(String, String), AppSlot>) {
         // Group the declared webhooks by their app: (scope, app slot, label for messages).
-        let mut groups: BTreeMap<(Scope, String), (AppSlot, String, Vec<&Target>)> = BTreeMap::new();
-        for t in targets.iter().filter(|t| t.kind() == Kind::Webhook) {
-            let Object::Webhook(w) = t.object() else { unreachable!() };
+        let mut groups: BTreeMap<(Scope, String), (AppSlot, String, Vec<Declared>)> = BTreeMap::new();
+        let webhooks = targets.iter().filter_map(|t| match t.object() {
+            Object::Webhook(w) => Some((t, w)),
+            _ => None,
+        });
+        for (t, w) in webhooks {
             let (slot, label) = match &w.spec.app {
                 WebhookApp::AppRef(r) => {
                     let key = (t.object().namespace().to_string(), r.name.clone());
@@ -552,7 +561,7 @@ impl Builder<'_> {
                 .entry((t.scope.clone(), key))
                 .or_insert((slot, label, Vec::new()))
                 .2
-                .push(t);
+                .push((t, &w.spec));
         }
         // With prune, also the declared apps that have no webhook manifest: all theirs go.
         for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
@@ -573,10 +582,10 @@ impl Builder<'_> {
     }
 
     /// The webhooks of one app (rule 3): limits counted over declared and live, deletes first.
-    fn app_webhooks(&mut self, scope: &Scope, slot: &AppSlot, label: &str, declared: &[&Target]) {
+    fn app_webhooks(&mut self, scope: &Scope, slot: &AppSlot, label: &str, declared: &[Declared]) {
         let (app_id, live): (Option<String>, Vec<Webhook>) = match slot {
             AppSlot::Failed => {
-                for t in declared {
+                for (t, _) in declared {
                     self.error(t, format!("not planned: {label} has an error"));
                 }
                 return;
@@ -585,26 +594,22 @@ impl Builder<'_> {
             AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
                 Some(Ok(list)) => (Some(id.clone()), list.to_vec()),
                 Some(Err(e)) => {
-                    for t in declared {
+                    for (t, _) in declared {
                         self.error(t, format!("cannot read the webhooks of {label} ({id}): {e}"));
                     }
                     return;
                 }
                 None => {
-                    for t in declared {
+                    for (t, _) in declared {
                         self.error(t, format!("the webhooks of {label} ({id}) were not read"));
                     }
                     return;
                 }
             },
         };
-        let spec = |t: &Target| match t.object() {
-            Object::Webhook(w) => w.spec.clone(),
-            _ => unreachable!(),
-        };
         let matched: Vec<Option<&Webhook>> = declared
             .iter()
-            .map(|t| identity::webhook(t.recorded.id.as_deref(), &spec(t).target, &live))
+            .map(|(t, spec)| identity::webhook(t.recorded.id.as_deref(), &spec.target, &live))
             .collect();
         let undeclared: Vec<&Webhook> = live
             .iter()
@@ -613,7 +618,7 @@ impl Builder<'_> {
         let prune = self.prunes(scope, Kind::Webhook);
         let kept: Vec<&Webhook> = if prune { Vec::new() } else { undeclared.clone() };
         let count = declared.len() + kept.len();
-        let mut targets: Vec<String> = declared.iter().map(|t| spec(t).target).collect();
+        let mut targets: Vec<String> = declared.iter().map(|(_, spec)| spec.target.clone()).collect();
         // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
         // message is the same on every run.
         let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
@@ -636,7 +641,7 @@ impl Builder<'_> {
                     targets.join(", ")
                 ),
             };
-            for t in declared {
+            for (t, _) in declared {
                 self.error(t, message.clone());
             }
             return;
@@ -655,19 +660,18 @@ impl Builder<'_> {
             );
             deletes.push(self.push(c, &[]));
         }
-        let mut later: Vec<(usize, &Target, Option<&Webhook>)> = declared
+        let mut later: Vec<(usize, &Target, &WebhookSpec, Option<&Webhook>)> = declared
             .iter()
             .copied()
             .zip(matched)
             .enumerate()
-            .map(|(i, (t, m))| (i, t, m))
+            .map(|(i, ((t, spec), m))| (i, t, spec, m))
             .collect();
         // Updates before creates, so that a target moved from one webhook frees its slot first.
-        later.sort_by_key(|(i, _, m)| (m.is_none(), *i));
-        for (_, t, found) in later {
-            let spec = spec(t);
+        later.sort_by_key(|(i, _, _, m)| (m.is_none(), *i));
+        for (_, t, spec, found) in later {
             let app_for_body = app_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
-            let desired = desired::webhook(&spec, &app_for_body, t.object().namespace(), &self.input.secrets);
+            let desired = desired::webhook(spec, &app_for_body, t.object().namespace(), &self.input.secrets);
             let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
             let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
             match found {
@@ -720,10 +724,7 @@ impl Builder<'_> {
         }
     }
 
-    fn template(&mut self, t: &Target) {
-        let Object::Template(tpl) = t.object() else {
-            unreachable!()
-        };
+    fn template(&mut self, t: &Target, tpl: &TemplateObject) {
         let reads = self.live.scopes.get(&t.scope).and_then(|s| s.templates.as_ref());
         let Some(templates) = self.read(t, "templates", reads) else {
             return;
@@ -750,10 +751,7 @@ impl Builder<'_> {
         }
     }
 
-    fn settings(&mut self, t: &Target) {
-        let Object::ProjectSettings(s) = t.object() else {
-            unreachable!()
-        };
+    fn settings(&mut self, t: &Target, s: &ProjectSettings) {
         let scope = self.live.scopes.get(&t.scope);
         let Some(live) = self.read(t, "settings", scope.and_then(|s| s.settings.as_ref())) else {
             return;

@@ -34,7 +34,7 @@ pub fn summary_line(s: &Summary) -> String {
 pub fn marker(action: Action) -> char {
     match action {
         Action::Create => '+',
-        Action::Update | Action::Adopt => '~',
+        Action::Update => '~',
         Action::Delete => '-',
         Action::Noop => '=',
     }
@@ -46,7 +46,6 @@ pub fn headline(c: &Change) -> String {
     let verb = match c.action {
         Action::Create => "will be created",
         Action::Update => "will be updated",
-        Action::Adopt => "will be adopted",
         Action::Delete => "will be deleted",
         Action::Noop => "is up to date",
     };
