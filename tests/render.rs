@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use sinch_operator::engine::diff::FieldChange;
-use sinch_operator::engine::plan::{Action, Change, Plan, Saved, Summary};
+use sinch_operator::engine::plan::{Action, Change, Plan};
 use sinch_operator::model::{Kind, Region};
 use sinch_operator::render::{self, markdown};
 use sinch_operator::sinch::request::Request;
@@ -35,22 +35,7 @@ fn field(path: &str, before: Option<serde_json::Value>, after: Option<serde_json
 }
 
 fn plan(changes: Vec<Change>) -> Plan {
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Noop => summary.unchanged += 1,
-        }
-    }
-    Plan {
-        format_version: "1".into(),
-        changes,
-        errors: Vec::new(),
-        summary,
-        saved: Saved::default(),
-    }
+    Plan::of(changes)
 }
 
 fn sample() -> Plan {

@@ -62,6 +62,21 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
+impl Summary {
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut summary = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Noop => summary.unchanged += 1,
+            }
+        }
+        summary
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Change {
     pub kind: Kind,
@@ -129,12 +144,13 @@ impl std::fmt::Display for PlanError {
 
 impl Plan {
     /// A plan of these changes alone (the controller's delete).
+    /// A plan of these changes (its summary counted from them), no errors, nothing saved.
     pub fn of(changes: Vec<Change>) -> Plan {
         Plan {
             format_version: FORMAT_VERSION.into(),
+            summary: Summary::of(&changes),
             changes,
             errors: Vec::new(),
-            summary: Summary::default(),
             saved: Saved::default(),
         }
     }
@@ -322,16 +338,7 @@ fn build_with(
     if options.prune {
         b.prune(targets);
     }
-    let mut summary = Summary::default();
-    for c in &b.plan.changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Noop => summary.unchanged += 1,
-        }
-    }
-    b.plan.summary = summary;
+    b.plan.summary = Summary::of(&b.plan.changes);
     (b.plan, b.failed)
 }
 
