@@ -1,6 +1,7 @@
-//! What `plan --from-cluster` reads of the cluster of the current kubeconfig: the objects of the
-//! four kinds, handed to the validator as if read from files (each named `cluster: Kind ns/name`
-//! in errors), so that the plan is the one the controller's engine would make.
+//! What the CLI reads of the cluster of the current kubeconfig: for `plan --from-cluster` the
+//! objects of the four kinds, handed to the validator as if read from files (each named
+//! `cluster: Kind ns/name` in errors), so that the plan is the one the controller's engine would
+//! make; for `--secrets-from-cluster` the Secrets the input refers to.
 
 use crate::model::{API_VERSION, Kind};
 use crate::validate::Input;
@@ -60,4 +61,47 @@ fn document(kind: Kind, object: DynamicObject) -> (String, Value) {
         label,
         json!({"apiVersion": API_VERSION, "kind": kind.name(), "metadata": metadata, "spec": spec}),
     )
+}
+
+/// Adds the Secrets that `input`'s objects refer to and the input does not hold, read from the
+/// cluster of the current kubeconfig (each in its object's namespace). A Secret the cluster does
+/// not have stays unresolved, as one missing from the input does.
+pub async fn add_secrets(input: &mut Input) -> crate::Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    let mut wanted = std::collections::BTreeSet::new();
+    for m in &input.manifests {
+        let ns = m.object.namespace();
+        let own = m.object.placement().credentials_ref.iter().map(|r| r.name.clone());
+        for name in m.object.secret_refs().into_iter().map(|(_, r)| r.name).chain(own) {
+            if input.secrets.keys(ns, &name).is_none() {
+                wanted.insert((ns.to_string(), name));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let kube = kube::Client::try_default().await.map_err(|e| {
+        crate::Error::kube(
+            "--secrets-from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
+            &e,
+        )
+    })?;
+    for (ns, name) in wanted {
+        let api: kube::Api<Secret> = kube::Api::namespaced(kube.clone(), &ns);
+        let secret = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), &e))?;
+        if let Some(secret) = secret {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            input.secrets.insert(&ns, &name, data);
+        }
+    }
+    Ok(())
 }

@@ -63,7 +63,7 @@ pub fn options(input: &InputArgs, secrets: &SecretArgs, prune: bool, salt: Optio
 /// Adds the cluster's Secrets to the validated input when asked to.
 pub async fn cluster_secrets(manifests: &mut Input, secrets: &SecretArgs) -> crate::Result<()> {
     if secrets.secrets_from_cluster {
-        crate::engine::secrets::add_from_cluster(manifests).await?;
+        crate::cluster::add_secrets(manifests).await?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Secret values, from `kind: Secret` documents of the input or, with `--secrets-from-cluster`,
-//! from the cluster of the current kubeconfig.
+//! from the cluster of the current kubeconfig (read by `crate::cluster`).
 //!
 //! Values are kept as bytes and never printed: nothing here implements `Display` for a value,
 //! and `Debug` shows key names only.
@@ -62,47 +62,4 @@ impl Secrets {
         }
         out
     }
-}
-
-/// Adds the Secrets that `input`'s objects refer to and the input does not hold, read from the
-/// cluster of the current kubeconfig (each in its object's namespace). A Secret the cluster does
-/// not have stays unresolved, as one missing from the input does.
-pub async fn add_from_cluster(input: &mut crate::validate::Input) -> crate::Result<()> {
-    use k8s_openapi::api::core::v1::Secret;
-    let mut wanted = std::collections::BTreeSet::new();
-    for m in &input.manifests {
-        let ns = m.object.namespace();
-        let own = m.object.placement().credentials_ref.iter().map(|r| r.name.clone());
-        for name in m.object.secret_refs().into_iter().map(|(_, r)| r.name).chain(own) {
-            if input.secrets.keys(ns, &name).is_none() {
-                wanted.insert((ns.to_string(), name));
-            }
-        }
-    }
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let kube = kube::Client::try_default().await.map_err(|e| {
-        crate::Error::kube(
-            "--secrets-from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
-            &e,
-        )
-    })?;
-    for (ns, name) in wanted {
-        let api: kube::Api<Secret> = kube::Api::namespaced(kube.clone(), &ns);
-        let secret = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), &e))?;
-        if let Some(secret) = secret {
-            let data = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            input.secrets.insert(&ns, &name, data);
-        }
-    }
-    Ok(())
 }
