@@ -3,8 +3,8 @@
 //! `cluster: Kind ns/name` in errors), so that the plan is the one the controller's engine would
 //! make; for `--secrets-from-cluster` the Secrets the input refers to.
 
+use crate::input::Input;
 use crate::model::{API_VERSION, Kind};
-use crate::validate::Input;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::{Map, Value, json};
 

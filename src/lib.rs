@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod controller;
 pub mod diagnostic;
 pub mod engine;
+pub mod input;
 pub mod load;
 pub mod model;
 pub mod render;

@@ -3,8 +3,8 @@
 
 use super::{InputArgs, SecretArgs, connection, exit};
 use crate::engine::plan::{Options, Plan};
+use crate::input::Input;
 use crate::render::{self, Format};
-use crate::validate::Input;
 use std::io::Write;
 use std::path::PathBuf;
 

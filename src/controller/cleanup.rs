@@ -10,8 +10,8 @@ use super::status::Managed;
 use super::status::Reason;
 use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
-use crate::engine::secrets::Secrets;
 use crate::engine::{self, Scope, observe};
+use crate::input::Secrets;
 use crate::model::{DeletionPolicy, Kind, ManagementPolicy, PAUSED_ANNOTATION};
 use kube::runtime::controller::Action as Requeue;
 

@@ -17,14 +17,14 @@ use super::report::{
 use super::status::{self, Cond, Fields, Managed, Reason, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Options, Plan};
-use crate::engine::secrets::Secrets;
 use crate::engine::{self, Recorded, Scope, observe};
+use crate::input::{Input, Secrets};
 use crate::load;
 use crate::model::{Kind, ManagementPolicy, Object, Webhook, WebhookApp};
 use crate::render;
 use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
-use crate::validate::{self, Input};
+use crate::validate;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;

@@ -3,7 +3,7 @@
 //! a difference in a declared field), and secret references are resolved here, or recorded as
 //! unresolved: such a field is left out, never sent empty (rule 7).
 
-use super::secrets::Secrets;
+use crate::input::Secrets;
 use crate::model::{
     self as m, ConversationAppSpec, Credential, LineEnterpriseAccount, ProjectSettingsSpec, SecretKeyRef,
     TemplateMessage, TemplateSpec, WebhookSpec,

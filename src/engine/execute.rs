@@ -4,7 +4,7 @@
 //! (rule 8); every outcome is reported.
 
 use super::plan::{Action, Change, Plan, fingerprint, template_update};
-use super::secrets::Secrets;
+use crate::input::Secrets;
 use crate::sinch::client::{Client, Credentials, Project, Reason};
 use crate::sinch::error::{Class, ErrorKind, RequestError};
 use crate::sinch::request::{Api, Method, Request};

@@ -11,10 +11,9 @@ pub mod identity;
 pub mod import;
 pub mod observe;
 pub mod plan;
-pub mod secrets;
 
+use crate::input::{Input, Manifest};
 use crate::model::{Kind, Object, Region, WebhookApp};
-use crate::validate::{Input, Manifest};
 use serde::{Deserialize, Serialize};
 
 /// A project in a region: the unit that list calls read and rate limits count.

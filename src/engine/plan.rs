@@ -7,13 +7,14 @@ use super::desired::{self, SecretUse};
 use super::diff::{self, FieldChange, SENSITIVE, SecretPointers};
 use super::observe::{Live, Read};
 use super::{Scope, Target, identity};
+use crate::input::Input;
 use crate::model::{
     ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
 };
 use crate::sinch::request::Request;
 use crate::sinch::template::{LATEST, Template};
+use crate::sinch::webhook::MAX_PER_APP as MAX_WEBHOOKS_PER_APP;
 use crate::sinch::webhook::Webhook;
-use crate::validate::{Input, MAX_WEBHOOKS_PER_APP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,6 +4,9 @@
 use super::{Extra, Sensitive};
 use serde::{Deserialize, Serialize};
 
+/// At most this many webhooks per app: the API refuses a sixth.
+pub const MAX_PER_APP: usize = 5;
+
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Webhook {

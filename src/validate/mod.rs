@@ -4,7 +4,8 @@
 mod schema;
 
 use crate::diagnostic::{Diagnostic, Report, child, item};
-use crate::engine::secrets::Secrets;
+use crate::input::Secrets;
+pub use crate::input::{Input, Manifest};
 use crate::load::{Document, Source};
 use crate::model::{
     API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region,
@@ -13,27 +14,12 @@ use crate::model::{
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
-/// At most this many webhooks per app (the API's limit).
-pub const MAX_WEBHOOKS_PER_APP: usize = 5;
-
-/// One object of the input, with where it was written.
-#[derive(Clone, Debug)]
-pub struct Manifest {
-    pub source: Source,
-    pub object: Object,
-}
+use crate::sinch::webhook::MAX_PER_APP as MAX_WEBHOOKS_PER_APP;
 
 impl Manifest {
     fn error(&self, field: &str, message: impl Into<String>) -> Diagnostic {
         self.source.diagnostic(Some(&self.object.label()), field, message)
     }
-}
-
-/// The validated input: our objects and the Secrets they may refer to.
-#[derive(Debug, Default)]
-pub struct Input {
-    pub manifests: Vec<Manifest>,
-    pub secrets: Secrets,
 }
 
 /// Reads and validates the inputs: every problem of every file, or the input when there is none.

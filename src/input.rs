@@ -1,10 +1,28 @@
-//! Secret values, from `kind: Secret` documents of the input or, with `--secrets-from-cluster`,
-//! from the cluster of the current kubeconfig (read by `crate::cluster`).
+//! What was read, as validate hands it to the engine and the controller: the manifests with
+//! where each was written, and the Secret values they may refer to (from `kind: Secret`
+//! documents of the input, or the cluster: `crate::cluster`, the controller's connections).
+//! Nothing here reads or checks anything.
 //!
-//! Values are kept as bytes and never printed: nothing here implements `Display` for a value,
-//! and `Debug` shows key names only.
+//! Secret values are kept as bytes and never printed: nothing here implements `Display` for a
+//! value, and `Debug` shows key names only.
 
+use crate::load::Source;
+use crate::model::Object;
 use std::collections::BTreeMap;
+
+/// One object of the input, with where it was written.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub source: Source,
+    pub object: Object,
+}
+
+/// The validated input: our objects and the Secrets they may refer to.
+#[derive(Debug, Default)]
+pub struct Input {
+    pub manifests: Vec<Manifest>,
+    pub secrets: Secrets,
+}
 
 #[derive(Default, Clone)]
 pub struct Secrets {
