@@ -16,7 +16,7 @@ pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
             &e,
         )
     })?;
-    let (mut docs, mut errors) = (Vec::new(), Vec::new());
+    let mut docs = Vec::new();
     for kind in Kind::ALL {
         let crd = kind.crd();
         let gvk = GroupVersionKind::gvk(crate::model::GROUP, crate::model::VERSION, kind.name());
@@ -31,11 +31,10 @@ pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
             .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", crd.spec.names.plural), &e))?;
         for object in list {
             let (label, doc) = document(kind, object);
-            let bytes = serde_json::to_vec(&doc).expect("JSON values always serialise");
-            crate::load::parse_bytes(&label, &bytes, &mut docs, &mut errors);
+            docs.push(crate::load::Document::from_value(&label, doc));
         }
     }
-    crate::validate::validate(docs, errors).map_err(crate::Error::Invalid)
+    crate::validate::validate(docs, Vec::new()).map_err(crate::Error::Invalid)
 }
 
 /// The object as a person would have written it: name, namespace, labels, annotations (not

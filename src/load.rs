@@ -25,6 +25,24 @@ pub struct Document {
     pub value: serde_json::Value,
 }
 
+impl Document {
+    /// A document that never was text (an object read from the API server): named `label`,
+    /// with no lines to point at.
+    pub fn from_value(label: &str, value: serde_json::Value) -> Document {
+        Document {
+            source: Source {
+                origin: Origin {
+                    file: label.into(),
+                    document: 1,
+                },
+                line: 1,
+                lines: HashMap::new(),
+            },
+            value,
+        }
+    }
+}
+
 /// Where a document is, and the line of each of its fields.
 #[derive(Clone, Debug)]
 pub struct Source {

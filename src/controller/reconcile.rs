@@ -19,7 +19,7 @@ use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::input::{Input, Secrets};
-use crate::load;
+use crate::load::Document;
 use crate::model::{Kind, ManagementPolicy, Object, Webhook, WebhookApp};
 use crate::render;
 use crate::sinch::client::{self, Credentials};
@@ -167,14 +167,13 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
     let access = connections::access(&object, ctx).await?;
 
     let mut docs = Vec::new();
-    let mut errors = Vec::new();
     let manifest = json!({
         "apiVersion": crate::model::API_VERSION,
         "kind": object.kind().name(),
         "metadata": {"name": object.name(), "namespace": ns},
         "spec": object.spec_value(),
     });
-    load::parse_bytes(&object.label(), manifest.to_string().as_bytes(), &mut docs, &mut errors);
+    docs.push(Document::from_value(&object.label(), manifest));
     // Secret name -> (the first field naming it, the keys the object uses).
     let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for (path, r) in object.secret_refs() {
@@ -202,12 +201,7 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
                     "metadata": {"name": name, "namespace": ns},
                     "data": data,
                 });
-                load::parse_bytes(
-                    &format!("Secret {ns}/{name}"),
-                    doc.to_string().as_bytes(),
-                    &mut docs,
-                    &mut errors,
-                );
+                docs.push(Document::from_value(&format!("Secret {ns}/{name}"), doc));
             }
             None => missing.push(format!("Secret {ns}/{name} ({path})")),
         }
@@ -220,7 +214,7 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
             Retry::Poll,
         ));
     }
-    let input = validate::validate(docs, errors).map_err(|report| {
+    let input = validate::validate(docs, Vec::new()).map_err(|report| {
         let lines: Vec<String> = report
             .0
             .into_iter()
