@@ -11,7 +11,7 @@ use super::Context;
 use super::reconcile::{Blocked, Retry};
 use super::status::Reason;
 use crate::engine::Defaults;
-use crate::model::{Kind, LocalRef, Object, Region, SinchConnection, WebhookApp};
+use crate::model::{AppOf, Kind, LocalRef, Object, Region, SinchConnection};
 use crate::sinch::Sensitive;
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Secret;
@@ -251,12 +251,12 @@ pub fn credentials_from(secret: &Secret, what: &str, defaults: &Defaults) -> Res
 pub fn credentials_ref(object: &Object, ctx: &Context) -> Option<LocalRef> {
     let own = object.placement().credentials_ref.clone();
     match object {
-        Object::Webhook(w) if own.is_none() => match &w.spec.app {
-            WebhookApp::AppRef(r) => ctx
+        Object::Webhook(w) if own.is_none() => match w.app_of() {
+            AppOf::Object { namespace, name } => ctx
                 .apps
-                .get(&ObjectRef::new(&r.name).within(object.namespace()))
+                .get(&ObjectRef::new(name).within(namespace))
                 .and_then(|a| a.spec.placement.credentials_ref.clone()),
-            WebhookApp::AppId(_) => None,
+            AppOf::Id(_) => None,
         },
         _ => own,
     }

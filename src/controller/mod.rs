@@ -14,7 +14,7 @@ mod report;
 pub mod status;
 
 use crate::engine::Defaults;
-use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook, WebhookApp};
+use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook};
 use crate::sinch::client::{Client as SinchClient, Credentials};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -468,13 +468,10 @@ where
         .predicate_filter(app_readiness, Default::default());
     let webhooks = controller(&kube, ns, webhooks_writer, ctx.webhooks.clone(), &config)
         .watches_stream(app_changes, move |app| {
-            let ns = app.namespace();
             webhooks_store
                 .state()
                 .into_iter()
-                .filter(|w| {
-                    w.namespace() == ns && matches!(&w.spec.app, WebhookApp::AppRef(r) if r.name == app.name_any())
-                })
+                .filter(|w| w.refers_to(&app))
                 .map(|w| ObjectRef::from_obj(&*w))
                 .collect::<Vec<_>>()
         })

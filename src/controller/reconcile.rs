@@ -20,7 +20,7 @@ use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::input::{Input, Secrets};
 use crate::load::Document;
-use crate::model::{Kind, ManagementPolicy, Object, Webhook, WebhookApp};
+use crate::model::{AppOf, Kind, ManagementPolicy, Object, Webhook, WebhookApp};
 use crate::render;
 use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
@@ -235,17 +235,14 @@ pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, 
 /// A webhook with `appRef` is planned as one with the id, project and region of its app, once
 /// the app is Ready; it uses the app's credentials unless it names its own.
 fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
-    let WebhookApp::AppRef(r) = &w.spec.app else {
+    let AppOf::Object { namespace: ns, name } = w.app_of() else {
         return Ok(());
     };
-    let ns = w.namespace().unwrap_or_default();
-    let app = ctx.apps.get(&ObjectRef::new(&r.name).within(&ns)).ok_or_else(|| {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    let app = ctx.apps.get(&ObjectRef::new(&name).within(&ns)).ok_or_else(|| {
         Blocked::new(
             Reason::AppNotFound,
-            format!(
-                "waiting for ConversationApp {ns}/{} (spec.appRef): it does not exist",
-                r.name
-            ),
+            format!("waiting for ConversationApp {ns}/{name} (spec.appRef): it does not exist"),
             Retry::Wait,
         )
     })?;
@@ -260,7 +257,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
         let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
         return Err(Blocked::new(
             Reason::AppNotReady,
-            format!("waiting for ConversationApp {ns}/{} to be Ready: {why}", r.name),
+            format!("waiting for ConversationApp {ns}/{name} to be Ready: {why}"),
             Retry::Wait,
         ));
     };
@@ -279,11 +276,11 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
     let WebhookApp::AppId(app) = &w.spec.app else {
         return Ok(());
     };
-    let app_of = |other: &Webhook| match &other.spec.app {
-        WebhookApp::AppId(id) => Some(id.clone()),
-        WebhookApp::AppRef(r) => ctx
+    let app_of = |other: &Webhook| match other.app_of() {
+        AppOf::Id(id) => Some(id.to_string()),
+        AppOf::Object { namespace, name } => ctx
             .apps
-            .get(&ObjectRef::new(&r.name).within(&other.namespace().unwrap_or_default()))
+            .get(&ObjectRef::new(name).within(namespace))
             .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),
     };
     let age = |o: &Webhook| (o.metadata.creation_timestamp.clone(), o.namespace(), o.name_any());

@@ -13,7 +13,7 @@ pub mod observe;
 pub mod plan;
 
 use crate::input::{Input, Manifest};
-use crate::model::{Kind, Object, Region, WebhookApp};
+use crate::model::{Kind, Object, Region};
 use serde::{Deserialize, Serialize};
 
 /// A project in a region: the unit that list calls read and rate limits count.
@@ -88,19 +88,11 @@ pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> crate::Result<Vec<T
     let mut homeless = Vec::new();
     for m in &input.manifests {
         let (project, region) = match &m.object {
-            Object::Webhook(w) => match &w.spec.app {
-                WebhookApp::AppRef(r) => input
-                    .manifests
-                    .iter()
-                    .find(|a| {
-                        a.object.kind() == Kind::ConversationApp
-                            && a.object.name() == r.name
-                            && a.object.namespace() == m.object.namespace()
-                    })
-                    .map(own)
-                    .unwrap_or_else(|| own(m)),
-                WebhookApp::AppId(_) => own(m),
-            },
+            Object::Webhook(w) => input
+                .manifests
+                .iter()
+                .find(|a| matches!(&a.object, Object::ConversationApp(app) if w.refers_to(app)))
+                .map_or_else(|| own(m), own),
             _ => own(m),
         };
         match project {

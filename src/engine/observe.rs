@@ -180,13 +180,9 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
     for t in targets {
         match t.object() {
             Object::ConversationApp(a) => {
-                let declares_webhooks = targets.iter().any(|w| match w.object() {
-                    Object::Webhook(w) => {
-                        matches!(&w.spec.app, WebhookApp::AppRef(r) if r.name == t.object().name())
-                            && w.metadata.namespace == a.metadata.namespace
-                    }
-                    _ => false,
-                });
+                let declares_webhooks = targets
+                    .iter()
+                    .any(|w| matches!(w.object(), Object::Webhook(w) if w.refers_to(a)));
                 if let Some(Ok(list)) = live.apps(&t.scope)
                     && let Ok(Some(app)) = identity::app(t.recorded.id.as_deref(), &a.spec, list)
                     && (declares_webhooks

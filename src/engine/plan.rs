@@ -9,7 +9,7 @@ use super::observe::{Live, Read};
 use super::{Scope, Target, identity};
 use crate::input::Input;
 use crate::model::{
-    ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
+    AppOf, ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
 };
 use crate::sinch::request::Request;
 use crate::sinch::template::{LATEST, Template};
@@ -552,13 +552,12 @@ impl Builder<'_> {
             _ => None,
         });
         for (t, w) in webhooks {
-            let (slot, label) = match &w.spec.app {
-                WebhookApp::AppRef(r) => {
-                    let key = (t.object().namespace().to_string(), r.name.clone());
-                    let slot = apps.get(&key).cloned().unwrap_or(AppSlot::Failed);
-                    (slot, format!("ConversationApp {}/{}", key.0, key.1))
+            let (slot, label) = match w.app_of() {
+                AppOf::Id(id) => (AppSlot::Live(id.to_string()), format!("app {id}")),
+                AppOf::Object { namespace: ns, name } => {
+                    let slot = apps.get(&(ns.to_string(), name.to_string())).cloned();
+                    (slot.unwrap_or(AppSlot::Failed), format!("ConversationApp {ns}/{name}"))
                 }
-                WebhookApp::AppId(id) => (AppSlot::Live(id.clone()), format!("app {id}")),
             };
             let key = match &slot {
                 AppSlot::Live(id) => format!("live:{id}"),

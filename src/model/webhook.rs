@@ -134,3 +134,77 @@ pub struct WebhookStatus {
     pub webhook_id: Option<String>,
     pub app_id: Option<String>,
 }
+
+/// The app a webhook belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppOf<'a> {
+    /// A live app by its id (`appId`), managed here or not.
+    Id(&'a str),
+    /// A ConversationApp object (`appRef`), always in the webhook's own namespace: no reference
+    /// crosses namespaces.
+    Object { namespace: &'a str, name: &'a str },
+}
+
+impl Webhook {
+    /// The one place that says which app a webhook belongs to; every layer asks it.
+    pub fn app_of(&self) -> AppOf<'_> {
+        match &self.spec.app {
+            WebhookApp::AppId(id) => AppOf::Id(id),
+            WebhookApp::AppRef(r) => AppOf::Object {
+                namespace: self.metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE),
+                name: &r.name,
+            },
+        }
+    }
+
+    /// Whether its `appRef` names `app`.
+    pub fn refers_to(&self, app: &super::ConversationApp) -> bool {
+        self.app_of()
+            == AppOf::Object {
+                namespace: app.metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE),
+                name: app.metadata.name.as_deref().unwrap_or_default(),
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_webhook_belongs_to_the_app_of_its_own_namespace_only() {
+        let hook: Webhook = object(serde_json::json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+            "metadata": {"name": "in", "namespace": "shop"},
+            "spec": {"appRef": {"name": "web"}, "target": "https://example.com/in"}
+        }));
+        assert_eq!(
+            hook.app_of(),
+            AppOf::Object {
+                namespace: "shop",
+                name: "web"
+            }
+        );
+        let app = |ns: Option<&str>| -> super::super::ConversationApp {
+            object(serde_json::json!({
+                "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"displayName": "Web"}
+            }))
+        };
+        assert!(hook.refers_to(&app(Some("shop"))));
+        assert!(!hook.refers_to(&app(Some("other"))), "no reference crosses namespaces");
+        assert!(!hook.refers_to(&app(None)), "no namespace is `default`");
+        let raw: Webhook = object(serde_json::json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+            "metadata": {"name": "raw"},
+            "spec": {"appId": "01APP", "target": "https://example.com/in"}
+        }));
+        assert_eq!(raw.app_of(), AppOf::Id("01APP"));
+        assert!(!raw.refers_to(&app(None)));
+    }
+}

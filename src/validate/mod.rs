@@ -8,8 +8,8 @@ use crate::input::Secrets;
 pub use crate::input::{Input, Manifest};
 use crate::load::{Document, Source};
 use crate::model::{
-    API_VERSION, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region,
-    SecretKeyRef, Template, Webhook, WebhookApp,
+    API_VERSION, AppOf, Channel, ConversationApp, DEFAULT_NAMESPACE, GROUP, Kind, Object, ProjectSettings, Region,
+    SecretKeyRef, Template, Webhook,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -337,17 +337,13 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
                 check_channels(m, app, &mut errors);
             }
             Object::Webhook(hook) => {
-                let key = match &hook.spec.app {
-                    WebhookApp::AppId(id) => Some(format!("app {id}")),
-                    WebhookApp::AppRef(r) => match apps.get(&(m.object.namespace(), r.name.as_str())) {
+                let key = match hook.app_of() {
+                    AppOf::Id(id) => Some(format!("app {id}")),
+                    AppOf::Object { namespace: ns, name } => match apps.get(&(ns, name)) {
                         None => {
                             errors.push(m.error(
                                 "spec.appRef.name",
-                                format!(
-                                    "no ConversationApp {}/{} is declared in the input",
-                                    m.object.namespace(),
-                                    r.name
-                                ),
+                                format!("no ConversationApp {ns}/{name} is declared in the input"),
                             ));
                             None
                         }
@@ -355,7 +351,7 @@ fn cross_check(input: &Input) -> Vec<Diagnostic> {
                             check_webhook_placement(m, hook, app, &mut errors);
                             Some(match &app.spec.app_id {
                                 Some(id) => format!("app {id}"),
-                                None => format!("ConversationApp {}/{}", m.object.namespace(), r.name),
+                                None => format!("ConversationApp {ns}/{name}"),
                             })
                         }
                     },
