@@ -1,0 +1,193 @@
+//! Rule 3 in the plan: the webhooks of each app, grouped by the app they belong to, the limits
+//! counted over declared and live webhooks, deletes before updates and creates.
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn webhooks(&mut self, targets: &[Target], apps: &BTreeMap<(String, String), AppSlot>) {
+        // Group the declared webhooks by their app: (scope, app slot, label for messages).
+        let mut groups: BTreeMap<(Scope, String), (AppSlot, String, Vec<Declared>)> = BTreeMap::new();
+        let webhooks = targets.iter().filter_map(|t| match t.object() {
+            Object::Webhook(w) => Some((t, w)),
+            _ => None,
+        });
+        for (t, w) in webhooks {
+            let (slot, label) = match w.app_of() {
+                AppOf::Id(id) => (AppSlot::Live(id.to_string()), format!("app {id}")),
+                AppOf::Object { namespace: ns, name } => {
+                    let slot = apps.get(&(ns.to_string(), name.to_string())).cloned();
+                    (slot.unwrap_or(AppSlot::Failed), format!("ConversationApp {ns}/{name}"))
+                }
+            };
+            let key = match &slot {
+                AppSlot::Live(id) => format!("live:{id}"),
+                AppSlot::Created(i) => format!("new:{i}"),
+                AppSlot::Failed => format!("failed:{label}"),
+            };
+            groups
+                .entry((t.scope.clone(), key))
+                .or_insert((slot, label, Vec::new()))
+                .2
+                .push((t, &w.spec));
+        }
+        // With prune, also the declared apps that have no webhook manifest: all theirs go.
+        for t in targets.iter().filter(|t| t.kind() == Kind::ConversationApp) {
+            if self.prunes(&t.scope, Kind::Webhook) {
+                let key = (t.object().namespace().to_string(), t.object().name().to_string());
+                if let Some(AppSlot::Live(id)) = apps.get(&key) {
+                    groups.entry((t.scope.clone(), format!("live:{id}"))).or_insert((
+                        AppSlot::Live(id.clone()),
+                        format!("ConversationApp {}/{}", key.0, key.1),
+                        Vec::new(),
+                    ));
+                }
+            }
+        }
+        for ((scope, _), (slot, label, declared)) in groups {
+            self.app_webhooks(&scope, &slot, &label, &declared);
+        }
+    }
+
+    /// The webhooks of one app (rule 3): limits counted over declared and live, deletes first.
+    fn app_webhooks(&mut self, scope: &Scope, slot: &AppSlot, label: &str, declared: &[Declared]) {
+        let (app_id, live): (Option<String>, Vec<Webhook>) = match slot {
+            AppSlot::Failed => {
+                for (t, _) in declared {
+                    self.error(t, format!("not planned: {label} has an error"));
+                }
+                return;
+            }
+            AppSlot::Created(_) => (None, Vec::new()),
+            AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
+                Some(Ok(list)) => (Some(id.clone()), list.to_vec()),
+                Some(Err(e)) => {
+                    for (t, _) in declared {
+                        self.error(t, format!("cannot read the webhooks of {label} ({id}): {e}"));
+                    }
+                    return;
+                }
+                None => {
+                    for (t, _) in declared {
+                        self.error(t, format!("the webhooks of {label} ({id}) were not read"));
+                    }
+                    return;
+                }
+            },
+        };
+        let matched: Vec<Option<&Webhook>> = declared
+            .iter()
+            .map(|(t, spec)| identity::webhook(t.recorded.id.as_deref(), &spec.target, &live))
+            .collect();
+        let undeclared: Vec<&Webhook> = live
+            .iter()
+            .filter(|l| !matched.iter().flatten().any(|m| m.id == l.id))
+            .collect();
+        let prune = self.prunes(scope, Kind::Webhook);
+        let kept: Vec<&Webhook> = if prune { Vec::new() } else { undeclared.clone() };
+        let count = declared.len() + kept.len();
+        let mut targets: Vec<String> = declared.iter().map(|(_, spec)| spec.target.clone()).collect();
+        // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
+        // message is the same on every run.
+        let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
+        undeclared_targets.sort();
+        targets.extend(undeclared_targets);
+        let duplicate = targets
+            .iter()
+            .enumerate()
+            .find(|(i, t)| targets[..*i].contains(t))
+            .map(|(_, t)| t.clone());
+        if count > MAX_WEBHOOKS_PER_APP || duplicate.is_some() {
+            let message = match duplicate {
+                Some(target) if count <= MAX_WEBHOOKS_PER_APP => {
+                    format!("{label} would have two webhooks with the target {target}")
+                }
+                _ => format!(
+                    "{label} would have {count} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
+                    declared.len(),
+                    kept.len(),
+                    targets.join(", ")
+                ),
+            };
+            for (t, _) in declared {
+                self.error(t, message.clone());
+            }
+            return;
+        }
+        let salt = self.options.salt.clone();
+        let mut deletes = Vec::new();
+        for w in undeclared.iter().filter(|_| prune) {
+            let id = w.id.clone().unwrap_or_default();
+            let c = pruned(
+                Kind::Webhook,
+                w.target.clone().unwrap_or_default(),
+                id.clone(),
+                scope,
+                format!(" ({label})"),
+                observed(&salt, Some(*w)),
+            );
+            deletes.push(self.push(c, &[]));
+        }
+        let mut later: Vec<(usize, &Target, &WebhookSpec, Option<&Webhook>)> = declared
+            .iter()
+            .copied()
+            .zip(matched)
+            .enumerate()
+            .map(|(i, ((t, spec), m))| (i, t, spec, m))
+            .collect();
+        // Updates before creates, so that a target moved from one webhook frees its slot first.
+        later.sort_by_key(|(i, _, _, m)| (m.is_none(), *i));
+        for (_, t, spec, found) in later {
+            let app_for_body = app_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
+            let desired = desired::webhook(spec, &app_for_body, t.object().namespace(), &self.input.secrets);
+            let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
+            let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
+            match found {
+                None => {
+                    if let Some(u) = desired.unresolved().next() {
+                        let message = format!(
+                            "cannot create the webhook: {}: {}",
+                            u.field,
+                            u.unresolved.as_deref().unwrap_or_default()
+                        );
+                        self.error(t, message);
+                        continue;
+                    }
+                    let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                    c.fields = created_fields(&to_map(&desired.wire));
+                    c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
+                    c.after = deletes.clone();
+                    if let AppSlot::Created(i) = slot {
+                        c.app_from = Some(*i);
+                        c.after.insert(0, *i);
+                    }
+                    self.push(c, &desired.secrets);
+                }
+                Some(live) => {
+                    let id = live.id.clone().unwrap_or_default();
+                    let update = diff::update(
+                        &to_map(&desired.wire),
+                        &to_map(live),
+                        &["id", "app_id", "target"],
+                        &secrets,
+                    );
+                    let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
+                        continue;
+                    };
+                    if c.action == Action::Update {
+                        // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
+                        let mut body = update.body;
+                        body.insert("target".into(), Value::String(spec.target.clone()));
+                        c.request = Some(Request::update_webhook(
+                            &scope.project,
+                            &id,
+                            &from_map(body),
+                            update.mask,
+                        ));
+                        c.after = deletes.clone();
+                    }
+                    self.push(c, &desired.secrets);
+                }
+            }
+        }
+    }
+}
