@@ -11,16 +11,15 @@ use super::cleanup::cleanup;
 use super::connections::{self, Access};
 use super::ledger::{self, Held};
 use super::observation::View;
-use super::report::{
-    app_ready, ids, is_drift, noun, observe_only, publish, record_hashes, refused, verb, warning, was_drifted, written,
-};
+use super::report::{self, Written};
+use super::report::{ids, is_drift, observe_only, publish, refused, warning, was_drifted};
 use super::status::{self, Cond, Fields, Managed, Reason, Report};
 use crate::engine::execute::{Status, execute};
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::input::{Input, Secrets};
 use crate::load::Document;
-use crate::model::{AppOf, Kind, ManagementPolicy, Object, Webhook, WebhookApp};
+use crate::model::{AppOf, ManagementPolicy, Object, Webhook, WebhookApp};
 use crate::render;
 use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
@@ -334,76 +333,18 @@ async fn plan_and_execute<K: Managed>(
         resolved,
         access,
     } = prepared;
-    let (defaults, credentials) = (&access.defaults, &access.credentials);
-    let fail = |reason: Reason, message: String, retry: Retry| {
-        ctx.metrics.failed(K::KIND, reason.as_str());
-        (
-            Report {
-                synced: Some(Cond::no(reason, message)),
-                ..Report::default()
-            },
-            retry,
-        )
+    let credentials = &access.credentials;
+    let (plan, live, scope) = match plan_one(obj, object, prepared, view, ctx, events).await {
+        Ok(planned) => planned,
+        Err(stopped) => return *stopped,
     };
-    let mut targets = match engine::targets(input, defaults) {
-        Ok(t) => t,
-        Err(e) => return fail(Reason::ProjectMissing, e.to_string(), Retry::OnChange),
+    let Some(change) = plan.changes.first() else {
+        return failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
     };
-    let uid = obj.meta().uid.clone().unwrap_or_default();
-    let salt = ctx.salt(&uid);
-    for t in &mut targets {
-        t.recorded = Recorded {
-            id: obj.recorded_id(),
-            secret_hashes: obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default(),
-            legacy_salt: Some(uid.clone()),
-        };
-    }
-    let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
-        return fail(Reason::InvalidSpec, "nothing to reconcile".into(), Retry::OnChange);
-    };
-    // A webhook reads and writes within its app only if its namespace manages that app.
-    if let Object::Webhook(w) = resolved
-        && let WebhookApp::AppId(app) = &w.spec.app
-        && let Err(blocked) = ledger::may_attach(ctx, object.namespace(), &scope, app).await
-    {
-        return refused(obj, blocked, ctx, events);
-    }
-    if ctx.take_read_back(obj)
-        && let Some(id) = obj.recorded_id()
-    {
-        ctx.observations.read_back(credentials, &scope, K::KIND, &id).await;
-    }
-    let live = observe::observe(view, &targets, false).await;
-    let plan = plan::build(
-        input,
-        &targets,
-        &live,
-        &Options {
-            salt: salt.clone(),
-            ..Options::default()
-        },
-    );
     let fields = Fields {
         project_id: Some(scope.project.clone()),
         region: Some(scope.region),
         ..Fields::default()
-    };
-    if let Some(e) = plan.errors.first() {
-        // A failed read is retried as its class says; anything else needs a change of the spec.
-        let (reason, retry) = match live.failure().map(|f| f.class) {
-            Some(Class::Retryable) => (Reason::SinchUnavailable, Retry::Backoff),
-            Some(Class::Auth) => (Reason::CredentialsRefused, Retry::Poll),
-            Some(Class::NotFound) => (Reason::ProjectNotFound, Retry::Poll),
-            Some(Class::Terminal) => (Reason::ReadRefused, Retry::Poll),
-            None => (Reason::CannotPlan, Retry::OnChange),
-        };
-        events.push(warning(reason, &e.message, "Plan"));
-        let (mut report, retry) = fail(reason, e.message.clone(), retry);
-        report.fields = fields;
-        return (report, retry);
-    }
-    let Some(change) = plan.changes.first() else {
-        return fail(Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
     let paused = is_paused(obj);
@@ -463,68 +404,103 @@ async fn plan_and_execute<K: Managed>(
         tracing::warn!(object = %object.label(), error = %crate::kube_message(&e), "cannot record the claim of a created object");
     }
     ids(object, &scope, id.as_deref(), &live, &mut report.fields);
-    match status {
-        Status::Done { .. } | Status::Unchanged => {
-            record_hashes(obj, change, &mut report.fields);
-            let exists = format!(
-                "{} {} exists in Sinch",
-                noun(object.kind()),
-                id.as_deref().unwrap_or_default()
-            );
-            report.ready =
-                Some(app_ready(&live, &scope, object, id.as_deref()).unwrap_or(Cond::yes(Reason::Available, exists)));
-            report.synced = Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec"));
-            report.in_sync = true;
-            report.drifted = match &drift {
-                Some(fields) => Some(Cond::no(
-                    Reason::Reverted,
-                    format!("changed in Sinch, set back to the spec:\n{fields}"),
-                )),
-                None => was_drifted(obj).then(|| Cond::no(Reason::InSync, "Sinch matches the spec again")),
-            };
-            ctx.clear_failures(obj);
-            let retry = match written(object, change, drift.as_deref()) {
-                Some(event) => {
-                    events.push(event);
-                    // What Sinch sets after a write (channel states, a template's version)
-                    // is read back soon; a webhook's and the settings' answer says it all.
-                    match object.kind() {
-                        Kind::ConversationApp | Kind::Template => Retry::ReadBack,
-                        Kind::Webhook | Kind::ProjectSettings => Retry::Poll,
-                    }
-                }
-                None => Retry::Poll,
-            };
-            (report, retry)
-        }
-        Status::Failed { message, class } => {
-            // As the failed request's class says (rule 8): a refused key is fixed by its
-            // owner and a vanished object by the next poll's plan, not by a change of the spec.
-            let (reason, retry) = match class {
-                Class::Retryable => (Reason::SinchError, Retry::Backoff),
-                Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
-                Class::NotFound => (Reason::NotFound, Retry::Poll),
-                Class::Terminal => (Reason::Rejected, Retry::OnChange),
-            };
-            ctx.metrics.failed(K::KIND, reason.as_str());
-            events.push(warning(reason, &message, verb(change.action)));
-            if let Some(fields) = &drift {
-                report.drifted = Some(Cond::yes(
-                    Reason::Drifted,
-                    format!("Sinch differs from the spec (not set back: {reason}):\n{fields}"),
-                ));
-            }
-            report.synced = Some(Cond::no(reason, message));
-            if change.id.is_none() {
-                report.ready = Some(Cond::no(Reason::Creating, "not created in Sinch yet"));
-            }
-            (report, retry)
-        }
-        Status::Skipped(message) => {
-            report.synced = Some(Cond::no(Reason::Skipped, message));
-            (report, Retry::Backoff)
-        }
+    let written = Written {
+        object,
+        change,
+        id: id.as_deref(),
+        drift: drift.as_deref(),
+        live: &live,
+        scope: &scope,
+    };
+    report::outcome(obj, written, status, report, ctx, events)
+}
+
+/// The report of a reconcile that stops before writing: `reason`, counted.
+fn failed<K: Managed>(ctx: &Context, reason: Reason, message: String, retry: Retry) -> (Report, Retry) {
+    ctx.metrics.failed(K::KIND, reason.as_str());
+    (
+        Report {
+            synced: Some(Cond::no(reason, message)),
+            ..Report::default()
+        },
+        retry,
+    )
+}
+
+/// The object's plan against the shared observation: its one change, what was read, its scope;
+/// or the report of why there is none.
+async fn plan_one<K: Managed>(
+    obj: &K,
+    object: &Object,
+    prepared: &Prepared,
+    view: &View<'_>,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> Result<(Plan, observe::Live, Scope), Box<(Report, Retry)>> {
+    let Prepared {
+        input,
+        resolved,
+        access,
+    } = prepared;
+    let (defaults, credentials) = (&access.defaults, &access.credentials);
+    let fail = |reason: Reason, message: String, retry: Retry| Err(Box::new(failed::<K>(ctx, reason, message, retry)));
+    let mut targets = match engine::targets(input, defaults) {
+        Ok(t) => t,
+        Err(e) => return fail(Reason::ProjectMissing, e.to_string(), Retry::OnChange),
+    };
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let salt = ctx.salt(&uid);
+    for t in &mut targets {
+        t.recorded = Recorded {
+            id: obj.recorded_id(),
+            secret_hashes: obj.sync_status().map(|s| s.secret_hashes.clone()).unwrap_or_default(),
+            legacy_salt: Some(uid.clone()),
+        };
     }
+    let Some(scope) = targets.first().map(|t| t.scope.clone()) else {
+        return fail(Reason::InvalidSpec, "nothing to reconcile".into(), Retry::OnChange);
+    };
+    // A webhook reads and writes within its app only if its namespace manages that app.
+    if let Object::Webhook(w) = resolved
+        && let WebhookApp::AppId(app) = &w.spec.app
+        && let Err(blocked) = ledger::may_attach(ctx, object.namespace(), &scope, app).await
+    {
+        return Err(Box::new(refused(obj, blocked, ctx, events)));
+    }
+    if ctx.take_read_back(obj)
+        && let Some(id) = obj.recorded_id()
+    {
+        ctx.observations.read_back(credentials, &scope, K::KIND, &id).await;
+    }
+    let live = observe::observe(view, &targets, false).await;
+    let plan = plan::build(
+        input,
+        &targets,
+        &live,
+        &Options {
+            salt: salt.clone(),
+            ..Options::default()
+        },
+    );
+    if let Some(e) = plan.errors.first() {
+        // A failed read is retried as its class says; anything else needs a change of the spec.
+        let (reason, retry) = match live.failure().map(|f| f.class) {
+            Some(Class::Retryable) => (Reason::SinchUnavailable, Retry::Backoff),
+            Some(Class::Auth) => (Reason::CredentialsRefused, Retry::Poll),
+            Some(Class::NotFound) => (Reason::ProjectNotFound, Retry::Poll),
+            Some(Class::Terminal) => (Reason::ReadRefused, Retry::Poll),
+            None => (Reason::CannotPlan, Retry::OnChange),
+        };
+        events.push(warning(reason, &e.message, "Plan"));
+        let (mut report, retry) = failed::<K>(ctx, reason, e.message.clone(), retry);
+        report.fields = Fields {
+            project_id: Some(scope.project.clone()),
+            region: Some(scope.region),
+            ..Fields::default()
+        };
+        return Err(Box::new((report, retry)));
+    }
+    Ok((plan, live, scope))
 }
 
 /// The object as the ledger names owners.

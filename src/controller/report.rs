@@ -5,9 +5,11 @@ use super::Context;
 use super::reconcile::{Blocked, Retry};
 use super::status::Managed;
 use super::status::{Cond, Fields, Reason, Report};
+use crate::engine::execute::Status;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{ChannelStatus, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
+use crate::sinch::error::Class;
 use kube::runtime::events::{Event, EventType};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -292,6 +294,94 @@ pub(super) async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Even
     for event in events {
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
             tracing::warn!(error = %crate::kube_message(&e), reason = %event.reason, "cannot publish an event");
+        }
+    }
+}
+
+/// What a reconcile wrote, for its report.
+pub(super) struct Written<'a> {
+    pub object: &'a Object,
+    pub change: &'a Change,
+    /// The Sinch id after the write (a created object's new one).
+    pub id: Option<&'a str>,
+    /// The field-by-field report of the drift the write set back.
+    pub drift: Option<&'a str>,
+    pub live: &'a observe::Live,
+    pub scope: &'a Scope,
+}
+
+/// The report (conditions, events) of a write, and when to look again.
+pub(super) fn outcome<K: Managed>(
+    obj: &K,
+    what: Written<'_>,
+    status: Status,
+    mut report: Report,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry) {
+    let Written {
+        object,
+        change,
+        id,
+        drift,
+        live,
+        scope,
+    } = what;
+    match status {
+        Status::Done { .. } | Status::Unchanged => {
+            record_hashes(obj, change, &mut report.fields);
+            let exists = format!("{} {} exists in Sinch", noun(object.kind()), id.unwrap_or_default());
+            report.ready = Some(app_ready(live, scope, object, id).unwrap_or(Cond::yes(Reason::Available, exists)));
+            report.synced = Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec"));
+            report.in_sync = true;
+            report.drifted = match drift {
+                Some(fields) => Some(Cond::no(
+                    Reason::Reverted,
+                    format!("changed in Sinch, set back to the spec:\n{fields}"),
+                )),
+                None => was_drifted(obj).then(|| Cond::no(Reason::InSync, "Sinch matches the spec again")),
+            };
+            ctx.clear_failures(obj);
+            let retry = match written(object, change, drift) {
+                Some(event) => {
+                    events.push(event);
+                    // What Sinch sets after a write (channel states, a template's version)
+                    // is read back soon; a webhook's and the settings' answer says it all.
+                    match object.kind() {
+                        Kind::ConversationApp | Kind::Template => Retry::ReadBack,
+                        Kind::Webhook | Kind::ProjectSettings => Retry::Poll,
+                    }
+                }
+                None => Retry::Poll,
+            };
+            (report, retry)
+        }
+        Status::Failed { message, class } => {
+            // As the failed request's class says (rule 8): a refused key is fixed by its
+            // owner and a vanished object by the next poll's plan, not by a change of the spec.
+            let (reason, retry) = match class {
+                Class::Retryable => (Reason::SinchError, Retry::Backoff),
+                Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
+                Class::NotFound => (Reason::NotFound, Retry::Poll),
+                Class::Terminal => (Reason::Rejected, Retry::OnChange),
+            };
+            ctx.metrics.failed(K::KIND, reason.as_str());
+            events.push(warning(reason, &message, verb(change.action)));
+            if let Some(fields) = drift {
+                report.drifted = Some(Cond::yes(
+                    Reason::Drifted,
+                    format!("Sinch differs from the spec (not set back: {reason}):\n{fields}"),
+                ));
+            }
+            report.synced = Some(Cond::no(reason, message));
+            if change.id.is_none() {
+                report.ready = Some(Cond::no(Reason::Creating, "not created in Sinch yet"));
+            }
+            (report, retry)
+        }
+        Status::Skipped(message) => {
+            report.synced = Some(Cond::no(Reason::Skipped, message));
+            (report, Retry::Backoff)
         }
     }
 }
