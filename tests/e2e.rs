@@ -406,7 +406,7 @@ async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_not
     let ns = &unique("e2e-examples");
     let admin = setup(ns).await;
     let sim = start_sim().await;
-    let _controller = Controller::start(&sim, ns, ns, &["--resync", "3s"]);
+    let controller = Controller::start(&sim, ns, ns, &["--resync", "3s"]);
     apply_yaml(&admin, &examples(), Some(ns)).await;
     all_ready(&admin, ns, 10).await;
 
@@ -441,12 +441,23 @@ async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_not
         app.data["spec"]["channelCredentials"].as_array().map(Vec::len)
     );
 
-    // Steady state: polls read, never write.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Steady state: polls read, never write. Once the read-backs of the creates are done
+    // (no write for a whole interval), a window in which every object polls at least twice.
+    eventually(Duration::from_secs(30), "no more writes", || async {
+        sim.reset_stats();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (sim.stats().writes == 0).then_some(())
+    })
+    .await;
     sim.reset_stats();
+    let reconciles = controller.metric("sinch_operator_reconciles_total").await;
     tokio::time::sleep(Duration::from_secs(7)).await;
     let stats = sim.stats();
     assert_eq!(stats.writes, 0, "{stats:?}");
+    assert!(
+        controller.metric("sinch_operator_reconciles_total").await >= reconciles + 10.0,
+        "the window held a poll of each of the ten objects"
+    );
     // One observation of both scopes reads 7 lists (per scope the apps, each app's webhooks and
     // the templates; the settings once), shared by all ten objects; in 7 s at a 3 s interval
     // that is at most three rounds: no reconcile loops on its own writes.
@@ -635,7 +646,7 @@ async fn observe_only_reports_drift_and_never_writes() {
         .id
         .unwrap();
     sim.reset_stats();
-    let _controller = Controller::start(&sim, ns, ns, &["--resync", "2s"]);
+    let controller = Controller::start(&sim, ns, ns, &["--resync", "2s"]);
     let yaml = r#"
 apiVersion: conversation.sinch.com/v1alpha1
 kind: ConversationApp
@@ -669,8 +680,12 @@ spec: {displayName: Missing, managementPolicy: ObserveOnly}
         condition(&missing, "Ready").unwrap().2,
         "no such app exists in Sinch; managementPolicy ObserveOnly never creates one"
     );
-    // Several polls later, and after deleting both objects: not one write.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Several polls later (two more of each object), and after deleting both: not one write.
+    let reconciles = controller.metric("sinch_operator_reconciles_total").await;
+    eventually(Duration::from_secs(30), "two more polls of each object", || async {
+        (controller.metric("sinch_operator_reconciles_total").await >= reconciles + 4.0).then_some(())
+    })
+    .await;
     apps.delete("legacy", &DeleteParams::default()).await.unwrap();
     apps.delete("missing", &DeleteParams::default()).await.unwrap();
     eventually(Duration::from_secs(30), "both objects gone", || async {
@@ -715,7 +730,14 @@ async fn a_second_replica_does_not_act_while_the_first_holds_the_lease() {
     };
     apply_yaml(&admin, &app("one"), Some(ns)).await;
     all_ready(&admin, ns, 1).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // While the first goes on (its read-back of the new app), the second does nothing.
+    let seen = first.metric("sinch_operator_reconciles_total").await;
+    eventually(
+        Duration::from_secs(30),
+        "the first replica reconciles again",
+        || async { (first.metric("sinch_operator_reconciles_total").await > seen).then_some(()) },
+    )
+    .await;
     assert_eq!(second.metric("sinch_operator_leader").await, 0.0);
     assert_eq!(second.metric("sinch_operator_reconciles_total").await, 0.0);
     assert_eq!(second.metric("sinch_operator_sinch_requests_total").await, 0.0);
