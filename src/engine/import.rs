@@ -176,130 +176,146 @@ pub fn manifests(regions: &[(Region, RegionLive)]) -> Imported {
     let mut names = Names::default();
     let mut out = Imported::default();
     for (region, live) in regions {
-        let dir = region.as_str();
         for (app, webhooks) in &live.apps {
-            let label = format!(
-                "app {:?} ({})",
-                app.display_name.as_deref().unwrap_or_default(),
-                app.id.as_deref().unwrap_or_default()
-            );
-            let name = names.take(
-                Kind::ConversationApp,
-                app.display_name.as_deref().unwrap_or("app"),
-                *region,
-            );
-            let secret = format!("{name}-credentials");
-            let mut refs = Refs {
-                secret: &secret,
-                prefix: String::new(),
-                keys: Vec::new(),
-            };
-            let mut spec = convert(&serde_json::to_value(app).expect("wire types serialise"), &mut refs);
-            spec["region"] = json!(region);
-            // The id pins identity: two apps of one display name stay two apps.
-            spec["appId"] = json!(app.id);
-            let spec = match through::<ConversationAppSpec>(spec) {
-                Ok(spec) => spec,
-                Err(e) => {
-                    out.skipped.push(format!("{label} in {region}: {e}"));
-                    continue;
-                }
-            };
-            out.secrets.entry(secret.clone()).or_default().extend(refs.keys);
-            out.files.push(File {
-                path: format!("{dir}/apps/{name}.yaml"),
-                yaml: manifest(Kind::ConversationApp, &name, spec),
-            });
-            *out.counts.entry(Kind::ConversationApp).or_default() += 1;
-            let mut docs = Vec::new();
-            let hook_secret = format!("{name}-webhooks");
-            for w in webhooks {
-                let target = w.target.as_deref().unwrap_or_default();
-                let short = target.split_once("://").map_or(target, |(_, rest)| rest);
-                let wname = names.take(Kind::Webhook, &format!("{name}-{short}"), *region);
-                let mut refs = Refs {
-                    secret: &hook_secret,
-                    prefix: format!("{wname}-"),
-                    keys: Vec::new(),
-                };
-                let mut spec = convert(&serde_json::to_value(w).expect("wire types serialise"), &mut refs);
-                spec["appRef"] = json!({"name": name});
-                match through::<WebhookSpec>(spec) {
-                    Ok(spec) => {
-                        out.secrets.entry(hook_secret.clone()).or_default().extend(refs.keys);
-                        docs.push(manifest(Kind::Webhook, &wname, spec));
-                        *out.counts.entry(Kind::Webhook).or_default() += 1;
-                    }
-                    Err(e) => out
-                        .skipped
-                        .push(format!("webhook {target} of {label} in {region}: {e}")),
-                }
-            }
-            if !docs.is_empty() {
-                out.files.push(File {
-                    path: format!("{dir}/webhooks/{name}.yaml"),
-                    yaml: docs.join("---\n"),
-                });
-            }
+            out.app(&mut names, *region, app, webhooks);
         }
         for t in &live.templates {
-            let id = t.id.clone().unwrap_or_default();
-            let name = names.take(Kind::Template, &id, *region);
-            let mut stored = t.clone();
-            stored.translations = Some(
-                t.stored_translations()
-                    .filter(|tr| tr.version.as_deref() != Some(LATEST))
-                    .cloned()
-                    .collect(),
-            );
-            stored.version = None;
-            let mut refs = Refs {
-                secret: "",
-                prefix: String::new(),
-                keys: Vec::new(),
-            };
-            let mut spec = convert(&serde_json::to_value(&stored).expect("wire types serialise"), &mut refs);
-            spec["region"] = json!(region);
-            if name != id {
-                spec["templateId"] = json!(id);
-            }
-            match through::<TemplateSpec>(spec) {
-                Ok(spec) => {
-                    out.files.push(File {
-                        path: format!("{dir}/templates/{name}.yaml"),
-                        yaml: manifest(Kind::Template, &name, spec),
-                    });
-                    *out.counts.entry(Kind::Template).or_default() += 1;
-                }
-                Err(e) => out.skipped.push(format!("template {id} in {region}: {e}")),
-            }
+            out.template(&mut names, *region, t);
         }
         if let Some(settings) = &live.settings {
-            let name = names.take(Kind::ProjectSettings, "project-settings", *region);
-            let mut refs = Refs {
-                secret: "",
-                prefix: String::new(),
-                keys: Vec::new(),
-            };
-            let mut spec = convert(
-                &serde_json::to_value(&settings.settings).expect("wire types serialise"),
-                &mut refs,
-            );
-            spec["region"] = json!(region);
-            match through::<ProjectSettingsSpec>(spec) {
-                Ok(spec) => {
-                    out.files.push(File {
-                        path: format!("{dir}/{name}.yaml"),
-                        yaml: manifest(Kind::ProjectSettings, &name, spec),
-                    });
-                    *out.counts.entry(Kind::ProjectSettings).or_default() += 1;
-                }
-                Err(e) => out.skipped.push(format!("project settings in {region}: {e}")),
-            }
+            out.settings(&mut names, *region, settings);
         }
     }
     out.secrets.retain(|_, keys| !keys.is_empty());
     out
+}
+
+impl Imported {
+    /// An app and, in a file beside it, its webhooks (each an `appRef` to it).
+    fn app(&mut self, names: &mut Names, region: Region, app: &App, webhooks: &[Webhook]) {
+        let dir = region.as_str();
+        let label = format!(
+            "app {:?} ({})",
+            app.display_name.as_deref().unwrap_or_default(),
+            app.id.as_deref().unwrap_or_default()
+        );
+        let name = names.take(
+            Kind::ConversationApp,
+            app.display_name.as_deref().unwrap_or("app"),
+            region,
+        );
+        let secret = format!("{name}-credentials");
+        let mut refs = Refs {
+            secret: &secret,
+            prefix: String::new(),
+            keys: Vec::new(),
+        };
+        let mut spec = convert(&serde_json::to_value(app).expect("wire types serialise"), &mut refs);
+        spec["region"] = json!(region);
+        // The id pins identity: two apps of one display name stay two apps.
+        spec["appId"] = json!(app.id);
+        let spec = match through::<ConversationAppSpec>(spec) {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.skipped.push(format!("{label} in {region}: {e}"));
+                return;
+            }
+        };
+        self.secrets.entry(secret.clone()).or_default().extend(refs.keys);
+        self.files.push(File {
+            path: format!("{dir}/apps/{name}.yaml"),
+            yaml: manifest(Kind::ConversationApp, &name, spec),
+        });
+        *self.counts.entry(Kind::ConversationApp).or_default() += 1;
+        let mut docs = Vec::new();
+        let hook_secret = format!("{name}-webhooks");
+        for w in webhooks {
+            let target = w.target.as_deref().unwrap_or_default();
+            let short = target.split_once("://").map_or(target, |(_, rest)| rest);
+            let wname = names.take(Kind::Webhook, &format!("{name}-{short}"), region);
+            let mut refs = Refs {
+                secret: &hook_secret,
+                prefix: format!("{wname}-"),
+                keys: Vec::new(),
+            };
+            let mut spec = convert(&serde_json::to_value(w).expect("wire types serialise"), &mut refs);
+            spec["appRef"] = json!({"name": name});
+            match through::<WebhookSpec>(spec) {
+                Ok(spec) => {
+                    self.secrets.entry(hook_secret.clone()).or_default().extend(refs.keys);
+                    docs.push(manifest(Kind::Webhook, &wname, spec));
+                    *self.counts.entry(Kind::Webhook).or_default() += 1;
+                }
+                Err(e) => self
+                    .skipped
+                    .push(format!("webhook {target} of {label} in {region}: {e}")),
+            }
+        }
+        if !docs.is_empty() {
+            self.files.push(File {
+                path: format!("{dir}/webhooks/{name}.yaml"),
+                yaml: docs.join("---\n"),
+            });
+        }
+    }
+
+    /// A template as stored: its `latest` copies and its version left out.
+    fn template(&mut self, names: &mut Names, region: Region, t: &Template) {
+        let id = t.id.clone().unwrap_or_default();
+        let name = names.take(Kind::Template, &id, region);
+        let mut stored = t.clone();
+        stored.translations = Some(
+            t.stored_translations()
+                .filter(|tr| tr.version.as_deref() != Some(LATEST))
+                .cloned()
+                .collect(),
+        );
+        stored.version = None;
+        let mut refs = Refs {
+            secret: "",
+            prefix: String::new(),
+            keys: Vec::new(),
+        };
+        let mut spec = convert(&serde_json::to_value(&stored).expect("wire types serialise"), &mut refs);
+        spec["region"] = json!(region);
+        if name != id {
+            spec["templateId"] = json!(id);
+        }
+        match through::<TemplateSpec>(spec) {
+            Ok(spec) => {
+                self.files.push(File {
+                    path: format!("{}/templates/{name}.yaml", region.as_str()),
+                    yaml: manifest(Kind::Template, &name, spec),
+                });
+                *self.counts.entry(Kind::Template).or_default() += 1;
+            }
+            Err(e) => self.skipped.push(format!("template {id} in {region}: {e}")),
+        }
+    }
+
+    fn settings(&mut self, names: &mut Names, region: Region, settings: &ProjectSettings) {
+        let name = names.take(Kind::ProjectSettings, "project-settings", region);
+        let mut refs = Refs {
+            secret: "",
+            prefix: String::new(),
+            keys: Vec::new(),
+        };
+        let mut spec = convert(
+            &serde_json::to_value(&settings.settings).expect("wire types serialise"),
+            &mut refs,
+        );
+        spec["region"] = json!(region);
+        match through::<ProjectSettingsSpec>(spec) {
+            Ok(spec) => {
+                self.files.push(File {
+                    path: format!("{}/{name}.yaml", region.as_str()),
+                    yaml: manifest(Kind::ProjectSettings, &name, spec),
+                });
+                *self.counts.entry(Kind::ProjectSettings).or_default() += 1;
+            }
+            Err(e) => self.skipped.push(format!("project settings in {region}: {e}")),
+        }
+    }
 }
 
 /// The Secret every imported reference names, with empty values to fill in, so that a person
