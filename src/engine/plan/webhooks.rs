@@ -50,29 +50,8 @@ impl Builder<'_> {
 
     /// The webhooks of one app (rule 3): limits counted over declared and live, deletes first.
     fn app_webhooks(&mut self, scope: &Scope, slot: &AppSlot, label: &str, declared: &[Declared]) {
-        let (app_id, live): (Option<String>, Vec<Webhook>) = match slot {
-            AppSlot::Failed => {
-                for (t, _) in declared {
-                    self.error(t, format!("not planned: {label} has an error"));
-                }
-                return;
-            }
-            AppSlot::Created(_) => (None, Vec::new()),
-            AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
-                Some(Ok(list)) => (Some(id.clone()), list.to_vec()),
-                Some(Err(e)) => {
-                    for (t, _) in declared {
-                        self.error(t, format!("cannot read the webhooks of {label} ({id}): {e}"));
-                    }
-                    return;
-                }
-                None => {
-                    for (t, _) in declared {
-                        self.error(t, format!("the webhooks of {label} ({id}) were not read"));
-                    }
-                    return;
-                }
-            },
+        let Some((app_id, live)) = self.live_webhooks(scope, slot, label, declared) else {
+            return;
         };
         let matched: Vec<Option<&Webhook>> = declared
             .iter()
@@ -83,31 +62,8 @@ impl Builder<'_> {
             .filter(|l| !matched.iter().flatten().any(|m| m.id == l.id))
             .collect();
         let prune = self.prunes(scope, Kind::Webhook);
-        let kept: Vec<&Webhook> = if prune { Vec::new() } else { undeclared.clone() };
-        let count = declared.len() + kept.len();
-        let mut targets: Vec<String> = declared.iter().map(|(_, spec)| spec.target.clone()).collect();
-        // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
-        // message is the same on every run.
-        let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
-        undeclared_targets.sort();
-        targets.extend(undeclared_targets);
-        let duplicate = targets
-            .iter()
-            .enumerate()
-            .find(|(i, t)| targets[..*i].contains(t))
-            .map(|(_, t)| t.clone());
-        if count > MAX_WEBHOOKS_PER_APP || duplicate.is_some() {
-            let message = match duplicate {
-                Some(target) if count <= MAX_WEBHOOKS_PER_APP => {
-                    format!("{label} would have two webhooks with the target {target}")
-                }
-                _ => format!(
-                    "{label} would have {count} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
-                    declared.len(),
-                    kept.len(),
-                    targets.join(", ")
-                ),
-            };
+        let kept: &[&Webhook] = if prune { &[] } else { &undeclared };
+        if let Some(message) = over_the_limits(label, declared, kept) {
             for (t, _) in declared {
                 self.error(t, message.clone());
             }
@@ -137,57 +93,124 @@ impl Builder<'_> {
         // Updates before creates, so that a target moved from one webhook frees its slot first.
         later.sort_by_key(|(i, _, _, m)| (m.is_none(), *i));
         for (_, t, spec, found) in later {
-            let app_for_body = app_id.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.into());
-            let desired = desired::webhook(spec, &app_for_body, t.object().namespace(), &self.input.secrets);
-            let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
-            let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
-            match found {
-                None => {
-                    if let Some(u) = desired.unresolved().next() {
-                        let message = format!(
-                            "cannot create the webhook: {}: {}",
-                            u.field,
-                            u.unresolved.as_deref().unwrap_or_default()
-                        );
-                        self.error(t, message);
-                        continue;
-                    }
-                    let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                    c.fields = created_fields(&to_map(&desired.wire));
-                    c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
-                    c.after = deletes.clone();
-                    if let AppSlot::Created(i) = slot {
-                        c.app_from = Some(*i);
-                        c.after.insert(0, *i);
-                    }
-                    self.push(c, &desired.secrets);
-                }
-                Some(live) => {
-                    let id = live.id.clone().unwrap_or_default();
-                    let update = diff::update(
-                        &to_map(&desired.wire),
-                        &to_map(live),
-                        &["id", "app_id", "target"],
-                        &secrets,
+            self.webhook(scope, slot, app_id.as_deref(), (t, spec), found, &deletes);
+        }
+    }
+
+    /// The app's id (none yet for one this plan creates) and its live webhooks; `None` when
+    /// they are unknown, with the error on each declared webhook.
+    fn live_webhooks(
+        &mut self,
+        scope: &Scope,
+        slot: &AppSlot,
+        label: &str,
+        declared: &[Declared],
+    ) -> Option<(Option<String>, Vec<Webhook>)> {
+        let failure = match slot {
+            AppSlot::Created(_) => return Some((None, Vec::new())),
+            AppSlot::Failed => format!("not planned: {label} has an error"),
+            AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
+                Some(Ok(list)) => return Some((Some(id.clone()), list.to_vec())),
+                Some(Err(e)) => format!("cannot read the webhooks of {label} ({id}): {e}"),
+                None => format!("the webhooks of {label} ({id}) were not read"),
+            },
+        };
+        for (t, _) in declared {
+            self.error(t, failure.clone());
+        }
+        None
+    }
+
+    /// One declared webhook's create or update, after the app's deletes (and its app's create).
+    fn webhook(
+        &mut self,
+        scope: &Scope,
+        slot: &AppSlot,
+        app_id: Option<&str>,
+        (t, spec): Declared,
+        found: Option<&Webhook>,
+        deletes: &[usize],
+    ) {
+        let salt = self.options.salt.clone();
+        let app_for_body = app_id.unwrap_or(KNOWN_AFTER_APPLY);
+        let desired = desired::webhook(spec, app_for_body, t.object().namespace(), &self.input.secrets);
+        let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
+        let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
+        match found {
+            None => {
+                if let Some(u) = desired.unresolved().next() {
+                    let message = format!(
+                        "cannot create the webhook: {}: {}",
+                        u.field,
+                        u.unresolved.as_deref().unwrap_or_default()
                     );
-                    let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
-                        continue;
-                    };
-                    if c.action == Action::Update {
-                        // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
-                        let mut body = update.body;
-                        body.insert("target".into(), Value::String(spec.target.clone()));
-                        c.request = Some(Request::update_webhook(
-                            &scope.project,
-                            &id,
-                            &from_map(body),
-                            update.mask,
-                        ));
-                        c.after = deletes.clone();
-                    }
-                    self.push(c, &desired.secrets);
+                    self.error(t, message);
+                    return;
                 }
+                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                c.fields = created_fields(&to_map(&desired.wire));
+                c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
+                c.after = deletes.to_vec();
+                if let AppSlot::Created(i) = slot {
+                    c.app_from = Some(*i);
+                    c.after.insert(0, *i);
+                }
+                self.push(c, &desired.secrets);
+            }
+            Some(live) => {
+                let id = live.id.clone().unwrap_or_default();
+                let update = diff::update(
+                    &to_map(&desired.wire),
+                    &to_map(live),
+                    &["id", "app_id", "target"],
+                    &secrets,
+                );
+                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
+                    return;
+                };
+                if c.action == Action::Update {
+                    // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
+                    let mut body = update.body;
+                    body.insert("target".into(), Value::String(spec.target.clone()));
+                    c.request = Some(Request::update_webhook(
+                        &scope.project,
+                        &id,
+                        &from_map(body),
+                        update.mask,
+                    ));
+                    c.after = deletes.to_vec();
+                }
+                self.push(c, &desired.secrets);
             }
         }
+    }
+}
+
+/// Why the declared webhooks and the live ones kept beside them break rule 3 (more than five,
+/// or one target twice), if they do.
+fn over_the_limits(label: &str, declared: &[Declared], kept: &[&Webhook]) -> Option<String> {
+    let count = declared.len() + kept.len();
+    let mut targets: Vec<String> = declared.iter().map(|(_, spec)| spec.target.clone()).collect();
+    // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
+    // message is the same on every run.
+    let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
+    undeclared_targets.sort();
+    targets.extend(undeclared_targets);
+    let duplicate = targets
+        .iter()
+        .enumerate()
+        .find(|(i, t)| targets[..*i].contains(t))
+        .map(|(_, t)| t.clone());
+    match duplicate {
+        Some(target) if count <= MAX_WEBHOOKS_PER_APP => {
+            Some(format!("{label} would have two webhooks with the target {target}"))
+        }
+        _ if count > MAX_WEBHOOKS_PER_APP => Some(format!(
+            "{label} would have {count} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
+            declared.len(),
+            kept.len(),
+            targets.join(", ")
+        )),
+        _ => None,
     }
 }
