@@ -12,7 +12,7 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
 use crate::input::Secrets;
-use crate::model::{DeletionPolicy, Kind, ManagementPolicy, PAUSED_ANNOTATION};
+use crate::model::{DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION};
 use kube::runtime::controller::Action as Requeue;
 
 /// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
@@ -23,16 +23,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     let placement = object.placement();
     let what = noun(object.kind());
     let me = owner(obj);
-    let keep = if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
-        Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
-    } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
-        Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
-    } else if object.kind() == Kind::ProjectSettings {
-        Some("project settings cannot be deleted in Sinch; they stay as they are".into())
-    } else {
-        None
-    };
-    if let Some(note) = keep {
+    if let Some(note) = kept(&object) {
         return orphan(obj, &me, note, ctx).await;
     }
     if is_paused(obj) {
@@ -47,32 +38,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
             message: note,
         });
     }
-    let status = obj.sync_status();
-    let recorded = (
-        obj.recorded_id(),
-        status.and_then(|s| s.project_id.clone()),
-        status.and_then(|s| s.region),
-    );
-    // Nothing recorded: look the object up by its natural key, as apply would have found it.
-    let found = match recorded {
-        (Some(id), Some(project), Some(region)) => Some((id, Scope { project, region }, None)),
-        _ => match prepare(&object, ctx).await {
-            Err(blocked) if blocked.retry == Retry::Backoff => {
-                return Err(crate::Error::Cleanup {
-                    reason: blocked.reason.as_str(),
-                    message: blocked.message,
-                });
-            }
-            Err(blocked) => {
-                tracing::info!(object = %object.label(), reason = blocked.reason.as_str(), "nothing recorded in Sinch to delete");
-                None
-            }
-            Ok(prepared) => lookup(obj, &prepared, ctx)
-                .await?
-                .map(|(id, scope)| (id, scope, Some(prepared))),
-        },
-    };
-    let Some((id, scope, prepared)) = found else {
+    let Some((id, scope, prepared)) = found(obj, &object, ctx).await? else {
         let note = format!("no {what} of this object exists in Sinch");
         ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
         publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
@@ -129,6 +95,52 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
             reason: "DeleteFailed",
             message: format!("cannot delete {what} {id}: {other:?}"),
         }),
+    }
+}
+
+/// Why the Sinch side of `object` stays whatever this object holds, if it does.
+fn kept(object: &Object) -> Option<String> {
+    let placement = object.placement();
+    let what = noun(object.kind());
+    if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
+        Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
+    } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
+        Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
+    } else if object.kind() == Kind::ProjectSettings {
+        Some("project settings cannot be deleted in Sinch; they stay as they are".into())
+    } else {
+        None
+    }
+}
+
+/// The Sinch object to delete: the one the status records, else the one apply would find by
+/// the natural key (with what was prepared to find it); `None` when there is none.
+async fn found<K: Managed>(
+    obj: &K,
+    object: &Object,
+    ctx: &Context,
+) -> crate::Result<Option<(String, Scope, Option<Prepared>)>> {
+    let status = obj.sync_status();
+    let recorded = (
+        obj.recorded_id(),
+        status.and_then(|s| s.project_id.clone()),
+        status.and_then(|s| s.region),
+    );
+    if let (Some(id), Some(project), Some(region)) = recorded {
+        return Ok(Some((id, Scope { project, region }, None)));
+    }
+    match prepare(object, ctx).await {
+        Err(blocked) if blocked.retry == Retry::Backoff => Err(crate::Error::Cleanup {
+            reason: blocked.reason.as_str(),
+            message: blocked.message,
+        }),
+        Err(blocked) => {
+            tracing::info!(object = %object.label(), reason = blocked.reason.as_str(), "nothing recorded in Sinch to delete");
+            Ok(None)
+        }
+        Ok(prepared) => Ok(lookup(obj, &prepared, ctx)
+            .await?
+            .map(|(id, scope)| (id, scope, Some(prepared)))),
     }
 }
 
