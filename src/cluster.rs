@@ -5,7 +5,7 @@
 
 use crate::input::Input;
 use crate::model::{API_VERSION, Kind};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::{Map, Value, json};
 
 /// The objects of `namespace` (every namespace: `None`), validated as one input.
@@ -18,9 +18,7 @@ pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
     })?;
     let mut docs = Vec::new();
     for kind in Kind::ALL {
-        let crd = kind.crd();
-        let gvk = GroupVersionKind::gvk(crate::model::GROUP, crate::model::VERSION, kind.name());
-        let resource = ApiResource::from_gvk_with_plural(&gvk, &crd.spec.names.plural);
+        let resource = kind.api_resource();
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(kube.clone(), ns, &resource),
             None => Api::all_with(kube.clone(), &resource),
@@ -28,7 +26,7 @@ pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
         let list = api
             .list(&ListParams::default())
             .await
-            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", crd.spec.names.plural), &e))?;
+            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", resource.plural), &e))?;
         for object in list {
             let (label, doc) = document(kind, object);
             docs.push(crate::load::Document::from_value(&label, doc));

@@ -120,18 +120,25 @@ pub fn exec(args: Args) -> crate::Result<u8> {
 /// Notes on the changes the controller would not send: objects paused or only observed.
 fn held_back(mut plan: Plan, manifests: &Input) -> Plan {
     use crate::model::{ManagementPolicy, PAUSED_ANNOTATION};
+    // Object label -> why; usually few of the objects, so found by label once each.
+    let held: std::collections::HashMap<String, String> = manifests
+        .manifests
+        .iter()
+        .filter_map(|m| {
+            let why = if crate::model::is_paused(m.object.metadata()) {
+                format!("paused ({PAUSED_ANNOTATION})")
+            } else if m.object.placement().management_policy == Some(ManagementPolicy::ObserveOnly) {
+                "managementPolicy ObserveOnly".to_string()
+            } else {
+                return None;
+            };
+            Some((m.object.label(), why))
+        })
+        .collect();
     for change in &mut plan.changes {
-        let Some(m) = manifests.manifests.iter().find(|m| m.object.label() == change.label()) else {
-            continue;
-        };
-        let why = if crate::model::is_paused(m.object.metadata()) {
-            format!("paused ({PAUSED_ANNOTATION})")
-        } else if m.object.placement().management_policy == Some(ManagementPolicy::ObserveOnly) {
-            "managementPolicy ObserveOnly".to_string()
-        } else {
-            continue;
-        };
-        if change.action != crate::engine::plan::Action::Noop {
+        if change.action != crate::engine::plan::Action::Noop
+            && let Some(why) = held.get(&change.label())
+        {
             change.notes.push(format!("the controller sends nothing for it: {why}"));
         }
     }

@@ -341,11 +341,7 @@ async fn plan_and_execute<K: Managed>(
     let Some(change) = plan.changes.first() else {
         return failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
     };
-    let fields = Fields {
-        project_id: Some(scope.project.clone()),
-        region: Some(scope.region),
-        ..Fields::default()
-    };
+    let fields = Fields::of_scope(&scope);
     let policy = object.placement().management_policy.unwrap_or_default();
     let paused = is_paused(obj);
     // The claim first: nothing is written for an object that another one manages, and a
@@ -493,11 +489,7 @@ async fn plan_one<K: Managed>(
         };
         events.push(warning(reason, &e.message, "Plan"));
         let (mut report, retry) = failed::<K>(ctx, reason, e.message.clone(), retry);
-        report.fields = Fields {
-            project_id: Some(scope.project.clone()),
-            region: Some(scope.region),
-            ..Fields::default()
-        };
+        report.fields = Fields::of_scope(&scope);
         return Err(Box::new((report, retry)));
     }
     Ok((plan, live, scope))

@@ -95,13 +95,7 @@ pub(super) fn observe_only(
                 fields_of(change)
             );
             if let Some(fields) = drift {
-                events.push(Event {
-                    type_: EventType::Warning,
-                    reason: "DriftDetected".into(),
-                    note: Some(format!("{message}:\n{fields}")),
-                    action: "Observe".into(),
-                    secondary: None,
-                });
+                events.push(warning("DriftDetected", &format!("{message}:\n{fields}"), "Observe"));
                 report.drifted = Some(Cond::yes(
                     if paused { Reason::Paused } else { Reason::ObserveOnly },
                     format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),

@@ -176,6 +176,17 @@ pub struct Report {
     pub in_sync: bool,
 }
 
+impl Fields {
+    /// The scope the object lives in, and nothing else yet.
+    pub fn of_scope(scope: &crate::engine::Scope) -> Fields {
+        Fields {
+            project_id: Some(scope.project.clone()),
+            region: Some(scope.region),
+            ..Fields::default()
+        }
+    }
+}
+
 /// The fields of the status a reconcile sets besides the conditions; `None` keeps what the
 /// status holds. Each kind lays the ones it has over its own status type ([`Managed::lay`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -337,7 +348,7 @@ pub trait Managed:
 }
 
 macro_rules! managed {
-    ($kind:ident, $status:ident, $id:ident, $lay:expr) => {
+    ($kind:ident, $status:ident, $($id:ident)?, $lay:expr) => {
         impl Managed for $kind {
             const KIND: Kind = Kind::$kind;
             type Status = $status;
@@ -351,9 +362,9 @@ macro_rules! managed {
                 &mut status.sync
             }
             fn lay(status: &mut $status, fields: &Fields) {
-                if let Some(id) = &fields.id {
+                $(if let Some(id) = &fields.id {
                     status.$id = id.clone();
-                }
+                })?
                 let lay: fn(&mut $status, &Fields) = $lay;
                 lay(status, fields);
             }
@@ -361,7 +372,7 @@ macro_rules! managed {
                 self.status.as_ref().map(|s| &s.sync)
             }
             fn recorded_id(&self) -> Option<String> {
-                self.status.as_ref().and_then(|s| s.$id.clone())
+                None$(.or_else(|| self.status.as_ref().and_then(|s| s.$id.clone())))?
             }
         }
     };
@@ -382,28 +393,8 @@ managed!(Template, TemplateStatus, template_id, |s, f| {
         s.version = Some(version);
     }
 });
-
-/// Settings have no id of their own: their project is their identity.
-impl Managed for ProjectSettings {
-    const KIND: Kind = Kind::ProjectSettings;
-    type Status = ProjectSettingsStatus;
-    fn object(&self) -> Object {
-        Object::ProjectSettings(self.clone())
-    }
-    fn status(&self) -> Option<&ProjectSettingsStatus> {
-        self.status.as_ref()
-    }
-    fn sync(status: &mut ProjectSettingsStatus) -> &mut SyncStatus {
-        &mut status.sync
-    }
-    fn lay(_: &mut ProjectSettingsStatus, _: &Fields) {}
-    fn sync_status(&self) -> Option<&SyncStatus> {
-        self.status.as_ref().map(|s| &s.sync)
-    }
-    fn recorded_id(&self) -> Option<String> {
-        None
-    }
-}
+// Settings have no id of their own: their project is their identity.
+managed!(ProjectSettings, ProjectSettingsStatus, , |_, _| {});
 
 #[cfg(test)]
 mod tests {

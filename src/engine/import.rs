@@ -101,6 +101,17 @@ struct Refs<'a> {
     keys: Vec<String>,
 }
 
+impl Refs<'_> {
+    /// For objects with no secret fields (templates, settings).
+    fn none() -> Refs<'static> {
+        Refs {
+            secret: "",
+            prefix: String::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// Wire JSON in the model's spelling. Message bodies (other than media) are free-form and kept as
 /// they are, and so are the keys of maps that hold user data (channel names, parameters).
 fn convert(value: &Value, refs: &mut Refs) -> Value {
@@ -271,11 +282,7 @@ impl Imported {
                 .collect(),
         );
         stored.version = None;
-        let mut refs = Refs {
-            secret: "",
-            prefix: String::new(),
-            keys: Vec::new(),
-        };
+        let mut refs = Refs::none();
         let mut spec = convert(&serde_json::to_value(&stored).expect("wire types serialise"), &mut refs);
         spec["region"] = json!(region);
         if name != id {
@@ -295,11 +302,7 @@ impl Imported {
 
     fn settings(&mut self, names: &mut Names, region: Region, settings: &ProjectSettings) {
         let name = names.take(Kind::ProjectSettings, "project-settings", region);
-        let mut refs = Refs {
-            secret: "",
-            prefix: String::new(),
-            keys: Vec::new(),
-        };
+        let mut refs = Refs::none();
         let mut spec = convert(
             &serde_json::to_value(&settings.settings).expect("wire types serialise"),
             &mut refs,

@@ -62,6 +62,16 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Group, version, kind and plural, for dynamic API calls (no schema derived).
+    pub fn api_resource(self) -> kube::api::ApiResource {
+        match self {
+            Kind::ConversationApp => kube::api::ApiResource::erase::<ConversationApp>(&()),
+            Kind::Webhook => kube::api::ApiResource::erase::<Webhook>(&()),
+            Kind::Template => kube::api::ApiResource::erase::<Template>(&()),
+            Kind::ProjectSettings => kube::api::ApiResource::erase::<ProjectSettings>(&()),
+        }
+    }
+
     pub fn crd(self) -> CustomResourceDefinition {
         match self {
             Kind::ConversationApp => ConversationApp::crd(),
