@@ -165,8 +165,9 @@ impl Request {
         .body(&body)
     }
 
-    /// A merge-all PATCH: `body` holds exactly the fields named in `mask`, each complete.
-    pub fn update_app(project: &str, app: &str, body: &App, mask: Vec<String>) -> Request {
+    /// A merge-all PATCH: `body` holds exactly the fields named in `mask`, each complete (an
+    /// [`App`], or the plan's diff of one as it is, not turned back into the type).
+    pub fn update_app(project: &str, app: &str, body: &impl Serialize, mask: Vec<String>) -> Request {
         Request::new(
             Api::Conversation,
             Method::Patch,
@@ -216,7 +217,8 @@ impl Request {
         .body(body)
     }
 
-    pub fn update_webhook(project: &str, webhook: &str, body: &Webhook, mask: Vec<String>) -> Request {
+    /// Like [`Request::update_app`]: the fields of `mask` of a [`Webhook`].
+    pub fn update_webhook(project: &str, webhook: &str, body: &impl Serialize, mask: Vec<String>) -> Request {
         Request::new(
             Api::Conversation,
             Method::Patch,
@@ -329,7 +331,8 @@ impl Request {
         .body(body)
     }
 
-    pub fn update_settings(project: &str, body: &ProjectSettingsRequest) -> Request {
+    /// The declared fields of a [`ProjectSettingsRequest`] (a PATCH with no mask merges them).
+    pub fn update_settings(project: &str, body: &impl Serialize) -> Request {
         Request::new(
             Api::Conversation,
             Method::Patch,

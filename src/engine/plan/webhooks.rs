@@ -134,7 +134,7 @@ impl Builder<'_> {
         let salt = self.options.salt.clone();
         let app_for_body = app_id.unwrap_or(KNOWN_AFTER_APPLY);
         let desired = desired::webhook(spec, app_for_body, t.object().namespace(), &self.input.secrets);
-        let wire = serde_json::to_value(&desired.wire).expect("wire types always serialise");
+        let wire = to_map(&desired.wire);
         let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
         match found {
             None => {
@@ -148,7 +148,7 @@ impl Builder<'_> {
                     return;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&to_map(&desired.wire));
+                c.fields = created_fields(&wire);
                 c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
                 c.after = deletes.to_vec();
                 if let AppSlot::Created(i) = slot {
@@ -159,12 +159,7 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let update = diff::update(
-                    &to_map(&desired.wire),
-                    &to_map(live),
-                    &["id", "app_id", "target"],
-                    &secrets,
-                );
+                let update = diff::update(&wire, &to_map(live), &["id", "app_id", "target"], &secrets);
                 let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
                     return;
                 };
@@ -172,12 +167,7 @@ impl Builder<'_> {
                     // The API requires `target` in every webhook PATCH; the mask keeps it unwritten.
                     let mut body = update.body;
                     body.insert("target".into(), Value::String(spec.target.clone()));
-                    c.request = Some(Request::update_webhook(
-                        &scope.project,
-                        &id,
-                        &from_map(body),
-                        update.mask,
-                    ));
+                    c.request = Some(Request::update_webhook(&scope.project, &id, &body, update.mask));
                     c.after = deletes.to_vec();
                 }
                 self.push(c, &desired.secrets);

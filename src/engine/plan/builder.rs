@@ -1,0 +1,237 @@
+//! What every kind's planner shares: the change of a target, errors per object, reads that
+//! failed, secret values turned into placeholders, the fields of a new object.
+
+use super::*;
+
+/// The secret pointers of a desired body; with hashes recorded at the last write, whether each
+/// value differs from what was written.
+pub(super) fn pointers(
+    uses: &[SecretUse],
+    recorded: &crate::engine::Recorded,
+    salt: &str,
+    body: &Map<String, Value>,
+) -> SecretPointers {
+    // A pointer is `/field/...`: its first segment names a field of the body.
+    let at = |pointer: &str| {
+        let (field, rest) = pointer[1..]
+            .split_once('/')
+            .map_or((&pointer[1..], ""), |(f, _)| (f, &pointer[1 + f.len()..]));
+        body.get(field)?.pointer(rest)
+    };
+    SecretPointers {
+        written: uses
+            .iter()
+            .filter(|u| u.unresolved.is_none())
+            .filter_map(|u| {
+                let hash = recorded.secret_hashes.get(&u.pointer)?;
+                let value = at(&u.pointer)?.as_str()?.as_bytes();
+                let same = fingerprint(salt, value) == *hash
+                    || recorded
+                        .legacy_salt
+                        .as_deref()
+                        .is_some_and(|legacy| legacy_fingerprint(legacy, value) == *hash);
+                Some((u.pointer.clone(), !same))
+            })
+            .collect(),
+        resolved: uses
+            .iter()
+            .filter(|u| u.unresolved.is_none())
+            .map(|u| u.pointer.clone())
+            .collect(),
+        unresolved: uses
+            .iter()
+            .filter(|u| u.unresolved.is_some())
+            .map(|u| u.pointer.clone())
+            .collect(),
+    }
+}
+
+pub(super) fn unresolved_notes(uses: &[SecretUse]) -> Vec<String> {
+    uses.iter()
+        .filter_map(|u| {
+            u.unresolved
+                .as_ref()
+                .map(|why| format!("{}: {why}; not compared", u.field))
+        })
+        .collect()
+}
+
+pub(super) fn to_map(value: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(value).expect("wire types always serialise") {
+        Value::Object(map) => map,
+        _ => unreachable!("wire objects serialise as objects"),
+    }
+}
+
+impl Builder<'_> {
+    /// Whether `--prune` deletes undeclared objects of `kind` in `scope`.
+    pub(super) fn prunes(&self, scope: &Scope, kind: Kind) -> bool {
+        self.options.prune && !self.no_prune.contains(scope) && self.declared.contains(&(scope.clone(), kind))
+    }
+
+    pub(super) fn error(&mut self, t: &Target, message: impl Into<String>) {
+        self.failed.insert(t.scope.clone());
+        self.plan.errors.push(PlanError {
+            kind: Some(t.kind()),
+            name: Some(t.name()),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn read<'l, T>(&mut self, t: &Target, what: &str, read: Option<&'l Read<T>>) -> Option<&'l T> {
+        match read {
+            Some(Ok(value)) => Some(&**value),
+            Some(Err(e)) => {
+                let message = format!("cannot read the {what} of {}: {e}", t.scope);
+                self.error(t, message);
+                None
+            }
+            None => {
+                let message = format!("the {what} of {} were not read", t.scope);
+                self.error(t, message);
+                None
+            }
+        }
+    }
+
+    /// Adds a change; secret values in its body become placeholders first.
+    pub(super) fn push(&mut self, mut change: Change, uses: &[SecretUse]) -> usize {
+        if let Some(body) = change.request.as_mut().and_then(|r| r.body.as_mut()) {
+            for u in uses.iter().filter(|u| u.unresolved.is_none()) {
+                if let Some(slot) = body.pointer_mut(&u.pointer) {
+                    let value = std::mem::replace(slot, Value::String(SENSITIVE.into()));
+                    change.secrets.push(SecretSlot {
+                        pointer: u.pointer.clone(),
+                        namespace: u.namespace.clone(),
+                        name: u.name.clone(),
+                        key: u.key.clone(),
+                        fingerprint: fingerprint(&self.options.salt, value.as_str().unwrap_or_default().as_bytes()),
+                    });
+                }
+            }
+        }
+        self.plan.changes.push(change);
+        self.plan.changes.len() - 1
+    }
+
+    pub(super) fn change(&self, t: &Target, action: Action, id: Option<String>, observed: String) -> Change {
+        Change {
+            kind: t.kind(),
+            name: t.name(),
+            action,
+            id,
+            project: t.scope.project.clone(),
+            region: t.scope.region,
+            fields: Vec::new(),
+            request: None,
+            notes: Vec::new(),
+            secrets: Vec::new(),
+            after: Vec::new(),
+            app_from: None,
+            observed,
+        }
+    }
+
+    /// The change of an object found in Sinch, from its merge-all update (request left to the
+    /// caller); `None`, with the error recorded, when the update cannot be sent.
+    pub(super) fn found(
+        &mut self,
+        t: &Target,
+        id: &str,
+        live: &impl Serialize,
+        uses: &[SecretUse],
+        secrets: &SecretPointers,
+        update: &diff::Update,
+    ) -> Option<Change> {
+        if !update.blocked.is_empty() {
+            self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
+            return None;
+        }
+        let action = if update.mask.is_empty() {
+            Action::Noop
+        } else {
+            Action::Update
+        };
+        let mut c = self.change(
+            t,
+            action,
+            Some(id.to_string()),
+            observed(&self.options.salt, Some(live)),
+        );
+        c.fields = update.fields.clone();
+        c.notes = unresolved_notes(uses);
+        note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), secrets);
+        Some(c)
+    }
+}
+
+/// The fields of a new object, leaf by leaf (list elements whole), secrets redacted.
+pub(super) fn created_fields(body: &Map<String, Value>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    for (k, v) in body.iter().filter(|(k, _)| k.as_str() != "id") {
+        diff::field_changes(
+            v,
+            &Value::Null,
+            k,
+            k,
+            &format!("/{k}"),
+            &SecretPointers::default(),
+            &mut out,
+        );
+    }
+    out
+}
+
+pub(super) fn note_hidden(c: &mut Change, live: &Value, secrets: &SecretPointers) {
+    let hidden = diff::hidden_secrets(live, secrets);
+    if hidden > 0 {
+        c.notes.push(format!(
+            "{hidden} secret{} not compared: Sinch does not return {} in clear",
+            if hidden == 1 { "" } else { "s" },
+            if hidden == 1 { "it" } else { "them" }
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Recorded;
+    use crate::engine::desired::SecretUse;
+    use serde_json::json;
+
+    fn token_use() -> SecretUse {
+        SecretUse {
+            field: "spec.channelCredentials[0].staticBearer.tokenRef".into(),
+            pointer: "/channel_credentials/0/static_bearer/token".into(),
+            namespace: "ns".into(),
+            name: "s".into(),
+            key: "token".into(),
+            unresolved: None,
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_hashes_of_older_versions_still_match() {
+        let value = b"canary-token-5151";
+        // Keyed: without the salt, the hash of a guessed value tells nothing.
+        assert_ne!(fingerprint("secret-salt", value), fingerprint("other-salt", value));
+        assert_eq!(fingerprint("secret-salt", value), fingerprint("secret-salt", value));
+        assert_eq!(fingerprint("secret-salt", value).len(), 32);
+        let body = json!({"channel_credentials": [{"static_bearer": {"token": "canary-token-5151"}}]});
+        let recorded = |hash: String| Recorded {
+            id: None,
+            secret_hashes: [("/channel_credentials/0/static_bearer/token".to_string(), hash)].into(),
+            legacy_salt: Some("uid-1".into()),
+        };
+        let body = body.as_object().unwrap();
+        let changed = |r: &Recorded| pointers(&[token_use()], r, "secret-salt", body).written;
+        let pointer = "/channel_credentials/0/static_bearer/token";
+        // A hash recorded by an older version (sha256 with the uid) matches: no rewrite.
+        assert!(!changed(&recorded(legacy_fingerprint("uid-1", value)))[pointer]);
+        assert!(!changed(&recorded(fingerprint("secret-salt", value)))[pointer]);
+        // A rotated value differs under either.
+        assert!(changed(&recorded(legacy_fingerprint("uid-1", b"old")))[pointer]);
+        assert!(changed(&recorded(fingerprint("secret-salt", b"old")))[pointer]);
+    }
+}

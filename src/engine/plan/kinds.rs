@@ -1,0 +1,159 @@
+//! The planners of apps, templates (rule 4) and project settings (rule 5), each from its
+//! already-matched object; webhooks, with the limits of rule 3, are in `webhooks.rs`.
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn app(&mut self, t: &Target, a: &ConversationApp) -> AppSlot {
+        let Some(apps) = self.read(t, "apps", self.live.apps(&t.scope)) else {
+            return AppSlot::Failed;
+        };
+        let found = match identity::app(t.recorded.id.as_deref(), &a.spec, apps) {
+            Ok(found) => found,
+            Err(message) => {
+                self.error(t, message);
+                return AppSlot::Failed;
+            }
+        };
+        let desired = desired::app(&a.spec, t.object().namespace(), &self.input.secrets);
+        let wire = to_map(&desired.wire);
+        let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
+        let project = &t.scope.project;
+        let salt = self.options.salt.clone();
+        match found {
+            None => {
+                if let Some(u) = desired.unresolved().next() {
+                    let message = format!(
+                        "cannot create the app: {}: {}",
+                        u.field,
+                        u.unresolved.as_deref().unwrap_or_default()
+                    );
+                    self.error(t, message);
+                    return AppSlot::Failed;
+                }
+                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                c.fields = created_fields(&wire);
+                c.request = Some(Request::create_app(project, &desired.wire));
+                AppSlot::Created(self.push(c, &desired.secrets))
+            }
+            Some(live) => {
+                let id = live.id.clone().unwrap_or_default();
+                let update = diff::update(&wire, &to_map(live), &["id"], &secrets);
+                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
+                    return AppSlot::Failed;
+                };
+                if c.action == Action::Update {
+                    c.request = Some(Request::update_app(project, &id, &update.body, update.mask));
+                }
+                self.push(c, &desired.secrets);
+                AppSlot::Live(id)
+            }
+        }
+    }
+
+    pub(super) fn template(&mut self, t: &Target, tpl: &TemplateObject) {
+        let reads = self.live.scopes.get(&t.scope).and_then(|s| s.templates.as_ref());
+        let Some(templates) = self.read(t, "templates", reads) else {
+            return;
+        };
+        let desired = desired::template(&tpl.spec, t.object().name());
+        let id = desired.id.clone().unwrap_or_default();
+        let salt = self.options.salt.clone();
+        match identity::template(&id, templates) {
+            None => {
+                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
+                c.fields = created_fields(&to_map(&desired));
+                c.request = Some(Request::create_template(&t.scope.project, &desired));
+                self.push(c, &[]);
+            }
+            Some(live) => {
+                let mut c = self.change(t, Action::Noop, Some(id.clone()), observed(&salt, Some(live)));
+                if let Some((fields, body)) = template_update(&desired, live) {
+                    c.action = Action::Update;
+                    c.fields = fields;
+                    c.request = Some(Request::update_template(&t.scope.project, &id, &body));
+                }
+                self.push(c, &[]);
+            }
+        }
+    }
+
+    pub(super) fn settings(&mut self, t: &Target, s: &ProjectSettings) {
+        let scope = self.live.scopes.get(&t.scope);
+        let Some(live) = self.read(t, "settings", scope.and_then(|s| s.settings.as_ref())) else {
+            return;
+        };
+        let desired = desired::settings(&s.spec);
+        let salt = self.options.salt.clone();
+        if let Some(conflicts) = scope.and_then(|s| s.conflicts.as_ref()) {
+            match conflicts {
+                Ok(list) if list.is_empty() => {}
+                Ok(list) => {
+                    let first = &list[0];
+                    let message = format!(
+                        "contactSettings.unifiedContactIdEnabled: {} identity conflict{} in {} block enabling unified contact id (first: {} on {}, contacts {}); resolve them, then plan again",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" },
+                        t.scope,
+                        first.identity,
+                        first.channels.join(", "),
+                        first.contact_ids.join(", ")
+                    );
+                    return self.error(t, message);
+                }
+                Err(e) => return self.error(t, format!("cannot read the identity conflicts of {}: {e}", t.scope)),
+            }
+        }
+        match live {
+            None => {
+                let mut c = self.change(
+                    t,
+                    Action::Create,
+                    Some(t.scope.project.clone()),
+                    observed(&salt, None::<&Value>),
+                );
+                c.fields = created_fields(&to_map(&desired));
+                c.request = Some(Request::create_settings(&t.scope.project, &desired));
+                self.push(c, &[]);
+            }
+            Some(live) => {
+                let current = live.settings.clone().unwrap_or_default();
+                let update = diff::update(&to_map(&desired), &to_map(&current), &[], &SecretPointers::default());
+                let action = if update.mask.is_empty() {
+                    Action::Noop
+                } else {
+                    Action::Update
+                };
+                let mut c = self.change(t, action, Some(t.scope.project.clone()), observed(&salt, Some(live)));
+                if action == Action::Update {
+                    c.fields = update.fields;
+                    c.request = Some(Request::update_settings(&t.scope.project, &update.body));
+                }
+                self.push(c, &[]);
+            }
+        }
+    }
+}
+
+/// Rule 4: a template update is a PUT of the whole template with the live version. Compared on
+/// the stored translations (the `latest` copies dropped); a description the manifest leaves out
+/// keeps its live value. `None` when nothing declared differs.
+pub fn template_update(desired: &Template, live: &Template) -> Option<(Vec<FieldChange>, Template)> {
+    let mut stored = live.clone();
+    stored.translations = Some(live.stored_translations().cloned().collect());
+    let update = diff::update(&to_map(desired), &to_map(&stored), &["id"], &SecretPointers::default());
+    if update.mask.is_empty() {
+        return None;
+    }
+    let mut body = desired.clone();
+    body.version = live.version;
+    if body.description.is_none() {
+        body.description = live.description.clone();
+    }
+    body.translations = body.translations.map(|ts| {
+        ts.into_iter()
+            .filter(|t| t.version.as_deref() != Some(LATEST))
+            .collect()
+    });
+    Some((update.fields, body))
+}

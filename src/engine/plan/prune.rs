@@ -1,0 +1,110 @@
+//! Deletes: of the objects no manifest declares (`--prune`), and the delete the controller sends
+//! for a deleted object.
+
+use super::*;
+
+impl Builder<'_> {
+    /// Deletes of the templates and apps that no manifest declares, in the scopes the input
+    /// touches (the undeclared webhooks of declared apps are handled with their app).
+    pub(super) fn prune(&mut self, targets: &[Target]) {
+        let salt = self.options.salt.clone();
+        let scopes: std::collections::BTreeSet<&Scope> = targets.iter().map(|t| &t.scope).collect();
+        let mut deletes = Vec::new();
+        for scope in scopes {
+            let Some(live) = self.live.scopes.get(scope) else {
+                continue;
+            };
+            if let Some(Ok(templates)) = &live.templates
+                && self.prunes(scope, Kind::Template)
+            {
+                for tpl in templates.iter() {
+                    let id = tpl.id.clone().unwrap_or_default();
+                    let declared = targets.iter().any(|t| match t.object() {
+                        Object::Template(d) => {
+                            &t.scope == scope
+                                && desired::template(&d.spec, t.object().name()).id.as_deref() == Some(&id)
+                        }
+                        _ => false,
+                    });
+                    if !declared {
+                        deletes.push((
+                            Kind::Template,
+                            id.clone(),
+                            id.clone(),
+                            scope.clone(),
+                            observed(&salt, Some(tpl)),
+                        ));
+                    }
+                }
+            }
+            if let Some(Ok(apps)) = &live.apps
+                && self.prunes(scope, Kind::ConversationApp)
+            {
+                for app in apps.iter() {
+                    let id = app.id.clone().unwrap_or_default();
+                    let declared = targets.iter().any(|t| match t.object() {
+                        Object::ConversationApp(a) => {
+                            &t.scope == scope
+                                && identity::app(t.recorded.id.as_deref(), &a.spec, apps)
+                                    .ok()
+                                    .flatten()
+                                    .and_then(|m| m.id.as_deref())
+                                    == Some(&id)
+                        }
+                        Object::Webhook(w) => &t.scope == scope && w.spec.app == WebhookApp::AppId(id.clone()),
+                        _ => false,
+                    });
+                    if !declared {
+                        let name = app.display_name.clone().unwrap_or_default();
+                        deletes.push((
+                            Kind::ConversationApp,
+                            name,
+                            id.clone(),
+                            scope.clone(),
+                            observed(&salt, Some(app)),
+                        ));
+                    }
+                }
+            }
+        }
+        for (kind, name, id, scope, observed) in deletes {
+            let change = pruned(kind, name, id, &scope, String::new(), observed);
+            self.push(change, &[]);
+        }
+    }
+}
+
+/// The delete of a Sinch object (`None` for project settings, which cannot be deleted): with
+/// `--prune`, of one no manifest declares; in the controller, of a deleted object's.
+pub fn delete(kind: Kind, name: String, id: String, scope: &Scope, note: String) -> Option<Change> {
+    let request = match kind {
+        Kind::ConversationApp => Request::delete_app(&scope.project, &id),
+        Kind::Webhook => Request::delete_webhook(&scope.project, &id),
+        Kind::Template => Request::delete_template(&scope.project, &id),
+        Kind::ProjectSettings => return None,
+    };
+    Some(Change {
+        kind,
+        name,
+        action: Action::Delete,
+        id: Some(id),
+        project: scope.project.clone(),
+        region: scope.region,
+        fields: Vec::new(),
+        request: Some(request),
+        notes: vec![note],
+        secrets: Vec::new(),
+        after: Vec::new(),
+        app_from: None,
+        observed: "absent".into(),
+    })
+}
+
+/// The delete of an object no manifest declares (only with `--prune`).
+pub(super) fn pruned(kind: Kind, name: String, id: String, scope: &Scope, context: String, observed: String) -> Change {
+    let note = format!("not declared by any manifest; deleted because of --prune{context}");
+    Change {
+        observed,
+        ..delete(kind, name, id, scope, note).expect("apps, webhooks and templates can be deleted")
+    }
+}
