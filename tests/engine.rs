@@ -1526,3 +1526,45 @@ async fn tokens_expiring_mid_run_are_renewed_and_nothing_fails() {
     assert!(apps.iter().all(|(_, targets)| targets.len() == 3), "{apps:?}");
     assert_eq!(templates.len(), 4);
 }
+
+#[tokio::test]
+async fn plan_errors_carry_the_class_of_the_read_that_failed() {
+    let sim = start().await;
+    let us = api(&sim, Region::Us);
+    let a = us.create_app(&stray_app("Shop")).await.unwrap().id.unwrap();
+    let b = us.create_app(&stray_app("Shop")).await.unwrap().id.unwrap();
+    let dir = write_dir(&[
+        ("app.yaml", APP),
+        ("secrets.yaml", SECRETS),
+        ("template.yaml", TEMPLATE),
+    ]);
+    sim.inject(Fault {
+        status: 403,
+        times: 10,
+        retry_after: None,
+        after_write: false,
+        matching: Some("GET /us/v2/projects/".into()),
+        message: Some("The project is not accessible with this key".into()),
+    });
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--output", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // An ambiguous identity needs a change of the input: no class. The refused read is
+    // terminal (a 403), which the controller turns into ReadRefused at the poll interval.
+    assert_eq!(
+        plan["errors"],
+        serde_json::json!([
+            {
+                "kind": "ConversationApp",
+                "name": "team/shop",
+                "message": format!("2 apps are named \"Shop\" in this project and region ({a}, {b}): set spec.appId to the one to manage"),
+            },
+            {
+                "kind": "Template",
+                "name": "team/hello",
+                "message": format!("cannot read the templates of project {PROJECT} in region us: GET /v2/projects/{PROJECT}/templates: HTTP 403 PERMISSION_DENIED: The project is not accessible with this key (the access key has no access to project {PROJECT}, or the account's credit limit is reached)"),
+                "class": "terminal",
+            },
+        ])
+    );
+}

@@ -480,7 +480,7 @@ async fn plan_one<K: Managed>(
     );
     if let Some(e) = plan.errors.first() {
         // A failed read is retried as its class says; anything else needs a change of the spec.
-        let (reason, retry) = match live.failure().map(|f| f.class) {
+        let (reason, retry) = match e.class {
             Some(Class::Retryable) => (Reason::SinchUnavailable, Retry::Backoff),
             Some(Class::Auth) => (Reason::CredentialsRefused, Retry::Poll),
             Some(Class::NotFound) => (Reason::ProjectNotFound, Retry::Poll),

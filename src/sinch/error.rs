@@ -33,7 +33,8 @@ impl ApiError {
 }
 
 /// What a failed call means for the caller (rule 8 of the design).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Class {
     /// The request itself is wrong (4xx other than 401, 404, 429): retrying cannot help.
     Terminal,

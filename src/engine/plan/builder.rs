@@ -70,11 +70,17 @@ impl Builder<'_> {
     }
 
     pub(super) fn error(&mut self, t: &Target, message: impl Into<String>) {
+        self.error_of(t, message, None);
+    }
+
+    /// An error with the class of the read that failed, when one did.
+    pub(super) fn error_of(&mut self, t: &Target, message: impl Into<String>, class: Option<Class>) {
         self.failed.insert(t.scope.clone());
         self.plan.errors.push(PlanError {
             kind: Some(t.kind()),
             name: Some(t.name()),
             message: message.into(),
+            class,
         });
     }
 
@@ -83,7 +89,7 @@ impl Builder<'_> {
             Some(Ok(value)) => Some(&**value),
             Some(Err(e)) => {
                 let message = format!("cannot read the {what} of {}: {e}", t.scope);
-                self.error(t, message);
+                self.error_of(t, message, Some(e.class));
                 None
             }
             None => {

@@ -101,7 +101,10 @@ impl Builder<'_> {
                     );
                     return self.error(t, message);
                 }
-                Err(e) => return self.error(t, format!("cannot read the identity conflicts of {}: {e}", t.scope)),
+                Err(e) => {
+                    let message = format!("cannot read the identity conflicts of {}: {e}", t.scope);
+                    return self.error_of(t, message, Some(e.class));
+                }
             }
         }
         match live {

@@ -11,6 +11,7 @@ use crate::input::Input;
 use crate::model::{
     AppOf, ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
 };
+use crate::sinch::error::Class;
 use crate::sinch::request::Request;
 use crate::sinch::template::{LATEST, Template};
 use crate::sinch::webhook::MAX_PER_APP as MAX_WEBHOOKS_PER_APP;
@@ -145,6 +146,10 @@ pub struct PlanError {
     pub kind: Option<Kind>,
     pub name: Option<String>,
     pub message: String,
+    /// When a read of Sinch failed, its class (rule 8): whether planning again may help without
+    /// a change of the input. None: the input or Sinch's state is the cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<Class>,
 }
 
 impl std::fmt::Display for PlanError {
@@ -226,6 +231,7 @@ pub fn build(input: &Input, targets: &[Target], live: &Live, options: &Options) 
             kind: None,
             name: None,
             message: format!("--prune deletes nothing in {scope}: its plan has errors"),
+            class: None,
         });
     }
     plan

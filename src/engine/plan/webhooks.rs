@@ -106,17 +106,20 @@ impl Builder<'_> {
         label: &str,
         declared: &[Declared],
     ) -> Option<(Option<String>, Vec<Webhook>)> {
-        let failure = match slot {
+        let (failure, class) = match slot {
             AppSlot::Created(_) => return Some((None, Vec::new())),
-            AppSlot::Failed => format!("not planned: {label} has an error"),
+            AppSlot::Failed => (format!("not planned: {label} has an error"), None),
             AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
                 Some(Ok(list)) => return Some((Some(id.clone()), list.to_vec())),
-                Some(Err(e)) => format!("cannot read the webhooks of {label} ({id}): {e}"),
-                None => format!("the webhooks of {label} ({id}) were not read"),
+                Some(Err(e)) => (
+                    format!("cannot read the webhooks of {label} ({id}): {e}"),
+                    Some(e.class),
+                ),
+                None => (format!("the webhooks of {label} ({id}) were not read"), None),
             },
         };
         for (t, _) in declared {
-            self.error(t, failure.clone());
+            self.error_of(t, failure.clone(), class);
         }
         None
     }
