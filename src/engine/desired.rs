@@ -166,14 +166,20 @@ pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> De
 }
 
 fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::ChannelCredentials {
-    let field = |name: &str| format!("{path}.{}.{name}", c.credential.field());
     let mut out = w::ChannelCredentials {
         channel: c.channel.as_str().to_string(),
         credential_ordinal_number: c.credential_ordinal_number.map(i64::from),
         callback_secret: r.optional(&format!("{path}.callbackSecretRef"), c.callback_secret_ref.as_ref()),
         ..Default::default()
     };
-    match &c.credential {
+    let field = |name: &str| format!("{path}.{}.{name}", c.credential.field());
+    credential(r, &field, &c.credential, &mut out);
+    out
+}
+
+/// The one credential of a channel, in its wire field; `field` names a manifest field of it.
+fn credential(r: &mut Resolver, field: &dyn Fn(&str) -> String, c: &Credential, out: &mut w::ChannelCredentials) {
+    match c {
         Credential::StaticBearer(b) => {
             out.static_bearer = Some(w::StaticBearer {
                 claimed_identity: Some(b.claimed_identity.clone()),
@@ -228,22 +234,7 @@ fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::Channel
             })
         }
         Credential::LineEnterpriseCredentials(l) => {
-            let (name, account) = match &l.account {
-                LineEnterpriseAccount::LineJapan(a) => ("lineJapan", a),
-                LineEnterpriseAccount::LineThailand(a) => ("lineThailand", a),
-            };
-            let wire = w::LineCredentials {
-                token: r.secret(&field(&format!("{name}.tokenRef")), &account.token_ref),
-                secret: r.secret(&field(&format!("{name}.secretRef")), &account.secret_ref),
-                ..Default::default()
-            };
-            let japan = matches!(l.account, LineEnterpriseAccount::LineJapan(_));
-            out.line_enterprise_credentials = Some(w::LineEnterpriseCredentials {
-                line_japan: japan.then(|| wire.clone()),
-                line_thailand: (!japan).then_some(wire),
-                is_default: l.is_default,
-                ..Default::default()
-            })
+            out.line_enterprise_credentials = Some(line_enterprise(r, field, l))
         }
         Credential::WechatCredentials(c) => {
             out.wechat_credentials = Some(w::WechatCredentials {
@@ -274,7 +265,30 @@ fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::Channel
             })
         }
     }
-    out
+}
+
+/// LINE Enterprise: one account, Japan or Thailand, each with its own token and secret.
+fn line_enterprise(
+    r: &mut Resolver,
+    field: &dyn Fn(&str) -> String,
+    l: &m::LineEnterpriseCredentials,
+) -> w::LineEnterpriseCredentials {
+    let (name, account) = match &l.account {
+        LineEnterpriseAccount::LineJapan(a) => ("lineJapan", a),
+        LineEnterpriseAccount::LineThailand(a) => ("lineThailand", a),
+    };
+    let wire = w::LineCredentials {
+        token: r.secret(&field(&format!("{name}.tokenRef")), &account.token_ref),
+        secret: r.secret(&field(&format!("{name}.secretRef")), &account.secret_ref),
+        ..Default::default()
+    };
+    let japan = matches!(l.account, LineEnterpriseAccount::LineJapan(_));
+    w::LineEnterpriseCredentials {
+        line_japan: japan.then(|| wire.clone()),
+        line_thailand: (!japan).then_some(wire),
+        is_default: l.is_default,
+        ..Default::default()
+    }
 }
 
 /// A webhook of the app `app_id` (resolved from `appRef` or given as `appId`). `targetType` is

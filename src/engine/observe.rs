@@ -127,8 +127,33 @@ struct Needs {
 
 /// Reads what planning `targets` needs; with `prune`, also the webhooks of declared apps that
 /// declare none (the lists prune deletes from are the ones planning reads: it deletes only kinds
-/// the input declares).
+/// the input declares). Two rounds: the lists of each scope, then what depends on them (the
+/// webhooks of the apps found, identity conflicts).
 pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) -> Live {
+    let mut live = Live {
+        scopes: read_scopes(source, needs(targets)).await,
+        webhooks: BTreeMap::new(),
+    };
+    let webhook_reads = webhook_apps(targets, &live, prune)
+        .into_iter()
+        .map(|(scope, app)| async move {
+            let result = source.webhooks(&scope, &app).await;
+            ((scope, app), result)
+        });
+    let conflict_reads = conflict_scopes(targets, &live).into_iter().map(|scope| async move {
+        let result = source.identity_conflicts(&scope).await;
+        (scope, result)
+    });
+    let (webhooks, conflicts) = tokio::join!(join_all(webhook_reads), join_all(conflict_reads));
+    live.webhooks = webhooks.into_iter().collect();
+    for (scope, result) in conflicts {
+        live.scopes.entry(scope).or_default().conflicts = Some(result);
+    }
+    live
+}
+
+/// The lists each scope's targets need.
+fn needs(targets: &[Target<'_>]) -> BTreeMap<Scope, Needs> {
     let mut needs: BTreeMap<Scope, Needs> = BTreeMap::new();
     for t in targets {
         let n = needs.entry(t.scope.clone()).or_default();
@@ -140,43 +165,40 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
             Object::ProjectSettings(_) => n.settings = true,
         }
     }
-    let reads = needs.iter().map(|(scope, n)| async move {
-        let (apps, templates, settings) = tokio::join!(
-            async { if n.apps { Some(source.apps(scope).await) } else { None } },
-            async {
-                if n.templates {
-                    Some(source.templates(scope).await)
-                } else {
-                    None
-                }
-            },
-            async {
-                if n.settings {
-                    Some(source.settings(scope).await)
-                } else {
-                    None
-                }
-            },
-        );
-        (
-            scope.clone(),
-            ScopeLive {
-                apps,
-                templates,
-                settings,
-                conflicts: None,
-            },
-        )
-    });
-    let mut live = Live {
-        scopes: join_all(reads).await.into_iter().collect(),
-        webhooks: BTreeMap::new(),
-    };
+    needs
+}
 
-    // Second round: the webhooks of the apps the input manages, and identity conflicts where
-    // the input is about to enable unified contact id.
-    let mut apps: BTreeSet<(Scope, String)> = BTreeSet::new();
-    let mut conflicts: BTreeSet<Scope> = BTreeSet::new();
+/// The first round: every scope's lists at once, each only when needed.
+async fn read_scopes(source: &impl Source, needs: BTreeMap<Scope, Needs>) -> BTreeMap<Scope, ScopeLive> {
+    let reads = needs.into_iter().map(|(scope, n)| async move {
+        let (apps, templates, settings) = tokio::join!(
+            when(n.apps, || source.apps(&scope)),
+            when(n.templates, || source.templates(&scope)),
+            when(n.settings, || source.settings(&scope)),
+        );
+        let live = ScopeLive {
+            apps,
+            templates,
+            settings,
+            conflicts: None,
+        };
+        (scope, live)
+    });
+    join_all(reads).await.into_iter().collect()
+}
+
+/// A read made only when needed.
+async fn when<F: Future>(needed: bool, read: impl FnOnce() -> F) -> Option<F::Output> {
+    match needed {
+        true => Some(read().await),
+        false => None,
+    }
+}
+
+/// The apps whose webhooks planning needs: those named by id, and those the input manages that
+/// have declared webhooks (with `prune`, any in a scope that declares webhooks).
+fn webhook_apps(targets: &[Target<'_>], live: &Live, prune: bool) -> BTreeSet<(Scope, String)> {
+    let mut apps = BTreeSet::new();
     for t in targets {
         match t.object() {
             Object::ConversationApp(a) => {
@@ -196,38 +218,35 @@ pub async fn observe(source: &impl Source, targets: &[Target<'_>], prune: bool) 
                     apps.insert((t.scope.clone(), id.clone()));
                 }
             }
-            Object::ProjectSettings(s) => {
-                let wants = s
-                    .spec
-                    .contact_settings
-                    .as_ref()
-                    .and_then(|c| c.unified_contact_id_enabled)
-                    == Some(true);
-                let has = match live.scopes.get(&t.scope).and_then(|l| l.settings.as_ref()) {
-                    Some(Ok(settings)) => settings.as_ref().as_ref().is_some_and(unified_contact_id),
-                    _ => false,
-                };
-                if wants && !has {
-                    conflicts.insert(t.scope.clone());
-                }
-            }
-            Object::Template(_) => {}
+            Object::Template(_) | Object::ProjectSettings(_) => {}
         }
     }
-    let webhook_reads = apps.into_iter().map(|(scope, app)| async move {
-        let result = source.webhooks(&scope, &app).await;
-        ((scope, app), result)
-    });
-    let conflict_reads = conflicts.into_iter().map(|scope| async move {
-        let result = source.identity_conflicts(&scope).await;
-        (scope, result)
-    });
-    let (webhooks, conflicts) = tokio::join!(join_all(webhook_reads), join_all(conflict_reads));
-    live.webhooks = webhooks.into_iter().collect();
-    for (scope, result) in conflicts {
-        live.scopes.entry(scope).or_default().conflicts = Some(result);
+    apps
+}
+
+/// The scopes where the input is about to enable unified contact id (rule 5): their identity
+/// conflicts would make the PATCH fail.
+fn conflict_scopes(targets: &[Target<'_>], live: &Live) -> BTreeSet<Scope> {
+    let mut scopes = BTreeSet::new();
+    for t in targets {
+        let Object::ProjectSettings(s) = t.object() else {
+            continue;
+        };
+        let wants = s
+            .spec
+            .contact_settings
+            .as_ref()
+            .and_then(|c| c.unified_contact_id_enabled)
+            == Some(true);
+        let has = match live.scopes.get(&t.scope).and_then(|l| l.settings.as_ref()) {
+            Some(Ok(settings)) => settings.as_ref().as_ref().is_some_and(unified_contact_id),
+            _ => false,
+        };
+        if wants && !has {
+            scopes.insert(t.scope.clone());
+        }
     }
-    live
+    scopes
 }
 
 pub fn unified_contact_id(settings: &ProjectSettings) -> bool {
