@@ -3,11 +3,12 @@
 
 use super::Context;
 use super::connections;
-use super::ledger;
-use super::reconcile::{Prepared, Retry, is_paused, owner, prepare, subject, write};
+use super::ledger::{self, owner, subject};
+use super::prepare::{Prepared, prepare};
 use super::report::{normal, noun, publish, warning};
 use super::status::Managed;
 use super::status::Reason;
+use super::status::Retry;
 use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
@@ -26,7 +27,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     if let Some(note) = kept(&object) {
         return orphan(obj, &me, note, ctx).await;
     }
-    if is_paused(obj) {
+    if crate::model::is_paused(obj.meta()) {
         let note = format!(
             "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
         );
@@ -74,7 +75,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         return Ok(Requeue::await_change());
     };
     let plan = Plan::of(vec![change]);
-    match write(&plan, &credentials, &Secrets::default(), ctx).await {
+    match ctx.observations.write(&plan, &credentials, &Secrets::default()).await {
         Status::Done { note, .. } => {
             let note = match note {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),

@@ -8,8 +8,8 @@
 //! may manage the project's settings.
 
 use super::Context;
-use super::reconcile::{Blocked, Retry};
 use super::status::Reason;
+use super::status::{Blocked, Retry};
 use crate::engine::Defaults;
 use crate::model::{AppOf, Kind, LocalRef, Object, Region, SinchConnection};
 use crate::sinch::Sensitive;

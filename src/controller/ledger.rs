@@ -17,10 +17,9 @@
 //! object's status already records that id (written by an operator version before the ledger).
 
 use super::Context;
-use super::reconcile::{Blocked, Retry};
-use super::status::Reason;
+use super::status::{Blocked, Managed, Reason, Retry};
 use crate::engine::Scope;
-use crate::model::{ClaimOwner, Kind, SinchClaim, SinchClaimSpec};
+use crate::model::{ClaimOwner, Kind, Object, SinchClaim, SinchClaimSpec, WebhookApp};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -382,5 +381,33 @@ pub async fn may_attach(ctx: &Context, ns: &str, scope: &Scope, app_id: &str) ->
             ),
             Retry::Poll,
         )),
+    }
+}
+
+/// The object as the ledger names owners.
+pub fn owner<K: Managed>(obj: &K) -> Owner {
+    Owner {
+        kind: K::KIND,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        uid: obj.meta().uid.clone().unwrap_or_default(),
+    }
+}
+
+/// The Sinch object `resolved` stands for, by its natural key.
+pub fn subject(resolved: &Object, scope: &Scope) -> Subject {
+    let key = match resolved {
+        Object::ConversationApp(a) => a.spec.display_name.clone(),
+        Object::Webhook(w) => match &w.spec.app {
+            WebhookApp::AppId(app) => format!("{app}/{}", w.spec.target),
+            WebhookApp::AppRef(r) => format!("{}/{}", r.name, w.spec.target), // resolved before
+        },
+        Object::Template(t) => t.spec.id(resolved.name()),
+        Object::ProjectSettings(_) => scope.project.clone(),
+    };
+    Subject {
+        scope: scope.clone(),
+        kind: resolved.kind(),
+        key,
     }
 }

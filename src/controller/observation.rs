@@ -13,9 +13,10 @@
 //! another key read.
 
 use crate::engine::Scope;
-use crate::engine::execute::Status;
+use crate::engine::execute::{Status, execute};
 use crate::engine::observe::{self, Read, ReadError};
-use crate::engine::plan::{Action, Change};
+use crate::engine::plan::{Action, Change, Plan};
+use crate::input::Secrets;
 use crate::model::Kind;
 use crate::sinch::app::App;
 use crate::sinch::client::{Client, Credentials, Project, Reason};
@@ -441,6 +442,25 @@ impl observe::Source for View<'_> {
     /// is what a person acts on.
     async fn identity_conflicts(&self, scope: &Scope) -> Read<Vec<IdentityConflict>> {
         poll(self.project(scope).list_identity_conflicts()).await
+    }
+}
+
+impl Observations {
+    /// Carries out a one-change plan through the shared client and lays what was written over
+    /// the shared observation.
+    pub async fn write(&self, plan: &Plan, credentials: &Credentials, secrets: &Secrets) -> Status {
+        let outcome = Reason::Write
+            .scope(execute(plan, &self.sinch, credentials, secrets, &|_, _| {}))
+            .await;
+        let status = outcome
+            .into_iter()
+            .next()
+            .map(|o| o.status)
+            .unwrap_or(Status::Unchanged);
+        if let Some(change) = plan.changes.first() {
+            self.written(credentials, change, &status).await;
+        }
+        status
     }
 }
 

@@ -8,31 +8,23 @@
 
 use super::Context;
 use super::cleanup::cleanup;
-use super::connections::{self, Access};
-use super::ledger::{self, Held};
+use super::ledger::{self, Held, owner, subject};
 use super::observation::View;
+use super::prepare::{Prepared, prepare};
 use super::report::{self, Written};
 use super::report::{ids, is_drift, observe_only, publish, refused, warning, was_drifted};
-use super::status::{self, Cond, Fields, Managed, Reason, Report};
-use crate::engine::execute::{Status, execute};
+use super::status::{self, Cond, Fields, Managed, Reason, Report, Retry};
+use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
-use crate::input::{Input, Secrets};
-use crate::load::Document;
-use crate::model::{AppOf, ManagementPolicy, Object, Webhook, WebhookApp};
+use crate::model::{ManagementPolicy, Object, WebhookApp};
 use crate::render;
-use crate::sinch::client::{self, Credentials};
 use crate::sinch::error::Class;
-use crate::validate;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::Event;
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
-use kube::runtime::reflector::ObjectRef;
-use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -44,50 +36,6 @@ pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval
 
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
-
-/// When to look at the object again after a reconcile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// At the poll interval: all is well (or a wait that nothing will announce).
-    Poll,
-    /// With exponential backoff: a failure that may pass on its own.
-    Backoff,
-    /// Only when the object, or what it refers to, changes: retrying cannot help.
-    OnChange,
-    /// Soon after a write, to read back what Sinch made of it (an app's channel states, a
-    /// template's new version) instead of showing the old for a whole poll interval.
-    ReadBack,
-    /// Soon, while waiting for another object (a webhook's app): its change also triggers a
-    /// reconcile, but that trigger can arrive before the store shows the change, so look again
-    /// (cheap: waiting reads no Sinch).
-    Wait,
-}
-
-/// Why a reconcile cannot go on, as a person reads it in `Synced`.
-#[derive(Debug)]
-pub struct Blocked {
-    pub reason: Reason,
-    pub message: String,
-    pub retry: Retry,
-}
-
-impl Blocked {
-    pub fn new(reason: Reason, message: impl Into<String>, retry: Retry) -> Blocked {
-        Blocked {
-            reason,
-            message: message.into(),
-            retry,
-        }
-    }
-}
-
-/// The engine's input for one object, read from the cluster.
-pub(super) struct Prepared {
-    pub(super) input: Input,
-    /// The object as planned: a webhook's `appRef` replaced by its app's id and placement.
-    pub(super) resolved: Object,
-    pub(super) access: Access,
-}
 
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
     let started = std::time::Instant::now();
@@ -154,158 +102,6 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     Ok(ctx.requeue(obj, retry, observed))
 }
 
-/// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
-/// rules on the object as the CLI would read it.
-pub(super) async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
-    let ns = object.namespace().to_string();
-    let mut object = object.clone();
-    if let Object::Webhook(w) = &mut object {
-        resolve_app(w, ctx)?;
-        check_claim(w, ctx)?;
-    }
-    let access = connections::access(&object, ctx).await?;
-
-    let mut docs = Vec::new();
-    let manifest = json!({
-        "apiVersion": crate::model::API_VERSION,
-        "kind": object.kind().name(),
-        "metadata": {"name": object.name(), "namespace": ns},
-        "spec": object.spec_value(),
-    });
-    docs.push(Document::from_value(&object.label(), manifest));
-    // Secret name -> (the first field naming it, the keys the object uses).
-    let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for (path, r) in object.secret_refs() {
-        names
-            .entry(r.name)
-            .or_insert_with(|| (path, BTreeSet::new()))
-            .1
-            .insert(r.key);
-    }
-    let mut missing = Vec::new();
-    for (name, (path, keys)) in names {
-        match connections::get_secret(ctx, &ns, &name).await? {
-            Some(secret) => {
-                // Only the keys this object uses: one Secret may hold the tokens of a thousand
-                // apps, and loading all of them for each app made every reconcile O(apps). All
-                // of them when one is missing, so that the error can list what is there.
-                let data = secret.data.unwrap_or_default();
-                let data: BTreeMap<_, _> = match keys.iter().all(|k| data.contains_key(k)) {
-                    true => data.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
-                    false => data,
-                };
-                let doc = json!({
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": name, "namespace": ns},
-                    "data": data,
-                });
-                docs.push(Document::from_value(&format!("Secret {ns}/{name}"), doc));
-            }
-            None => missing.push(format!("Secret {ns}/{name} ({path})")),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Blocked::new(
-            Reason::SecretNotFound,
-            format!("waiting for {}: not found", missing.join(", ")),
-            // Secrets are not watched (the operator may only get them): look again each poll.
-            Retry::Poll,
-        ));
-    }
-    let input = validate::validate(docs, Vec::new()).map_err(|report| {
-        let lines: Vec<String> = report
-            .0
-            .into_iter()
-            .map(|mut d| {
-                d.file = None; // the object names itself; there is no file
-                d.to_string()
-            })
-            .collect();
-        Blocked::new(Reason::InvalidSpec, lines.join("; "), Retry::OnChange)
-    })?;
-    Ok(Prepared {
-        input,
-        resolved: object,
-        access,
-    })
-}
-
-/// A webhook with `appRef` is planned as one with the id, project and region of its app, once
-/// the app is Ready; it uses the app's credentials unless it names its own.
-fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
-    let AppOf::Object { namespace: ns, name } = w.app_of() else {
-        return Ok(());
-    };
-    let (ns, name) = (ns.to_string(), name.to_string());
-    let app = ctx.apps.get(&ObjectRef::new(&name).within(&ns)).ok_or_else(|| {
-        Blocked::new(
-            Reason::AppNotFound,
-            format!("waiting for ConversationApp {ns}/{name} (spec.appRef): it does not exist"),
-            Retry::Wait,
-        )
-    })?;
-    let status = app.status.clone().unwrap_or_default();
-    let ready = status.sync.conditions.iter().find(|c| c.type_ == "Ready");
-    let (Some(id), Some(project), Some(region), Some("True")) = (
-        status.app_id.clone(),
-        status.sync.project_id.clone(),
-        status.sync.region,
-        ready.map(|c| c.status.as_str()),
-    ) else {
-        let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
-        return Err(Blocked::new(
-            Reason::AppNotReady,
-            format!("waiting for ConversationApp {ns}/{name} to be Ready: {why}"),
-            Retry::Wait,
-        ));
-    };
-    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), ctx);
-    if w.spec.placement.connection_ref.is_none() {
-        w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
-    }
-    w.spec.app = WebhookApp::AppId(id);
-    w.spec.placement.project_id = Some(project);
-    w.spec.placement.region = Some(region);
-    Ok(())
-}
-
-/// Two Webhook objects claiming one (app, target): the oldest wins.
-fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
-    let WebhookApp::AppId(app) = &w.spec.app else {
-        return Ok(());
-    };
-    let app_of = |other: &Webhook| match other.app_of() {
-        AppOf::Id(id) => Some(id.to_string()),
-        AppOf::Object { namespace, name } => ctx
-            .apps
-            .get(&ObjectRef::new(name).within(namespace))
-            .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),
-    };
-    let age = |o: &Webhook| (o.metadata.creation_timestamp.clone(), o.namespace(), o.name_any());
-    let older = ctx
-        .webhooks
-        .state()
-        .into_iter()
-        .filter(|o| o.metadata.uid != w.metadata.uid && o.metadata.deletion_timestamp.is_none())
-        .filter(|o| o.spec.target == w.spec.target && app_of(o).as_deref() == Some(app.as_str()))
-        .filter(|o| age(o) < age(w))
-        .min_by_key(|o| age(o));
-    match older {
-        None => Ok(()),
-        Some(o) => Err(Blocked::new(
-            Reason::Conflict,
-            format!(
-                "Webhook {}/{} already manages the webhook of app {app} with target {}; delete one of the two objects",
-                o.namespace().unwrap_or_default(),
-                o.name_any(),
-                w.spec.target
-            ),
-            Retry::Poll,
-        )),
-    }
-}
-
 /// Plans this one object against the shared observation of its scope and, unless
 /// `ObserveOnly`, carries the plan out; also when the lists it used were read.
 async fn converge<K: Managed>(
@@ -343,7 +139,7 @@ async fn plan_and_execute<K: Managed>(
     };
     let fields = Fields::of_scope(&scope);
     let policy = object.placement().management_policy.unwrap_or_default();
-    let paused = is_paused(obj);
+    let paused = crate::model::is_paused(obj.meta());
     // The claim first: nothing is written for an object that another one manages, and a
     // create is recorded in the ledger before it is sent.
     let me = owner(obj);
@@ -388,7 +184,7 @@ async fn plan_and_execute<K: Managed>(
         }
         return (report, Retry::Poll);
     }
-    let status = write(&plan, credentials, &input.secrets, ctx).await;
+    let status = ctx.observations.write(&plan, credentials, &input.secrets).await;
     let id = match &status {
         Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
         _ => change.id.clone(),
@@ -495,55 +291,6 @@ async fn plan_one<K: Managed>(
     Ok((plan, live, scope))
 }
 
-/// The object as the ledger names owners.
-pub(super) fn owner<K: Managed>(obj: &K) -> ledger::Owner {
-    ledger::Owner {
-        kind: K::KIND,
-        namespace: obj.namespace().unwrap_or_default(),
-        name: obj.name_any(),
-        uid: obj.meta().uid.clone().unwrap_or_default(),
-    }
-}
-
-/// The Sinch object `resolved` stands for, by its natural key.
-pub(super) fn subject(resolved: &Object, scope: &Scope) -> ledger::Subject {
-    let key = match resolved {
-        Object::ConversationApp(a) => a.spec.display_name.clone(),
-        Object::Webhook(w) => match &w.spec.app {
-            WebhookApp::AppId(app) => format!("{app}/{}", w.spec.target),
-            WebhookApp::AppRef(r) => format!("{}/{}", r.name, w.spec.target), // resolved before
-        },
-        Object::Template(t) => t.spec.id(resolved.name()),
-        Object::ProjectSettings(_) => scope.project.clone(),
-    };
-    ledger::Subject {
-        scope: scope.clone(),
-        kind: resolved.kind(),
-        key,
-    }
-}
-
-/// Carries out a one-change plan and lays what was written over the shared observation.
-pub(super) async fn write(plan: &Plan, credentials: &Credentials, secrets: &Secrets, ctx: &Context) -> Status {
-    let client = ctx.observations.client();
-    let outcome = client::Reason::Write
-        .scope(execute(plan, client, credentials, secrets, &|_, _| {}))
-        .await;
-    let status = outcome
-        .into_iter()
-        .next()
-        .map(|o| o.status)
-        .unwrap_or(Status::Unchanged);
-    if let Some(change) = plan.changes.first() {
-        ctx.observations.written(credentials, change, &status).await;
-    }
-    status
-}
-
-pub(super) fn is_paused<K: Managed>(obj: &K) -> bool {
-    crate::model::is_paused(obj.meta())
-}
-
 /// The error policy: a reconcile that could not even write its status (the API server failed)
 /// tries again with backoff.
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
@@ -570,6 +317,7 @@ pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) ->
 mod tests {
     use super::*;
     use crate::model::ConversationApp;
+    use serde_json::json;
 
     #[test]
     fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_floor() {

@@ -2,8 +2,8 @@
 //! and of drift, the ids and channel states for the status, and the events.
 
 use super::Context;
-use super::reconcile::{Blocked, Retry};
 use super::status::Managed;
+use super::status::{Blocked, Retry};
 use super::status::{Cond, Fields, Reason, Report};
 use crate::engine::execute::Status;
 use crate::engine::plan::{Action, Change};

@@ -396,6 +396,42 @@ managed!(Template, TemplateStatus, template_id, |s, f| {
 // Settings have no id of their own: their project is their identity.
 managed!(ProjectSettings, ProjectSettingsStatus, , |_, _| {});
 
+/// When to look at the object again after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// At the poll interval: all is well (or a wait that nothing will announce).
+    Poll,
+    /// With exponential backoff: a failure that may pass on its own.
+    Backoff,
+    /// Only when the object, or what it refers to, changes: retrying cannot help.
+    OnChange,
+    /// Soon after a write, to read back what Sinch made of it (an app's channel states, a
+    /// template's new version) instead of showing the old for a whole poll interval.
+    ReadBack,
+    /// Soon, while waiting for another object (a webhook's app): its change also triggers a
+    /// reconcile, but that trigger can arrive before the store shows the change, so look again
+    /// (cheap: waiting reads no Sinch).
+    Wait,
+}
+
+/// Why a reconcile cannot go on, as a person reads it in `Synced`.
+#[derive(Debug)]
+pub struct Blocked {
+    pub reason: Reason,
+    pub message: String,
+    pub retry: Retry,
+}
+
+impl Blocked {
+    pub fn new(reason: Reason, message: impl Into<String>, retry: Retry) -> Blocked {
+        Blocked {
+            reason,
+            message: message.into(),
+            retry,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

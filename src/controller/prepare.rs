@@ -1,0 +1,175 @@
+//! What the engine needs of the cluster for one object: its credentials and defaults, a
+//! webhook's app (resolved from `appRef` once the app is Ready, and the oldest claim of one
+//! target), the Secrets it references, and the offline rules on the object as the CLI reads it.
+
+use super::Context;
+use super::connections::{self, Access};
+use super::status::{Blocked, Reason, Retry};
+use crate::input::Input;
+use crate::load::Document;
+use crate::model::{AppOf, Object, Webhook, WebhookApp};
+use crate::validate;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The engine's input for one object, read from the cluster.
+pub struct Prepared {
+    pub input: Input,
+    /// The object as planned: a webhook's `appRef` replaced by its app's id and placement.
+    pub resolved: Object,
+    pub access: Access,
+}
+
+/// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
+/// rules on the object as the CLI would read it.
+pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
+    let ns = object.namespace().to_string();
+    let mut object = object.clone();
+    if let Object::Webhook(w) = &mut object {
+        resolve_app(w, ctx)?;
+        check_claim(w, ctx)?;
+    }
+    let access = connections::access(&object, ctx).await?;
+
+    let mut docs = Vec::new();
+    let manifest = json!({
+        "apiVersion": crate::model::API_VERSION,
+        "kind": object.kind().name(),
+        "metadata": {"name": object.name(), "namespace": ns},
+        "spec": object.spec_value(),
+    });
+    docs.push(Document::from_value(&object.label(), manifest));
+    // Secret name -> (the first field naming it, the keys the object uses).
+    let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for (path, r) in object.secret_refs() {
+        names
+            .entry(r.name)
+            .or_insert_with(|| (path, BTreeSet::new()))
+            .1
+            .insert(r.key);
+    }
+    let mut missing = Vec::new();
+    for (name, (path, keys)) in names {
+        match connections::get_secret(ctx, &ns, &name).await? {
+            Some(secret) => {
+                // Only the keys this object uses: one Secret may hold the tokens of a thousand
+                // apps, and loading all of them for each app made every reconcile O(apps). All
+                // of them when one is missing, so that the error can list what is there.
+                let data = secret.data.unwrap_or_default();
+                let data: BTreeMap<_, _> = match keys.iter().all(|k| data.contains_key(k)) {
+                    true => data.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
+                    false => data,
+                };
+                let doc = json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": ns},
+                    "data": data,
+                });
+                docs.push(Document::from_value(&format!("Secret {ns}/{name}"), doc));
+            }
+            None => missing.push(format!("Secret {ns}/{name} ({path})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Blocked::new(
+            Reason::SecretNotFound,
+            format!("waiting for {}: not found", missing.join(", ")),
+            // Secrets are not watched (the operator may only get them): look again each poll.
+            Retry::Poll,
+        ));
+    }
+    let input = validate::validate(docs, Vec::new()).map_err(|report| {
+        let lines: Vec<String> = report
+            .0
+            .into_iter()
+            .map(|mut d| {
+                d.file = None; // the object names itself; there is no file
+                d.to_string()
+            })
+            .collect();
+        Blocked::new(Reason::InvalidSpec, lines.join("; "), Retry::OnChange)
+    })?;
+    Ok(Prepared {
+        input,
+        resolved: object,
+        access,
+    })
+}
+
+/// A webhook with `appRef` is planned as one with the id, project and region of its app, once
+/// the app is Ready; it uses the app's credentials unless it names its own.
+fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
+    let AppOf::Object { namespace: ns, name } = w.app_of() else {
+        return Ok(());
+    };
+    let (ns, name) = (ns.to_string(), name.to_string());
+    let app = ctx.apps.get(&ObjectRef::new(&name).within(&ns)).ok_or_else(|| {
+        Blocked::new(
+            Reason::AppNotFound,
+            format!("waiting for ConversationApp {ns}/{name} (spec.appRef): it does not exist"),
+            Retry::Wait,
+        )
+    })?;
+    let status = app.status.clone().unwrap_or_default();
+    let ready = status.sync.conditions.iter().find(|c| c.type_ == "Ready");
+    let (Some(id), Some(project), Some(region), Some("True")) = (
+        status.app_id.clone(),
+        status.sync.project_id.clone(),
+        status.sync.region,
+        ready.map(|c| c.status.as_str()),
+    ) else {
+        let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
+        return Err(Blocked::new(
+            Reason::AppNotReady,
+            format!("waiting for ConversationApp {ns}/{name} to be Ready: {why}"),
+            Retry::Wait,
+        ));
+    };
+    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), ctx);
+    if w.spec.placement.connection_ref.is_none() {
+        w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
+    }
+    w.spec.app = WebhookApp::AppId(id);
+    w.spec.placement.project_id = Some(project);
+    w.spec.placement.region = Some(region);
+    Ok(())
+}
+
+/// Two Webhook objects claiming one (app, target): the oldest wins.
+fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
+    let WebhookApp::AppId(app) = &w.spec.app else {
+        return Ok(());
+    };
+    let app_of = |other: &Webhook| match other.app_of() {
+        AppOf::Id(id) => Some(id.to_string()),
+        AppOf::Object { namespace, name } => ctx
+            .apps
+            .get(&ObjectRef::new(name).within(namespace))
+            .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),
+    };
+    let age = |o: &Webhook| (o.metadata.creation_timestamp.clone(), o.namespace(), o.name_any());
+    let older = ctx
+        .webhooks
+        .state()
+        .into_iter()
+        .filter(|o| o.metadata.uid != w.metadata.uid && o.metadata.deletion_timestamp.is_none())
+        .filter(|o| o.spec.target == w.spec.target && app_of(o).as_deref() == Some(app.as_str()))
+        .filter(|o| age(o) < age(w))
+        .min_by_key(|o| age(o));
+    match older {
+        None => Ok(()),
+        Some(o) => Err(Blocked::new(
+            Reason::Conflict,
+            format!(
+                "Webhook {}/{} already manages the webhook of app {app} with target {}; delete one of the two objects",
+                o.namespace().unwrap_or_default(),
+                o.name_any(),
+                w.spec.target
+            ),
+            Retry::Poll,
+        )),
+    }
+}
