@@ -175,24 +175,8 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if let Some(limit) = config.rate_limit {
-        let project = request.uri().path().split('/').nth(4).unwrap_or_default().to_string();
-        let limiter = sim
-            .limiters
-            .lock()
-            .expect("never poisoned")
-            .entry(project)
-            .or_insert_with(|| Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(limit))))
-            .clone();
-        if let Err(not_until) = limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            sim.count_fault("429");
-            return failure(429, Some(wait.as_secs_f64().ceil().max(1.0) as u64), None);
-        }
-    }
-    if let Some(left) = config.throttle.and_then(|t| t.remaining(sim.started.elapsed())) {
-        sim.count_fault("429");
-        return failure(429, Some(left.as_secs_f64().ceil().max(1.0) as u64), None);
+    if let Some(refused) = rate_limited(&sim, request.uri().path()) {
+        return refused;
     }
     let fault = take_fault(&sim, &described);
     if let Some(f) = fault.as_ref().filter(|f| !f.after_write) {
@@ -234,6 +218,31 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
             Response::from_parts(parts, axum::body::Body::from(body))
         }
     }
+}
+
+/// A 429 with its Retry-After when the project's requests per second are spent (the path's
+/// project segment keys the limiter) or while a throttle window is open.
+fn rate_limited(sim: &Shared, path: &str) -> Option<Response> {
+    if let Some(limit) = sim.config.rate_limit {
+        let project = path.split('/').nth(4).unwrap_or_default().to_string();
+        let limiter = sim
+            .limiters
+            .lock()
+            .expect("never poisoned")
+            .entry(project)
+            .or_insert_with(|| Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(limit))))
+            .clone();
+        if let Err(not_until) = limiter.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            sim.count_fault("429");
+            return Some(failure(429, Some(wait.as_secs_f64().ceil().max(1.0) as u64), None));
+        }
+    }
+    if let Some(left) = sim.config.throttle.and_then(|t| t.remaining(sim.started.elapsed())) {
+        sim.count_fault("429");
+        return Some(failure(429, Some(left.as_secs_f64().ceil().max(1.0) as u64), None));
+    }
+    None
 }
 
 fn chance(rate: f64) -> bool {
