@@ -7,10 +7,9 @@ use serde_json::Value;
 /// One violation: the field path and what is wrong with it.
 pub type Violation = (String, String);
 
-/// The `openAPIV3Schema` of a kind's CRD, as JSON.
-/// The OpenAPI schema of a kind's CRD. Deriving it (schemars, then kube's structural rewrite)
-/// costs milliseconds, once per process: the controller validates each object on every
-/// reconcile, and deriving it each time was 80% of its CPU at 1,000 apps.
+/// The OpenAPI schema (`openAPIV3Schema`) of a kind's CRD, as JSON. Deriving it (schemars, then
+/// kube's structural rewrite) costs milliseconds, once per process: the controller validates
+/// each object on every reconcile, and deriving it each time was 80% of its CPU at 1,000 apps.
 pub fn of_kind(kind: crate::model::Kind) -> &'static Value {
     static SCHEMAS: std::sync::OnceLock<std::collections::HashMap<crate::model::Kind, Value>> =
         std::sync::OnceLock::new();
@@ -27,6 +26,8 @@ fn derive(kind: crate::model::Kind) -> Value {
     serde_json::to_value(schema).expect("a schema serialises")
 }
 
+/// Every violation of `schema` by `value` at `path`: nullability, `type` and `enum` here, then
+/// the keywords of the value's own JSON type.
 pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
     if value.is_null() {
         if schema.get("nullable") != Some(&Value::Bool(true)) && schema.get("type").is_some() {
@@ -66,65 +67,74 @@ pub fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>
     }
     match value {
         Value::Object(map) => check_object(schema, map, path, out),
-        Value::Array(items) => {
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-                && (items.len() as u64) < min
-            {
-                out.push((
-                    path.to_string(),
-                    format!("must have at least {min} item{}", plural(min)),
-                ));
-            }
-            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
-                && items.len() as u64 > max
-            {
-                out.push((
-                    path.to_string(),
-                    format!("must have at most {max} item{}, got {}", plural(max), items.len()),
-                ));
-            }
-            if let Some(items_schema) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    check(items_schema, v, &item(path, i), out);
-                }
-            }
-        }
-        Value::String(s) => {
-            let n = s.chars().count() as u64;
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-                && n < min
-            {
-                let msg = if min == 1 {
-                    "must not be empty".to_string()
-                } else {
-                    format!("must be at least {min} characters long")
-                };
-                out.push((path.to_string(), msg));
-            }
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-                && n > max
-            {
-                out.push((
-                    path.to_string(),
-                    format!("must be at most {max} characters long, got {n}"),
-                ));
-            }
-        }
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(0.0);
-            let min = schema.get("minimum").and_then(Value::as_f64);
-            let max = schema.get("maximum").and_then(Value::as_f64);
-            if min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
-                let range = match (min, max) {
-                    (Some(a), Some(b)) => format!("between {a} and {b}"),
-                    (Some(a), None) => format!("at least {a}"),
-                    (None, Some(b)) => format!("at most {b}"),
-                    (None, None) => unreachable!(),
-                };
-                out.push((path.to_string(), format!("must be {range}, got {n}")));
-            }
-        }
+        Value::Array(items) => check_array(schema, items, path, out),
+        Value::String(s) => check_string(schema, s, path, out),
+        Value::Number(n) => check_number(schema, n, path, out),
         _ => {}
+    }
+}
+
+/// `minItems`, `maxItems`, and each item against `items`.
+fn check_array(schema: &Value, items: &[Value], path: &str, out: &mut Vec<Violation>) {
+    if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+        && (items.len() as u64) < min
+    {
+        out.push((
+            path.to_string(),
+            format!("must have at least {min} item{}", plural(min)),
+        ));
+    }
+    if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+        && items.len() as u64 > max
+    {
+        out.push((
+            path.to_string(),
+            format!("must have at most {max} item{}, got {}", plural(max), items.len()),
+        ));
+    }
+    if let Some(items_schema) = schema.get("items") {
+        for (i, v) in items.iter().enumerate() {
+            check(items_schema, v, &item(path, i), out);
+        }
+    }
+}
+
+/// `minLength` and `maxLength`, in characters.
+fn check_string(schema: &Value, s: &str, path: &str, out: &mut Vec<Violation>) {
+    let n = s.chars().count() as u64;
+    if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+        && n < min
+    {
+        let msg = if min == 1 {
+            "must not be empty".to_string()
+        } else {
+            format!("must be at least {min} characters long")
+        };
+        out.push((path.to_string(), msg));
+    }
+    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+        && n > max
+    {
+        out.push((
+            path.to_string(),
+            format!("must be at most {max} characters long, got {n}"),
+        ));
+    }
+}
+
+/// `minimum` and `maximum`, reported as one range.
+fn check_number(schema: &Value, n: &serde_json::Number, path: &str, out: &mut Vec<Violation>) {
+    let x = n.as_f64().unwrap_or(0.0);
+    let min = schema.get("minimum").and_then(Value::as_f64);
+    let max = schema.get("maximum").and_then(Value::as_f64);
+    if min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
+        let range = match (min, max) {
+            (Some(a), Some(b)) => format!("between {a} and {b}"),
+            (Some(a), None) => format!("at least {a}"),
+            (None, Some(b)) => format!("at most {b}"),
+            (None, None) => unreachable!(),
+        };
+        out.push((path.to_string(), format!("must be {range}, got {n}")));
     }
 }
 
