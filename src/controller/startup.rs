@@ -1,0 +1,272 @@
+//! `run`'s steps, in the order it takes them: the metrics server, the leader Lease, then (once
+//! leading) the key of secret fingerprints and the shared context; the controllers themselves
+//! are started in `watches`. Only the leader reconciles, so two replicas never act at once.
+
+use super::metrics::{self, Metrics};
+use super::observation::Observations;
+use super::watches::controllers;
+use super::{Context, Settings, ledger};
+use crate::engine::Defaults;
+use crate::model::{ConversationApp, SinchClaim, SinchConnection, Webhook};
+use crate::sinch::client::{Client as SinchClient, Credentials};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
+/// waits for it again, so two replicas never act at once).
+pub async fn run(
+    settings: Settings,
+    kube: kube::Client,
+    sinch: SinchClient,
+    credentials: Option<Credentials>,
+    defaults: Defaults,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> crate::Result<()> {
+    // An observation nobody asked for in a few intervals is dropped (its objects are gone).
+    let observations = Arc::new(Observations::new(sinch, settings.resync * 4));
+    let metrics = Arc::new(Metrics::new(Some(observations.clone())));
+    observations.client().count_requests(metrics.sinch_requests.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || until_stopped(stop_rx.clone());
+    let server = serve_metrics(settings.listen, metrics.clone(), stopped()).await?;
+    let mut shutdown = Box::pin(shutdown);
+    let lease = lease(&kube, &settings).await?;
+    metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut leader, lease_task) = lease.watch().await;
+    tracing::info!(identity = %settings.identity, lease = %settings.lease_name, "waiting to hold the leader Lease");
+    if !lead(&mut leader, &mut shutdown).await? {
+        let _ = stop_tx.send(true);
+        release(leader, lease_task, server).await;
+        return Ok(());
+    }
+    tracing::info!(identity = %settings.identity, "holding the leader Lease: reconciling");
+    metrics.leader.set(1);
+
+    let key = fingerprint_key(&kube, &settings.operator_namespace).await?;
+    let ctx = context(
+        &settings,
+        key,
+        kube.clone(),
+        observations,
+        credentials,
+        defaults,
+        metrics.clone(),
+    );
+    let controllers = controllers(&settings, kube, ctx, stopped);
+    tokio::pin!(controllers);
+    let lost = tokio::select! {
+        () = &mut shutdown => false,
+        _ = leader.wait_for(|l| !*l) => true,
+        () = &mut controllers => false,
+    };
+    tracing::info!(lost, "stopping the controllers");
+    let _ = stop_tx.send(true);
+    controllers.await;
+    metrics.leader.set(0);
+    release(leader, lease_task, server).await;
+    if lost {
+        return Err(crate::Error::LostLease);
+    }
+    Ok(())
+}
+
+/// Resolves once `run` stops (or its sender is gone): each task that must end with it waits on
+/// its own copy.
+async fn until_stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// `/metrics`, `/healthz` and `/readyz` on `listen`, served until `stopped` resolves.
+async fn serve_metrics(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> crate::Result<JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| crate::Error::Io {
+            context: format!("cannot listen on {listen}"),
+            source,
+        })?;
+    tracing::info!(listen = %listen, "serving /metrics, /healthz and /readyz");
+    Ok(tokio::spawn(
+        axum::serve(listener, metrics::router(metrics))
+            .with_graceful_shutdown(stopped)
+            .into_future(),
+    ))
+}
+
+/// The leader Lease of `settings`, not yet watched.
+async fn lease(kube: &kube::Client, settings: &Settings) -> crate::Result<LeaseManager> {
+    let context = format!(
+        "cannot use the Lease {}/{}",
+        settings.lease_namespace, settings.lease_name
+    );
+    LeaseManagerBuilder::new(kube.clone(), &settings.lease_name)
+        .with_namespace(&settings.lease_namespace)
+        .with_identity(&settings.identity)
+        .with_duration(settings.lease_duration.as_secs().max(3))
+        .with_grace((settings.lease_duration.as_secs() / 3).max(1))
+        .build()
+        .await
+        .map_err(|e| match e {
+            LeaseManagerError::KubeError(e) => crate::Error::kube(context, &e),
+            other => crate::Error::Kubernetes {
+                context,
+                message: other.to_string(),
+            },
+        })
+}
+
+/// Waits until this replica holds the Lease: `true` then, `false` if `shutdown` came first.
+async fn lead<S: Future<Output = ()>>(
+    leader: &mut watch::Receiver<bool>,
+    shutdown: &mut Pin<Box<S>>,
+) -> crate::Result<bool> {
+    loop {
+        if *leader.borrow_and_update() {
+            return Ok(true);
+        }
+        tokio::select! {
+            changed = leader.changed() => if changed.is_err() {
+                return Err(crate::Error::Kubernetes { context: "leader election".into(), message: "the Lease task ended".into() });
+            },
+            () = &mut *shutdown => return Ok(false),
+        }
+    }
+}
+
+/// Gives the Lease up (dropping the watch releases it) and waits for its task and the metrics
+/// server to end; the server ends once `run` sent stop.
+async fn release(
+    leader: watch::Receiver<bool>,
+    lease_task: JoinHandle<kube_lease_manager::Result<LeaseManager>>,
+    server: JoinHandle<std::io::Result<()>>,
+) {
+    drop(leader);
+    let _ = lease_task.await;
+    let _ = server.await;
+}
+
+/// The Secret in the operator's namespace holding the key of secret fingerprints.
+pub const FINGERPRINT_SECRET: &str = "sinch-operator-fingerprint-key";
+
+/// The key of secret fingerprints: read from [`FINGERPRINT_SECRET`], made (32 random bytes) the
+/// first time. It must outlive restarts: a new key would make every recorded hash look rotated.
+async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<ring::hmac::Key> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+    let failed = |e: kube::Error| {
+        crate::Error::kube(
+            format!("reading the Secret {namespace}/{FINGERPRINT_SECRET} (the key of secret fingerprints)"),
+            &e,
+        )
+    };
+    let stored = |s: &Secret| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(|b| b.0.clone())
+            .filter(|k| k.len() >= 32)
+    };
+    if let Some(key) = api
+        .get_opt(FINGERPRINT_SECRET)
+        .await
+        .map_err(failed)?
+        .as_ref()
+        .and_then(stored)
+    {
+        return Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key));
+    }
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| crate::Error::OperatorState("the system gave no random bytes for the fingerprint key".into()))?;
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": FINGERPRINT_SECRET, "namespace": namespace},
+        "data": {"key": ByteString(bytes.to_vec())},
+    }))
+    .expect("a Secret");
+    match api.create(&kube::api::PostParams::default(), &secret).await {
+        Ok(_) => Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)),
+        // Another replica made it first: use its key.
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let made = api.get(FINGERPRINT_SECRET).await.map_err(failed)?;
+            let key = stored(&made).ok_or_else(|| {
+                crate::Error::OperatorState(format!(
+                    "Secret {namespace}/{FINGERPRINT_SECRET} has no 32-byte key \"key\": delete it and restart"
+                ))
+            })?;
+            Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+fn context(
+    settings: &Settings,
+    fingerprint_key: ring::hmac::Key,
+    kube: kube::Client,
+    observations: Arc<Observations>,
+    credentials: Option<Credentials>,
+    defaults: Defaults,
+    metrics: Arc<Metrics>,
+) -> Stores {
+    let (apps, apps_writer) = reflector::store();
+    let (webhooks, webhooks_writer) = reflector::store();
+    let (connections, connections_writer) = reflector::store();
+    let (claims, claims_writer) = reflector::store();
+    let (namespaces, namespaces_writer) = reflector::store();
+    let reporter = Reporter {
+        controller: "sinch-operator".into(),
+        instance: Some(settings.identity.clone()),
+    };
+    Stores {
+        ctx: Arc::new(Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            observations,
+            credentials,
+            defaults,
+            metrics,
+            ledger: ledger::Ledger {
+                api: Api::all(kube.clone()),
+                store: claims,
+            },
+            kube,
+            apps,
+            webhooks,
+            connections,
+            namespaces,
+            operator_namespace: settings.operator_namespace.clone(),
+            resync: settings.resync,
+            min_poll_interval: settings.min_poll_interval,
+            failures: Mutex::default(),
+            read_back: Mutex::default(),
+            fingerprint_key,
+        }),
+        apps_writer,
+        webhooks_writer,
+        connections_writer,
+        claims_writer,
+        namespaces_writer,
+    }
+}
+
+/// The context, and the writers of the stores it reads (fed by the app and webhook watches).
+pub(super) struct Stores {
+    pub ctx: Arc<Context>,
+    pub apps_writer: reflector::store::Writer<ConversationApp>,
+    pub webhooks_writer: reflector::store::Writer<Webhook>,
+    pub connections_writer: reflector::store::Writer<SinchConnection>,
+    pub claims_writer: reflector::store::Writer<SinchClaim>,
+    pub namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+}

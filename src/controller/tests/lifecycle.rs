@@ -1,0 +1,368 @@
+//! One object's life against the mocked API server, request by request: the finalizer first,
+//! the create (claimed in the ledger before Sinch is called), the delete or the orphaning,
+//! the answers no retry fixes (a rejected create, a refused key), and a rotated Secret.
+
+use super::*;
+
+#[tokio::test]
+async fn a_new_object_first_gets_the_finalizer_and_nothing_else() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    let (method, uri, body) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    assert_eq!(
+        body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
+        ])
+    );
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        sim.stats().total,
+        0,
+        "Sinch is not called before the finalizer is in place"
+    );
+}
+
+/// The finalizer patch met a newer object (the watch had not yet brought our own finalizer):
+/// looked at again in about a second, not counted as a failure, nothing sent to Sinch.
+#[tokio::test]
+async fn a_finalizer_patch_refused_as_stale_is_retried_soon_and_is_not_a_failure() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), api.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.method(), Method::PATCH);
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422,
+        "reason": "Invalid", "message": "the server rejected our request due to an error in our request"});
+    send.send_response(
+        Response::builder()
+            .status(422)
+            .body(Body::from(serde_json::to_vec(&status).unwrap()))
+            .unwrap(),
+    );
+    let action = task.await.unwrap().unwrap();
+    assert!(
+        (800..1200).any(|ms| action == kube::runtime::controller::Action::requeue(Duration::from_millis(ms))),
+        "{action:?}"
+    );
+    assert!(!ctx.metrics.render().contains("KubernetesError"));
+    assert_eq!(sim.stats().total, 0);
+}
+
+#[tokio::test]
+async fn apply_creates_in_sinch_then_patches_the_status_and_records_an_event() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+
+    let (method, uri, _) = expect(&mut api, secret()).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::GET, "/api/v1/namespaces/shop/secrets/sms")
+    );
+    // The ledger before Sinch: the display name is claimed, then the app created.
+    let (method, uri, key_claim) = expect_with(&mut api, created).await;
+    assert_eq!((method, uri.as_str()), (Method::POST, &*format!("{CLAIMS}?")));
+    assert_eq!(
+        key_claim["spec"],
+        json!({"projectId": "p-test", "region": "us", "kind": "ConversationApp", "key": "Web",
+               "owner": {"namespace": NS, "name": "web", "uid": "uid-1"}})
+    );
+    assert_eq!(
+        sim.journal().iter().filter(|r| r.method == "POST").count(),
+        0,
+        "claimed first"
+    );
+    // Once Sinch answered, the id is claimed (the key claim stays while the object exists).
+    let (method, uri, id_claim) = expect_with(&mut api, created).await;
+    assert_eq!((method, uri.as_str()), (Method::POST, &*format!("{CLAIMS}?")));
+    let apps = sinch(&sim).list_apps().await.unwrap();
+    assert_eq!(apps.len(), 1);
+    let app_id = apps[0].id.clone().unwrap();
+    assert_eq!(id_claim["spec"]["id"], app_id.as_str());
+    assert_ne!(id_claim["metadata"]["name"], key_claim["metadata"]["name"]);
+    let (method, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (
+            Method::PATCH,
+            &*format!("{APPS}/web/status?&force=true&fieldManager=sinch-operator-status")
+        )
+    );
+    let created = sim.journal();
+    assert_eq!(
+        created
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/apps"))
+            .count(),
+        1
+    );
+    let s = &status["status"];
+    assert_eq!(status["kind"], "ConversationApp");
+    assert_eq!(s["projectId"], "p-test");
+    assert_eq!(s["region"], "us");
+    assert_eq!(s["observedGeneration"], 1);
+    assert!(s["appId"].as_str().is_some_and(|id| !id.is_empty()), "{s}");
+    let conditions: Vec<(&str, &str, &str)> = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+                c["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [("Ready", "True", "Available"), ("Synced", "True", "ReconcileSuccess")]
+    );
+    // The hash of the token written, never the token.
+    assert_eq!(
+        s["secretHashes"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["/channel_credentials/0/static_bearer/token"]
+    );
+    assert!(!status.to_string().contains("canary-sms-token-7777"));
+
+    let (method, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?")
+    );
+    assert_eq!(
+        (event["reason"].as_str(), event["note"].as_str(), event["type"].as_str()),
+        (Some("Created"), Some("created the app in Sinch"), Some("Normal"))
+    );
+    // Read back soon (the new app's channel states), not after the whole poll interval.
+    let action = task.await.unwrap().unwrap();
+    assert!((4.5..=5.5).contains(&requeue_secs(&action)), "{action:?}");
+}
+
+#[tokio::test]
+async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
+    let (ctx, mut api, sim) = context().await;
+    let created = crate::sinch::client::Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project("p-test", Region::Us, ctx.credentials.clone().unwrap())
+    .create_app(
+        &serde_json::from_value(json!({"display_name": "Web", "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "w", "token": "t"}}]}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let app_id = created.id.unwrap();
+    sim.reset_stats();
+    let obj = app(json!({
+        "metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-11-21T10:00:00Z"},
+        "status": {"appId": app_id, "projectId": "p-test", "region": "us"}
+    }));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    // No claim: the status recorded the id before the ledger existed, so the app is this
+    // object's to delete.
+    let (method, uri, _) = expect_with(&mut api, not_found).await;
+    assert_eq!(method, Method::GET);
+    assert!(uri.starts_with(&format!("{CLAIMS}/conversationapp-")), "{uri}");
+    let (method, uri, _) = expect_with(&mut api, no_claims).await;
+    assert_eq!(
+        (method, uri),
+        (
+            Method::GET,
+            format!(
+                "{CLAIMS}?&labelSelector=conversation.sinch.com%2Fowner%3D{}",
+                owner_label("web")
+            )
+        )
+    );
+    let (method, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?")
+    );
+    assert_eq!(event["reason"], "Deleted");
+    assert_eq!(event["note"], format!("deleted app {app_id} in Sinch"));
+    assert_eq!(
+        sim.stats()
+            .count("DELETE /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        1
+    );
+    let (method, uri, body) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    assert_eq!(
+        body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"}
+        ])
+    );
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn orphan_removes_the_finalizer_and_never_calls_sinch() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({
+        "metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-11-21T10:00:00Z"},
+        "spec": {"deletionPolicy": "Orphan"},
+        "status": {"appId": "01KEEP", "projectId": "p-test", "region": "us"}
+    }));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    // Its claims go: a later object must adopt the app.
+    let (method, uri, _) = expect_with(&mut api, no_claims).await;
+    assert_eq!(method, Method::GET);
+    assert!(uri.starts_with(&format!("{CLAIMS}?&labelSelector=")), "{uri}");
+    let (_, uri, event) = expect(&mut api, json!({})).await;
+    assert_eq!(uri, "/apis/events.k8s.io/v1/namespaces/shop/events?");
+    assert_eq!(
+        (event["reason"].as_str(), event["note"].as_str()),
+        (Some("Orphaned"), Some("deletionPolicy Orphan: the app stays in Sinch"))
+    );
+    let (method, uri, _) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    task.await.unwrap().unwrap();
+    assert_eq!(sim.stats().total, 0);
+}
+
+#[tokio::test]
+async fn a_rejected_create_is_reported_and_waits_for_a_change() {
+    let (ctx, mut api, sim) = context().await;
+    // Sinch answers 400, which retrying cannot fix.
+    sim.inject(crate::sim::Fault {
+        status: 400,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("POST /us/v1/projects/p-test/apps".into()),
+        message: Some("display_name: too long".into()),
+    });
+    let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    obj.spec.channel_credentials = None;
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (method, _, _) = expect_with(&mut api, created).await; // the key claim; it stays
+    assert_eq!(method, Method::POST);
+    let (_, uri, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert!(
+        uri.ends_with("/web/status?&force=true&fieldManager=sinch-operator-status"),
+        "{uri}"
+    );
+    let synced = &status["status"]["conditions"][1];
+    assert_eq!(
+        (
+            synced["type"].as_str(),
+            synced["status"].as_str(),
+            synced["reason"].as_str()
+        ),
+        (Some("Synced"), Some("False"), Some("Rejected"))
+    );
+    assert_eq!(
+        synced["message"],
+        "POST /v1/projects/p-test/apps: HTTP 400 INVALID_ARGUMENT: display_name: too long"
+    );
+    let (_, _, event) = expect(&mut api, json!({})).await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("Rejected"))
+    );
+    let action = task.await.unwrap().unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    assert!(ctx.metrics.render().contains("reason=\"Rejected\"} 1"));
+}
+
+/// A write refused for its key (401, after a new token) or for an object gone from Sinch (404)
+/// is reported as such and looked at again each poll interval: no change of the spec fixes it.
+#[tokio::test]
+async fn a_write_refused_for_the_key_or_a_vanished_object_is_retried_at_the_poll_interval() {
+    for (status, reason) in [(401, "CredentialsRefused"), (404, "NotFound")] {
+        let (ctx, mut api, sim) = context().await;
+        sim.inject(crate::sim::Fault {
+            status,
+            times: 10,
+            retry_after: None,
+            after_write: false,
+            matching: Some("POST /us/v1/projects/p-test/apps".into()),
+            message: None,
+        });
+        let mut obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+        obj.spec.channel_credentials = None;
+        let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+        expect_with(&mut api, created).await; // the key claim
+        let (_, _, patch) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+        let synced = &patch["status"]["conditions"][1];
+        assert_eq!(
+            (synced["status"].as_str(), synced["reason"].as_str()),
+            (Some("False"), Some(reason)),
+            "{status}: {synced}"
+        );
+        let (_, _, event) = expect(&mut api, json!({})).await;
+        assert_eq!(event["reason"].as_str(), Some(reason));
+        let action = task.await.unwrap().unwrap();
+        assert!(requeue_secs(&action) > 300.0, "{status}: {action:?}");
+        assert!(sinch(&sim).list_apps().await.unwrap().is_empty());
+    }
+}
+
+/// Rule 7: Sinch masks the token, so a rotated Secret is found through the hash the status
+/// recorded at the last write, and sent; an unrotated one is not.
+#[tokio::test]
+async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
+    let (ctx, mut api, sim) = context_with(sim::Config {
+        mask_secrets: true,
+        ..sim::Config::default()
+    })
+    .await;
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-before")).await;
+    expect_with(&mut api, created).await; // the key claim
+    let (_, _, id_claim) = expect_with(&mut api, created).await;
+    let (_, _, first) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    expect(&mut api, json!({})).await; // Created
+    task.await.unwrap().unwrap();
+
+    let mut synced = serde_json::to_value(&obj).unwrap();
+    synced["status"] = first["status"].clone();
+    let synced: ConversationApp = serde_json::from_value(synced).unwrap();
+
+    // Same value: nothing to write.
+    sim.reset_stats();
+    let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-before")).await;
+    expect(&mut api, id_claim.clone()).await; // ours
+    expect(&mut api, serde_json::to_value(&synced).unwrap()).await; // status (sync time)
+    task.await.unwrap().unwrap();
+    assert_eq!(sim.stats().writes, 0);
+
+    // Rotated: one PATCH of the channel list, with the new token.
+    let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
+    expect(&mut api, secret_with("canary-token-after")).await;
+    expect(&mut api, id_claim).await;
+    let (_, _, status) = expect(&mut api, serde_json::to_value(&synced).unwrap()).await;
+    let (_, _, event) = expect(&mut api, json!({})).await;
+    task.await.unwrap().unwrap();
+    let patch = sim
+        .journal()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .expect("a PATCH");
+    assert_eq!(patch.query.as_deref(), Some("update_mask=channel_credentials"));
+    assert_eq!(
+        patch.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
+        "canary-token-after"
+    );
+    assert_ne!(status["status"]["secretHashes"], first["status"]["secretHashes"]);
+    assert_eq!(
+        (event["reason"].as_str(), event["type"].as_str()),
+        (Some("Updated"), Some("Normal")),
+        "a rotation is not drift"
+    );
+}

@@ -1,0 +1,174 @@
+//! The shared observation (rule 13): one read of a scope's lists serves every object in it,
+//! a write updates the shared view, and a refused shared read is reported on every object.
+
+use super::*;
+use crate::controller::reconcile::POLL_INTERVAL_ANNOTATION;
+
+#[tokio::test]
+async fn n_apps_with_five_webhooks_each_cost_one_apps_list_and_n_webhook_lists() {
+    const N: usize = 8;
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, N).await;
+    let (apps, webhooks) = inventory(&ids);
+    let objects = by_path(&apps).into_iter().chain(by_path(&webhooks)).collect();
+    let patches = serve_kube(api, objects, claims);
+    sim.reset_stats();
+
+    // Every object at once, as the controllers start them: 6N reconciles.
+    let app_runs = apps.iter().map(|a| reconcile(Arc::new(a.clone()), ctx.clone()));
+    let hook_runs = webhooks.iter().map(|w| reconcile(Arc::new(w.clone()), ctx.clone()));
+    let (a, w) = tokio::join!(
+        futures_util::future::join_all(app_runs),
+        futures_util::future::join_all(hook_runs)
+    );
+    for result in a.into_iter().chain(w) {
+        result.unwrap();
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.count(APPS_LIST), 1, "{stats:?}");
+    assert_eq!(stats.count(WEBHOOKS_LIST), N as u64, "{stats:?}");
+    assert_eq!(stats.count("POST /oauth2/token"), 1, "{stats:?}");
+    assert_eq!(
+        stats.total,
+        N as u64 + 2,
+        "one apps list, N webhook lists, one token: {stats:?}"
+    );
+    assert_eq!(stats.writes, 0);
+    assert_eq!(
+        patches.lock().unwrap().len(),
+        6 * N,
+        "each object's status written once"
+    );
+    let metrics = ctx.metrics.render();
+    let polls = format!(
+        "sinch_operator_sinch_requests_total{{method=\"GET\",route=\"/v1/projects/{{project_id}}/apps/{{app_id}}/webhooks\",status=\"200\",reason=\"poll\"}} {N}"
+    );
+    assert!(metrics.lines().any(|l| l == polls), "{polls} missing from\n{metrics}");
+
+    // Within the poll interval the same reconciles read nothing again.
+    sim.reset_stats();
+    let again = webhooks.iter().map(|w| reconcile(Arc::new(w.clone()), ctx.clone()));
+    for result in futures_util::future::join_all(again).await {
+        result.unwrap();
+    }
+    assert_eq!(sim.stats().total, 0, "{:?}", sim.stats());
+}
+
+#[tokio::test]
+async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_passed() {
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 2).await;
+    let (_, mut webhooks) = inventory(&ids);
+    // The first webhook of app 0 now wants another trigger: a PATCH.
+    webhooks[0].spec.triggers = Some(vec![serde_json::from_value(json!("MESSAGE_DELIVERY")).unwrap()]);
+    let patches = serve_kube(api, by_path(&webhooks).into_iter().collect(), claims);
+    sim.reset_stats();
+    for w in &webhooks {
+        reconcile(Arc::new(w.clone()), ctx.clone()).await.unwrap();
+    }
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.count(APPS_LIST), stats.count(WEBHOOKS_LIST), stats.writes),
+        (0, 2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(patches.lock().unwrap().len(), 10);
+    let metrics = ctx.metrics.render();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("sinch_operator_sinch_requests_total{method=\"PATCH\",route=\"/v1/projects/{project_id}/webhooks/{webhook_id}\",status=\"200\",reason=\"write\"} 1")),
+        "{metrics}"
+    );
+    // The PATCH's answer is in the shared view: planning the object again finds nothing to do
+    // and reads nothing.
+    sim.reset_stats();
+    reconcile(Arc::new(webhooks[0].clone()), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().total, 0, "{:?}", sim.stats());
+
+    // Someone changes the webhook in Sinch; once the object's poll interval passed, one read of
+    // its app's webhooks finds it, and the object's next reconcile sets it back.
+    let project = Client::new(Config {
+        endpoints: sim.endpoints(),
+        ..Config::default()
+    })
+    .unwrap()
+    .project("p-test", Region::Us, ctx.credentials.clone().unwrap());
+    let hook = project
+        .list_webhooks(&ids[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.target.as_deref() == Some("https://hooks.example.com/0/0"))
+        .unwrap();
+    let mut changed = hook.clone();
+    changed.triggers = Some(vec![serde_json::from_value(json!("MESSAGE_INBOUND")).unwrap()]);
+    project
+        .update_webhook(hook.id.as_deref().unwrap(), &changed, vec!["triggers".into()])
+        .await
+        .unwrap();
+    sim.reset_stats();
+    let mut fast = webhooks[0].clone();
+    fast.metadata.annotations = Some([(POLL_INTERVAL_ANNOTATION.to_string(), "2s".to_string())].into());
+    tokio::time::sleep(Duration::from_millis(1600)).await; // a read is fresh for 3/4 of the 2 s interval
+    reconcile(Arc::new(fast), ctx.clone()).await.unwrap();
+    let stats = sim.stats();
+    assert_eq!(
+        (
+            stats.count(APPS_LIST),
+            stats.count(WEBHOOKS_LIST),
+            stats.count("PATCH /{region}/v1/projects/{project_id}/webhooks/{webhook_id}")
+        ),
+        (0, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.total, 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
+    let (apps, webhooks) = inventory(&ids);
+    let status_bodies = serve_kube(
+        api,
+        by_path(&apps).into_iter().chain(by_path(&webhooks)).collect(),
+        claims,
+    );
+    sim.reset_stats();
+    sim.inject(sim::Fault {
+        status: 403,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("/webhooks".into()),
+        message: Some("The project is not accessible with this key".into()),
+    });
+    let runs = webhooks.iter().map(|w| reconcile(Arc::new(w.clone()), ctx.clone()));
+    let actions: Vec<_> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        sim.stats().count(WEBHOOKS_LIST),
+        1,
+        "one read for all five: {:?}",
+        sim.stats()
+    );
+    let bodies = status_bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 5);
+    for body in &bodies {
+        let synced = body["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Synced")
+            .unwrap()
+            .clone();
+        assert_eq!(synced["reason"], "ReadRefused", "{synced}");
+        assert!(synced["message"].as_str().unwrap().contains("HTTP 403"), "{synced}");
+    }
+    // Not retried with backoff: at the poll interval (600 s), like any terminal answer.
+    for action in &actions {
+        assert!(requeue_secs(action) > 300.0, "{action:?}");
+    }
+}
