@@ -4,14 +4,11 @@
 
 use super::metrics::{self, Metrics};
 use super::observation::Observations;
-use super::watches::controllers;
+use super::watches::{Stores, controllers};
 use super::{Context, Settings, ledger};
 use crate::engine::Defaults;
-use crate::model::{ConversationApp, SinchClaim, SinchConnection, Webhook};
 use crate::sinch::client::{Client as SinchClient, Credentials};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
@@ -259,14 +256,4 @@ fn context(
         claims_writer,
         namespaces_writer,
     }
-}
-
-/// The context, and the writers of the stores it reads (fed by the app and webhook watches).
-pub(super) struct Stores {
-    pub ctx: Arc<Context>,
-    pub apps_writer: reflector::store::Writer<ConversationApp>,
-    pub webhooks_writer: reflector::store::Writer<Webhook>,
-    pub connections_writer: reflector::store::Writer<SinchConnection>,
-    pub claims_writer: reflector::store::Writer<SinchClaim>,
-    pub namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
 }

@@ -2,7 +2,6 @@
 //! (spec and finalizer changes; for a webhook, its app's readiness) and what the stores keep.
 //! Tenancy's stores (connections, claims, namespaces) are filled before any reconcile starts.
 
-use super::startup::Stores;
 use super::status::Managed;
 use super::{Context, Settings, reconcile};
 use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook};
@@ -21,6 +20,16 @@ fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<K> {
         Some(ns) => Api::namespaced(kube.clone(), ns),
         None => Api::all(kube.clone()),
     }
+}
+
+/// The context, and the writers of the stores it reads (fed by the app and webhook watches).
+pub(super) struct Stores {
+    pub ctx: Arc<Context>,
+    pub apps_writer: reflector::store::Writer<ConversationApp>,
+    pub webhooks_writer: reflector::store::Writer<Webhook>,
+    pub connections_writer: reflector::store::Writer<SinchConnection>,
+    pub claims_writer: reflector::store::Writer<SinchClaim>,
+    pub namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
 }
 
 /// The four controllers, until `stopped` resolves.
