@@ -84,6 +84,17 @@ impl Builder<'_> {
         });
     }
 
+    /// A create sends every secret whole: one that is unresolved is the object's error (the first
+    /// is named). Whether there was one.
+    pub(super) fn cannot_create(&mut self, t: &Target, what: &str, uses: &[SecretUse]) -> bool {
+        let Some(u) = uses.iter().find(|u| u.unresolved.is_some()) else {
+            return false;
+        };
+        let why = u.unresolved.as_deref().unwrap_or_default();
+        self.error(t, format!("cannot create the {what}: {}: {why}", u.field));
+        true
+    }
+
     pub(super) fn read<'l, T>(&mut self, t: &Target, what: &str, read: Option<&'l Read<T>>) -> Option<&'l T> {
         match read {
             Some(Ok(value)) => Some(&**value),

@@ -22,13 +22,7 @@ impl Builder<'_> {
         let salt = self.options.salt.clone();
         match found {
             None => {
-                if let Some(u) = desired.unresolved().next() {
-                    let message = format!(
-                        "cannot create the app: {}: {}",
-                        u.field,
-                        u.unresolved.as_deref().unwrap_or_default()
-                    );
-                    self.error(t, message);
+                if self.cannot_create(t, "app", &desired.secrets) {
                     return AppSlot::Failed;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));

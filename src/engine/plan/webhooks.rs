@@ -141,13 +141,7 @@ impl Builder<'_> {
         let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
         match found {
             None => {
-                if let Some(u) = desired.unresolved().next() {
-                    let message = format!(
-                        "cannot create the webhook: {}: {}",
-                        u.field,
-                        u.unresolved.as_deref().unwrap_or_default()
-                    );
-                    self.error(t, message);
+                if self.cannot_create(t, "webhook", &desired.secrets) {
                     return;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
