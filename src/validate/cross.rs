@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::input::{Input, Manifest};
 use crate::load::Source;
 use crate::model::{AppOf, ConversationApp, Kind, Object, Region, Template, Webhook};
-use crate::sinch::webhook::MAX_PER_APP as MAX_WEBHOOKS_PER_APP;
+use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP};
 use std::collections::{BTreeMap, HashMap};
 
 /// The Sinch scope an object is declared in; `None` parts come from the connection at run time.
@@ -195,22 +195,20 @@ fn webhook_app(
 
 /// Rule 3 over the declared webhooks of one app (plan counts the live ones too).
 fn check_webhooks_of(app: &str, hooks: &[&Manifest], errors: &mut Vec<Diagnostic>) {
-    let mut targets: HashMap<&str, &Manifest> = HashMap::new();
-    for m in hooks {
-        let Object::Webhook(h) = &m.object else { continue };
-        if let Some(first) = targets.insert(h.spec.target.as_str(), m) {
-            errors.push(m.error(
-                "spec.target",
-                format!(
-                    "{:?} is also the target of {} at {}; targets must be unique per app ({app})",
-                    h.spec.target,
-                    first.object.label(),
-                    at(&first.source)
-                ),
-            ));
-        }
+    let limits = Limits::of(hooks.iter().map(|m| target_of(m)));
+    for &(repeat, first) in &limits.repeats {
+        let (m, first) = (hooks[repeat], hooks[first]);
+        errors.push(m.error(
+            "spec.target",
+            format!(
+                "{:?} is also the target of {} at {}; targets must be unique per app ({app})",
+                target_of(m),
+                first.object.label(),
+                at(&first.source)
+            ),
+        ));
     }
-    if hooks.len() > MAX_WEBHOOKS_PER_APP {
+    if limits.too_many {
         let names: Vec<String> = hooks
             .iter()
             .map(|m| format!("{} ({})", m.object.name(), target_of(m)))

@@ -14,8 +14,8 @@ use crate::model::{
 use crate::sinch::error::Class;
 use crate::sinch::request::Request;
 use crate::sinch::template::{LATEST, Template};
-use crate::sinch::webhook::MAX_PER_APP as MAX_WEBHOOKS_PER_APP;
 use crate::sinch::webhook::Webhook;
+use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

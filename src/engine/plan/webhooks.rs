@@ -176,28 +176,25 @@ impl Builder<'_> {
 /// Why the declared webhooks and the live ones kept beside them break rule 3 (more than five,
 /// or one target twice), if they do.
 fn over_the_limits(label: &str, declared: &[Declared], kept: &[&Webhook]) -> Option<String> {
-    let count = declared.len() + kept.len();
-    let mut targets: Vec<String> = declared.iter().map(|(_, spec)| spec.target.clone()).collect();
+    let mut targets: Vec<&str> = declared.iter().map(|(_, spec)| spec.target.as_str()).collect();
     // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
     // message is the same on every run.
-    let mut undeclared_targets: Vec<String> = kept.iter().filter_map(|w| w.target.clone()).collect();
+    let mut undeclared_targets: Vec<&str> = kept.iter().filter_map(|w| w.target.as_deref()).collect();
     undeclared_targets.sort();
     targets.extend(undeclared_targets);
-    let duplicate = targets
-        .iter()
-        .enumerate()
-        .find(|(i, t)| targets[..*i].contains(t))
-        .map(|(_, t)| t.clone());
-    match duplicate {
-        Some(target) if count <= MAX_WEBHOOKS_PER_APP => {
-            Some(format!("{label} would have two webhooks with the target {target}"))
-        }
-        _ if count > MAX_WEBHOOKS_PER_APP => Some(format!(
-            "{label} would have {count} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
+    let limits = Limits::of(targets.iter().copied());
+    if limits.too_many {
+        return Some(format!(
+            "{label} would have {} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
+            targets.len(),
             declared.len(),
             kept.len(),
             targets.join(", ")
-        )),
-        _ => None,
+        ));
     }
+    let (repeat, _) = limits.repeats.first()?;
+    Some(format!(
+        "{label} would have two webhooks with the target {}",
+        targets[*repeat]
+    ))
 }
