@@ -10,12 +10,9 @@ use serde_json::{Map, Value, json};
 
 /// The objects of `namespace` (every namespace: `None`), validated as one input.
 pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
-    let kube = kube::Client::try_default().await.map_err(|e| {
-        crate::Error::kube(
-            "--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
-            &e,
-        )
-    })?;
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(|e| crate::Error::kube("--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)", e))?;
     let mut docs = Vec::new();
     for kind in Kind::ALL {
         let resource = kind.api_resource();
@@ -26,7 +23,7 @@ pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
         let list = api
             .list(&ListParams::default())
             .await
-            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", resource.plural), &e))?;
+            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", resource.plural), e))?;
         for object in list {
             let (label, doc) = document(kind, object);
             docs.push(crate::load::Document::from_value(&label, doc));
@@ -81,7 +78,7 @@ pub async fn add_secrets(input: &mut Input) -> crate::Result<()> {
     let kube = kube::Client::try_default().await.map_err(|e| {
         crate::Error::kube(
             "--secrets-from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)",
-            &e,
+            e,
         )
     })?;
     for (ns, name) in wanted {
@@ -89,7 +86,7 @@ pub async fn add_secrets(input: &mut Input) -> crate::Result<()> {
         let secret = api
             .get_opt(&name)
             .await
-            .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), &e))?;
+            .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), e))?;
         if let Some(secret) = secret {
             let data = secret
                 .data

@@ -52,22 +52,37 @@ pub enum Error {
     LostLease,
     /// An object's deletion cannot finish yet; the finalizer stays. `reason` is the metric's.
     #[error("{message}")]
-    Cleanup { reason: &'static str, message: String },
+    Cleanup {
+        reason: controller::status::Reason,
+        message: String,
+    },
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
-    /// A call to the Kubernetes API server failed (the controller).
-    #[error("{context}: {message}")]
-    Kubernetes { context: String, message: String },
+    /// A call to the Kubernetes API server failed (the controller, `plan --from-cluster`).
+    #[error("{context}: {}", kube_message(.source))]
+    Kubernetes {
+        context: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// Leader election cannot go on: the Lease library failed other than by a call, or its
+    /// task ended.
+    #[error("{0}")]
+    LeaderElection(String),
+    /// kube-runtime's finalizer helper refused the object (no name, an invalid finalizer name):
+    /// a bug of ours, not a state of the cluster.
+    #[error("updating the finalizer: {0}")]
+    Finalizer(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A failed call to the Kubernetes API server: `context`, then [`kube_message`].
-    pub fn kube(context: impl Into<String>, e: &kube::Error) -> Error {
+    pub fn kube(context: impl Into<String>, e: kube::Error) -> Error {
         Error::Kubernetes {
             context: context.into(),
-            message: kube_message(e),
+            source: Box::new(e),
         }
     }
 }

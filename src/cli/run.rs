@@ -77,7 +77,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         let kube = kube::Client::try_default().await.map_err(|e| {
             crate::Error::kube(
                 "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)",
-                &e,
+                e,
             )
         })?;
         let identity = args.identity.clone().unwrap_or_else(|| {

@@ -35,14 +35,14 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         // An error keeps the finalizer (the helper removes it on success); the annotation's
         // removal triggers the next try.
         return Err(crate::Error::Cleanup {
-            reason: Reason::Paused.as_str(),
+            reason: Reason::Paused,
             message: note,
         });
     }
     let Some((id, scope, prepared)) = found(obj, &object, ctx).await? else {
         let note = format!("no {what} of this object exists in Sinch");
         ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
-        publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
+        publish(ctx, obj, vec![normal(Reason::Deleted, note, "Delete")]).await;
         return Ok(Requeue::await_change());
     };
     let subject = subject(prepared.as_ref().map_or(&object, |p| &p.resolved), &scope);
@@ -59,7 +59,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
             connections::access(&object, ctx)
                 .await
                 .map_err(|b| crate::Error::Cleanup {
-                    reason: b.reason.as_str(),
+                    reason: b.reason,
                     message: b.message,
                 })?
                 .credentials
@@ -82,18 +82,18 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
                 None => format!("deleted {what} {id} in Sinch"),
             };
             ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
-            publish(ctx, obj, vec![normal("Deleted", note, "Delete")]).await;
+            publish(ctx, obj, vec![normal(Reason::Deleted, note, "Delete")]).await;
             Ok(Requeue::await_change())
         }
         Status::Failed { message, .. } => {
-            publish(ctx, obj, vec![warning("DeleteFailed", &message, "Delete")]).await;
+            publish(ctx, obj, vec![warning(Reason::DeleteFailed, &message, "Delete")]).await;
             Err(crate::Error::Cleanup {
-                reason: "DeleteFailed",
+                reason: Reason::DeleteFailed,
                 message: format!("cannot delete {what} {id}: {message}"),
             })
         }
         other => Err(crate::Error::Cleanup {
-            reason: "DeleteFailed",
+            reason: Reason::DeleteFailed,
             message: format!("cannot delete {what} {id}: {other:?}"),
         }),
     }
@@ -132,7 +132,7 @@ async fn found<K: Managed>(
     }
     match prepare(object, ctx).await {
         Err(blocked) if blocked.retry == Retry::Backoff => Err(crate::Error::Cleanup {
-            reason: blocked.reason.as_str(),
+            reason: blocked.reason,
             message: blocked.message,
         }),
         Err(blocked) => {
@@ -153,12 +153,12 @@ pub(super) async fn orphan<K: Managed>(
     ctx: &Context,
 ) -> crate::Result<Requeue> {
     ctx.ledger.release_all(me).await.map_err(ledger_error)?;
-    publish(ctx, obj, vec![normal("Orphaned", note, "Delete")]).await;
+    publish(ctx, obj, vec![normal(Reason::Orphaned, note, "Delete")]).await;
     Ok(Requeue::await_change())
 }
 
 pub(super) fn ledger_error(e: kube::Error) -> crate::Error {
-    crate::Error::kube("updating the ownership ledger (SinchClaim)", &e)
+    crate::Error::kube("updating the ownership ledger (SinchClaim)", e)
 }
 
 /// The id and scope of the live object apply would manage, if it exists.
@@ -172,7 +172,7 @@ pub(super) async fn lookup<K: Managed>(
     let live = observe::observe(&view, &targets, false).await;
     if live.failure().is_some() {
         return Err(crate::Error::Cleanup {
-            reason: Reason::SinchUnavailable.as_str(),
+            reason: Reason::SinchUnavailable,
             message: format!("cannot read Sinch to find what {} manages", obj.object().label()),
         });
     }

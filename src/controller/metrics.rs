@@ -156,11 +156,11 @@ impl Metrics {
         self.durations.get_or_create(&kind(k)).observe(took.as_secs_f64());
     }
 
-    pub fn failed(&self, k: Kind, reason: &str) {
+    pub fn failed(&self, k: Kind, reason: super::status::Reason) {
         self.errors
             .get_or_create(&ErrorLabels {
                 kind: k.name().into(),
-                reason: reason.into(),
+                reason: reason.as_str().into(),
             })
             .inc();
     }
@@ -229,7 +229,7 @@ mod tests {
     fn the_exposition_names_every_series() {
         let m = Metrics::default();
         m.reconciled(Kind::Webhook, Duration::from_millis(20));
-        m.failed(Kind::Webhook, "AppNotReady");
+        m.failed(Kind::Webhook, super::super::status::Reason::AppNotReady);
         m.drift(Kind::ConversationApp);
         m.set_drifted("uid-1", Kind::Template, true);
         m.set_drifted("uid-2", Kind::Template, true);

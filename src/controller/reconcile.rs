@@ -69,11 +69,8 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
             Ok(Requeue::requeue(jitter_stale()))
         }
         Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
-        Err(F::AddFinalizer(e) | F::RemoveFinalizer(e)) => Err(crate::Error::kube("updating the finalizer", &e)),
-        Err(other) => Err(crate::Error::Kubernetes {
-            context: "updating the finalizer".into(),
-            message: other.to_string(),
-        }),
+        Err(F::AddFinalizer(e) | F::RemoveFinalizer(e)) => Err(crate::Error::kube("updating the finalizer", e)),
+        Err(other) => Err(crate::Error::Finalizer(other.to_string())),
     }
 }
 
@@ -97,7 +94,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         .set_drifted(&obj.meta().uid.clone().unwrap_or_default(), K::KIND, drifted);
     status::write(api, obj, &report)
         .await
-        .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), &e))?;
+        .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), e))?;
     publish(ctx, obj, events).await;
     Ok(ctx.requeue(obj, retry, observed))
 }
@@ -209,7 +206,7 @@ async fn plan_and_execute<K: Managed>(
 
 /// The report of a reconcile that stops before writing: `reason`, counted.
 fn failed<K: Managed>(ctx: &Context, reason: Reason, message: String, retry: Retry) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, reason.as_str());
+    ctx.metrics.failed(K::KIND, reason);
     (
         Report {
             synced: Some(Cond::no(reason, message)),
@@ -296,8 +293,8 @@ async fn plan_one<K: Managed>(
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
     let reason = match error {
-        crate::Error::Cleanup { reason, .. } => reason,
-        _ => "KubernetesError",
+        crate::Error::Cleanup { reason, .. } => *reason,
+        _ => Reason::KubernetesError,
     };
     ctx.metrics.failed(K::KIND, reason);
     ctx.requeue(&*obj, Retry::Backoff, None)

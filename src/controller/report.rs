@@ -21,12 +21,10 @@ pub(super) fn refused<K: Managed>(
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, blocked.reason.as_str());
+    ctx.metrics.failed(K::KIND, blocked.reason);
     // Waiting for the app is the normal course of things, not a warning.
     events.push(match blocked.reason {
-        Reason::AppNotFound | Reason::AppNotReady => {
-            normal(blocked.reason.as_str(), blocked.message.clone(), "Reconcile")
-        }
+        Reason::AppNotFound | Reason::AppNotReady => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
         _ => warning(blocked.reason, &blocked.message, "Reconcile"),
     });
     let report = Report {
@@ -95,7 +93,11 @@ pub(super) fn observe_only(
                 fields_of(change)
             );
             if let Some(fields) = drift {
-                events.push(warning("DriftDetected", &format!("{message}:\n{fields}"), "Observe"));
+                events.push(warning(
+                    Reason::DriftDetected,
+                    &format!("{message}:\n{fields}"),
+                    "Observe",
+                ));
                 report.drifted = Some(Cond::yes(
                     if paused { Reason::Paused } else { Reason::ObserveOnly },
                     format!("Sinch differs from the spec ({why}: not set back):\n{fields}"),
@@ -237,10 +239,14 @@ pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> 
     let what = noun(object.kind());
     let id = change.id.clone().unwrap_or_default();
     let (type_, reason, note) = match change.action {
-        Action::Create => (EventType::Normal, "Created", format!("created the {what} in Sinch")),
+        Action::Create => (
+            EventType::Normal,
+            Reason::Created,
+            format!("created the {what} in Sinch"),
+        ),
         Action::Update if drift.is_some() => (
             EventType::Warning,
-            "DriftReverted",
+            Reason::DriftReverted,
             format!(
                 "{} changed in Sinch; set back to the spec ({what} {id}):\n{}",
                 fields_of(change),
@@ -249,21 +255,21 @@ pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> 
         ),
         Action::Update => (
             EventType::Normal,
-            "Updated",
+            Reason::Updated,
             format!("updated {} of {what} {id}", fields_of(change)),
         ),
         Action::Delete | Action::Noop => return None,
     };
     Some(Event {
         type_,
-        reason: reason.into(),
+        reason: reason.to_string(),
         note: Some(note),
         action: verb(change.action).into(),
         secondary: None,
     })
 }
 
-pub(super) fn warning(reason: impl std::fmt::Display, message: &str, action: &str) -> Event {
+pub(super) fn warning(reason: Reason, message: &str, action: &str) -> Event {
     Event {
         type_: EventType::Warning,
         reason: reason.to_string(),
@@ -273,10 +279,10 @@ pub(super) fn warning(reason: impl std::fmt::Display, message: &str, action: &st
     }
 }
 
-pub(super) fn normal(reason: &str, note: String, action: &str) -> Event {
+pub(super) fn normal(reason: Reason, note: String, action: &str) -> Event {
     Event {
         type_: EventType::Normal,
-        reason: reason.into(),
+        reason: reason.to_string(),
         note: Some(note),
         action: action.into(),
         secondary: None,
@@ -359,7 +365,7 @@ pub(super) fn outcome<K: Managed>(
                 Class::NotFound => (Reason::NotFound, Retry::Poll),
                 Class::Terminal => (Reason::Rejected, Retry::OnChange),
             };
-            ctx.metrics.failed(K::KIND, reason.as_str());
+            ctx.metrics.failed(K::KIND, reason);
             events.push(warning(reason, &message, verb(change.action)));
             if let Some(fields) = drift {
                 report.drifted = Some(Cond::yes(

@@ -116,11 +116,8 @@ async fn lease(kube: &kube::Client, settings: &Settings) -> crate::Result<LeaseM
         .build()
         .await
         .map_err(|e| match e {
-            LeaseManagerError::KubeError(e) => crate::Error::kube(context, &e),
-            other => crate::Error::Kubernetes {
-                context,
-                message: other.to_string(),
-            },
+            LeaseManagerError::KubeError(e) => crate::Error::kube(context, e),
+            other => crate::Error::LeaderElection(format!("{context}: {other}")),
         })
 }
 
@@ -135,7 +132,7 @@ async fn lead<S: Future<Output = ()>>(
         }
         tokio::select! {
             changed = leader.changed() => if changed.is_err() {
-                return Err(crate::Error::Kubernetes { context: "leader election".into(), message: "the Lease task ended".into() });
+                return Err(crate::Error::LeaderElection("leader election: the Lease task ended".into()));
             },
             () = &mut *shutdown => return Ok(false),
         }
@@ -166,7 +163,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
     let failed = |e: kube::Error| {
         crate::Error::kube(
             format!("reading the Secret {namespace}/{FINGERPRINT_SECRET} (the key of secret fingerprints)"),
-            &e,
+            e,
         )
     };
     let stored = |s: &Secret| {

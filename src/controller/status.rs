@@ -97,6 +97,16 @@ reasons!(
     Reverted,
     InSync,
     ObserveOnly,
+    // Events only
+    Created,
+    Updated,
+    DriftReverted,
+    DriftDetected,
+    Deleted,
+    DeleteFailed,
+    Orphaned,
+    // The error policy's metric only: the API server failed
+    KubernetesError,
 );
 
 impl Reason {
