@@ -1,12 +1,17 @@
 //! The three renderings of one plan, as a person and a machine read them. The plan is made by
-//! the real engine against an empty simulator, so ids and order are those a user would see.
+//! the real engine against a simulator holding a project with some history (see `sample`).
 
 use serde_json::json;
 use sinch_operator::engine::diff::FieldChange;
-use sinch_operator::engine::plan::{Action, Change, Plan};
+use sinch_operator::engine::plan::{self, Action, Change, Options, Plan};
+use sinch_operator::engine::{self, Defaults, observe};
 use sinch_operator::model::{Kind, Region};
 use sinch_operator::render::{self, markdown};
+use sinch_operator::sim::{self, Sim};
+use sinch_operator::sinch::Sensitive;
+use sinch_operator::sinch::client::{Client, Config, Credentials};
 use sinch_operator::sinch::request::Request;
+use sinch_operator::{load, validate};
 
 fn change(name: &str, action: Action, fields: Vec<FieldChange>, request: Option<Request>) -> Change {
     Change {
@@ -38,60 +43,118 @@ fn plan(changes: Vec<Change>) -> Plan {
     Plan::of(changes)
 }
 
+/// A project with some history: an app whose processing mode and channels change, one that is
+/// as declared, one no manifest declares, and a template whose text changed. The simulator masks
+/// secrets, as Sinch does for some.
+const LIVE_APPS: [(&str, &str); 3] = [
+    (
+        "Support",
+        r#"{"display_name": "Support", "processing_mode": "DISPATCH", "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "sms-sender", "token": "old-token"}}]}"#,
+    ),
+    ("Same", r#"{"display_name": "Same", "channel_credentials": []}"#),
+    ("Old App", r#"{"display_name": "Old App", "channel_credentials": []}"#),
+];
+
+const MANIFESTS: &str = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: new, namespace: team}
+spec: {displayName: New}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: support, namespace: team}
+spec:
+  displayName: Support
+  processingMode: CONVERSATION
+  channelCredentials:
+    - channel: SMS
+      staticBearer: {claimedIdentity: sms-sender, tokenRef: {name: tokens, key: sms}}
+    - channel: RCS
+      staticBearer: {claimedIdentity: agent, tokenRef: {name: tokens, key: rcs}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: same, namespace: team}
+spec: {displayName: Same}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Template
+metadata: {name: greeting, namespace: team}
+spec:
+  defaultTranslation: en-US
+  translations:
+    - languageCode: en-US
+      version: "1"
+      textMessage: {text: "Hello,\nyour order is on its way.\nThanks"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: tokens, namespace: team}
+stringData: {sms: canary-sms-token-1, rcs: canary-rcs-token-2}
+"#;
+
+/// The plan `plan --prune` makes of [`MANIFESTS`] against [`LIVE_APPS`], by the real engine.
+/// Sinch's ids are random: each is replaced by its app's name in capitals (`01SUPPORT`), so
+/// that the snapshots hold from run to run.
 fn sample() -> Plan {
-    let mut update = change(
-        "support",
-        Action::Update,
-        vec![
-            field("processing_mode", Some(json!("DISPATCH")), Some(json!("CONVERSATION"))),
-            field(
-                "channel_credentials[SMS].static_bearer.token",
-                Some(json!("(sensitive)")),
-                Some(json!("(sensitive)")),
-            ),
-            field(
-                "channel_credentials[RCS]",
-                None,
-                Some(json!({"channel": "RCS", "static_bearer": {"claimed_identity": "agent", "token": "(sensitive)"}})),
-            ),
-        ],
-        None,
-    );
-    update.request = Some(
-        serde_json::from_value(json!({
-            "api": "conversation", "method": "PATCH", "route": "/v1/projects/{project_id}/apps/{app_id}",
-            "path": "/v1/projects/p/apps/01APP", "update_mask": "channel_credentials,processing_mode",
-            "body": {"processing_mode": "CONVERSATION"}
-        }))
-        .unwrap(),
-    );
-    update.notes = vec!["1 secret not compared: Sinch does not return it in clear".into()];
-    let mut template = change(
-        "greeting",
-        Action::Update,
-        vec![field(
-            "translations[en-US@1].text_message.text",
-            Some(json!("Hello,\nyour order shipped.\nThanks")),
-            Some(json!("Hello,\nyour order is on its way.\nThanks")),
-        )],
-        None,
-    );
-    template.kind = Kind::Template;
-    let mut delete = change("Old App", Action::Delete, Vec::new(), None);
-    delete.name = "Old App".into();
-    delete.notes = vec!["not declared by any manifest; deleted because of --prune".into()];
-    plan(vec![
-        change(
-            "new",
-            Action::Create,
-            vec![field("display_name", None, Some(json!("New")))],
-            None,
-        ),
-        update,
-        template,
-        delete,
-        change("same", Action::Noop, Vec::new(), None),
-    ])
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = sim::Config {
+            mask_secrets: true,
+            ..sim::Config::default()
+        };
+        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let client = Client::new(Config {
+            endpoints: sim.endpoints(),
+            ..Config::default()
+        })
+        .unwrap();
+        let credentials = Credentials {
+            key_id: "key".into(),
+            key_secret: Sensitive("key-secret".into()),
+        };
+        let project = client.project("p", Region::Eu, credentials.clone());
+        let mut ids = Vec::new();
+        for (name, app) in LIVE_APPS {
+            let app = project.create_app(&serde_json::from_str(app).unwrap()).await.unwrap();
+            ids.push((app.id.unwrap(), format!("01{}", name.replace(' ', "").to_uppercase())));
+        }
+        let template = json!({"id": "greeting", "default_translation": "en-US", "translations": [
+            {"language_code": "en-US", "version": "1", "text_message": {"text": "Hello,\nyour order shipped.\nThanks"}}
+        ]});
+        project
+            .create_template(&serde_json::from_value(template).unwrap())
+            .await
+            .unwrap();
+
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        load::parse_bytes("team.yaml", MANIFESTS.as_bytes(), &mut docs, &mut errors);
+        let input = validate::validate(docs, errors).unwrap();
+        let defaults = Defaults {
+            project: Some("p".into()),
+            region: Region::Eu,
+        };
+        let targets = engine::targets(&input, &defaults).unwrap();
+        let source = observe::Direct {
+            client: &client,
+            credentials: &credentials,
+        };
+        let live = observe::observe(&source, &targets, true).await;
+        let options = Options {
+            prune: true,
+            salt: "render-tests".into(),
+            ..Options::default()
+        };
+        let mut text = serde_json::to_string(&plan::build(&input, &targets, &live, &options)).unwrap();
+        for (id, stable) in ids {
+            text = text.replace(&id, &stable);
+        }
+        serde_json::from_str(&text).unwrap()
+    })
 }
 
 #[test]
@@ -111,7 +174,7 @@ fn text_in_colour_marks_each_line() {
         "{text}"
     );
     assert!(
-        text.contains("\x1b[31m- ConversationApp Old App (01APP) will be deleted"),
+        text.contains("\x1b[31m- ConversationApp Old App (01OLDAPP) will be deleted"),
         "{text}"
     );
 }
@@ -123,7 +186,10 @@ fn markdown() {
 
 #[test]
 fn json_follows_the_contract() {
-    let v: serde_json::Value = serde_json::from_str(&render::json(&sample())).unwrap();
+    let plan = sample();
+    let text = render::json(&plan);
+    assert!(!text.contains("canary-"), "no secret value: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["format_version"], "1");
     assert_eq!(
         v["summary"],
@@ -142,19 +208,42 @@ fn json_follows_the_contract() {
             Some("ConversationApp"),
             Some("team/support"),
             Some("update"),
-            Some("01APP")
+            Some("01SUPPORT")
         )
     );
     assert_eq!(
-        c["fields"][0],
+        c["fields"][1],
         json!({"path": "processing_mode", "before": "DISPATCH", "after": "CONVERSATION"})
     );
     assert_eq!(c["request"]["method"], "PATCH");
-    assert_eq!(c["request"]["path"], "/v1/projects/p/apps/01APP");
+    assert_eq!(c["request"]["path"], "/v1/projects/p/apps/01SUPPORT");
     assert_eq!(c["request"]["update_mask"], "channel_credentials,processing_mode");
-    assert_eq!(c["request"]["body"], json!({"processing_mode": "CONVERSATION"}));
+    // Merge-all: the channel list is sent whole, its tokens as placeholders the Secret fills.
+    assert_eq!(
+        c["request"]["body"],
+        json!({
+            "channel_credentials": [
+                {"channel": "SMS", "static_bearer": {"claimed_identity": "sms-sender", "token": "(sensitive)"}},
+                {"channel": "RCS", "static_bearer": {"claimed_identity": "agent", "token": "(sensitive)"}},
+            ],
+            "processing_mode": "CONVERSATION",
+        })
+    );
+    let slots: Vec<(&str, &str)> = c["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["pointer"].as_str().unwrap(), s["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            ("/channel_credentials/0/static_bearer/token", "sms"),
+            ("/channel_credentials/1/static_bearer/token", "rcs")
+        ]
+    );
     let back: Plan = serde_json::from_value(v).unwrap();
-    assert_eq!(back, sample(), "a saved plan reads back as it was");
+    assert_eq!(back, plan, "a saved plan reads back as it was");
 }
 
 #[test]

@@ -355,17 +355,51 @@ pub fn secret_leaves(value: &Value, pointer: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Whether a resolved secret of `desired` could not be compared because the live value hides it.
-pub fn hidden_secrets(live: &Value, secrets: &SecretPointers) -> usize {
+/// How many resolved secrets of `desired` could not be compared because the live value hides
+/// them (masked, empty or left out). A secret of something Sinch does not have yet (a new
+/// channel, a new nested object) is a change, not hidden.
+pub fn hidden_secrets(desired: &Map<String, Value>, live: &Value, secrets: &SecretPointers) -> usize {
     secrets
         .resolved
         .iter()
         .filter(|p| !secrets.written.contains_key(*p))
-        .filter(|p| match live.pointer(p) {
-            Some(Value::String(s)) => s.is_empty() || is_masked(s),
-            _ => true,
+        .filter(|p| match counterpart(desired, live, p) {
+            Some(Some(Value::String(s))) => s.is_empty() || is_masked(s),
+            Some(_) => true,
+            None => false,
         })
         .count()
+}
+
+/// The live value at the place of `pointer` in `desired`, list elements matched by their
+/// natural key as [`covers`] matches them: `None` when what would hold it is not in `live`,
+/// `Some(None)` when only the field itself is missing.
+fn counterpart<'v>(desired: &Map<String, Value>, live: &'v Value, pointer: &str) -> Option<Option<&'v Value>> {
+    let mut segments = pointer.split('/').skip(1);
+    let first = segments.next()?;
+    let (mut field, mut d, mut l) = (first, desired.get(first)?, live.get(first));
+    for seg in segments {
+        let Some(lv) = l else {
+            return None; // what holds the field is not in Sinch
+        };
+        l = match d {
+            Value::Array(items) => {
+                let i = seg.parse::<usize>().ok()?;
+                d = items.get(i)?;
+                let ls = lv.as_array();
+                match list_key(field, d) {
+                    Some(key) => ls.and_then(|ls| ls.iter().find(|x| list_key(field, x).as_deref() == Some(&key))),
+                    None => ls.and_then(|ls| ls.get(i)),
+                }
+            }
+            _ => {
+                field = seg;
+                d = d.get(seg)?;
+                lv.get(seg)
+            }
+        };
+    }
+    Some(l)
 }
 
 #[cfg(test)]
@@ -461,7 +495,40 @@ mod tests {
         );
         let masked = obj(json!({"target": "https://a", "secret": "********"}));
         assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
-        assert_eq!(hidden_secrets(&Value::Object(masked), &s), 1);
+        assert_eq!(hidden_secrets(&desired, &Value::Object(masked), &s), 1);
+    }
+
+    /// Only what Sinch holds can hide a secret: a channel it does not have yet is a change (its
+    /// token is sent and shown), and channels are matched by their channel, not their place.
+    #[test]
+    fn a_secret_is_hidden_only_where_sinch_holds_its_object() {
+        let token = |i: usize| format!("/channel_credentials/{i}/static_bearer/token");
+        let s = secrets(&[&token(0), &token(1)], &[]);
+        let desired = obj(json!({"channel_credentials": [
+            {"channel": "RCS", "static_bearer": {"claimed_identity": "a", "token": "canary-rcs"}},
+            {"channel": "SMS", "static_bearer": {"claimed_identity": "b", "token": "canary-sms"}},
+        ]}));
+        let live = |sms_token: Value| {
+            json!({"channel_credentials": [
+                {"channel": "SMS", "static_bearer": {"claimed_identity": "b", "token": sms_token}},
+            ]})
+        };
+        assert_eq!(
+            hidden_secrets(&desired, &live(json!("********")), &s),
+            1,
+            "SMS masked, RCS new"
+        );
+        assert_eq!(
+            hidden_secrets(&desired, &live(json!("canary-sms")), &s),
+            0,
+            "SMS in clear, RCS new"
+        );
+        let omitted = json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "b"}}]});
+        assert_eq!(
+            hidden_secrets(&desired, &omitted, &s),
+            1,
+            "a token Sinch leaves out is hidden"
+        );
     }
 
     /// Rule 7: a masked secret is compared with the hash recorded at the last write.
@@ -475,7 +542,7 @@ mod tests {
         assert_eq!(u.mask, ["secret"]);
         assert_eq!(u.body["secret"], "rotated-canary");
         assert_eq!(
-            hidden_secrets(&Value::Object(masked.clone()), &s),
+            hidden_secrets(&desired, &Value::Object(masked.clone()), &s),
             0,
             "compared, not hidden"
         );

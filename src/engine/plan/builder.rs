@@ -63,6 +63,14 @@ pub(super) fn to_map(value: &impl Serialize) -> Map<String, Value> {
     }
 }
 
+/// A desired object in wire form with the secrets it uses: their places and, for those Sinch
+/// hides, whether each differs from what was last written.
+pub(super) struct Wanted<'d> {
+    pub wire: Map<String, Value>,
+    pub uses: &'d [SecretUse],
+    pub secrets: SecretPointers,
+}
+
 impl Builder<'_> {
     /// Whether `--prune` deletes undeclared objects of `kind` in `scope`.
     pub(super) fn prunes(&self, scope: &Scope, kind: Kind) -> bool {
@@ -156,8 +164,7 @@ impl Builder<'_> {
         t: &Target,
         id: &str,
         live: &impl Serialize,
-        uses: &[SecretUse],
-        secrets: &SecretPointers,
+        wanted: &Wanted,
         update: &diff::Update,
     ) -> Option<Change> {
         if !update.blocked.is_empty() {
@@ -176,9 +183,24 @@ impl Builder<'_> {
             observed(&self.options.salt, Some(live)),
         );
         c.fields = update.fields.clone();
-        c.notes = unresolved_notes(uses);
-        note_hidden(&mut c, &serde_json::to_value(live).unwrap_or_default(), secrets);
+        c.notes = unresolved_notes(wanted.uses);
+        let live = serde_json::to_value(live).unwrap_or_default();
+        let hidden = diff::hidden_secrets(&wanted.wire, &live, &wanted.secrets);
+        if hidden > 0 {
+            c.notes.push(format!(
+                "{hidden} secret{} not compared: Sinch does not return {} in clear",
+                if hidden == 1 { "" } else { "s" },
+                if hidden == 1 { "it" } else { "them" }
+            ));
+        }
         Some(c)
+    }
+
+    /// A desired object as the planners compare it with the live one.
+    pub(super) fn wanted<'d>(&self, t: &Target, wire: &impl Serialize, uses: &'d [SecretUse]) -> Wanted<'d> {
+        let wire = to_map(wire);
+        let secrets = pointers(uses, &t.recorded, &self.options.salt, &wire);
+        Wanted { wire, uses, secrets }
     }
 }
 
@@ -197,17 +219,6 @@ pub(super) fn created_fields(body: &Map<String, Value>) -> Vec<FieldChange> {
         );
     }
     out
-}
-
-pub(super) fn note_hidden(c: &mut Change, live: &Value, secrets: &SecretPointers) {
-    let hidden = diff::hidden_secrets(live, secrets);
-    if hidden > 0 {
-        c.notes.push(format!(
-            "{hidden} secret{} not compared: Sinch does not return {} in clear",
-            if hidden == 1 { "" } else { "s" },
-            if hidden == 1 { "it" } else { "them" }
-        ));
-    }
 }
 
 #[cfg(test)]

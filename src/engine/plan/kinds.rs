@@ -16,8 +16,7 @@ impl Builder<'_> {
             }
         };
         let desired = desired::app(&a.spec, t.object().namespace(), &self.input.secrets);
-        let wire = to_map(&desired.wire);
-        let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
+        let wanted = self.wanted(t, &desired.wire, &desired.secrets);
         let project = &t.scope.project;
         let salt = self.options.salt.clone();
         match found {
@@ -26,14 +25,14 @@ impl Builder<'_> {
                     return AppSlot::Failed;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&wire);
+                c.fields = created_fields(&wanted.wire);
                 c.request = Some(Request::create_app(project, &desired.wire));
                 AppSlot::Created(self.push(c, &desired.secrets))
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let update = diff::update(&wire, &to_map(live), &["id"], &secrets);
-                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
+                let update = diff::update(&wanted.wire, &to_map(live), &["id"], &wanted.secrets);
+                let Some(mut c) = self.found(t, &id, live, &wanted, &update) else {
                     return AppSlot::Failed;
                 };
                 if c.action == Action::Update {

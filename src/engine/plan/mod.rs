@@ -26,7 +26,7 @@ mod prune;
 mod saved;
 mod webhooks;
 
-use builder::{created_fields, pointers, to_map};
+use builder::{created_fields, to_map};
 pub use kinds::template_update;
 pub use prune::delete;
 use prune::pruned;

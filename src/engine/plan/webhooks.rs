@@ -137,15 +137,14 @@ impl Builder<'_> {
         let salt = self.options.salt.clone();
         let app_for_body = app_id.unwrap_or(KNOWN_AFTER_APPLY);
         let desired = desired::webhook(spec, app_for_body, t.object().namespace(), &self.input.secrets);
-        let wire = to_map(&desired.wire);
-        let secrets = pointers(&desired.secrets, &t.recorded, &self.options.salt, &wire);
+        let wanted = self.wanted(t, &desired.wire, &desired.secrets);
         match found {
             None => {
                 if self.cannot_create(t, "webhook", &desired.secrets) {
                     return;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&wire);
+                c.fields = created_fields(&wanted.wire);
                 c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
                 c.after = deletes.to_vec();
                 if let AppSlot::Created(i) = slot {
@@ -156,8 +155,13 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let update = diff::update(&wire, &to_map(live), &["id", "app_id", "target"], &secrets);
-                let Some(mut c) = self.found(t, &id, live, &desired.secrets, &secrets, &update) else {
+                let update = diff::update(
+                    &wanted.wire,
+                    &to_map(live),
+                    &["id", "app_id", "target"],
+                    &wanted.secrets,
+                );
+                let Some(mut c) = self.found(t, &id, live, &wanted, &update) else {
                     return;
                 };
                 if c.action == Action::Update {
