@@ -140,6 +140,11 @@ async fn expect_with(handle: &mut ApiHandle, answer: impl FnOnce(&Value) -> (u16
 
 /// The simulator's project, as a person with the operator's key sees it.
 fn sinch(sim: &Sim) -> crate::sinch::client::Project {
+    sinch_as(sim, "key", "canary-operator-secret-9911")
+}
+
+/// The simulator's project, as a person with this access key sees it.
+fn sinch_as(sim: &Sim, key_id: &str, key_secret: &str) -> crate::sinch::client::Project {
     Client::new(Config {
         endpoints: sim.endpoints(),
         ..Config::default()
@@ -149,8 +154,8 @@ fn sinch(sim: &Sim) -> crate::sinch::client::Project {
         "p-test",
         Region::Us,
         Credentials {
-            key_id: "key".into(),
-            key_secret: Sensitive("canary-operator-secret-9911".into()),
+            key_id: key_id.into(),
+            key_secret: Sensitive(key_secret.into()),
         },
     )
 }

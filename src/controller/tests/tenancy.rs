@@ -310,7 +310,14 @@ async fn objects_use_only_the_connection_their_namespace_may_use() {
     // The namespace's own connection: its key creates the app.
     reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
     assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
-    assert_eq!(sinch_with_key(&sim).list_apps().await.unwrap().len(), 1);
+    assert_eq!(
+        sinch_as(&sim, "shop-key", "canary-connection-secret-4242")
+            .list_apps()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(
         !patches
             .lock()
@@ -346,20 +353,4 @@ async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_
         )
     );
     assert_eq!(sim.stats().total, 0);
-}
-
-fn sinch_with_key(sim: &Sim) -> crate::sinch::client::Project {
-    Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
-        "p-test",
-        Region::Us,
-        Credentials {
-            key_id: "shop-key".into(),
-            key_secret: Sensitive("canary-connection-secret-4242".into()),
-        },
-    )
 }
