@@ -243,6 +243,19 @@ fn usage_errors_exit_1_not_2() {
 }
 
 #[test]
+fn a_region_flag_takes_only_the_three_regions_and_says_which() {
+    let out = run(&["import", "--region", "xx", "--out", "unused"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .starts_with("error: invalid value 'xx' for '--region <REGION>'\n  [possible values: us, eu, br]\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!root().join("unused").exists(), "nothing was written");
+}
+
+#[test]
 fn crds_dir_matches_what_the_types_generate() {
     let out = run(&["crds"]);
     assert_eq!(out.status.code(), Some(0));

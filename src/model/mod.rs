@@ -282,8 +282,12 @@ pub fn json_schemas() -> Vec<(String, serde_json::Value)> {
     out
 }
 
+// On the command line a `clap::ValueEnum` (its help lists the three); in the environment and in
+// Secrets, `FromStr` below.
 /// A Sinch region. Every object talks to the hosts of its own region.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Region {
     Us,
