@@ -39,16 +39,6 @@ async fn change_in_sinch(sim: &Sim, app: &str, target: &str) -> String {
     hook.id.unwrap()
 }
 
-fn condition(status_patch: &Value, kind: &str) -> Value {
-    status_patch["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
 fn metric(ctx: &Context, line_start: &str) -> Option<String> {
     ctx.metrics
         .render()

@@ -138,6 +138,17 @@ async fn expect_with(handle: &mut ApiHandle, answer: impl FnOnce(&Value) -> (u16
     (method, uri, body)
 }
 
+/// The condition `kind` of a status patch (null when it has none).
+fn condition(status_patch: &Value, kind: &str) -> Value {
+    status_patch["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 /// The simulator's project, as a person with the operator's key sees it.
 fn sinch(sim: &Sim) -> crate::sinch::client::Project {
     sinch_as(sim, "key", "canary-operator-secret-9911")

@@ -157,13 +157,7 @@ async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
     let bodies = status_bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 5);
     for body in &bodies {
-        let synced = body["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Synced")
-            .unwrap()
-            .clone();
+        let synced = condition(body, "Synced");
         assert_eq!(synced["reason"], "ReadRefused", "{synced}");
         assert!(synced["message"].as_str().unwrap().contains("HTTP 403"), "{synced}");
     }

@@ -26,13 +26,7 @@ fn bare_app(extra: Value) -> ConversationApp {
 
 fn synced(patches: &Arc<Mutex<Vec<Value>>>) -> (String, String, String) {
     let last = patches.lock().unwrap().last().cloned().expect("a status was written");
-    let c = last["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Synced")
-        .unwrap()
-        .clone();
+    let c = condition(&last, "Synced");
     (
         c["status"].as_str().unwrap().into(),
         c["reason"].as_str().unwrap().into(),
