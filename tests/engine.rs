@@ -1567,4 +1567,33 @@ async fn plan_errors_carry_the_class_of_the_read_that_failed() {
             },
         ])
     );
+
+    // The webhooks of an app whose list could not be read share its class.
+    let dir = write_dir(&[
+        ("app.yaml", APP),
+        ("secrets.yaml", SECRETS),
+        ("hooks.yaml", &webhook("orders", "https://hooks.example.com/orders")),
+    ]);
+    sim.inject(Fault {
+        status: 503,
+        times: 10,
+        retry_after: None,
+        after_write: false,
+        matching: Some(format!("GET /us/v1/projects/{PROJECT}/apps")),
+        message: None,
+    });
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--output", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let classes: Vec<(&str, &str)> = plan["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["class"].as_str().unwrap_or("none")))
+        .collect();
+    assert_eq!(classes, [("team/shop", "retryable"), ("team/orders", "retryable")]);
+    assert_eq!(
+        plan["errors"][1]["message"],
+        "not planned: ConversationApp team/shop has an error"
+    );
 }

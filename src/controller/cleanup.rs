@@ -170,10 +170,10 @@ pub(super) async fn lookup<K: Managed>(
     let targets = engine::targets(&prepared.input, &prepared.access.defaults)?;
     let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let live = observe::observe(&view, &targets, false).await;
-    if live.failure().is_some() {
+    if let Some(e) = live.failure() {
         return Err(crate::Error::Cleanup {
-            reason: Reason::SinchUnavailable,
-            message: format!("cannot read Sinch to find what {} manages", obj.object().label()),
+            reason: Reason::of_read(e.class).0,
+            message: format!("cannot read Sinch to find what {} manages: {e}", obj.object().label()),
         });
     }
     let plan = plan::build(

@@ -142,8 +142,21 @@ impl Context {
     }
 
     fn poll_interval<K: Managed>(&self, obj: &K) -> Duration {
-        reconcile::poll_interval(obj, self.resync, self.min_poll_interval)
+        poll_interval(obj, self.resync, self.min_poll_interval)
     }
+}
+
+/// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
+pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
+
+/// Polling interval of an object: its annotation, else the operator's. The annotation is
+/// written by namespace users: it is raised to `floor`, so that no object makes the operator
+/// read a whole project every second.
+pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) -> Duration {
+    obj.annotations()
+        .get(POLL_INTERVAL_ANNOTATION)
+        .and_then(|v| humantime::parse_duration(v).ok())
+        .map_or(default, |d| d.max(floor))
 }
 
 fn key<K: Managed>(obj: &K) -> String {

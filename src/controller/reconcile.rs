@@ -19,7 +19,6 @@ use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::model::{ManagementPolicy, Object, WebhookApp};
 use crate::render;
-use crate::sinch::error::Class;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
@@ -30,9 +29,6 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
-
-/// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
-pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
 
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
@@ -273,13 +269,7 @@ async fn plan_one<K: Managed>(
     );
     if let Some(e) = plan.errors.first() {
         // A failed read is retried as its class says; anything else needs a change of the spec.
-        let (reason, retry) = match e.class {
-            Some(Class::Retryable) => (Reason::SinchUnavailable, Retry::Backoff),
-            Some(Class::Auth) => (Reason::CredentialsRefused, Retry::Poll),
-            Some(Class::NotFound) => (Reason::ProjectNotFound, Retry::Poll),
-            Some(Class::Terminal) => (Reason::ReadRefused, Retry::Poll),
-            None => (Reason::CannotPlan, Retry::OnChange),
-        };
+        let (reason, retry) = e.class.map_or((Reason::CannotPlan, Retry::OnChange), Reason::of_read);
         events.push(warning(reason, &e.message, "Plan"));
         let (mut report, retry) = failed::<K>(ctx, reason, e.message.clone(), retry);
         report.fields = Fields::of_scope(&scope);
@@ -298,53 +288,4 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Cont
     };
     ctx.metrics.failed(K::KIND, reason);
     ctx.requeue(&*obj, Retry::Backoff, None)
-}
-
-/// Polling interval of an object: its annotation, else the operator's. The annotation is
-/// written by namespace users: it is raised to `floor`, so that no object makes the operator
-/// read a whole project every second.
-pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) -> Duration {
-    obj.annotations()
-        .get(POLL_INTERVAL_ANNOTATION)
-        .and_then(|v| humantime::parse_duration(v).ok())
-        .map_or(default, |d| d.max(floor))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ConversationApp;
-    use serde_json::json;
-
-    #[test]
-    fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_floor() {
-        let mut app: ConversationApp = serde_json::from_value(json!({
-            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
-            "metadata": {"name": "a", "annotations": {POLL_INTERVAL_ANNOTATION: "30s"}},
-            "spec": {"displayName": "A"}
-        }))
-        .unwrap();
-        let floor = Duration::from_secs(10);
-        assert_eq!(
-            poll_interval(&app, Duration::from_secs(600), floor),
-            Duration::from_secs(30)
-        );
-        app.metadata
-            .annotations
-            .as_mut()
-            .unwrap()
-            .insert(POLL_INTERVAL_ANNOTATION.into(), "soon".into());
-        assert_eq!(
-            poll_interval(&app, Duration::from_secs(600), floor),
-            Duration::from_secs(600)
-        );
-        for short in ["1s", "0s", "100ms"] {
-            app.metadata
-                .annotations
-                .as_mut()
-                .unwrap()
-                .insert(POLL_INTERVAL_ANNOTATION.into(), short.into());
-            assert_eq!(poll_interval(&app, Duration::from_secs(600), floor), floor, "{short}");
-        }
-    }
 }

@@ -9,7 +9,6 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{ChannelStatus, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
-use crate::sinch::error::Class;
 use kube::runtime::events::{Event, EventType};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -357,14 +356,7 @@ pub(super) fn outcome<K: Managed>(
             (report, retry)
         }
         Status::Failed { message, class } => {
-            // As the failed request's class says (rule 8): a refused key is fixed by its
-            // owner and a vanished object by the next poll's plan, not by a change of the spec.
-            let (reason, retry) = match class {
-                Class::Retryable => (Reason::SinchError, Retry::Backoff),
-                Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
-                Class::NotFound => (Reason::NotFound, Retry::Poll),
-                Class::Terminal => (Reason::Rejected, Retry::OnChange),
-            };
+            let (reason, retry) = Reason::of_write(class);
             ctx.metrics.failed(K::KIND, reason);
             events.push(warning(reason, &message, verb(change.action)));
             if let Some(fields) = drift {

@@ -11,6 +11,7 @@ use crate::model::{
     ChannelStatus, ConversationApp, ConversationAppStatus, Kind, Object, ProjectSettings, ProjectSettingsStatus,
     Region, SyncStatus, Template, TemplateStatus, Webhook, WebhookStatus,
 };
+use crate::sinch::error::Class;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Resource;
@@ -110,6 +111,28 @@ reasons!(
 );
 
 impl Reason {
+    /// A read of Sinch that failed, by its class (rule 8), and when to try again: a failure that
+    /// may pass with backoff, a refusal at the poll interval (no hot loop on a refused key).
+    pub fn of_read(class: Class) -> (Reason, Retry) {
+        match class {
+            Class::Retryable => (Reason::SinchUnavailable, Retry::Backoff),
+            Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
+            Class::NotFound => (Reason::ProjectNotFound, Retry::Poll),
+            Class::Terminal => (Reason::ReadRefused, Retry::Poll),
+        }
+    }
+
+    /// A write Sinch refused, by its class (rule 8): a refused key is fixed by its owner and a
+    /// vanished object by the next poll's plan, not by a change of the spec; a rejected body is.
+    pub fn of_write(class: Class) -> (Reason, Retry) {
+        match class {
+            Class::Retryable => (Reason::SinchError, Retry::Backoff),
+            Class::Auth => (Reason::CredentialsRefused, Retry::Poll),
+            Class::NotFound => (Reason::NotFound, Retry::Poll),
+            Class::Terminal => (Reason::Rejected, Retry::OnChange),
+        }
+    }
+
     /// A `Synced=False` with this reason stays until a person acts (no retry fixes it): what
     /// Argo CD's health script (manifests/argocd/health.lua) shows as Degraded.
     pub fn needs_a_person(self) -> bool {

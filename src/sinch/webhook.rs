@@ -7,27 +7,31 @@ use serde::{Deserialize, Serialize};
 /// At most this many webhooks per app: the API refuses a sixth.
 pub const MAX_PER_APP: usize = 5;
 
-/// Rule 3 over one app's webhooks, given their targets in order: the one place that counts
-/// them and finds a target used twice. `validate` asks it of the declared webhooks (offline),
-/// the plan of the declared and the live ones kept beside them; each words its own message.
+/// Rule 3 over one app's webhooks, given their targets in order (none for a live webhook that
+/// has none: it still counts): the one place that counts them and finds a target used twice.
+/// `validate` asks it of the declared webhooks (offline), the plan of the declared and the live
+/// ones kept beside them; each words its own message.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Limits {
     /// More than [`MAX_PER_APP`].
     pub too_many: bool,
-    /// Each target used again: (its index, the index of its first use).
+    /// Each target used again: (its index, the index of its previous use).
     pub repeats: Vec<(usize, usize)>,
 }
 
 impl Limits {
-    pub fn of<'a>(targets: impl IntoIterator<Item = &'a str>) -> Limits {
-        let targets: Vec<&str> = targets.into_iter().collect();
-        let repeats = targets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| targets[..i].iter().position(|f| f == t).map(|first| (i, first)))
-            .collect();
+    pub fn of<'a>(targets: impl IntoIterator<Item = Option<&'a str>>) -> Limits {
+        let mut previous: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut repeats = Vec::new();
+        let mut count = 0;
+        for (i, target) in targets.into_iter().enumerate() {
+            count += 1;
+            if let Some(before) = target.and_then(|t| previous.insert(t, i)) {
+                repeats.push((i, before));
+            }
+        }
         Limits {
-            too_many: targets.len() > MAX_PER_APP,
+            too_many: count > MAX_PER_APP,
             repeats,
         }
     }
@@ -74,16 +78,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_count_to_five_and_name_each_repeat_with_its_first_use() {
-        let five = ["a", "b", "c", "d", "e"];
+    fn limits_count_to_five_and_name_each_repeat_with_its_previous_use() {
+        let some = |ts: &[&'static str]| ts.iter().map(|t| Some(*t)).collect::<Vec<_>>();
         assert_eq!(
-            Limits::of(five),
+            Limits::of(some(&["a", "b", "c", "d", "e"])),
             Limits {
                 too_many: false,
                 repeats: vec![]
             }
         );
-        assert!(Limits::of(["a", "b", "c", "d", "e", "f"]).too_many);
-        assert_eq!(Limits::of(["a", "b", "a", "a"]).repeats, [(2, 0), (3, 0)]);
+        assert!(Limits::of(some(&["a", "b", "c", "d", "e", "f"])).too_many);
+        // A live webhook without a target counts, and is nobody's repeat.
+        let mut six = some(&["a", "b", "c", "d", "e"]);
+        six.push(None);
+        assert_eq!(Limits::of(six.clone()).repeats, []);
+        assert!(Limits::of(six).too_many);
+        assert_eq!(Limits::of(some(&["a", "b", "a", "a"])).repeats, [(2, 0), (3, 2)]);
     }
 }

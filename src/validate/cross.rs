@@ -195,7 +195,7 @@ fn webhook_app(
 
 /// Rule 3 over the declared webhooks of one app (plan counts the live ones too).
 fn check_webhooks_of(app: &str, hooks: &[&Manifest], errors: &mut Vec<Diagnostic>) {
-    let limits = Limits::of(hooks.iter().map(|m| target_of(m)));
+    let limits = Limits::of(hooks.iter().map(|m| Some(target_of(m))));
     for &(repeat, first) in &limits.repeats {
         let (m, first) = (hooks[repeat], hooks[first]);
         errors.push(m.error(

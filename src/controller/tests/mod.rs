@@ -9,7 +9,7 @@
 use super::metrics::Metrics;
 use super::observation::Observations;
 use super::reconcile::{FINALIZER, reconcile};
-use super::{Context, backoff, jitter};
+use super::{Context, POLL_INTERVAL_ANNOTATION, backoff, jitter, poll_interval};
 use crate::engine::Defaults;
 use crate::model::{ConversationApp, Region};
 use crate::sim::{self, Sim};
@@ -449,6 +449,38 @@ fn jitter_stays_within_ten_percent() {
     for _ in 0..1000 {
         let d = jitter(Duration::from_secs(600)).as_secs_f64();
         assert!((540.0..=660.0).contains(&d), "{d}");
+    }
+}
+
+#[test]
+fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_floor() {
+    let mut app: ConversationApp = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+        "metadata": {"name": "a", "annotations": {POLL_INTERVAL_ANNOTATION: "30s"}},
+        "spec": {"displayName": "A"}
+    }))
+    .unwrap();
+    let floor = Duration::from_secs(10);
+    assert_eq!(
+        poll_interval(&app, Duration::from_secs(600), floor),
+        Duration::from_secs(30)
+    );
+    app.metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(POLL_INTERVAL_ANNOTATION.into(), "soon".into());
+    assert_eq!(
+        poll_interval(&app, Duration::from_secs(600), floor),
+        Duration::from_secs(600)
+    );
+    for short in ["1s", "0s", "100ms"] {
+        app.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(POLL_INTERVAL_ANNOTATION.into(), short.into());
+        assert_eq!(poll_interval(&app, Duration::from_secs(600), floor), floor, "{short}");
     }
 }
 

@@ -2,7 +2,7 @@
 //! a write updates the shared view, and a refused shared read is reported on every object.
 
 use super::*;
-use crate::controller::reconcile::POLL_INTERVAL_ANNOTATION;
+use crate::controller::POLL_INTERVAL_ANNOTATION;
 
 #[tokio::test]
 async fn n_apps_with_five_webhooks_each_cost_one_apps_list_and_n_webhook_lists() {

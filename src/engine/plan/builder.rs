@@ -11,20 +11,13 @@ pub(super) fn pointers(
     salt: &str,
     body: &Map<String, Value>,
 ) -> SecretPointers {
-    // A pointer is `/field/...`: its first segment names a field of the body.
-    let at = |pointer: &str| {
-        let (field, rest) = pointer[1..]
-            .split_once('/')
-            .map_or((&pointer[1..], ""), |(f, _)| (f, &pointer[1 + f.len()..]));
-        body.get(field)?.pointer(rest)
-    };
     SecretPointers {
         written: uses
             .iter()
             .filter(|u| u.unresolved.is_none())
             .filter_map(|u| {
                 let hash = recorded.secret_hashes.get(&u.pointer)?;
-                let value = at(&u.pointer)?.as_str()?.as_bytes();
+                let value = diff::value_at(body, &u.pointer)?.as_str()?.as_bytes();
                 let same = fingerprint(salt, value) == *hash
                     || recorded
                         .legacy_salt
@@ -103,18 +96,25 @@ impl Builder<'_> {
         true
     }
 
-    pub(super) fn read<'l, T>(&mut self, t: &Target, what: &str, read: Option<&'l Read<T>>) -> Option<&'l T> {
+    /// What was read for `t`; when it could not be, the error is recorded, and its class
+    /// returned (none: it was not read at all).
+    pub(super) fn read<'l, T>(
+        &mut self,
+        t: &Target,
+        what: &str,
+        read: Option<&'l Read<T>>,
+    ) -> Result<&'l T, Option<Class>> {
         match read {
-            Some(Ok(value)) => Some(&**value),
+            Some(Ok(value)) => Ok(&**value),
             Some(Err(e)) => {
                 let message = format!("cannot read the {what} of {}: {e}", t.scope);
                 self.error_of(t, message, Some(e.class));
-                None
+                Err(Some(e.class))
             }
             None => {
                 let message = format!("the {what} of {} were not read", t.scope);
                 self.error(t, message);
-                None
+                Err(None)
             }
         }
     }

@@ -5,14 +5,15 @@ use super::*;
 
 impl Builder<'_> {
     pub(super) fn app(&mut self, t: &Target, a: &ConversationApp) -> AppSlot {
-        let Some(apps) = self.read(t, "apps", self.live.apps(&t.scope)) else {
-            return AppSlot::Failed;
+        let apps = match self.read(t, "apps", self.live.apps(&t.scope)) {
+            Ok(apps) => apps,
+            Err(class) => return AppSlot::Failed(class),
         };
         let found = match identity::app(t.recorded.id.as_deref(), &a.spec, apps) {
             Ok(found) => found,
             Err(message) => {
                 self.error(t, message);
-                return AppSlot::Failed;
+                return AppSlot::Failed(None);
             }
         };
         let desired = desired::app(&a.spec, t.object().namespace(), &self.input.secrets);
@@ -22,7 +23,7 @@ impl Builder<'_> {
         match found {
             None => {
                 if self.cannot_create(t, "app", &desired.secrets) {
-                    return AppSlot::Failed;
+                    return AppSlot::Failed(None);
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
                 c.fields = created_fields(&wanted.wire);
@@ -33,7 +34,7 @@ impl Builder<'_> {
                 let id = live.id.clone().unwrap_or_default();
                 let update = diff::update(&wanted.wire, &to_map(live), &["id"], &wanted.secrets);
                 let Some(mut c) = self.found(t, &id, live, &wanted, &update) else {
-                    return AppSlot::Failed;
+                    return AppSlot::Failed(None);
                 };
                 if c.action == Action::Update {
                     c.request = Some(Request::update_app(project, &id, &update.body, update.mask));
@@ -46,7 +47,7 @@ impl Builder<'_> {
 
     pub(super) fn template(&mut self, t: &Target, tpl: &TemplateObject) {
         let reads = self.live.scopes.get(&t.scope).and_then(|s| s.templates.as_ref());
-        let Some(templates) = self.read(t, "templates", reads) else {
+        let Ok(templates) = self.read(t, "templates", reads) else {
             return;
         };
         let desired = desired::template(&tpl.spec, t.object().name());
@@ -73,7 +74,7 @@ impl Builder<'_> {
 
     pub(super) fn settings(&mut self, t: &Target, s: &ProjectSettings) {
         let scope = self.live.scopes.get(&t.scope);
-        let Some(live) = self.read(t, "settings", scope.and_then(|s| s.settings.as_ref())) else {
+        let Ok(live) = self.read(t, "settings", scope.and_then(|s| s.settings.as_ref())) else {
             return;
         };
         let desired = desired::settings(&s.spec);

@@ -195,8 +195,9 @@ enum AppSlot {
     Live(String),
     /// Created by the change at this index.
     Created(usize),
-    /// Could not be planned; its webhooks cannot be either.
-    Failed,
+    /// Could not be planned; its webhooks cannot be either. The class of the read that
+    /// failed, when one did, is theirs too.
+    Failed(Option<Class>),
 }
 
 struct Builder<'a> {

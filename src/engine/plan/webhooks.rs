@@ -16,13 +16,16 @@ impl Builder<'_> {
                 AppOf::Id(id) => (AppSlot::Live(id.to_string()), format!("app {id}")),
                 AppOf::Object { namespace: ns, name } => {
                     let slot = apps.get(&(ns.to_string(), name.to_string())).cloned();
-                    (slot.unwrap_or(AppSlot::Failed), format!("ConversationApp {ns}/{name}"))
+                    (
+                        slot.unwrap_or(AppSlot::Failed(None)),
+                        format!("ConversationApp {ns}/{name}"),
+                    )
                 }
             };
             let key = match &slot {
                 AppSlot::Live(id) => format!("live:{id}"),
                 AppSlot::Created(i) => format!("new:{i}"),
-                AppSlot::Failed => format!("failed:{label}"),
+                AppSlot::Failed(_) => format!("failed:{label}"),
             };
             groups
                 .entry((t.scope.clone(), key))
@@ -108,7 +111,7 @@ impl Builder<'_> {
     ) -> Option<(Option<String>, Vec<Webhook>)> {
         let (failure, class) = match slot {
             AppSlot::Created(_) => return Some((None, Vec::new())),
-            AppSlot::Failed => (format!("not planned: {label} has an error"), None),
+            AppSlot::Failed(class) => (format!("not planned: {label} has an error"), *class),
             AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
                 Some(Ok(list)) => return Some((Some(id.clone()), list.to_vec())),
                 Some(Err(e)) => (
@@ -180,25 +183,26 @@ impl Builder<'_> {
 /// Why the declared webhooks and the live ones kept beside them break rule 3 (more than five,
 /// or one target twice), if they do.
 fn over_the_limits(label: &str, declared: &[Declared], kept: &[&Webhook]) -> Option<String> {
-    let mut targets: Vec<&str> = declared.iter().map(|(_, spec)| spec.target.as_str()).collect();
+    let mut targets: Vec<Option<&str>> = declared.iter().map(|(_, spec)| Some(spec.target.as_str())).collect();
     // Sinch lists webhooks in no promised order: name the undeclared ones sorted, so the
     // message is the same on every run.
-    let mut undeclared_targets: Vec<&str> = kept.iter().filter_map(|w| w.target.as_deref()).collect();
+    let mut undeclared_targets: Vec<Option<&str>> = kept.iter().map(|w| w.target.as_deref()).collect();
     undeclared_targets.sort();
     targets.extend(undeclared_targets);
     let limits = Limits::of(targets.iter().copied());
     if limits.too_many {
+        let named: Vec<&str> = targets.iter().flatten().copied().collect();
         return Some(format!(
             "{label} would have {} webhooks, more than the {MAX_WEBHOOKS_PER_APP} Sinch allows: {} declared and {} in Sinch that no manifest declares ({}); delete those or run with --prune",
             targets.len(),
             declared.len(),
             kept.len(),
-            targets.join(", ")
+            named.join(", ")
         ));
     }
     let (repeat, _) = limits.repeats.first()?;
     Some(format!(
         "{label} would have two webhooks with the target {}",
-        targets[*repeat]
+        targets[*repeat].unwrap_or_default()
     ))
 }

@@ -11,7 +11,10 @@
 use crate::sinch::SECRET_FIELDS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+
+mod secrets;
+
+pub use secrets::{SecretPointers, hidden_secrets, is_masked, secret_leaves, value_at};
 
 /// What a secret value is shown as.
 pub const SENSITIVE: &str = "(sensitive)";
@@ -34,28 +37,6 @@ pub struct FieldChange {
     pub path: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
-}
-
-/// The JSON pointers of a desired value that hold secrets, resolved or not.
-#[derive(Clone, Debug, Default)]
-pub struct SecretPointers {
-    pub resolved: Vec<String>,
-    pub unresolved: Vec<String>,
-    /// Resolved secrets with a hash recorded at the last write (the controller's status), and
-    /// whether the value differs from it: how a secret that Sinch does not return in clear is
-    /// compared (rule 7).
-    pub written: BTreeMap<String, bool>,
-}
-
-impl SecretPointers {
-    fn is_resolved(&self, pointer: &str) -> bool {
-        self.resolved.iter().any(|p| p == pointer)
-    }
-}
-
-/// A value the API hides: `********`.
-pub fn is_masked(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c == '*')
 }
 
 /// proto3's default values, which the API leaves out or sends interchangeably with absence.
@@ -334,78 +315,11 @@ pub fn update(
     out
 }
 
-/// The pointers of the non-empty secret strings in `value`.
-pub fn secret_leaves(value: &Value, pointer: &str, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let p = format!("{pointer}/{k}");
-                match v {
-                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) && !s.is_empty() => out.push(p),
-                    v => secret_leaves(v, &p, out),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                secret_leaves(v, &format!("{pointer}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// How many resolved secrets of `desired` could not be compared because the live value hides
-/// them (masked, empty or left out). A secret of something Sinch does not have yet (a new
-/// channel, a new nested object) is a change, not hidden.
-pub fn hidden_secrets(desired: &Map<String, Value>, live: &Value, secrets: &SecretPointers) -> usize {
-    secrets
-        .resolved
-        .iter()
-        .filter(|p| !secrets.written.contains_key(*p))
-        .filter(|p| match counterpart(desired, live, p) {
-            Some(Some(Value::String(s))) => s.is_empty() || is_masked(s),
-            Some(_) => true,
-            None => false,
-        })
-        .count()
-}
-
-/// The live value at the place of `pointer` in `desired`, list elements matched by their
-/// natural key as [`covers`] matches them: `None` when what would hold it is not in `live`,
-/// `Some(None)` when only the field itself is missing.
-fn counterpart<'v>(desired: &Map<String, Value>, live: &'v Value, pointer: &str) -> Option<Option<&'v Value>> {
-    let mut segments = pointer.split('/').skip(1);
-    let first = segments.next()?;
-    let (mut field, mut d, mut l) = (first, desired.get(first)?, live.get(first));
-    for seg in segments {
-        let Some(lv) = l else {
-            return None; // what holds the field is not in Sinch
-        };
-        l = match d {
-            Value::Array(items) => {
-                let i = seg.parse::<usize>().ok()?;
-                d = items.get(i)?;
-                let ls = lv.as_array();
-                match list_key(field, d) {
-                    Some(key) => ls.and_then(|ls| ls.iter().find(|x| list_key(field, x).as_deref() == Some(&key))),
-                    None => ls.and_then(|ls| ls.get(i)),
-                }
-            }
-            _ => {
-                field = seg;
-                d = d.get(seg)?;
-                lv.get(seg)
-            }
-        };
-    }
-    Some(l)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -476,99 +390,6 @@ mod tests {
             }]
         );
         assert!(u.blocked.is_empty());
-    }
-
-    #[test]
-    fn a_clear_secret_is_compared_and_shown_as_sensitive_a_masked_one_is_not_compared() {
-        let s = secrets(&["/secret"], &[]);
-        let desired = obj(json!({"target": "https://a", "secret": "new-canary"}));
-        let clear = obj(json!({"target": "https://a", "secret": "old-canary"}));
-        let u = update(&desired, &clear, &["target"], &s);
-        assert_eq!(u.mask, ["secret"]);
-        assert_eq!(
-            u.fields,
-            [FieldChange {
-                path: "secret".into(),
-                before: Some(SENSITIVE.into()),
-                after: Some(SENSITIVE.into())
-            }]
-        );
-        let masked = obj(json!({"target": "https://a", "secret": "********"}));
-        assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
-        assert_eq!(hidden_secrets(&desired, &Value::Object(masked), &s), 1);
-    }
-
-    /// Only what Sinch holds can hide a secret: a channel it does not have yet is a change (its
-    /// token is sent and shown), and channels are matched by their channel, not their place.
-    #[test]
-    fn a_secret_is_hidden_only_where_sinch_holds_its_object() {
-        let token = |i: usize| format!("/channel_credentials/{i}/static_bearer/token");
-        let s = secrets(&[&token(0), &token(1)], &[]);
-        let desired = obj(json!({"channel_credentials": [
-            {"channel": "RCS", "static_bearer": {"claimed_identity": "a", "token": "canary-rcs"}},
-            {"channel": "SMS", "static_bearer": {"claimed_identity": "b", "token": "canary-sms"}},
-        ]}));
-        let live = |sms_token: Value| {
-            json!({"channel_credentials": [
-                {"channel": "SMS", "static_bearer": {"claimed_identity": "b", "token": sms_token}},
-            ]})
-        };
-        assert_eq!(
-            hidden_secrets(&desired, &live(json!("********")), &s),
-            1,
-            "SMS masked, RCS new"
-        );
-        assert_eq!(
-            hidden_secrets(&desired, &live(json!("canary-sms")), &s),
-            0,
-            "SMS in clear, RCS new"
-        );
-        let omitted = json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "b"}}]});
-        assert_eq!(
-            hidden_secrets(&desired, &omitted, &s),
-            1,
-            "a token Sinch leaves out is hidden"
-        );
-    }
-
-    /// Rule 7: a masked secret is compared with the hash recorded at the last write.
-    #[test]
-    fn a_masked_secret_with_a_recorded_hash_is_compared_by_it() {
-        let masked = obj(json!({"target": "https://a", "secret": "********"}));
-        let desired = obj(json!({"target": "https://a", "secret": "rotated-canary"}));
-        let mut s = secrets(&["/secret"], &[]);
-        s.written.insert("/secret".into(), true);
-        let u = update(&desired, &masked, &["target"], &s);
-        assert_eq!(u.mask, ["secret"]);
-        assert_eq!(u.body["secret"], "rotated-canary");
-        assert_eq!(
-            hidden_secrets(&desired, &Value::Object(masked.clone()), &s),
-            0,
-            "compared, not hidden"
-        );
-        s.written.insert("/secret".into(), false);
-        assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
-    }
-
-    #[test]
-    fn an_update_that_needs_an_unresolved_secret_is_blocked() {
-        let s = secrets(&[], &["/channel_credentials/0/static_bearer/token"]);
-        let desired =
-            obj(json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "2"}}]}));
-        let live = obj(json!({"channel_credentials": []}));
-        let u = update(&desired, &live, &[], &s);
-        assert_eq!(
-            u.blocked,
-            [
-                "channel_credentials must be sent whole, but the secret for channel_credentials.0.static_bearer.token is unresolved"
-            ]
-        );
-        // Nothing to send, nothing blocked: an unresolved secret alone is not compared.
-        let live = obj(
-            json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "2", "token": "x"}}]}),
-        );
-        let u = update(&desired, &live, &[], &s);
-        assert!(u.mask.is_empty() && u.blocked.is_empty());
     }
 
     #[test]
