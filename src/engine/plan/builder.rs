@@ -1,7 +1,16 @@
 //! What every kind's planner shares: the change of a target, errors per object, reads that
 //! failed, secret values turned into placeholders, the fields of a new object.
 
-use super::*;
+use super::saved::{fingerprint, legacy_fingerprint, observed};
+use super::{Action, Builder, Change, PlanError, SecretSlot};
+use crate::engine::desired::SecretUse;
+use crate::engine::diff::{FieldChange, SENSITIVE, SecretPointers};
+use crate::engine::observe::Read;
+use crate::engine::{Scope, Target, diff};
+use crate::model::Kind;
+use crate::sinch::error::Class;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// The secret pointers of a desired body; with hashes recorded at the last write, whether each
 /// value differs from what was written.

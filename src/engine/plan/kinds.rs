@@ -1,7 +1,15 @@
 //! The planners of apps, templates (rule 4) and project settings (rule 5), each from its
 //! already-matched object; webhooks, with the limits of rule 3, are in `webhooks.rs`.
 
-use super::*;
+use super::builder::{created_fields, to_map};
+use super::saved::observed;
+use super::{Action, AppSlot, Builder};
+use crate::engine::diff::{FieldChange, SecretPointers};
+use crate::engine::{Target, desired, diff, identity};
+use crate::model::{ConversationApp, ProjectSettings, Template as TemplateObject};
+use crate::sinch::request::Request;
+use crate::sinch::template::{LATEST, Template};
+use serde_json::Value;
 
 impl Builder<'_> {
     pub(super) fn app(&mut self, t: &Target, a: &ConversationApp) -> AppSlot {

@@ -3,21 +3,14 @@
 //! `execute`. Each change holds the exact request it sends, with secrets as placeholders: a plan
 //! never holds a secret value, so any rendering or saved file is safe to share.
 
-use super::desired::{self, SecretUse};
-use super::diff::{self, FieldChange, SENSITIVE, SecretPointers};
-use super::observe::{Live, Read};
-use super::{Scope, Target, identity};
+use super::diff::FieldChange;
+use super::observe::Live;
+use super::{Scope, Target};
 use crate::input::Input;
-use crate::model::{
-    AppOf, ConversationApp, Kind, Object, ProjectSettings, Region, Template as TemplateObject, WebhookApp, WebhookSpec,
-};
+use crate::model::{Kind, Object, Region, WebhookSpec};
 use crate::sinch::error::Class;
 use crate::sinch::request::Request;
-use crate::sinch::template::{LATEST, Template};
-use crate::sinch::webhook::Webhook;
-use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod builder;
@@ -26,11 +19,8 @@ mod prune;
 mod saved;
 mod webhooks;
 
-use builder::{created_fields, to_map};
 pub use kinds::template_update;
 pub use prune::delete;
-use prune::pruned;
-use saved::legacy_fingerprint;
 pub use saved::{fingerprint, observed, stale};
 
 pub const FORMAT_VERSION: &str = "1";

@@ -1,7 +1,11 @@
 //! Deletes: of the objects no manifest declares (`--prune`), and the delete the controller sends
 //! for a deleted object.
 
-use super::*;
+use super::saved::observed;
+use super::{Action, Builder, Change};
+use crate::engine::{Scope, Target, desired, identity};
+use crate::model::{Kind, Object, WebhookApp};
+use crate::sinch::request::Request;
 
 impl Builder<'_> {
     /// Deletes of the templates and apps that no manifest declares, in the scopes the input

@@ -2,7 +2,10 @@
 //! from and of each secret value (keyed, so that a plan file tells nothing about the values), and
 //! the check that they still hold.
 
-use super::*;
+use super::{Action, Change, Plan};
+use crate::engine::diff;
+use serde::Serialize;
+use serde_json::Value;
 
 /// Why a saved plan can no longer be applied as it is: an object it was planned from changed in
 /// Sinch, or the input now asks for something else. Empty when it still holds.

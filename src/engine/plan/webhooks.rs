@@ -1,7 +1,16 @@
 //! Rule 3 in the plan: the webhooks of each app, grouped by the app they belong to, the limits
 //! counted over declared and live webhooks, deletes before updates and creates.
 
-use super::*;
+use super::builder::{created_fields, to_map};
+use super::prune::pruned;
+use super::saved::observed;
+use super::{Action, AppSlot, Builder, Declared, KNOWN_AFTER_APPLY};
+use crate::engine::{Scope, Target, desired, diff, identity};
+use crate::model::{AppOf, Kind, Object, WebhookSpec};
+use crate::sinch::request::Request;
+use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP, Webhook};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 impl Builder<'_> {
     pub(super) fn webhooks(&mut self, targets: &[Target], apps: &BTreeMap<(String, String), AppSlot>) {
