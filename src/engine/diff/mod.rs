@@ -321,11 +321,11 @@ mod tests {
     use serde_json::json;
     use std::collections::BTreeMap;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    pub(super) fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
 
-    fn secrets(resolved: &[&str], unresolved: &[&str]) -> SecretPointers {
+    pub(super) fn secrets(resolved: &[&str], unresolved: &[&str]) -> SecretPointers {
         SecretPointers {
             resolved: resolved.iter().map(|s| s.to_string()).collect(),
             unresolved: unresolved.iter().map(|s| s.to_string()).collect(),

@@ -105,20 +105,9 @@ fn counterpart<'v>(desired: &Map<String, Value>, live: &'v Value, pointer: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::diff::tests::{obj, secrets};
     use crate::engine::diff::{FieldChange, SENSITIVE, update};
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
-
-    fn secrets(resolved: &[&str], unresolved: &[&str]) -> SecretPointers {
-        SecretPointers {
-            resolved: resolved.iter().map(|s| s.to_string()).collect(),
-            unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
-            written: BTreeMap::new(),
-        }
-    }
 
     #[test]
     fn a_clear_secret_is_compared_and_shown_as_sensitive_a_masked_one_is_not_compared() {
