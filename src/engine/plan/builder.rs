@@ -3,7 +3,7 @@
 
 use super::saved::{fingerprint, legacy_fingerprint, observed};
 use super::{Action, Builder, Change, PlanError, SecretSlot};
-use crate::engine::desired::SecretUse;
+use crate::engine::desired::{Desired, SecretUse};
 use crate::engine::diff::{FieldChange, SENSITIVE, SecretPointers};
 use crate::engine::observe::Read;
 use crate::engine::{Scope, Target, diff};
@@ -96,8 +96,8 @@ impl Builder<'_> {
 
     /// A create sends every secret whole: one that is unresolved is the object's error (the first
     /// is named). Whether there was one.
-    pub(super) fn cannot_create(&mut self, t: &Target, what: &str, uses: &[SecretUse]) -> bool {
-        let Some(u) = uses.iter().find(|u| u.unresolved.is_some()) else {
+    pub(super) fn cannot_create<T>(&mut self, t: &Target, what: &str, desired: &Desired<T>) -> bool {
+        let Some(u) = desired.unresolved().next() else {
             return false;
         };
         let why = u.unresolved.as_deref().unwrap_or_default();
@@ -166,16 +166,19 @@ impl Builder<'_> {
         }
     }
 
-    /// The change of an object found in Sinch, from its merge-all update (request left to the
-    /// caller); `None`, with the error recorded, when the update cannot be sent.
+    /// The change of an object found in Sinch and its merge-all update, compared on every field
+    /// but `skip` (the request is left to the caller); `None`, with the error recorded, when the
+    /// update cannot be sent.
     pub(super) fn found(
         &mut self,
         t: &Target,
         id: &str,
         live: &impl Serialize,
         wanted: &Wanted,
-        update: &diff::Update,
-    ) -> Option<Change> {
+        skip: &[&str],
+    ) -> Option<(Change, diff::Update)> {
+        let live_map = to_map(live);
+        let update = diff::update(&wanted.wire, &live_map, skip, &wanted.secrets);
         if !update.blocked.is_empty() {
             self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
             return None;
@@ -193,8 +196,7 @@ impl Builder<'_> {
         );
         c.fields = update.fields.clone();
         c.notes = unresolved_notes(wanted.uses);
-        let live = serde_json::to_value(live).unwrap_or_default();
-        let hidden = diff::hidden_secrets(&wanted.wire, &live, &wanted.secrets);
+        let hidden = diff::hidden_secrets(&wanted.wire, &live_map, &wanted.secrets);
         if hidden > 0 {
             c.notes.push(format!(
                 "{hidden} secret{} not compared: Sinch does not return {} in clear",
@@ -202,7 +204,7 @@ impl Builder<'_> {
                 if hidden == 1 { "it" } else { "them" }
             ));
         }
-        Some(c)
+        Some((c, update))
     }
 
     /// A desired object as the planners compare it with the live one.

@@ -30,7 +30,7 @@ impl Builder<'_> {
         let salt = self.options.salt.clone();
         match found {
             None => {
-                if self.cannot_create(t, "app", &desired.secrets) {
+                if self.cannot_create(t, "app", &desired) {
                     return AppSlot::Failed(None);
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
@@ -40,8 +40,7 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let update = diff::update(&wanted.wire, &to_map(live), &["id"], &wanted.secrets);
-                let Some(mut c) = self.found(t, &id, live, &wanted, &update) else {
+                let Some((mut c, update)) = self.found(t, &id, live, &wanted, &["id"]) else {
                     return AppSlot::Failed(None);
                 };
                 if c.action == Action::Update {

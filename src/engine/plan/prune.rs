@@ -3,70 +3,63 @@
 
 use super::saved::observed;
 use super::{Action, Builder, Change};
-use crate::engine::{Scope, Target, desired, identity};
+use crate::engine::{Scope, Target, identity};
 use crate::model::{Kind, Object, WebhookApp};
 use crate::sinch::request::Request;
+use std::collections::BTreeSet;
 
 impl Builder<'_> {
     /// Deletes of the templates and apps that no manifest declares, in the scopes the input
     /// touches (the undeclared webhooks of declared apps are handled with their app).
     pub(super) fn prune(&mut self, targets: &[Target]) {
         let salt = self.options.salt.clone();
-        let scopes: std::collections::BTreeSet<&Scope> = targets.iter().map(|t| &t.scope).collect();
+        let scopes: BTreeSet<&Scope> = targets.iter().map(|t| &t.scope).collect();
         let mut deletes = Vec::new();
         for scope in scopes {
             let Some(live) = self.live.scopes.get(scope) else {
                 continue;
             };
+            let in_scope = || targets.iter().filter(|t| &t.scope == scope);
             if let Some(Ok(templates)) = &live.templates
                 && self.prunes(scope, Kind::Template)
             {
+                let declared: BTreeSet<String> = in_scope()
+                    .filter_map(|t| match t.object() {
+                        Object::Template(d) => Some(d.spec.id(t.object().name())),
+                        _ => None,
+                    })
+                    .collect();
                 for tpl in templates.iter() {
                     let id = tpl.id.clone().unwrap_or_default();
-                    let declared = targets.iter().any(|t| match t.object() {
-                        Object::Template(d) => {
-                            &t.scope == scope
-                                && desired::template(&d.spec, t.object().name()).id.as_deref() == Some(&id)
-                        }
-                        _ => false,
-                    });
-                    if !declared {
-                        deletes.push((
-                            Kind::Template,
-                            id.clone(),
-                            id.clone(),
-                            scope.clone(),
-                            observed(&salt, Some(tpl)),
-                        ));
+                    if !declared.contains(&id) {
+                        let observed = observed(&salt, Some(tpl));
+                        deletes.push((Kind::Template, id.clone(), id, scope.clone(), observed));
                     }
                 }
             }
             if let Some(Ok(apps)) = &live.apps
                 && self.prunes(scope, Kind::ConversationApp)
             {
+                // The apps the input's apps match, and those its webhooks name by id.
+                let declared: BTreeSet<&str> = in_scope()
+                    .filter_map(|t| match t.object() {
+                        Object::ConversationApp(a) => identity::app(t.recorded.id.as_deref(), &a.spec, apps)
+                            .ok()
+                            .flatten()
+                            .and_then(|m| m.id.as_deref()),
+                        Object::Webhook(w) => match &w.spec.app {
+                            WebhookApp::AppId(id) => Some(id.as_str()),
+                            WebhookApp::AppRef(_) => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
                 for app in apps.iter() {
                     let id = app.id.clone().unwrap_or_default();
-                    let declared = targets.iter().any(|t| match t.object() {
-                        Object::ConversationApp(a) => {
-                            &t.scope == scope
-                                && identity::app(t.recorded.id.as_deref(), &a.spec, apps)
-                                    .ok()
-                                    .flatten()
-                                    .and_then(|m| m.id.as_deref())
-                                    == Some(&id)
-                        }
-                        Object::Webhook(w) => &t.scope == scope && w.spec.app == WebhookApp::AppId(id.clone()),
-                        _ => false,
-                    });
-                    if !declared {
+                    if !declared.contains(id.as_str()) {
                         let name = app.display_name.clone().unwrap_or_default();
-                        deletes.push((
-                            Kind::ConversationApp,
-                            name,
-                            id.clone(),
-                            scope.clone(),
-                            observed(&salt, Some(app)),
-                        ));
+                        let observed = observed(&salt, Some(app));
+                        deletes.push((Kind::ConversationApp, name, id, scope.clone(), observed));
                     }
                 }
             }

@@ -1,11 +1,11 @@
 //! Rule 3 in the plan: the webhooks of each app, grouped by the app they belong to, the limits
 //! counted over declared and live webhooks, deletes before updates and creates.
 
-use super::builder::{created_fields, to_map};
+use super::builder::created_fields;
 use super::prune::pruned;
 use super::saved::observed;
 use super::{Action, AppSlot, Builder, Declared, KNOWN_AFTER_APPLY};
-use crate::engine::{Scope, Target, desired, diff, identity};
+use crate::engine::{Scope, Target, desired, identity};
 use crate::model::{AppOf, Kind, Object, WebhookSpec};
 use crate::sinch::request::Request;
 use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP, Webhook};
@@ -152,7 +152,7 @@ impl Builder<'_> {
         let wanted = self.wanted(t, &desired.wire, &desired.secrets);
         match found {
             None => {
-                if self.cannot_create(t, "webhook", &desired.secrets) {
+                if self.cannot_create(t, "webhook", &desired) {
                     return;
                 }
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
@@ -167,13 +167,7 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let update = diff::update(
-                    &wanted.wire,
-                    &to_map(live),
-                    &["id", "app_id", "target"],
-                    &wanted.secrets,
-                );
-                let Some(mut c) = self.found(t, &id, live, &wanted, &update) else {
+                let Some((mut c, update)) = self.found(t, &id, live, &wanted, &["id", "app_id", "target"]) else {
                     return;
                 };
                 if c.action == Action::Update {
