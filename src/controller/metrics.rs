@@ -1,6 +1,7 @@
 //! `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
 
 use super::observation::Observations;
+use super::status::Reason;
 use crate::model::Kind;
 use crate::sinch::client::RequestCounter;
 use axum::Router;
@@ -156,7 +157,7 @@ impl Metrics {
         self.durations.get_or_create(&kind(k)).observe(took.as_secs_f64());
     }
 
-    pub fn failed(&self, k: Kind, reason: super::status::Reason) {
+    pub fn failed(&self, k: Kind, reason: Reason) {
         self.errors
             .get_or_create(&ErrorLabels {
                 kind: k.name().into(),
@@ -229,7 +230,7 @@ mod tests {
     fn the_exposition_names_every_series() {
         let m = Metrics::default();
         m.reconciled(Kind::Webhook, Duration::from_millis(20));
-        m.failed(Kind::Webhook, super::super::status::Reason::AppNotReady);
+        m.failed(Kind::Webhook, Reason::AppNotReady);
         m.drift(Kind::ConversationApp);
         m.set_drifted("uid-1", Kind::Template, true);
         m.set_drifted("uid-2", Kind::Template, true);

@@ -178,7 +178,7 @@ impl Builder<'_> {
         skip: &[&str],
     ) -> Option<(Change, diff::Update)> {
         let live_map = to_map(live);
-        let update = diff::update(&wanted.wire, &live_map, skip, &wanted.secrets);
+        let mut update = diff::update(&wanted.wire, &live_map, skip, &wanted.secrets);
         if !update.blocked.is_empty() {
             self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
             return None;
@@ -194,7 +194,7 @@ impl Builder<'_> {
             Some(id.to_string()),
             observed(&self.options.salt, Some(live)),
         );
-        c.fields = update.fields.clone();
+        c.fields = std::mem::take(&mut update.fields);
         c.notes = unresolved_notes(wanted.uses);
         let hidden = diff::hidden_secrets(&wanted.wire, &live_map, &wanted.secrets);
         if hidden > 0 {
