@@ -3,17 +3,31 @@
 //! Data flows down: `cli` and `controller` drive `load` -> `validate` -> `engine`; `model` is the
 //! schema everyone shares.
 
+// Every module that handles outside data (manifests, annotations, Sinch's answers, headers)
+// may not overflow or divide by zero: a panic there is a crash loop any tenant can cause
+// (design rule 14). Checked or saturating arithmetic only; the simulator is our own test double.
+#[deny(clippy::arithmetic_side_effects)]
 pub mod cli;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod cluster;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod controller;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod diagnostic;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod engine;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod input;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod load;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod model;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod render;
 pub mod sim;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod sinch;
+#[deny(clippy::arithmetic_side_effects)]
 pub mod validate;
 
 /// The one error type of the library: what stops a command as a whole. Problems with the user's

@@ -94,7 +94,7 @@ pub fn read_inputs(paths: &[PathBuf]) -> (Vec<Document>, Vec<Diagnostic>) {
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
             match std::io::stdin()
-                .take(MAX_INPUT_BYTES as u64 + 1)
+                .take(MAX_INPUT_BYTES.saturating_add(1) as u64)
                 .read_to_end(&mut bytes)
             {
                 Ok(_) => parse_bytes("<stdin>", &bytes, &mut docs, &mut errors),
@@ -146,7 +146,7 @@ fn read_file(path: &Path, docs: &mut Vec<Document>, errors: &mut Vec<Diagnostic>
     let label = path.display().to_string();
     match std::fs::File::open(path).and_then(|f| {
         let mut bytes = Vec::new();
-        f.take(MAX_INPUT_BYTES as u64 + 1)
+        f.take(MAX_INPUT_BYTES.saturating_add(1) as u64)
             .read_to_end(&mut bytes)
             .map(|_| bytes)
     }) {
@@ -180,8 +180,8 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
         Ok(text) => text,
         Err(e) => {
             let before = &bytes[..e.valid_up_to()];
-            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            let line = before.iter().filter(|b| **b == b'\n').count().saturating_add(1);
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count().saturating_add(1);
             errors.push(
                 Diagnostic::new(format!(
                     "not valid UTF-8: invalid byte at column {column}; save the file as UTF-8"
@@ -193,7 +193,7 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
     };
     let marks = index_lines(text);
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let document = i + 1;
+        let document = i.saturating_add(1);
         let mark = marks.get(i);
         let yaml = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
@@ -382,7 +382,7 @@ fn index_lines(text: &str) -> Vec<LineIndex> {
             },
             Some(Frame::Seq { path, next }) => {
                 let p = item(path, *next);
-                *next += 1;
+                *next = next.saturating_add(1);
                 lines.insert(p.clone(), line);
                 Some(p)
             }

@@ -64,8 +64,9 @@ fn tune_malloc() {
 
 fn duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_secs(1) => Ok(d),
-        Ok(_) => Err("must be at least 1s".into()),
+        Ok(d) if d < Duration::from_secs(1) => Err("must be at least 1s".into()),
+        Ok(d) if d > controller::MAX_POLL_INTERVAL => Err("must be at most 24h".into()),
+        Ok(d) => Ok(d),
         Err(e) => Err(format!("{e} (write e.g. 30s, 10m, 1h)")),
     }
 }

@@ -20,6 +20,7 @@ mod watches;
 
 pub use startup::{FINGERPRINT_SECRET, run};
 
+
 use crate::engine::Defaults;
 use crate::model::{ConversationApp, SinchConnection, Webhook};
 use crate::sinch::client::Credentials;
@@ -98,8 +99,10 @@ impl Context {
         let every = self.poll_interval(obj);
         match retry {
             Retry::Poll => {
-                let due = observed.map_or(every, |at| (at + every).saturating_duration_since(Instant::now()));
-                Action::requeue(due.max(Duration::from_secs(1)) + spread(every))
+                let due = observed
+                    .and_then(|at| at.checked_add(every))
+                    .map_or(every, |next| next.saturating_duration_since(Instant::now()));
+                Action::requeue(due.max(Duration::from_secs(1)).saturating_add(spread(every)))
             }
             Retry::OnChange => Action::await_change(),
             Retry::ReadBack => {
@@ -138,7 +141,7 @@ impl Context {
     /// just after the other's copy went stale: at one half, 200 apps read their list twice
     /// per interval.
     pub fn fresh_for<K: Managed>(&self, obj: &K) -> Duration {
-        self.poll_interval(obj) * 3 / 4
+        self.poll_interval(obj).mul_f64(0.75)
     }
 
     fn poll_interval<K: Managed>(&self, obj: &K) -> Duration {
@@ -149,14 +152,20 @@ impl Context {
 /// Per object: how often to re-read Sinch when nothing changes (`30s`, `5m`, `1h`).
 pub const POLL_INTERVAL_ANNOTATION: &str = "conversation.sinch.com/poll-interval";
 
+/// The longest poll interval, of the annotation and of the operator's flags. An object is
+/// read at least daily, and every sum of an interval with an instant or a jitter stays far
+/// from overflowing (a tenant's `10000000000000000000s` once panicked the reconcile).
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// Polling interval of an object: its annotation, else the operator's. The annotation is
 /// written by namespace users: it is raised to `floor`, so that no object makes the operator
-/// read a whole project every second.
+/// read a whole project every second, and lowered to [`MAX_POLL_INTERVAL`].
 pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) -> Duration {
     obj.annotations()
         .get(POLL_INTERVAL_ANNOTATION)
         .and_then(|v| humantime::parse_duration(v).ok())
         .map_or(default, |d| d.max(floor))
+        .min(MAX_POLL_INTERVAL)
 }
 
 fn key<K: Managed>(obj: &K) -> String {
@@ -179,8 +188,9 @@ fn jitter(d: Duration) -> Duration {
 /// Up to a twentieth of the interval (at most 5 s) after a poll is due: the objects of a scope
 /// come due together, the first reads, the others take its read.
 fn spread(every: Duration) -> Duration {
-    (every / 20).min(Duration::from_secs(5)).mul_f64(fastrand::f64())
+    every.div_f64(20.0).min(Duration::from_secs(5)).mul_f64(fastrand::f64())
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;

@@ -135,7 +135,7 @@ impl ScopeCache {
     /// Drops the webhook lists nobody asked for within `idle` (apps deleted, objects gone).
     fn sweep(&self, idle: Duration) {
         let mut swept = self.swept.lock().expect("never poisoned");
-        if swept.is_some_and(|at| at.elapsed() < idle / 4) {
+        if swept.is_some_and(|at| at.elapsed() < idle.div_f64(4.0)) {
             return;
         }
         *swept = Some(Instant::now());
@@ -218,7 +218,7 @@ impl Observations {
         let mut scopes = self.scopes.lock().expect("never poisoned");
         // Looking at every scope's lists costs as much as the lists are long: not on each read.
         let mut swept = self.swept.lock().expect("never poisoned");
-        if swept.is_none_or(|at| at.elapsed() >= self.idle / 4) {
+        if swept.is_none_or(|at| at.elapsed() >= self.idle.div_f64(4.0)) {
             *swept = Some(Instant::now());
             scopes.retain(|_, cache| cache.idle() < self.idle);
         }

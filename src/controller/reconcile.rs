@@ -72,7 +72,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
 
 /// About a second: long enough for the watch to bring the object's latest version.
 fn jitter_stale() -> Duration {
-    Duration::from_millis(800 + fastrand::u64(..400))
+    Duration::from_millis(fastrand::u64(800..1200))
 }
 
 async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {

@@ -29,7 +29,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> crate::Result<()> {
     // An observation nobody asked for in a few intervals is dropped (its objects are gone).
-    let observations = Arc::new(Observations::new(sinch, settings.resync * 4));
+    let observations = Arc::new(Observations::new(sinch, settings.resync.saturating_mul(4)));
     let metrics = Arc::new(Metrics::new(Some(observations.clone())));
     observations.client().count_requests(metrics.sinch_requests.clone());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -58,7 +58,7 @@ pub async fn execute(
     let changes = &plan.changes;
     let mut level = vec![0usize; changes.len()];
     for (i, c) in changes.iter().enumerate() {
-        level[i] = c.after.iter().map(|&a| level[a] + 1).max().unwrap_or(0);
+        level[i] = c.after.iter().map(|&a| level[a].saturating_add(1)).max().unwrap_or(0);
     }
     let mut status: Vec<Option<Status>> = vec![None; changes.len()];
     for (i, c) in changes.iter().enumerate() {

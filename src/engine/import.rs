@@ -202,6 +202,11 @@ pub fn manifests(regions: &[(Region, RegionLive)]) -> Imported {
 }
 
 impl Imported {
+    fn count(&mut self, kind: Kind) {
+        let n = self.counts.entry(kind).or_default();
+        *n = n.saturating_add(1);
+    }
+
     /// An app and, in a file beside it, its webhooks (each an `appRef` to it).
     fn app(&mut self, names: &mut Names, region: Region, app: &App, webhooks: &[Webhook]) {
         let dir = region.as_str();
@@ -237,7 +242,7 @@ impl Imported {
             path: format!("{dir}/apps/{name}.yaml"),
             yaml: manifest(Kind::ConversationApp, &name, spec),
         });
-        *self.counts.entry(Kind::ConversationApp).or_default() += 1;
+        self.count(Kind::ConversationApp);
         let mut docs = Vec::new();
         let hook_secret = format!("{name}-webhooks");
         for w in webhooks {
@@ -255,7 +260,7 @@ impl Imported {
                 Ok(spec) => {
                     self.secrets.entry(hook_secret.clone()).or_default().extend(refs.keys);
                     docs.push(manifest(Kind::Webhook, &wname, spec));
-                    *self.counts.entry(Kind::Webhook).or_default() += 1;
+                    self.count(Kind::Webhook);
                 }
                 Err(e) => self
                     .skipped
@@ -294,7 +299,7 @@ impl Imported {
                     path: format!("{}/templates/{name}.yaml", region.as_str()),
                     yaml: manifest(Kind::Template, &name, spec),
                 });
-                *self.counts.entry(Kind::Template).or_default() += 1;
+                self.count(Kind::Template);
             }
             Err(e) => self.skipped.push(format!("template {id} in {region}: {e}")),
         }
@@ -314,7 +319,7 @@ impl Imported {
                     path: format!("{}/{name}.yaml", region.as_str()),
                     yaml: manifest(Kind::ProjectSettings, &name, spec),
                 });
-                *self.counts.entry(Kind::ProjectSettings).or_default() += 1;
+                self.count(Kind::ProjectSettings);
             }
             Err(e) => self.skipped.push(format!("project settings in {region}: {e}")),
         }

@@ -18,13 +18,13 @@ fn escape(s: &str) -> String {
 
 /// A code fence longer than any run of backticks in `body`, so no value can close it.
 fn fence(body: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
+    let mut longest = 0usize;
+    let mut run = 0usize;
     for c in body.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
+        run = if c == '`' { run.saturating_add(1) } else { 0 };
         longest = longest.max(run);
     }
-    "`".repeat((longest + 1).max(3))
+    "`".repeat(longest.saturating_add(1).max(3))
 }
 
 pub fn render(plan: &Plan) -> String {
@@ -76,8 +76,9 @@ pub fn render(plan: &Plan) -> String {
             escape(&headline(c)),
         );
         let note_room = 200;
-        if out.len() + section.len() + tail.len() + note_room > LIMIT {
-            let left = changed.len() - n;
+        let needed = [section.len(), tail.len(), note_room].into_iter().fold(out.len(), usize::saturating_add);
+        if needed > LIMIT {
+            let left = changed.len().saturating_sub(n);
             let _ = writeln!(
                 out,
                 "_{left} more changed object{} not shown: the plan is larger than a comment can hold. Run `sinch-operator plan` to see all of it._\n",

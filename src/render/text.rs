@@ -52,9 +52,10 @@ pub fn drift_report(change: &Change, limit: usize) -> String {
         .collect();
     let mut out = String::new();
     for (n, line) in lines.iter().enumerate() {
-        let more = format!("... and {} more line(s)", lines.len() - n);
-        let room = if n + 1 == lines.len() { 0 } else { more.len() + 1 };
-        if out.len() + line.len() + 1 + room > limit {
+        let left = lines.len().saturating_sub(n);
+        let more = format!("... and {left} more line(s)");
+        let room = if left == 1 { 0 } else { more.len().saturating_add(1) };
+        if [line.len(), 1, room].into_iter().fold(out.len(), usize::saturating_add) > limit {
             out.push_str(&more);
             return out;
         }

@@ -23,9 +23,9 @@ impl Limits {
     pub fn of<'a>(targets: impl IntoIterator<Item = Option<&'a str>>) -> Limits {
         let mut previous: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         let mut repeats = Vec::new();
-        let mut count = 0;
+        let mut count = 0usize;
         for (i, target) in targets.into_iter().enumerate() {
-            count += 1;
+            count = count.saturating_add(1);
             if let Some(before) = target.and_then(|t| previous.insert(t, i)) {
                 repeats.push((i, before));
             }

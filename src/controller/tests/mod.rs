@@ -9,7 +9,8 @@
 use super::metrics::Metrics;
 use super::observation::Observations;
 use super::reconcile::{FINALIZER, reconcile};
-use super::{Context, POLL_INTERVAL_ANNOTATION, backoff, jitter, poll_interval};
+use super::status::Retry;
+use super::{Context, MAX_POLL_INTERVAL, POLL_INTERVAL_ANNOTATION, backoff, jitter, poll_interval};
 use crate::engine::Defaults;
 use crate::model::{ConversationApp, Region};
 use crate::sim::{self, Sim};
@@ -481,6 +482,22 @@ fn the_poll_interval_annotation_wins_when_it_parses_but_never_goes_under_the_flo
             .unwrap()
             .insert(POLL_INTERVAL_ANNOTATION.into(), short.into());
         assert_eq!(poll_interval(&app, Duration::from_secs(600), floor), floor, "{short}");
+    }
+}
+
+/// A tenant's annotation once panicked the reconcile (a Duration overflow) and crash-looped both
+/// replicas: any interval is capped at a day, and every sum with it saturates.
+#[tokio::test]
+async fn an_absurd_poll_interval_is_capped_at_a_day_and_nothing_overflows() {
+    let (ctx, _handle, _sim) = context().await;
+    for huge in ["10000000000000000000s", "18446744073709551615s", "5000000000000h"] {
+        let app = app(json!({"metadata": {"annotations": {POLL_INTERVAL_ANNOTATION: huge}}}));
+        assert_eq!(poll_interval(&app, ctx.resync, ctx.min_poll_interval), MAX_POLL_INTERVAL, "{huge}");
+        assert_eq!(ctx.fresh_for(&app), Duration::from_secs(18 * 3600), "{huge}");
+        for retry in [Retry::Poll, Retry::Wait, Retry::ReadBack, Retry::Backoff] {
+            ctx.requeue(&app, retry, Some(std::time::Instant::now()));
+            ctx.requeue(&app, retry, None);
+        }
     }
 }
 

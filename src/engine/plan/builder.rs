@@ -144,8 +144,9 @@ impl Builder<'_> {
                 }
             }
         }
+        let index = self.plan.changes.len();
         self.plan.changes.push(change);
-        self.plan.changes.len() - 1
+        index
     }
 
     pub(super) fn change(&self, t: &Target, action: Action, id: Option<String>, observed: String) -> Change {

@@ -72,10 +72,10 @@ impl Summary {
         let mut summary = Summary::default();
         for c in changes {
             match c.action {
-                Action::Create => summary.create += 1,
-                Action::Update => summary.update += 1,
-                Action::Delete => summary.delete += 1,
-                Action::Noop => summary.unchanged += 1,
+                Action::Create => summary.create = summary.create.saturating_add(1),
+                Action::Update => summary.update = summary.update.saturating_add(1),
+                Action::Delete => summary.delete = summary.delete.saturating_add(1),
+                Action::Noop => summary.unchanged = summary.unchanged.saturating_add(1),
             }
         }
         summary

@@ -38,7 +38,7 @@ impl Project {
         let mut backoff = config.retry.backoff();
         let mut attempt: u32 = 0;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             if attempt > 1 {
                 self.client.inner.sent.retries.fetch_add(1, Relaxed);
             }
@@ -291,7 +291,7 @@ pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> 
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > limit {
+        if body.len().saturating_add(chunk.len()) > limit {
             return Err(BodyError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
@@ -325,7 +325,7 @@ pub(super) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut end = text.len().min(200);
     while !text.is_char_boundary(end) {
-        end -= 1;
+        end = end.saturating_sub(1);
     }
     text[..end].split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -107,7 +107,10 @@ impl Project {
         // token that expires on its way.
         // A lifetime of any size is taken, but never trusted for more than a day.
         let lifetime = Duration::from_secs(token.expires_in.min(MAX_TOKEN_LIFETIME_S));
-        let renew_at = Instant::now() + lifetime - (lifetime / 10).min(Duration::from_secs(60));
+        let early = lifetime.div_f64(10.0).min(Duration::from_secs(60));
+        let renew_at = Instant::now()
+            .checked_add(lifetime.saturating_sub(early))
+            .unwrap_or_else(Instant::now);
         tracing::debug!(expires_in = token.expires_in, "new access token");
         Ok(Token {
             value: token.access_token,
