@@ -30,6 +30,9 @@ async fn run(sim: &Sim, args: &[&str]) -> Output {
     run_env(sim, args, &[]).await
 }
 
+/// The connection's key secret, a canary: it must never appear in any output.
+const KEY_SECRET: &str = "canary-key-secret-77aa";
+
 /// The binary with `args`, its connection pointed at `sim`.
 fn command(sim: &Sim, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
@@ -40,7 +43,7 @@ fn command(sim: &Sim, args: &[&str]) -> Command {
         .env_remove("SINCH_OPERATOR_LOG")
         .env("SINCH_PROJECT_ID", PROJECT)
         .env("SINCH_KEY_ID", "key-id")
-        .env("SINCH_KEY_SECRET", "canary-key-secret-77aa");
+        .env("SINCH_KEY_SECRET", KEY_SECRET);
     for (k, v) in sim.env() {
         cmd.env(k, v);
     }
@@ -480,6 +483,15 @@ async fn a_saved_plan_is_applied_exactly_and_refused_once_stale() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let saved = std::fs::read_to_string(&plan_file).unwrap();
     assert!(!saved.contains("canary"), "a saved plan holds no secret value");
+    // Its fingerprints are keyed with the key secret, not with anything in the file: holding
+    // the file does not let anyone test a guess (here, the right one).
+    let file: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let nonce = file["saved"]["nonce"].as_str().unwrap();
+    let recorded = file["changes"][0]["secrets"][0]["fingerprint"].as_str().unwrap();
+    let guess = b"canary-sms-token-1f3c";
+    assert_ne!(sinch_operator::engine::plan::fingerprint(nonce, guess), recorded);
+    let key = sinch_operator::engine::plan::fingerprint(KEY_SECRET, nonce.as_bytes());
+    assert_eq!(sinch_operator::engine::plan::fingerprint(&key, guess), recorded);
     let out = run(&sim, &["apply", plan_path]).await;
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(sim.stats().writes, 1);

@@ -242,8 +242,10 @@ fn json_follows_the_contract() {
             ("/channel_credentials/1/static_bearer/token", "rcs")
         ]
     );
-    let back: Plan = serde_json::from_value(v).unwrap();
-    assert_eq!(back, plan, "a saved plan reads back as it was");
+    // What would let a reader of CI logs test guesses of a secret offline stays out.
+    for hidden in ["saved", "salt", "nonce", "fingerprint", "observed", "render-tests"] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
 }
 
 #[test]

@@ -57,12 +57,12 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         });
     }
     let prune = saved.as_ref().map_or(args.prune, |p| p.saved.prune);
-    let salt = saved.as_ref().map(|p| p.saved.salt.clone());
+    let nonce = saved.as_ref().map(|p| p.saved.nonce.clone());
     let runtime = super::runtime()?;
     runtime.block_on(async {
         super::plan::cluster_secrets(&mut manifests, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let options = super::plan::options(&input, &secrets, prune, salt);
+        let options = super::plan::options(&input, &secrets, prune, nonce, &connection.credentials);
         let result = run(&manifests, &connection, &options, saved, ask).await;
         connection.close().await;
         result
@@ -117,6 +117,7 @@ async fn run(
     };
     let outcomes = execute::execute(
         &plan,
+        &options.salt,
         &connection.client,
         &connection.credentials,
         &manifests.secrets,

@@ -50,12 +50,22 @@ pub async fn make(manifests: &Input, connection: &connection::Connection, option
     Ok(crate::engine::plan::build(manifests, &targets, &live, options))
 }
 
-/// What a plan records of how it was made; `salt`: a saved plan's, else a new one.
-pub fn options(input: &InputArgs, secrets: &SecretArgs, prune: bool, salt: Option<String>) -> Options {
+/// What a plan records of how it was made; `nonce`: a saved plan's, else a new one. The
+/// fingerprints are keyed with the key secret: whoever holds a saved plan but not the key
+/// cannot test guesses of the secret values against them.
+pub fn options(
+    input: &InputArgs,
+    secrets: &SecretArgs,
+    prune: bool,
+    nonce: Option<String>,
+    credentials: &crate::sinch::client::Credentials,
+) -> Options {
+    let nonce = nonce.unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)));
     Options {
         prune,
         inputs: input.filename.iter().map(|p| p.display().to_string()).collect(),
-        salt: salt.unwrap_or_else(|| format!("{:032x}", fastrand::u128(..))),
+        salt: crate::engine::plan::fingerprint(credentials.key_secret.0.as_str(), nonce.as_bytes()),
+        nonce,
         secrets_from_cluster: secrets.secrets_from_cluster,
     }
 }
@@ -88,7 +98,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let plan = runtime.block_on(async {
         cluster_secrets(&mut manifests, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let options = options(&args.input, &secrets, args.prune, None);
+        let options = options(&args.input, &secrets, args.prune, None, &connection.credentials);
         let plan = make(&manifests, &connection, &options).await;
         connection.close().await;
         plan
@@ -155,5 +165,7 @@ fn save(plan: &Plan, path: &PathBuf) -> crate::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(render::json(plan).as_bytes()).map_err(io)
+    let mut saved = serde_json::to_string_pretty(plan).expect("a plan always serialises");
+    saved.push('\n');
+    file.write_all(saved.as_bytes()).map_err(io)
 }

@@ -75,7 +75,8 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         return Ok(Requeue::await_change());
     };
     let plan = Plan::of(vec![change]);
-    match ctx.observations.write(&plan, &credentials, &Secrets::default()).await {
+    // A delete carries no secret: nothing for a salt to key.
+    match ctx.observations.write(&plan, "", &credentials, &Secrets::default()).await {
         Status::Done { note, .. } => {
             let note = match note {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),

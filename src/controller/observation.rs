@@ -448,9 +448,9 @@ impl observe::Source for View<'_> {
 impl Observations {
     /// Carries out a one-change plan through the shared client and lays what was written over
     /// the shared observation.
-    pub async fn write(&self, plan: &Plan, credentials: &Credentials, secrets: &Secrets) -> Status {
+    pub async fn write(&self, plan: &Plan, salt: &str, credentials: &Credentials, secrets: &Secrets) -> Status {
         let outcome = Reason::Write
-            .scope(execute(plan, &self.sinch, credentials, secrets, &|_, _| {}))
+            .scope(execute(plan, salt, &self.sinch, credentials, secrets, &|_, _| {}))
             .await;
         let status = outcome
             .into_iter()

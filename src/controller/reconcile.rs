@@ -177,7 +177,8 @@ async fn plan_and_execute<K: Managed>(
         }
         return (report, Retry::Poll);
     }
-    let status = ctx.observations.write(&plan, credentials, &input.secrets).await;
+    let salt = ctx.salt(&obj.meta().uid.clone().unwrap_or_default());
+    let status = ctx.observations.write(&plan, &salt, credentials, &input.secrets).await;
     let id = match &status {
         Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
         _ => change.id.clone(),

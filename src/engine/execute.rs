@@ -50,6 +50,7 @@ pub struct Outcome {
 /// fingerprint the plan recorded), `done` is called as each change finishes.
 pub async fn execute(
     plan: &Plan,
+    salt: &str,
     client: &Client,
     credentials: &Credentials,
     secrets: &Secrets,
@@ -88,7 +89,7 @@ pub async fn execute(
                 Some(Status::Done { id, .. }) => id.clone(),
                 _ => None,
             });
-            let request = match prepare(c, &plan.saved.salt, secrets, app_id) {
+            let request = match prepare(c, salt, secrets, app_id) {
                 Ok(r) => r,
                 Err(message) => {
                     let s = Status::failed(message);

@@ -16,8 +16,25 @@ pub enum Format {
     Json,
 }
 
+/// The plan for machines: without what only `apply PLANFILE` needs (the saved plan's nonce,
+/// the fingerprints of live objects and secret values). A fingerprint next to what keys it
+/// would let a reader of CI logs test guesses of a secret offline.
 pub fn json(plan: &Plan) -> String {
-    let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
+    let mut shown = serde_json::to_value(plan).expect("a plan always serialises");
+    if let Some(plan) = shown.as_object_mut() {
+        plan.remove("saved");
+    }
+    for change in shown["changes"].as_array_mut().into_iter().flatten() {
+        if let Some(change) = change.as_object_mut() {
+            change.remove("observed");
+        }
+        for slot in change["secrets"].as_array_mut().into_iter().flatten() {
+            if let Some(slot) = slot.as_object_mut() {
+                slot.remove("fingerprint");
+            }
+        }
+    }
+    let mut out = serde_json::to_string_pretty(&shown).expect("JSON values always serialise");
     out.push('\n');
     out
 }

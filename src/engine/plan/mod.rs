@@ -52,8 +52,9 @@ pub struct Saved {
     /// The `-f` inputs the plan was made from (their Secrets fill the placeholders).
     pub inputs: Vec<String>,
     pub prune: bool,
-    /// Keys the fingerprints of this plan.
-    pub salt: String,
+    /// With the connection's key secret, keys the fingerprints of this plan (see
+    /// [`Options::salt`]): the file alone lets nobody test guesses of a secret value.
+    pub nonce: String,
     /// The Secrets not in the inputs come from the cluster (`--secrets-from-cluster`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secrets_from_cluster: bool,
@@ -174,7 +175,11 @@ impl Plan {
 pub struct Options {
     pub prune: bool,
     pub inputs: Vec<String>,
+    /// Keys every fingerprint of the plan; never saved or shown. The CLI's is derived from the
+    /// connection's key secret and the plan's `nonce`, the controller's from a key it keeps.
     pub salt: String,
+    /// What a saved plan records to derive its salt again.
+    pub nonce: String,
     pub secrets_from_cluster: bool,
 }
 
@@ -253,7 +258,7 @@ fn build_with(
             saved: Saved {
                 inputs: options.inputs.clone(),
                 prune: options.prune,
-                salt: options.salt.clone(),
+                nonce: options.nonce.clone(),
                 secrets_from_cluster: options.secrets_from_cluster,
             },
         },
