@@ -61,23 +61,14 @@ impl Secrets {
             .map(Vec::as_slice)
     }
 
-    /// `text` with every secret value held here, and each of `also`, shown as `(sensitive)`:
-    /// an API's error may quote what it was sent, and must not carry it into output, status or
-    /// events. Values under 4 characters are left (they would mangle the text, and guard
-    /// nothing).
-    pub fn scrub(&self, text: &str, also: &[&str]) -> String {
-        let mut out = text.to_string();
-        let held = self
-            .secrets
-            .values()
-            .flat_map(|data| data.values())
-            .filter_map(|v| std::str::from_utf8(v).ok());
-        for value in held.chain(also.iter().copied()) {
-            let value = value.trim();
-            if value.chars().count() >= 4 && out.contains(value) {
-                out = out.replace(value, "(sensitive)");
-            }
+    /// Every secret value held here, for the scrubber: an API's error may quote what it was
+    /// sent, and must not carry it into output, status or events.
+    pub fn known(&self) -> crate::scrub::Known {
+        let mut known = crate::scrub::Known::default();
+        let held = self.secrets.values().flat_map(|data| data.values());
+        for value in held.filter_map(|v| std::str::from_utf8(v).ok()) {
+            known.add(value);
         }
-        out
+        known
     }
 }

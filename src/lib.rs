@@ -24,6 +24,8 @@ pub mod load;
 pub mod model;
 #[deny(clippy::arithmetic_side_effects)]
 pub mod render;
+#[deny(clippy::arithmetic_side_effects)]
+pub mod scrub;
 pub mod sim;
 #[deny(clippy::arithmetic_side_effects)]
 pub mod sinch;

@@ -181,7 +181,12 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
         Err(e) => {
             let before = &bytes[..e.valid_up_to()];
             let line = before.iter().filter(|b| **b == b'\n').count().saturating_add(1);
-            let column = before.iter().rev().take_while(|b| **b != b'\n').count().saturating_add(1);
+            let column = before
+                .iter()
+                .rev()
+                .take_while(|b| **b != b'\n')
+                .count()
+                .saturating_add(1);
             errors.push(
                 Diagnostic::new(format!(
                     "not valid UTF-8: invalid byte at column {column}; save the file as UTF-8"

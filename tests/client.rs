@@ -842,8 +842,9 @@ async fn every_example_manifest_converted_is_accepted() {
     assert_eq!(created, input.manifests.len());
 }
 
-/// A server that answers each request with the raw HTTP `answer(request line)` gives, one request
-/// per connection, and keeps the request lines it received.
+/// A server that answers each request with the raw HTTP `answer(request head)` gives (its first
+/// line is the request line), one request per connection, and keeps the request lines it
+/// received.
 struct Hostile {
     url: String,
     asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -889,8 +890,8 @@ impl Hostile {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                     let line = head.lines().next().unwrap_or_default().to_string();
-                    log.lock().unwrap().push(line.clone());
-                    let _ = conn.write_all(&answer(&line)).await;
+                    log.lock().unwrap().push(line);
+                    let _ = conn.write_all(&answer(&head)).await;
                     let _ = conn.shutdown().await;
                 });
             }
@@ -943,6 +944,51 @@ fn http(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
 }
 
 const TOKEN_ANSWER: &str = r#"{"access_token":"t","expires_in":3600,"token_type":"bearer"}"#;
+
+/// A proxy (or a hostile upstream) whose error page quotes the request's headers: neither the
+/// bearer token, nor the key's `Basic` form, nor the key secret reaches the error anyone reads.
+#[tokio::test]
+async fn an_error_quoting_the_requests_headers_carries_no_credential() {
+    const BEARER: &str = "canary-bearer-token-0123456789";
+    let server = Hostile::start(|head| {
+        if head.starts_with("POST /oauth2/token") {
+            let token = format!(r#"{{"access_token":"{BEARER}","expires_in":3600}}"#);
+            return http("200 OK", &["Content-Type: application/json"], &token);
+        }
+        let quoted = head.replace("\r\n", " ");
+        match head.contains("/templates") {
+            // The API's own error shape, its message quoting the request.
+            true => http(
+                "503 Service Unavailable",
+                &["Content-Type: application/json"],
+                &serde_json::json!({"error": {"code": 503, "status": "UNAVAILABLE", "message": format!("upstream said: {quoted}")}}).to_string(),
+            ),
+            // A proxy's page.
+            false => http("502 Bad Gateway", &["Content-Type: text/html"], &format!("<pre>{quoted}</pre>")),
+        }
+    })
+    .await;
+    let (key_id, key_secret) = (credentials().key_id, credentials().key_secret.0);
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{key_id}:{key_secret}"),
+    );
+    for auth in [AuthMode::OAuth, AuthMode::Basic] {
+        let p = server.project(auth, 1 << 20);
+        for e in [p.list_apps().await.unwrap_err(), p.list_templates().await.unwrap_err()] {
+            let text = e.to_string();
+            for secret in [BEARER, basic.as_str(), key_secret.as_str()] {
+                assert!(!text.contains(secret), "{auth:?}: {secret} in {text}");
+            }
+            assert!(
+                text.to_ascii_lowercase().contains("authorization: (sensitive)"),
+                "{text}"
+            );
+        }
+    }
+    let asked = server.asked();
+    assert!(asked.iter().any(|l| l.starts_with("GET /us/v1/projects/")), "{asked:?}");
+}
 
 #[tokio::test]
 async fn a_retry_after_of_1e20_seconds_waits_the_longest_allowed_wait_and_no_more() {

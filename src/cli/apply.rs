@@ -93,7 +93,8 @@ async fn run(
         }
         None => fresh,
     };
-    write(out, &render::text::render(&plan, super::plan::colour()))?;
+    let known = super::plan::known(manifests, connection);
+    write(out, &known.scrub(&render::text::render(&plan, super::plan::colour())))?;
     if !plan.has_changes() {
         return Ok(if plan.errors.is_empty() { exit::OK } else { exit::ERROR });
     }

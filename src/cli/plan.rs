@@ -70,6 +70,15 @@ pub fn options(
     }
 }
 
+/// The secret values the command holds (the input's and the key), which no output may show:
+/// a plan holds placeholders, but an error quoting what Sinch was sent may not.
+pub fn known(manifests: &Input, connection: &connection::Connection) -> crate::scrub::Known {
+    let mut known = manifests.secrets.known();
+    let key = &connection.credentials;
+    known.add_key(&key.key_id, &key.key_secret.0);
+    known
+}
+
 /// Adds the cluster's Secrets to the validated input when asked to.
 pub async fn cluster_secrets(manifests: &mut Input, secrets: &SecretArgs) -> crate::Result<()> {
     if secrets.secrets_from_cluster {
@@ -95,13 +104,14 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let secrets = SecretArgs {
         secrets_from_cluster: args.secrets.secrets_from_cluster || args.from_cluster,
     };
-    let plan = runtime.block_on(async {
+    let (plan, known) = runtime.block_on(async {
         cluster_secrets(&mut manifests, &secrets).await?;
         let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
         let options = options(&args.input, &secrets, args.prune, None, &connection.credentials);
         let plan = make(&manifests, &connection, &options).await;
+        let known = known(&manifests, &connection);
         connection.close().await;
-        plan
+        Ok::<_, crate::Error>((plan?, known))
     })?;
     let plan = match args.from_cluster {
         true => held_back(plan, &manifests),
@@ -113,7 +123,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         Format::Json => render::json(&plan),
     };
     std::io::stdout()
-        .write_all(shown.as_bytes())
+        .write_all(known.scrub(&shown).as_bytes())
         .map_err(crate::Error::Output)?;
     if let Some(path) = &args.out {
         save(&plan, path)?;
@@ -165,7 +175,5 @@ fn save(plan: &Plan, path: &PathBuf) -> crate::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io)?;
-    let mut saved = serde_json::to_string_pretty(plan).expect("a plan always serialises");
-    saved.push('\n');
-    file.write_all(saved.as_bytes()).map_err(io)
+    file.write_all(render::saved(plan).as_bytes()).map_err(io)
 }

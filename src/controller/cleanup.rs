@@ -76,7 +76,11 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     };
     let plan = Plan::of(vec![change]);
     // A delete carries no secret: nothing for a salt to key.
-    match ctx.observations.write(&plan, "", &credentials, &Secrets::default()).await {
+    match ctx
+        .observations
+        .write(&plan, "", &credentials, &Secrets::default())
+        .await
+    {
         Status::Done { note, .. } => {
             let note = match note {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),

@@ -20,8 +20,8 @@ mod watches;
 
 pub use startup::{FINGERPRINT_SECRET, run};
 
-
 use crate::engine::Defaults;
+use crate::engine::plan::Change;
 use crate::model::{ConversationApp, SinchConnection, Webhook};
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Namespace;
@@ -87,6 +87,10 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Objects whose next reconcile reads their Sinch object back first.
     read_back: Mutex<HashSet<String>>,
+    /// The last update sent for each object whose result is read back (a digest of its
+    /// request) and when: the same update wanted again by the read-back is one Sinch did not
+    /// keep (rule 14: no write loop).
+    updates: Mutex<HashMap<String, (u64, Instant)>>,
     /// Keys the fingerprints of secret values recorded in statuses (see [`fingerprint_key`]).
     pub fingerprint_key: ring::hmac::Key,
 }
@@ -109,13 +113,14 @@ impl Context {
                 self.read_back.lock().expect("never poisoned").insert(key(obj));
                 Action::requeue(jitter(SOON.min(every)))
             }
-            Retry::Wait => Action::requeue(jitter(SOON.min(every))),
-            Retry::Backoff => {
-                let mut failures = self.failures.lock().expect("never poisoned");
-                let n = failures.entry(key(obj)).or_default();
-                *n = n.saturating_add(1);
-                Action::requeue(jitter(backoff(*n)))
+            // 5 s doubling up to the poll interval: a thousand webhooks waiting for an app that
+            // never becomes Ready do not each look (and write a status) every 5 s.
+            Retry::Wait => {
+                let n = self.failed_again(obj);
+                let wait = SOON.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
+                Action::requeue(jitter(wait.min(every)))
             }
+            Retry::Backoff => Action::requeue(jitter(backoff(self.failed_again(obj)))),
         }
     }
 
@@ -126,8 +131,38 @@ impl Context {
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Counts one more consecutive failure (or wait) of `obj`; how many there were.
+    fn failed_again<K: Managed>(&self, obj: &K) -> u32 {
+        let mut failures = self.failures.lock().expect("never poisoned");
+        let n = failures.entry(key(obj)).or_default();
+        *n = n.saturating_add(1);
+        *n
+    }
+
     pub fn clear_failures<K: Managed>(&self, obj: &K) {
         self.failures.lock().expect("never poisoned").remove(&key(obj));
+    }
+
+    /// Whether `change` is the update last sent for `obj` less than a poll interval ago, wanted
+    /// again by a plan since (the read-back's, or any before the interval passed): Sinch did not
+    /// keep it, and it is not sent again before the interval passed. Asked of every plan: any
+    /// other plan, or the interval's end, forgets the update.
+    pub fn unkept<K: Managed>(&self, obj: &K, change: &Change) -> bool {
+        let mut updates = self.updates.lock().expect("never poisoned");
+        let key = key(obj);
+        let unkept = updates
+            .get(&key)
+            .is_some_and(|(digest, at)| *digest == update_digest(change) && at.elapsed() < self.poll_interval(obj));
+        if !unkept {
+            updates.remove(&key);
+        }
+        unkept
+    }
+
+    /// Records `change`, an update of `obj` Sinch accepted, for the read-back to compare.
+    pub fn updated<K: Managed>(&self, obj: &K, change: &Change) {
+        let mut updates = self.updates.lock().expect("never poisoned");
+        updates.insert(key(obj), (update_digest(change), Instant::now()));
     }
 
     /// Whether this reconcile should read the object back (and forgets that it should).
@@ -166,6 +201,15 @@ pub fn poll_interval<K: Managed>(obj: &K, default: Duration, floor: Duration) ->
         .and_then(|v| humantime::parse_duration(v).ok())
         .map_or(default, |d| d.max(floor))
         .min(MAX_POLL_INTERVAL)
+}
+
+/// What tells two updates apart: the request (secrets as placeholders) and the secrets' values.
+fn update_digest(change: &Change) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&change.request).unwrap_or_default().hash(&mut h);
+    change.secrets.iter().for_each(|s| s.fingerprint.hash(&mut h));
+    h.finish()
 }
 
 fn key<K: Managed>(obj: &K) -> String {

@@ -78,13 +78,27 @@ fn jitter_stale() -> Duration {
 async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     let object = obj.object();
     let mut events = Vec::new();
-    let (report, retry, observed) = match prepare(&object, ctx).await {
+    // What must not reach the status or an event: the keys and the object's Secret values.
+    let mut known = crate::scrub::Known::default();
+    if let Some(c) = &ctx.credentials {
+        known.add_key(&c.key_id, &c.key_secret.0);
+    }
+    let (mut report, retry, observed) = match prepare(&object, ctx).await {
         Err(blocked) => {
             let (report, retry) = refused(obj, blocked, ctx, &mut events);
             (report, retry, None)
         }
-        Ok(prepared) => converge(obj, &object, prepared, ctx, &mut events).await,
+        Ok(prepared) => {
+            known.extend(&prepared.input.secrets.known());
+            let key = &prepared.access.credentials;
+            known.add_key(&key.key_id, &key.key_secret.0);
+            converge(obj, &object, prepared, ctx, &mut events).await
+        }
     };
+    report.scrub(&known);
+    for event in &mut events {
+        event.note = event.note.as_deref().map(|n| known.scrub(n));
+    }
     let drifted = report.drifted.as_ref().map_or_else(|| was_drifted(obj), |c| c.status);
     ctx.metrics
         .set_drifted(&obj.meta().uid.clone().unwrap_or_default(), K::KIND, drifted);
@@ -177,6 +191,11 @@ async fn plan_and_execute<K: Managed>(
         }
         return (report, Retry::Poll);
     }
+    // Asked of every plan, so that what the last write left is compared once.
+    let unkept = ctx.unkept(obj, change);
+    if change.action == Action::Update && unkept {
+        return report::not_converging(obj, &change.fields, report, ctx, events);
+    }
     let salt = ctx.salt(&obj.meta().uid.clone().unwrap_or_default());
     let status = ctx.observations.write(&plan, &salt, credentials, &input.secrets).await;
     let id = match &status {
@@ -198,7 +217,11 @@ async fn plan_and_execute<K: Managed>(
         live: &live,
         scope: &scope,
     };
-    report::outcome(obj, written, status, report, ctx, events)
+    let (report, retry) = report::outcome(obj, written, status, report, ctx, events);
+    if retry == Retry::ReadBack && change.action == Action::Update {
+        ctx.updated(obj, change);
+    }
+    (report, retry)
 }
 
 /// The report of a reconcile that stops before writing: `reason`, counted.

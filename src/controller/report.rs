@@ -21,11 +21,15 @@ pub(super) fn refused<K: Managed>(
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
     ctx.metrics.failed(K::KIND, blocked.reason);
-    // Waiting for the app is the normal course of things, not a warning.
-    events.push(match blocked.reason {
-        Reason::AppNotFound | Reason::AppNotReady => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
-        _ => warning(blocked.reason, &blocked.message, "Reconcile"),
-    });
+    // An event says what is new: a refusal the status already shows is not published again
+    // at each look (each would be a write to the API server).
+    if !has_synced_reason(obj, blocked.reason) {
+        // Waiting for the app is the normal course of things, not a warning.
+        events.push(match blocked.reason {
+            Reason::AppNotFound | Reason::AppNotReady => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
+            _ => warning(blocked.reason, &blocked.message, "Reconcile"),
+        });
+    }
     let report = Report {
         ready: obj
             .recorded_id()
@@ -142,7 +146,8 @@ pub(super) fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &obser
                             channel: serde_json::from_value(json!(c.channel)).ok()?,
                             credential_ordinal_number: c.credential_ordinal_number.and_then(|n| i32::try_from(n).ok()),
                             state: state.status.clone().unwrap_or_else(|| "PENDING".into()),
-                            description: state.description.clone(),
+                            // Sinch's words: scrubbed like any upstream text.
+                            description: state.description.as_deref().map(crate::scrub::upstream),
                         })
                     })
                     .collect()
@@ -180,7 +185,12 @@ pub(super) fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id
         .flatten()
         .filter(|c| c.state.as_ref().and_then(|s| s.status.as_deref()) == Some("FAILING"))
         .map(|c| {
-            let why = c.state.as_ref().and_then(|s| s.description.clone()).unwrap_or_default();
+            let why = c
+                .state
+                .as_ref()
+                .and_then(|s| s.description.as_deref())
+                .map(crate::scrub::upstream)
+                .unwrap_or_default();
             format!("{} ({why})", c.channel)
         })
         .collect();
@@ -295,6 +305,54 @@ pub(super) async fn publish<K: Managed>(ctx: &Context, obj: &K, events: Vec<Even
             tracing::warn!(error = %crate::kube_message(&e), reason = %event.reason, "cannot publish an event");
         }
     }
+}
+
+/// The same update wanted again right after it was sent and read back: Sinch stores these
+/// fields otherwise than it was sent (normalised, ignored, or a hostile upstream). Nothing is
+/// sent; the condition names each field with Sinch's value and ours, the event is published
+/// when the condition is new, and the update is tried again at the poll interval.
+pub(super) fn not_converging<K: Managed>(
+    obj: &K,
+    unkept: &[crate::engine::diff::FieldChange],
+    mut report: Report,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry) {
+    use crate::render::value;
+    ctx.metrics.failed(K::KIND, Reason::NotConverging);
+    let shown = |v: &Option<serde_json::Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), value);
+    let fields: Vec<String> = unkept
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: Sinch holds {}, the spec says {}",
+                f.path,
+                shown(&f.before),
+                shown(&f.after)
+            )
+        })
+        .collect();
+    let message = crate::scrub::cut(
+        &format!(
+            "Sinch did not keep the last update (sent again at the next poll): {}",
+            fields.join("; ")
+        ),
+        super::status::MESSAGE_LIMIT,
+    );
+    if !has_synced_reason(obj, Reason::NotConverging) {
+        events.push(warning(Reason::NotConverging, &message, "Update"));
+    }
+    report.synced = Some(Cond::no(Reason::NotConverging, message));
+    (report, Retry::Poll)
+}
+
+/// Whether the object's `Synced` condition already says `reason` (its event was published).
+pub(super) fn has_synced_reason<K: Managed>(obj: &K, reason: Reason) -> bool {
+    obj.sync_status().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Synced" && c.reason == reason.as_str())
+    })
 }
 
 /// What a reconcile wrote, for its report.

@@ -245,6 +245,7 @@ fn context(
             min_poll_interval: settings.min_poll_interval,
             failures: Mutex::default(),
             read_back: Mutex::default(),
+            updates: Mutex::default(),
             fingerprint_key,
         }),
         apps_writer,

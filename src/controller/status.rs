@@ -80,6 +80,8 @@ reasons!(
     InvalidCredentials,
     SecretNotFound,
     SecretForbidden,
+    // Synced: Sinch did not keep what was written; written again at the poll interval
+    NotConverging,
     // Synced: a webhook waiting for its app, or losing a claim
     AppNotFound,
     AppNotReady,
@@ -207,6 +209,26 @@ pub struct Report {
     pub fields: Fields,
     /// Sinch matched the spec: `lastSyncedTime` becomes now.
     pub in_sync: bool,
+}
+
+/// The longest condition message: a person reads it in `kubectl describe`; an object's status
+/// is not a place for a megabyte of an upstream's page.
+pub const MESSAGE_LIMIT: usize = 2000;
+
+impl Report {
+    /// Every message with the `known` secrets taken out and cut to [`MESSAGE_LIMIT`]: the last
+    /// step before the status is written (rule 14).
+    pub fn scrub(&mut self, known: &crate::scrub::Known) {
+        for cond in [&mut self.ready, &mut self.synced, &mut self.drifted]
+            .into_iter()
+            .flatten()
+        {
+            cond.message = crate::scrub::cut(&known.scrub(&cond.message), MESSAGE_LIMIT);
+        }
+        for channel in self.fields.channels.iter_mut().flatten() {
+            channel.description = channel.description.as_deref().map(|d| known.scrub(d));
+        }
+    }
 }
 
 impl Fields {

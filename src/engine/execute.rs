@@ -68,6 +68,8 @@ pub async fn execute(
         }
     }
     let depth = level.iter().copied().max().unwrap_or(0);
+    let mut known = secrets.known();
+    known.add_key(&credentials.key_id, &credentials.key_secret.0);
     for current in 0..=depth {
         let mut tasks = JoinSet::new();
         let ready: Vec<usize> = (0..changes.len())
@@ -108,7 +110,7 @@ pub async fn execute(
             let (i, s) = joined.expect("a change's task does not panic");
             let s = match s {
                 Status::Failed { message, class } => Status::Failed {
-                    message: secrets.scrub(&message, &[credentials.key_secret.0.as_str()]),
+                    message: known.scrub(&message),
                     class,
                 },
                 s => s,

@@ -76,7 +76,9 @@ pub fn render(plan: &Plan) -> String {
             escape(&headline(c)),
         );
         let note_room = 200;
-        let needed = [section.len(), tail.len(), note_room].into_iter().fold(out.len(), usize::saturating_add);
+        let needed = [section.len(), tail.len(), note_room]
+            .into_iter()
+            .fold(out.len(), usize::saturating_add);
         if needed > LIMIT {
             let left = changed.len().saturating_sub(n);
             let _ = writeln!(

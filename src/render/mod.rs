@@ -16,6 +16,13 @@ pub enum Format {
     Json,
 }
 
+/// The plan as `--out` saves it for `apply PLANFILE`: all of it, fingerprints included.
+pub fn saved(plan: &Plan) -> String {
+    let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
+    out.push('\n');
+    out
+}
+
 /// The plan for machines: without what only `apply PLANFILE` needs (the saved plan's nonce,
 /// the fingerprints of live objects and secret values). A fingerprint next to what keys it
 /// would let a reader of CI logs test guesses of a secret offline.

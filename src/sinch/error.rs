@@ -1,6 +1,7 @@
 //! The API's error body: `{"error": {code, message, status, details}}`, or the same fields flat
 //! (the spec's own examples, and the 2021 API).
 
+use crate::scrub;
 use serde::{Deserialize, Serialize};
 
 #[serde_with::skip_serializing_none]
@@ -98,6 +99,44 @@ fn api_text(api: Option<&ApiError>, body: &str) -> String {
         }
         None if body.trim().is_empty() => String::new(),
         None => format!(": {}", body.trim()),
+    }
+}
+
+impl ErrorKind {
+    /// The kind with every text an answer (or a decoder quoting one) supplied passed through
+    /// [`scrub::upstream`] and the `known` values: an upstream or proxy that quotes the
+    /// request's `Authorization` header, or the key, gets neither into any output. Details are
+    /// dropped: nothing reads them, and they are free-form.
+    pub fn scrubbed(self, known: &scrub::Known) -> ErrorKind {
+        let clean = |text: &str| known.scrub(&scrub::upstream(text));
+        match self {
+            ErrorKind::Status {
+                status,
+                api,
+                body,
+                retry_after,
+            } => ErrorKind::Status {
+                status,
+                api: api.map(|e| ApiError {
+                    code: e.code,
+                    message: e.message.as_deref().map(clean),
+                    status: e.status.as_deref().map(|s| scrub::cut(&clean(s), 64)),
+                    details: Vec::new(),
+                }),
+                body: clean(&body),
+                retry_after,
+            },
+            ErrorKind::Token { url, status, message } => ErrorKind::Token {
+                url,
+                status,
+                message: clean(&message),
+            },
+            ErrorKind::Transport { message, unsent } => ErrorKind::Transport {
+                message: clean(&message),
+                unsent,
+            },
+            ErrorKind::Decode(message) => ErrorKind::Decode(clean(&message)),
+        }
     }
 }
 

@@ -222,3 +222,67 @@ async fn a_paused_object_is_not_created_and_its_deletion_waits() {
         )
     );
 }
+
+/// Sinch does not keep an update (it stores the field otherwise, or ignores it): the same update
+/// is not sent again right after it was read back. `NotConverging` names the field, Sinch's
+/// value and ours, its event is published once, and the object waits for its poll interval.
+#[tokio::test]
+async fn an_update_sinch_does_not_keep_is_reported_not_resent_in_a_loop() {
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
+    let (apps, _) = inventory(&ids);
+    let mut v = serde_json::to_value(&apps[0]).unwrap();
+    v["spec"]["processingMode"] = json!("CONVERSATION");
+    v["status"] = json!({"appId": ids[0]});
+    let app: ConversationApp = serde_json::from_value(v).unwrap();
+    let seen = serve_kube_seen(api, by_path(std::slice::from_ref(&app)).into_iter().collect(), claims);
+    let requeue = reconcile(Arc::new(app.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        sim.stats()
+            .count("PATCH /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        1
+    );
+    assert!(
+        format!("{requeue:?}").contains("requeue_after: Some(4")
+            || format!("{requeue:?}").contains("requeue_after: Some(5"),
+        "read back soon: {requeue:?}"
+    );
+
+    // Sinch keeps its own value; the read-back sees it.
+    let mut back = sinch(&sim).get_app(&ids[0]).await.unwrap();
+    back.processing_mode = Some(serde_json::from_value(json!("DISPATCH")).unwrap());
+    sinch(&sim)
+        .update_app(&ids[0], &back, vec!["processing_mode".into()])
+        .await
+        .unwrap();
+    sim.reset_stats();
+    let requeue = reconcile(Arc::new(app.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    assert_eq!(
+        sim.stats()
+            .count("GET /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        1,
+        "read back"
+    );
+    // At the poll interval (600 s here), not soon.
+    assert!(format!("{requeue:?}").contains("requeue_after: Some(6"), "{requeue:?}");
+    let statuses = seen.statuses.lock().unwrap().clone();
+    let synced = condition(statuses.last().unwrap(), "Synced");
+    assert_eq!(
+        (&synced["status"], &synced["reason"]),
+        (&json!("False"), &json!("NotConverging"))
+    );
+    assert_eq!(
+        synced["message"],
+        "Sinch did not keep the last update (sent again at the next poll): processing_mode: Sinch holds \"DISPATCH\", the spec says \"CONVERSATION\""
+    );
+    // Once the status says so, no further event.
+    let mut waiting = serde_json::to_value(&app).unwrap();
+    waiting["status"]["conditions"] = json!([synced]);
+    let waiting: ConversationApp = serde_json::from_value(waiting).unwrap();
+    reconcile(Arc::new(waiting), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    let events = seen.events.lock().unwrap().clone();
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert_eq!(reasons, ["Updated", "NotConverging"]);
+}

@@ -84,6 +84,7 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
         min_poll_interval: Duration::from_secs(1),
         failures: Mutex::default(),
         read_back: Mutex::default(),
+        updates: Mutex::default(),
         fingerprint_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a key the operator keeps"),
     };
     (ctx, handle, sim)
@@ -492,7 +493,11 @@ async fn an_absurd_poll_interval_is_capped_at_a_day_and_nothing_overflows() {
     let (ctx, _handle, _sim) = context().await;
     for huge in ["10000000000000000000s", "18446744073709551615s", "5000000000000h"] {
         let app = app(json!({"metadata": {"annotations": {POLL_INTERVAL_ANNOTATION: huge}}}));
-        assert_eq!(poll_interval(&app, ctx.resync, ctx.min_poll_interval), MAX_POLL_INTERVAL, "{huge}");
+        assert_eq!(
+            poll_interval(&app, ctx.resync, ctx.min_poll_interval),
+            MAX_POLL_INTERVAL,
+            "{huge}"
+        );
         assert_eq!(ctx.fresh_for(&app), Duration::from_secs(18 * 3600), "{huge}");
         for retry in [Retry::Poll, Retry::Wait, Retry::ReadBack, Retry::Backoff] {
             ctx.requeue(&app, retry, Some(std::time::Instant::now()));

@@ -430,15 +430,9 @@ impl Project {
             };
             // A server whose tokens come round again would be read forever.
             if !seen.insert(next.clone()) || seen.len() > MAX_PAGES {
-                return Err(RequestError {
-                    request: request.describe(),
-                    project: self.id.clone(),
-                    region: self.region,
-                    attempts: 1,
-                    kind: ErrorKind::Decode(format!(
-                        "the pages do not end: page token {next:?} came back or more than {MAX_PAGES} pages"
-                    )),
-                });
+                let message =
+                    format!("the pages do not end: page token {next:?} came back or more than {MAX_PAGES} pages");
+                return Err(self.error(&request, 1, ErrorKind::Decode(message)));
             }
             token = next;
         }

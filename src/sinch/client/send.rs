@@ -3,6 +3,7 @@
 //! (rule 8) until the answer is a success or an error worth reporting.
 
 use super::{AuthMode, Project, Reason, RequestLabels, RetryPolicy};
+use crate::scrub;
 use crate::sinch::Sensitive;
 use crate::sinch::error::{ApiError, Class, ErrorKind, RequestError};
 use crate::sinch::request::{Api, Method, Request};
@@ -67,13 +68,7 @@ impl Project {
                 ErrorKind::Status { retry_after, .. } => *retry_after,
                 _ => None,
             };
-            let error = RequestError {
-                request: request.describe(),
-                project: self.id.clone(),
-                region: self.region,
-                attempts: attempt,
-                kind,
-            };
+            let error = self.error(request, attempt, kind);
             if !worth_retrying(request.method, &error) {
                 return Err(error);
             }
@@ -93,13 +88,24 @@ impl Project {
         } else {
             &body
         };
-        serde_json::from_slice(body).map_err(|e| RequestError {
+        serde_json::from_slice(body).map_err(|e| self.error(request, 1, ErrorKind::Decode(e.to_string())))
+    }
+
+    /// A failed request. The one place a [`RequestError`] is made: what the answer said is
+    /// scrubbed here (rule 14), so no error carries a credential into any output.
+    pub(super) fn error(&self, request: &Request, attempts: u32, kind: ErrorKind) -> RequestError {
+        let mut known = scrub::Known::default();
+        known.add_key(&self.credentials.key_id, &self.credentials.key_secret.0);
+        if let Some(token) = self.cached_token() {
+            known.add(&token.0);
+        }
+        RequestError {
             request: request.describe(),
             project: self.id.clone(),
             region: self.region,
-            attempts: 1,
-            kind: ErrorKind::Decode(e.to_string()),
-        })
+            attempts,
+            kind: kind.scrubbed(&known),
+        }
     }
 
     /// One attempt: wait for the project's budget and a slot in flight, then send and read.

@@ -64,6 +64,13 @@ impl Project {
         Ok(value)
     }
 
+    /// The token in the cache now, if any (without waiting for one being fetched).
+    pub(super) fn cached_token(&self) -> Option<Sensitive> {
+        let slot = self.token_slot();
+        let cached = slot.try_lock().ok()?;
+        cached.as_ref().map(|t| t.value.clone())
+    }
+
     /// Drops `failed` from the cache, unless another call has already replaced it.
     pub(super) async fn forget_token(&self, failed: &Sensitive) {
         let slot = self.token_slot();
