@@ -917,6 +917,7 @@ impl Hostile {
                     min_delay: Duration::from_millis(1),
                     max_delay: Duration::from_millis(5),
                     max_retry_after: Duration::from_millis(50),
+                    max_total_wait: Duration::from_secs(60),
                 },
                 ..Config::default()
             },
@@ -1067,4 +1068,71 @@ async fn identity_conflict_pages_that_come_round_again_are_an_error_not_a_loop()
         "the answer could not be read: the pages do not end: page token \"b\" came back or more than 10000 pages"
     );
     assert_eq!(server.asked().len(), 3, "{:?}", server.asked());
+}
+
+/// A refused key is answered from the cache for a while: a thousand objects naming it send
+/// the token endpoint one request, not a thousand.
+#[tokio::test]
+async fn a_refused_key_is_asked_for_once_then_answered_from_the_cache() {
+    let server = Hostile::start(|head| match head.starts_with("POST /oauth2/token") {
+        true => http(
+            "401 Unauthorized",
+            &["Content-Type: application/json"],
+            r#"{"error":"invalid_client","error_description":"bad key"}"#,
+        ),
+        false => http("200 OK", &["Content-Type: application/json"], r#"{"apps":[]}"#),
+    })
+    .await;
+    let p = server.project(AuthMode::OAuth, 1 << 20);
+    for _ in 0..5 {
+        let e = p.list_apps().await.unwrap_err();
+        assert_eq!((e.class(), e.status()), (Class::Auth, Some(401)));
+        assert!(e.to_string().contains("bad key"), "{e}");
+    }
+    assert_eq!(server.asked(), ["POST /oauth2/token HTTP/1.1"]);
+}
+
+/// One tenant's project answers 429 forever, asking for a minute's wait: with the controller's
+/// policy a request gives up at once instead of holding its caller for minutes, while the calls
+/// of another project go on meanwhile.
+#[tokio::test]
+async fn a_throttled_project_gives_up_within_the_wait_budget_and_others_go_on() {
+    let server = Hostile::start(|head| match head.contains("/projects/throttled/") {
+        true => http("429 Too Many Requests", &["Retry-After: 60"], ""),
+        false => http("200 OK", &["Content-Type: application/json"], r#"{"apps":[]}"#),
+    })
+    .await;
+    let url = server.url.clone();
+    let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
+        "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
+        _ => None,
+    })
+    .unwrap();
+    let client = Client::new(Config {
+        endpoints,
+        auth: AuthMode::Basic,
+        retry: RetryPolicy::controller(),
+        ..Config::default()
+    })
+    .unwrap();
+    let throttled = client.project("throttled", Region::Us, credentials());
+    let other = client.project("other", Region::Us, credentials());
+    let started = Instant::now();
+    let (throttled, others) = tokio::join!(throttled.list_apps(), async {
+        for _ in 0..20 {
+            other.list_apps().await.unwrap();
+        }
+        started.elapsed()
+    });
+    let e = throttled.unwrap_err();
+    assert_eq!(
+        (e.status(), e.attempts),
+        (Some(429), 1),
+        "a 60 s wait is over the 10 s budget: {e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(others < Duration::from_secs(5), "{others:?}");
+    let asked = server.asked();
+    assert_eq!(asked.iter().filter(|l| l.contains("/projects/throttled/")).count(), 1);
+    assert_eq!(asked.iter().filter(|l| l.contains("/projects/other/")).count(), 20);
 }

@@ -45,9 +45,18 @@ pub struct Connection {
 
 /// Reads the connection from `lookup` (the environment). Must run inside the async runtime.
 pub async fn connect(args: &ConnectionArgs, lookup: impl Fn(&str) -> Option<String>) -> crate::Result<Connection> {
+    connect_with(args, lookup, client::RetryPolicy::default()).await
+}
+
+async fn connect_with(
+    args: &ConnectionArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+    retry: client::RetryPolicy,
+) -> crate::Result<Connection> {
     let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
     let region = region(&get)?;
     let mut config = client::Config::from_lookup(&lookup)?;
+    config.retry = retry;
     config.rate_limit = args.rate_limit;
     config.concurrency = args.concurrency;
     if args.sim {
@@ -96,17 +105,19 @@ pub async fn connect(args: &ConnectionArgs, lookup: impl Fn(&str) -> Option<Stri
 }
 
 /// The controller's connection: as [`connect`], but the access key may be missing (objects
-/// then name theirs with `credentialsRef`).
+/// then name theirs with `credentialsRef`), and a request waits at most
+/// [`client::RetryPolicy::controller`] between attempts (the reconcile requeues instead).
 pub async fn connect_optional(
     args: &ConnectionArgs,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> crate::Result<(Client, Option<Credentials>, Defaults, Option<Sim>)> {
     let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
     if args.sim || get(KEY_ID_VAR).is_some() || get(KEY_SECRET_VAR).is_some() {
-        let c = connect(args, lookup).await?;
+        let c = connect_with(args, lookup, client::RetryPolicy::controller()).await?;
         return Ok((c.client, Some(c.credentials), c.defaults, c.sim));
     }
     let mut config = client::Config::from_lookup(&lookup)?;
+    config.retry = client::RetryPolicy::controller();
     config.rate_limit = args.rate_limit;
     config.concurrency = args.concurrency;
     let defaults = Defaults {

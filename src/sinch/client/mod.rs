@@ -41,6 +41,8 @@ pub const AUTH_VAR: &str = "SINCH_AUTH";
 const CONFLICTS_PAGE_SIZE: u32 = 20;
 /// More pages than any project holds (200,000 conflicts): a list that goes on is refused.
 const MAX_PAGES: usize = 10_000;
+/// Rate limiters kept while no handle uses them.
+const MAX_IDLE_PROJECTS: usize = 256;
 /// The largest answer read: a list of thousands of apps is a few MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
@@ -67,6 +69,23 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest `Retry-After` obeyed as given; longer ones are cut to this.
     pub max_retry_after: Duration,
+    /// The longest time one request may spend waiting between its attempts; a retry that would
+    /// wait longer is not made and the failure is reported. The controller keeps this short:
+    /// a reconcile waiting minutes on a throttled project holds one of the workers every
+    /// tenant shares; it requeues instead.
+    pub max_total_wait: Duration,
+}
+
+impl RetryPolicy {
+    /// The controller's: retries within 10 s in all. A longer wait (a 429 with a long
+    /// `Retry-After`, an API down) ends the reconcile, which requeues with backoff and frees its
+    /// worker for other tenants' objects.
+    pub fn controller() -> RetryPolicy {
+        RetryPolicy {
+            max_total_wait: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -76,6 +95,7 @@ impl Default for RetryPolicy {
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
+            max_total_wait: Duration::from_secs(300),
         }
     }
 }
@@ -267,11 +287,13 @@ impl Client {
 
     /// A handle for the calls to one project in one region.
     pub fn project(&self, id: &str, region: Region, credentials: Credentials) -> Project {
-        let limiter = self
-            .inner
-            .limiters
-            .lock()
-            .expect("never poisoned")
+        let mut limiters = self.inner.limiters.lock().expect("never poisoned");
+        // Every project id a tenant names takes a limiter: those no handle uses go once there
+        // are many (an idle limiter holds no budget worth keeping).
+        if limiters.len() >= MAX_IDLE_PROJECTS {
+            limiters.retain(|_, limiter| Arc::strong_count(limiter) > 1);
+        }
+        let limiter = limiters
             .entry(id.to_string())
             .or_insert_with(|| Arc::new(RateLimiter::direct(quota(self.inner.config.rate_limit))))
             .clone();

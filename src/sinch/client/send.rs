@@ -38,6 +38,7 @@ impl Project {
         let config = &self.client.inner.config;
         let mut backoff = config.retry.backoff();
         let mut attempt: u32 = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt = attempt.saturating_add(1);
             if attempt > 1 {
@@ -74,6 +75,10 @@ impl Project {
             }
             let Some(delay) = backoff.next() else { return Err(error) };
             let delay = retry_after.map_or(delay, |d| d.min(config.retry.max_retry_after));
+            waited = waited.saturating_add(delay);
+            if waited > config.retry.max_total_wait {
+                return Err(error);
+            }
             tracing::info!(request = %error.request, status = ?error.status(), ?delay, "retrying");
             tokio::time::sleep(delay).await;
         }

@@ -15,9 +15,18 @@ pub(super) type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
 /// (token URL, key id, digest of the key secret).
 pub(super) type TokenKey = (String, String, Vec<u8>);
 
+/// How long a refused key is answered from the cache: thousands of objects naming a wrong
+/// key would otherwise each ask the token endpoint, and get the operator throttled there for
+/// every tenant.
+pub const REFUSAL_CACHED_FOR: Duration = Duration::from_secs(60);
+
+/// Keys (and their slots) kept at most while idle; beyond, slots holding nothing current go.
+const MAX_IDLE_KEYS: usize = 256;
+
 #[derive(Clone)]
 pub(super) struct Token {
-    value: Sensitive,
+    /// The token, or why the endpoint refused the key.
+    value: Result<Sensitive, ErrorKind>,
     renew_at: Instant,
 }
 
@@ -37,11 +46,19 @@ fn secret_digest(secret: &Sensitive) -> Vec<u8> {
 impl Project {
     fn token_slot(&self) -> TokenSlot {
         let url = self.client.inner.config.endpoints.auth(self.region).to_string();
-        self.client
-            .inner
-            .tokens
-            .lock()
-            .expect("never poisoned")
+        let mut tokens = self.client.inner.tokens.lock().expect("never poisoned");
+        // Each key a tenant tries takes a slot: those nobody waits on and whose token is over
+        // (or was never had) go, so the map does not grow with every key ever named.
+        if tokens.len() >= MAX_IDLE_KEYS {
+            let now = Instant::now();
+            tokens.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot
+                        .try_lock()
+                        .map_or(true, |t| t.as_ref().is_some_and(|t| t.renew_at > now))
+            });
+        }
+        tokens
             .entry((
                 url,
                 self.credentials.key_id.clone(),
@@ -56,26 +73,47 @@ impl Project {
         let slot = self.token_slot();
         let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref().filter(|t| t.renew_at > Instant::now()) {
-            return Ok(token.value.clone());
+            return token.value.clone();
         }
-        let token = self.fetch_token().await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        match self.fetch_token().await {
+            Ok(token) => {
+                let value = token.value.clone();
+                *cached = Some(token);
+                value
+            }
+            Err(
+                refused @ ErrorKind::Token {
+                    status: Some(400..=403),
+                    ..
+                },
+            ) => {
+                *cached = Some(Token {
+                    value: Err(refused.clone()),
+                    renew_at: Instant::now()
+                        .checked_add(REFUSAL_CACHED_FOR)
+                        .unwrap_or_else(Instant::now),
+                });
+                Err(refused)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The token in the cache now, if any (without waiting for one being fetched).
     pub(super) fn cached_token(&self) -> Option<Sensitive> {
         let slot = self.token_slot();
         let cached = slot.try_lock().ok()?;
-        cached.as_ref().map(|t| t.value.clone())
+        cached.as_ref().and_then(|t| t.value.clone().ok())
     }
 
     /// Drops `failed` from the cache, unless another call has already replaced it.
     pub(super) async fn forget_token(&self, failed: &Sensitive) {
         let slot = self.token_slot();
         let mut cached = slot.lock().await;
-        if cached.as_ref().is_some_and(|t| &t.value == failed) {
+        if cached
+            .as_ref()
+            .is_some_and(|t| t.value.as_ref().is_ok_and(|v| v == failed))
+        {
             *cached = None;
         }
     }
@@ -120,7 +158,7 @@ impl Project {
             .unwrap_or_else(Instant::now);
         tracing::debug!(expires_in = token.expires_in, "new access token");
         Ok(Token {
-            value: token.access_token,
+            value: Ok(token.access_token),
             renew_at,
         })
     }
