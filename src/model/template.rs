@@ -107,9 +107,23 @@ pub struct TemplateReference {
     pub parameters: Option<BTreeMap<String, String>>,
 }
 
+/// How deep a free-form message body may nest, counting the message object as level 1. The CRD
+/// cannot bound these bodies (they preserve unknown fields) and the API server accepts 10,000
+/// levels, but the controller's watch parses each list page of Templates whole with serde_json,
+/// which refuses anything nested over 128 deep: one deeper Template would fail every Template
+/// list (security review 2026-12, finding 2). 32 is several times what the richest message
+/// needs and leaves the page's own 7 levels (list, items, spec, translations...) far from 128.
+pub const MAX_MESSAGE_DEPTH: usize = 32;
+
+/// How large one message may be, as JSON. The controller holds every Template in memory, in a
+/// pod limited to 256 MiB (`manifests/deployment.yaml`; review finding 9), and sends each whole
+/// on every update; 64 KiB is many times a real message. Also the `maxLength` of text fields
+/// (a character is at least a byte, so a longer text could never fit).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// The message of a translation; exactly one is set (the CRD schema enforces it). Text, media
 /// and location are typed; the richer kinds are kept as the API's own JSON (snake_case keys),
-/// passed through unchanged.
+/// passed through unchanged, bounded by [`MAX_MESSAGE_DEPTH`] and [`MAX_MESSAGE_BYTES`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TemplateMessage {
@@ -136,6 +150,21 @@ impl TemplateMessage {
             TemplateMessage::ListMessage(_) => "listMessage",
             TemplateMessage::TemplateMessage(_) => "templateMessage",
             TemplateMessage::ContactInfoMessage(_) => "contactInfoMessage",
+        }
+    }
+
+    /// The body of a free-form message (the API's own JSON); `None` for the typed kinds.
+    pub fn free_form(&self) -> Option<&JsonObject> {
+        match self {
+            TemplateMessage::TextMessage(_)
+            | TemplateMessage::MediaMessage(_)
+            | TemplateMessage::LocationMessage(_) => None,
+            TemplateMessage::CardMessage(body)
+            | TemplateMessage::CarouselMessage(body)
+            | TemplateMessage::ChoiceMessage(body)
+            | TemplateMessage::ListMessage(body)
+            | TemplateMessage::TemplateMessage(body)
+            | TemplateMessage::ContactInfoMessage(body) => Some(body),
         }
     }
 }
