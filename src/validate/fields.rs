@@ -1,13 +1,15 @@
 //! The rules within one object's spec beyond its schema: channel credentials, a webhook's
-//! target, OAuth endpoint and triggers, URLs, a template's translations and
+//! target, OAuth endpoint and triggers, URLs, ids sent in paths, a template's translations and
 //! the bounds of its messages, secret references, and the Kubernetes name rules (also used for
 //! metadata and Secrets).
 
 use crate::diagnostic::{Diagnostic, child, item};
 use crate::input::{Manifest, Secrets};
 use crate::model::{
-    Channel, ConversationApp, JsonObject, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, SecretKeyRef, Template, Webhook,
+    AppOf, Channel, ConversationApp, JsonObject, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, Object, SecretKeyRef, Template,
+    Webhook,
 };
+use crate::sinch::request::is_valid_id;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -92,6 +94,31 @@ fn check_url(s: &str) -> Result<(), String> {
                 .into(),
         ),
         Ok(_) => Ok(()),
+    }
+}
+
+/// The ids the object sends as URL path segments: its project, an app's, a template's.
+pub(super) fn check_ids(m: &Manifest, errors: &mut Vec<Diagnostic>) {
+    let mut ids = vec![("spec.projectId", m.object.placement().project_id.as_deref())];
+    match &m.object {
+        Object::ConversationApp(app) => ids.push(("spec.appId", app.spec.app_id.as_deref())),
+        Object::Webhook(hook) => {
+            if let AppOf::Id(id) = hook.app_of() {
+                ids.push(("spec.appId", Some(id)));
+            }
+        }
+        Object::Template(t) => ids.push(("spec.templateId", t.spec.template_id.as_deref())),
+        Object::ProjectSettings(_) => {}
+    }
+    for (field, id) in ids {
+        if let Some(id) = id
+            && !is_valid_id(id)
+        {
+            errors.push(m.error(
+                field,
+                format!("{id:?} is not a valid Sinch id: it is sent as a URL path segment, so use letters, digits, '-', '_', '.' and '~', and not only dots"),
+            ));
+        }
     }
 }
 
