@@ -40,6 +40,8 @@ pub struct TemplateSpec {
     /// The template id in Sinch; default `metadata.name`.
     #[schemars(length(min = 1, max = 128))]
     pub template_id: Option<String>,
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub description: Option<String>,
     /// The language used when a requested one has no translation; must be one of `translations`.
     #[schemars(length(min = 1))]
@@ -75,6 +77,8 @@ pub struct Translation {
 pub struct Variable {
     #[schemars(length(min = 1))]
     pub key: String,
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub preview_value: Option<String>,
 }
 
@@ -117,8 +121,10 @@ pub const MAX_MESSAGE_DEPTH: usize = 32;
 
 /// How large one message may be, as JSON. The controller holds every Template in memory, in a
 /// pod limited to 256 MiB (`manifests/deployment.yaml`; review finding 9), and sends each whole
-/// on every update; 64 KiB is many times a real message. Also the `maxLength` of text fields
-/// (a character is at least a byte, so a longer text could never fit).
+/// on every update; 64 KiB is many times a real message. Also the CRD's `maxLength`, in
+/// characters, of the typed messages' strings and of a Template's other free text (its
+/// description, a variable's preview value): Sinch documents no limit for any of them, and
+/// none needs more than a whole message may hold.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// The message of a translation; exactly one is set (the CRD schema enforces it). Text, media
@@ -171,7 +177,8 @@ impl TemplateMessage {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct TextMessage {
-    #[schemars(length(min = 1))]
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub text: String,
 }
 
@@ -179,9 +186,11 @@ pub struct TextMessage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaMessage {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub url: String,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub thumbnail_url: Option<String>,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub filename_override: Option<String>,
 }
 
@@ -189,8 +198,9 @@ pub struct MediaMessage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct LocationMessage {
     pub coordinates: Coordinates,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub title: String,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub label: Option<String>,
 }
 

@@ -266,12 +266,12 @@ mod tests {
     use super::*;
     use crate::model::{MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH};
 
-    /// The errors of a Template whose one translation has `message` as its cardMessage.
-    fn card_message_errors(message: Value) -> Vec<String> {
+    /// The errors of a Template whose one translation has `message` as its `field`.
+    fn message_errors(field: &str, message: Value) -> Vec<String> {
         let template = serde_json::json!({
             "apiVersion": API_VERSION, "kind": "Template", "metadata": {"name": "t"},
             "spec": {"defaultTranslation": "en", "translations": [
-                {"languageCode": "en", "version": "1", "cardMessage": message}
+                {"languageCode": "en", "version": "1", field: message}
             ]}
         });
         let (mut docs, mut errors) = (Vec::new(), Vec::new());
@@ -287,17 +287,37 @@ mod tests {
     #[test]
     fn free_form_messages_are_bounded_in_depth_and_size() {
         let nested = |levels: usize| (0..levels).fold(serde_json::json!("x"), |v, _| serde_json::json!({"a": v}));
-        assert_eq!(card_message_errors(nested(MAX_MESSAGE_DEPTH)), Vec::<String>::new());
         assert_eq!(
-            card_message_errors(nested(MAX_MESSAGE_DEPTH + 1)),
+            message_errors("cardMessage", nested(MAX_MESSAGE_DEPTH)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("cardMessage", nested(MAX_MESSAGE_DEPTH + 1)),
             ["nests 33 levels deep; at most 32 levels are allowed"]
         );
         let overhead = r#"{"title":""}"#.len();
         let sized = |bytes: usize| serde_json::json!({"title": "x".repeat(bytes - overhead)});
-        assert_eq!(card_message_errors(sized(MAX_MESSAGE_BYTES)), Vec::<String>::new());
         assert_eq!(
-            card_message_errors(sized(MAX_MESSAGE_BYTES + 1)),
+            message_errors("cardMessage", sized(MAX_MESSAGE_BYTES)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("cardMessage", sized(MAX_MESSAGE_BYTES + 1)),
             ["is 65537 bytes as JSON; at most 65536 bytes (64 KiB) are allowed"]
+        );
+    }
+
+    /// The typed messages' strings are bounded by the CRD schema, at the same figure.
+    #[test]
+    fn typed_message_text_is_bounded_by_the_schema() {
+        let text = |n: usize| serde_json::json!({"text": "é".repeat(n)});
+        assert_eq!(
+            message_errors("textMessage", text(MAX_MESSAGE_BYTES)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("textMessage", text(MAX_MESSAGE_BYTES + 1)),
+            ["must be at most 65536 characters long, got 65537"]
         );
     }
 
