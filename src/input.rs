@@ -75,7 +75,7 @@ impl Secrets {
         for value in held.chain(also.iter().copied()) {
             let value = value.trim();
             if value.chars().count() >= 4 && out.contains(value) {
-                out = out.replace(value, "(sensitive)");
+                out = out.replace(value, crate::sinch::SENSITIVE);
             }
         }
         out

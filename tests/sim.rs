@@ -217,3 +217,85 @@ async fn latency_spikes_delay_that_share_of_requests() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
     assert_eq!(sim.stats().faults.get("spike"), Some(&1));
 }
+
+/// `GET /_sim/requests` leaves the process: every secret field of a recorded body is shown as
+/// the product shows secrets, at any depth, while tests in the process still see what was sent.
+#[tokio::test]
+async fn the_journal_served_over_http_never_shows_a_secret() {
+    let sim = start(sim::Config::default()).await;
+    let http = reqwest::Client::new();
+    let app = json!({
+        "display_name": "Shop",
+        "channel_credentials": [
+            {"channel": "SMS", "static_bearer": {"claimed_identity": "1", "token": "canary-token-41a7"}, "callback_secret": ""},
+            {"channel": "MMS", "mms_credentials": {"account_id": "a", "api_key": "canary-key-8c02",
+             "basic_auth": {"username": "u", "password": "canary-password-77e1"}}}
+        ],
+        "callback_settings": {"secret_for_overridden_callback_urls": "canary-callback-5d93"}
+    });
+    let created = http
+        .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .json(&app)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let served = http
+        .get(format!("{}/_sim/requests", sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!served.contains("canary"), "{served}");
+    let journal: Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(
+        journal[0]["body"],
+        json!({
+            "display_name": "Shop",
+            "channel_credentials": [
+                {"channel": "SMS", "static_bearer": {"claimed_identity": "1", "token": "(sensitive)"}, "callback_secret": ""},
+                {"channel": "MMS", "mms_credentials": {"account_id": "a", "api_key": "(sensitive)",
+                 "basic_auth": {"username": "u", "password": "(sensitive)"}}}
+            ],
+            "callback_settings": {"secret_for_overridden_callback_urls": "(sensitive)"}
+        })
+    );
+    assert_eq!(sim.journal()[0].body.as_ref(), Some(&app));
+}
+
+/// The state holds every secret sent: mode 0600, even over a file that was readable by all.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_state_file_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    for file in [&state, &state.with_extension("tmp")] {
+        std::fs::write(file, "{}").unwrap();
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let sim = start(sim::Config {
+        state_file: Some(state.clone()),
+        ..Default::default()
+    })
+    .await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .json(&json!({"display_name": "A", "channel_credentials": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .contains("\"display_name\": \"A\"")
+    );
+}
+

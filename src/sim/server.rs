@@ -1,9 +1,10 @@
 //! HTTP: routes, authentication, the faults and limits set by flags, request counting.
 
-use super::store::{Object, SimError, View, parse_body};
+use super::store::{Object, SimError, View, hide, parse_body};
 use super::{Fault, Recorded, Shared};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
+use crate::sinch::{SECRET_FIELDS, SENSITIVE};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
@@ -159,7 +160,7 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return error(SimError::invalid("the request body is too large"));
     };
-    sim.journal.lock().expect("never poisoned").push(Recorded {
+    sim.record(Recorded {
         method: method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(String::from),
@@ -385,8 +386,14 @@ async fn reset_stats(State(sim): Sim) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// The journal as it leaves the process: every secret field shown as the product shows it.
+/// (Headers, the credentials among them, are not recorded.)
 async fn journal(State(sim): Sim) -> Response {
-    axum::Json(sim.journal.lock().expect("never poisoned").clone()).into_response()
+    let mut journal = sim.journal();
+    for body in journal.iter_mut().filter_map(|r| r.body.as_mut()) {
+        hide(body, SECRET_FIELDS, SENSITIVE);
+    }
+    axum::Json(journal).into_response()
 }
 
 async fn inject(State(sim): Sim, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
