@@ -299,3 +299,77 @@ async fn the_state_file_is_readable_by_its_owner_alone() {
     );
 }
 
+/// `--echo-headers-rate`: a buggy proxy's 502 quoting the request's headers, the bearer token
+/// first, without carrying the request out.
+#[tokio::test]
+async fn the_echo_headers_rate_answers_502_quoting_the_authorization_header() {
+    let sim = start(sim::Config {
+        echo_headers_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .bearer_auth("canary-bearer-0b5e")
+        .json(&json!({"display_name": "A", "channel_credentials": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502);
+    assert_eq!(answer.headers()["content-type"], "text/plain");
+    let body = answer.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "502 Bad Gateway: the upstream did not answer the request",
+            "Authorization: Bearer canary-bearer-0b5e"
+        ]
+    );
+    assert!(lines.contains(&format!("Host: {}", sim.addr()).as_str()), "{body}");
+    assert!(lines.contains(&"Content-Type: application/json"), "{body}");
+    assert!(sim.snapshot().regions.is_empty(), "nothing was stored");
+    assert_eq!(sim.stats().faults.get("502"), Some(&1));
+}
+
+/// Beyond loopback and without --key, anyone who reaches the simulator may use it: `sim` says
+/// so on stderr, and only then.
+#[test]
+fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
+    let bin = env!("CARGO_BIN_EXE_sinch-operator");
+    let warning = "warning: listening on 0.0.0.0:0, beyond this machine, and accepting any access key: whoever reaches it can read and change what it holds; give --key KEY_ID:KEY_SECRET, or listen on 127.0.0.1\n";
+    let cases: [(&[&str], &str); 3] = [
+        (&["--listen", "0.0.0.0:0", "--echo-headers-rate", "0.5"], warning),
+        (&["--listen", "0.0.0.0:0", "--key", "k:s"], ""),
+        (&["--listen", "127.0.0.1:0"], ""),
+    ];
+    for (args, expected) in cases {
+        let mut child = Command::new(bin)
+            .arg("sim")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("sinch-operator sim listening on http://"), "{line}");
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{args:?}");
+    }
+    let out = Command::new(bin)
+        .args(["sim", "--echo-headers-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "error: invalid value '1.5' for '--echo-headers-rate <RATE>': \"1.5\" is not a number from 0 to 1"
+        ),
+        "{stderr}"
+    );
+}

@@ -41,6 +41,10 @@ pub struct Config {
     pub latency: Duration,
     /// The share of API requests (0 to 1) answered 500 or 503 without being carried out.
     pub failure_rate: f64,
+    /// The share of API requests (0 to 1) answered 502 by "a buggy proxy": a plain-text body
+    /// that quotes the request's headers, `Authorization` first, for tests that no output of
+    /// the product ever shows a credential.
+    pub echo_headers_rate: f64,
     /// The share of API requests (0 to 1) delayed by `spike_latency` on top of `latency`.
     pub spike_rate: f64,
     pub spike_latency: Duration,
@@ -64,6 +68,7 @@ impl Default for Config {
             rate_limit: NonZeroU32::new(PROJECT_RATE_LIMIT),
             latency: Duration::ZERO,
             failure_rate: 0.0,
+            echo_headers_rate: 0.0,
             spike_rate: 0.0,
             spike_latency: Duration::ZERO,
             drop_rate: 0.0,
@@ -101,7 +106,8 @@ pub struct Stats {
     /// Bytes of the API's answers (bodies only; the token endpoint not included).
     #[serde(default)]
     pub bytes: u64,
-    /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `dropped`, `spike`.
+    /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `502` (headers
+    /// echoed), `dropped`, `spike`.
     #[serde(default)]
     pub faults: BTreeMap<String, u64>,
 }

@@ -189,6 +189,10 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         sim.count_fault(&status.to_string());
         return failure(status, None, None);
     }
+    if chance(config.echo_headers_rate) {
+        sim.count_fault("502");
+        return headers_echoed(request.headers());
+    }
     // Decided before the request is carried out, so that the share holds whatever it answers.
     let drop = chance(config.drop_rate).then(fastrand::bool);
     if drop == Some(false) {
@@ -248,6 +252,36 @@ fn rate_limited(sim: &Shared, path: &str) -> Option<Response> {
 
 fn chance(rate: f64) -> bool {
     rate > 0.0 && fastrand::f64() < rate
+}
+
+/// What a buggy proxy in front of the API might answer: a 502 whose plain-text body quotes the
+/// request's headers, `Authorization: Bearer <token>` first, so that it falls within whatever
+/// part of the body a client quotes.
+fn headers_echoed(headers: &HeaderMap) -> Response {
+    let mut lines: Vec<(bool, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            let name: Vec<String> = name
+                .as_str()
+                .split('-')
+                .map(|word| {
+                    let mut letters = word.chars();
+                    letters.next().map_or(String::new(), |first| {
+                        first.to_ascii_uppercase().to_string() + letters.as_str()
+                    })
+                })
+                .collect();
+            let line = format!("{}: {}", name.join("-"), String::from_utf8_lossy(value.as_bytes()));
+            (name != ["Authorization"], line)
+        })
+        .collect();
+    lines.sort_by_key(|(later, _)| *later);
+    let mut body = String::from("502 Bad Gateway: the upstream did not answer the request\n");
+    for (_, line) in lines {
+        body.push_str(&line);
+        body.push('\n');
+    }
+    (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
 }
 
 /// A response whose body fails at once: hyper then closes the connection before the head is
