@@ -291,7 +291,7 @@ async fn an_id_that_would_change_the_path_is_refused_before_it_is_sent() {
         shown,
         [
             format!(
-                "PUT /v2/projects/{PROJECT}/templates/%2E%2E: not sent: the path holds a dot segment, which would remove the segment before it (\"..\")"
+                "PUT /v2/projects/{PROJECT}/templates/%2E%2E: not sent: the path holds a dot segment, which URL parsers remove or resolve (\"..\")"
             ),
             format!(
                 "DELETE /v2/projects/{PROJECT}/templates/%2E%09%2E: not sent: the path holds a segment with a control character (\".\\t.\")"

@@ -152,7 +152,7 @@ impl Request {
             let decoded = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
             let problem = match decoded.as_ref() {
                 "" => "an empty segment",
-                "." | ".." => "a dot segment, which would remove the segment before it",
+                "." | ".." => "a dot segment, which URL parsers remove or resolve",
                 d if d.chars().any(char::is_control) => "a segment with a control character",
                 _ => return None,
             };
@@ -464,12 +464,12 @@ mod tests {
             (
                 "..",
                 "%2E%2E",
-                r#"a dot segment, which would remove the segment before it ("..")"#,
+                r#"a dot segment, which URL parsers remove or resolve ("..")"#,
             ),
             (
                 ".",
                 "%2E",
-                r#"a dot segment, which would remove the segment before it (".")"#,
+                r#"a dot segment, which URL parsers remove or resolve (".")"#,
             ),
             (".\t.", "%2E%09%2E", r#"a segment with a control character (".\t.")"#),
             (
