@@ -103,6 +103,21 @@ impl Error {
     }
 }
 
+/// Writes `bytes` to `path` readable and writable by its owner alone (mode 0600 on Unix), also
+/// when the file was there before with a wider mode: saved plans and the simulator's state may
+/// name or hold secrets.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
 /// A Kubernetes client error as a person reads it: the API server's own message and code, not
 /// the client's `Status { .. }` dump; a missing namespace says what to do.
 pub fn kube_message(e: &kube::Error) -> String {
@@ -119,5 +134,25 @@ pub fn kube_message(e: &kube::Error) -> String {
             }
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Owner-only whether the file is new or was there, readable by all, with longer content.
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_mode_0600_new_or_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (new, old) = (dir.path().join("new"), dir.path().join("old"));
+        std::fs::write(&old, "a longer old content").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for path in [&new, &old] {
+            super::write_private(path, b"plan").unwrap();
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+            assert_eq!(std::fs::read(path).unwrap(), b"plan");
+        }
     }
 }

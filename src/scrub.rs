@@ -20,7 +20,7 @@ use base64::Engine;
 pub const UPSTREAM_TEXT_LIMIT: usize = 300;
 
 /// What replaces a secret.
-pub const SENSITIVE: &str = "(sensitive)";
+pub use crate::sinch::SENSITIVE;
 
 /// Names whose value is a credential, in `name=value`, `name: value` or `"name": "value"` form.
 const CREDENTIAL_NAMES: &[&str] = &[

@@ -273,6 +273,36 @@ async fn bad_input_is_a_terminal_400_and_is_sent_once() {
     );
 }
 
+/// Ids also come from Sinch's answers, which validate never sees: one that would change the
+/// path (`..`, `.\t.`, which `url` reads as `..`, or none at all) is refused before anything is
+/// sent, token included, as a terminal error naming the path that would have been sent.
+#[tokio::test]
+async fn an_id_that_would_change_the_path_is_refused_before_it_is_sent() {
+    let sim = start(sim::Config::default()).await;
+    let p = project(&sim);
+    let body = template("x", "Hi");
+    let errors = [
+        p.update_template("..", &body).await.unwrap_err(),
+        p.delete_template(".\t.").await.unwrap_err(),
+        p.list_webhooks("").await.unwrap_err(),
+    ];
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "PUT /v2/projects/{PROJECT}/templates/%2E%2E: not sent: the path holds a dot segment, which URL parsers remove or resolve (\"..\")"
+            ),
+            format!(
+                "DELETE /v2/projects/{PROJECT}/templates/%2E%09%2E: not sent: the path holds a segment with a control character (\".\\t.\")"
+            ),
+            format!("GET /v1/projects/{PROJECT}/apps//webhooks: not sent: the path holds an empty segment (\"\")"),
+        ]
+    );
+    assert!(errors.iter().all(|e| e.class() == Class::Terminal && e.attempts == 0));
+    assert_eq!(sim.stats().total, 0, "{:?}", sim.stats());
+}
+
 #[tokio::test]
 async fn webhooks_are_limited_to_five_per_app_with_unique_targets() {
     let sim = start(sim::Config::default()).await;

@@ -10,6 +10,15 @@ async fn start(config: sim::Config) -> Sim {
     Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
+/// `POST` an app to project `p` in `us`, with a key.
+async fn create_app(http: &reqwest::Client, sim: &Sim, app: &Value) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .basic_auth("k", Some("s"))
+        .json(app)
+        .send()
+        .await
+}
+
 async fn list_apps(http: &reqwest::Client, sim: &Sim) -> reqwest::Response {
     http.get(format!("{}/us/v1/projects/p/apps", sim.url()))
         .basic_auth("k", Some("s"))
@@ -62,11 +71,7 @@ async fn the_failure_rate_fails_that_share_of_requests_without_carrying_them_out
     .await;
     let http = reqwest::Client::new();
     for _ in 0..5 {
-        let status = http
-            .post(format!("{}/us/v1/projects/p/apps", sim.url()))
-            .basic_auth("k", Some("s"))
-            .json(&json!({"display_name": "A", "channel_credentials": []}))
-            .send()
+        let status = create_app(&http, &sim, &json!({"display_name": "A", "channel_credentials": []}))
             .await
             .unwrap()
             .status()
@@ -182,12 +187,12 @@ async fn dropped_connections_end_without_an_answer_half_of_them_after_the_write(
     .await;
     let http = reqwest::Client::new();
     for i in 0..24 {
-        let sent = http
-            .post(format!("{}/us/v1/projects/p/apps", sim.url()))
-            .basic_auth("k", Some("s"))
-            .json(&json!({"display_name": format!("A{i}"), "channel_credentials": []}))
-            .send()
-            .await;
+        let sent = create_app(
+            &http,
+            &sim,
+            &json!({"display_name": format!("A{i}"), "channel_credentials": []}),
+        )
+        .await;
         let error = sent.expect_err("no answer");
         assert!(!error.is_connect() && !error.is_timeout(), "{error:?}");
     }
@@ -216,4 +221,146 @@ async fn latency_spikes_delay_that_share_of_requests() {
     assert_eq!(list_apps(&http, &sim).await.status(), 200);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
     assert_eq!(sim.stats().faults.get("spike"), Some(&1));
+}
+
+/// `GET /_sim/requests` leaves the process: every secret field of a recorded body is shown as
+/// the product shows secrets, at any depth, while tests in the process still see what was sent.
+#[tokio::test]
+async fn the_journal_served_over_http_never_shows_a_secret() {
+    let sim = start(sim::Config::default()).await;
+    let http = reqwest::Client::new();
+    let app = json!({
+        "display_name": "Shop",
+        "channel_credentials": [
+            {"channel": "SMS", "static_bearer": {"claimed_identity": "1", "token": "canary-token-41a7"}, "callback_secret": ""},
+            {"channel": "MMS", "mms_credentials": {"account_id": "a", "api_key": "canary-key-8c02",
+             "basic_auth": {"username": "u", "password": "canary-password-77e1"}}}
+        ],
+        "callback_settings": {"secret_for_overridden_callback_urls": "canary-callback-5d93"}
+    });
+    assert_eq!(create_app(&http, &sim, &app).await.unwrap().status(), 200);
+    let served = http
+        .get(format!("{}/_sim/requests", sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!served.contains("canary"), "{served}");
+    let journal: Value = serde_json::from_str(&served).unwrap();
+    let mut redacted = app.clone();
+    for secret in [
+        "/channel_credentials/0/static_bearer/token",
+        "/channel_credentials/1/mms_credentials/api_key",
+        "/channel_credentials/1/mms_credentials/basic_auth/password",
+        "/callback_settings/secret_for_overridden_callback_urls",
+    ] {
+        *redacted.pointer_mut(secret).unwrap() = json!("(sensitive)");
+    }
+    assert_eq!(journal[0]["body"], redacted);
+    assert_eq!(sim.journal()[0].body.as_ref(), Some(&app));
+}
+
+/// The state holds every secret sent: mode 0600, even over a file that was readable by all.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_state_file_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    for file in [&state, &state.with_extension("tmp")] {
+        std::fs::write(file, "{}").unwrap();
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let sim = start(sim::Config {
+        state_file: Some(state.clone()),
+        ..Default::default()
+    })
+    .await;
+    let app = json!({"display_name": "A", "channel_credentials": []});
+    let created = create_app(&reqwest::Client::new(), &sim, &app).await.unwrap();
+    assert_eq!(created.status(), 200);
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .contains("\"display_name\": \"A\"")
+    );
+}
+
+/// `--echo-headers-rate`: a buggy proxy's 502 quoting the request's headers, the bearer token
+/// first, without carrying the request out.
+#[tokio::test]
+async fn the_echo_headers_rate_answers_502_quoting_the_authorization_header() {
+    let sim = start(sim::Config {
+        echo_headers_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/us/v1/projects/p/apps", sim.url()))
+        .bearer_auth("canary-bearer-0b5e")
+        .json(&json!({"display_name": "A", "channel_credentials": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502);
+    assert_eq!(answer.headers()["content-type"], "text/plain");
+    let body = answer.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "502 Bad Gateway: the upstream did not answer the request",
+            "Authorization: Bearer canary-bearer-0b5e"
+        ]
+    );
+    assert!(lines.contains(&format!("Host: {}", sim.addr()).as_str()), "{body}");
+    assert!(lines.contains(&"Content-Type: application/json"), "{body}");
+    assert!(sim.snapshot().regions.is_empty(), "nothing was stored");
+    assert_eq!(sim.stats().faults.get("502"), Some(&1));
+}
+
+/// Beyond loopback and without --key, anyone who reaches the simulator may use it: `sim` says
+/// so on stderr, and only then.
+#[test]
+fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
+    let bin = env!("CARGO_BIN_EXE_sinch-operator");
+    let warning = "warning: listening on 0.0.0.0:0, beyond this machine, and accepting any access key: whoever reaches it can read and change what it holds; give --key KEY_ID:KEY_SECRET, or listen on 127.0.0.1\n";
+    let cases: [(&[&str], &str); 3] = [
+        (&["--listen", "0.0.0.0:0", "--echo-headers-rate", "0.5"], warning),
+        (&["--listen", "0.0.0.0:0", "--key", "k:s"], ""),
+        (&["--listen", "127.0.0.1:0"], ""),
+    ];
+    for (args, expected) in cases {
+        let mut child = Command::new(bin)
+            .arg("sim")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("sinch-operator sim listening on http://"), "{line}");
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{args:?}");
+    }
+    let out = Command::new(bin)
+        .args(["sim", "--echo-headers-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "error: invalid value '1.5' for '--echo-headers-rate <RATE>': \"1.5\" is not a number from 0 to 1"
+        ),
+        "{stderr}"
+    );
 }

@@ -165,15 +165,10 @@ fn held_back(mut plan: Plan, manifests: &Input) -> Plan {
     plan
 }
 
-fn save(plan: &Plan, path: &PathBuf) -> crate::Result<()> {
+fn save(plan: &Plan, path: &std::path::Path) -> crate::Result<()> {
     let io = |source| crate::Error::Io {
         context: format!("cannot write the plan to {}", path.display()),
         source,
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(render::saved(plan).as_bytes()).map_err(io)
+    crate::write_private(path, render::saved(plan).as_bytes()).map_err(io)
 }

@@ -31,6 +31,11 @@ pub struct Args {
     /// The share of API requests, 0 to 1, answered 500 or 503 without being carried out.
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share)]
     pub failure_rate: f64,
+    /// The share of API requests, 0 to 1, answered 502 with a plain-text body that quotes the
+    /// request's headers, Authorization first, as a buggy proxy might: for testing that no
+    /// output shows a credential.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share)]
+    pub echo_headers_rate: f64,
     /// The share of API requests, 0 to 1, delayed by --spike-latency on top of --latency.
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = share, requires = "spike_latency")]
     pub spike_rate: f64,
@@ -82,6 +87,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         rate_limit: Some(args.rate_limit),
         latency: Duration::from_millis(args.latency),
         failure_rate: args.failure_rate,
+        echo_headers_rate: args.echo_headers_rate,
         spike_rate: args.spike_rate,
         spike_latency: Duration::from_millis(args.spike_latency),
         drop_rate: args.drop_rate,
@@ -90,6 +96,13 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         state_file: args.state,
         keys: args.keys,
     };
+    if !args.listen.ip().is_loopback() && config.keys.is_empty() {
+        // Its state holds every secret sent to it, and without --key it answers anyone.
+        eprintln!(
+            "warning: listening on {}, beyond this machine, and accepting any access key: whoever reaches it can read and change what it holds; give --key KEY_ID:KEY_SECRET, or listen on 127.0.0.1",
+            args.listen
+        );
+    }
     super::runtime()?.block_on(async {
         let sim = Sim::start(config, args.listen).await?;
         // Scripts wait for this line and read the port from it.

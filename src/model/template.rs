@@ -40,6 +40,8 @@ pub struct TemplateSpec {
     /// The template id in Sinch; default `metadata.name`.
     #[schemars(length(min = 1, max = 128))]
     pub template_id: Option<String>,
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub description: Option<String>,
     /// The language used when a requested one has no translation; must be one of `translations`.
     #[schemars(length(min = 1))]
@@ -75,6 +77,8 @@ pub struct Translation {
 pub struct Variable {
     #[schemars(length(min = 1))]
     pub key: String,
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub preview_value: Option<String>,
 }
 
@@ -107,9 +111,25 @@ pub struct TemplateReference {
     pub parameters: Option<BTreeMap<String, String>>,
 }
 
+/// How deep a free-form message body may nest, counting the message object as level 1. The CRD
+/// cannot bound these bodies (they preserve unknown fields) and the API server accepts 10,000
+/// levels, but the controller's watch parses each list page of Templates whole with serde_json,
+/// which refuses anything nested over 128 deep: one deeper Template would fail every Template
+/// list (security review 2026-12, finding 2). 32 is several times what the richest message
+/// needs and leaves the page's own 7 levels (list, items, spec, translations...) far from 128.
+pub const MAX_MESSAGE_DEPTH: usize = 32;
+
+/// How large one message may be, as JSON. The controller holds every Template in memory, in a
+/// pod limited to 256 MiB (`manifests/deployment.yaml`; review finding 9), and sends each whole
+/// on every update; 64 KiB is many times a real message. Also the CRD's `maxLength`, in
+/// characters, of the typed messages' strings and of a Template's other free text (its
+/// description, a variable's preview value): Sinch documents no limit for any of them, and
+/// none needs more than a whole message may hold.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// The message of a translation; exactly one is set (the CRD schema enforces it). Text, media
 /// and location are typed; the richer kinds are kept as the API's own JSON (snake_case keys),
-/// passed through unchanged.
+/// passed through unchanged, bounded by [`MAX_MESSAGE_DEPTH`] and [`MAX_MESSAGE_BYTES`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TemplateMessage {
@@ -138,11 +158,27 @@ impl TemplateMessage {
             TemplateMessage::ContactInfoMessage(_) => "contactInfoMessage",
         }
     }
+
+    /// The body of a free-form message (the API's own JSON); `None` for the typed kinds.
+    pub fn free_form(&self) -> Option<&JsonObject> {
+        match self {
+            TemplateMessage::TextMessage(_)
+            | TemplateMessage::MediaMessage(_)
+            | TemplateMessage::LocationMessage(_) => None,
+            TemplateMessage::CardMessage(body)
+            | TemplateMessage::CarouselMessage(body)
+            | TemplateMessage::ChoiceMessage(body)
+            | TemplateMessage::ListMessage(body)
+            | TemplateMessage::TemplateMessage(body)
+            | TemplateMessage::ContactInfoMessage(body) => Some(body),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct TextMessage {
-    #[schemars(length(min = 1))]
+    /// At most 65,536 characters (Sinch documents no limit; this is the bound of a whole message).
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub text: String,
 }
 
@@ -150,9 +186,11 @@ pub struct TextMessage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaMessage {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub url: String,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub thumbnail_url: Option<String>,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub filename_override: Option<String>,
 }
 
@@ -160,8 +198,9 @@ pub struct MediaMessage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct LocationMessage {
     pub coordinates: Coordinates,
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_MESSAGE_BYTES))]
     pub title: String,
+    #[schemars(length(max = MAX_MESSAGE_BYTES))]
     pub label: Option<String>,
 }
 

@@ -26,6 +26,10 @@ use store::Store;
 /// Requests per second a project may make across its apps (fact sheet §5.5).
 pub const PROJECT_RATE_LIMIT: u32 = 800;
 
+/// How many API requests the journal keeps, the latest: more than any test or benchmark run
+/// asks about, and a bound for a simulator that serves for days.
+pub const JOURNAL_LENGTH: usize = 10_000;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// What the token endpoint gives as `expires_in`, and when the token stops working.
@@ -37,6 +41,10 @@ pub struct Config {
     pub latency: Duration,
     /// The share of API requests (0 to 1) answered 500 or 503 without being carried out.
     pub failure_rate: f64,
+    /// The share of API requests (0 to 1) answered 502 by "a buggy proxy": a plain-text body
+    /// that quotes the request's headers, `Authorization` first, for tests that no output of
+    /// the product ever shows a credential.
+    pub echo_headers_rate: f64,
     /// The share of API requests (0 to 1) delayed by `spike_latency` on top of `latency`.
     pub spike_rate: f64,
     pub spike_latency: Duration,
@@ -60,6 +68,7 @@ impl Default for Config {
             rate_limit: NonZeroU32::new(PROJECT_RATE_LIMIT),
             latency: Duration::ZERO,
             failure_rate: 0.0,
+            echo_headers_rate: 0.0,
             spike_rate: 0.0,
             spike_latency: Duration::ZERO,
             drop_rate: 0.0,
@@ -97,7 +106,8 @@ pub struct Stats {
     /// Bytes of the API's answers (bodies only; the token endpoint not included).
     #[serde(default)]
     pub bytes: u64,
-    /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `dropped`, `spike`.
+    /// Faults dealt, by kind: `500`, `503`, `429` (rate limit or injected), `502` (headers
+    /// echoed), `dropped`, `spike`.
     #[serde(default)]
     pub faults: BTreeMap<String, u64>,
 }
@@ -154,7 +164,8 @@ struct Shared {
     /// Token -> when it stops working.
     tokens: Mutex<HashMap<String, Instant>>,
     stats: Mutex<Stats>,
-    journal: Mutex<Vec<Recorded>>,
+    /// The last [`JOURNAL_LENGTH`] API requests, secrets in clear.
+    journal: Mutex<VecDeque<Recorded>>,
     faults: Mutex<VecDeque<Fault>>,
     limiters: Mutex<HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
     /// Held across a whole save, so that files are written in the order their states were taken
@@ -212,6 +223,18 @@ impl Shared {
         let _ = hold.wait_for(|h| h.is_none_or(|after| n <= after)).await;
     }
 
+    fn record(&self, request: Recorded) {
+        let mut journal = self.journal.lock().expect("never poisoned");
+        if journal.len() == JOURNAL_LENGTH {
+            journal.pop_front();
+        }
+        journal.push_back(request);
+    }
+
+    fn journal(&self) -> Vec<Recorded> {
+        self.journal.lock().expect("never poisoned").iter().cloned().collect()
+    }
+
     fn count_bytes(&self, n: usize) {
         self.stats.lock().expect("never poisoned").bytes += n as u64;
     }
@@ -253,13 +276,14 @@ impl Shared {
         self.store.lock().expect("never poisoned")
     }
 
-    /// Writes the state file, whole, by rename: a crash never leaves half of it.
+    /// Writes the state file, whole, by rename: a crash never leaves half of it. Mode 0600: it
+    /// holds every secret the clients sent.
     fn save(&self) {
         let Some(path) = &self.config.state_file else { return };
         let _saving = self.saving.lock().expect("never poisoned");
         let json = serde_json::to_vec_pretty(&*self.store()).expect("the store always serialises");
         let tmp = path.with_extension("tmp");
-        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+        if let Err(e) = crate::write_private(&tmp, &json).and_then(|()| std::fs::rename(&tmp, path)) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the simulator state");
         }
     }
@@ -340,9 +364,11 @@ impl Sim {
         self.shared.reset_stats();
     }
 
-    /// The API requests received since the start (or the last reset), in order.
+    /// The API requests received since the start (or the last reset), in order, the last
+    /// [`JOURNAL_LENGTH`] of them, with the secrets they carried in clear: for tests in this
+    /// process only (`GET /_sim/requests` redacts them).
     pub fn journal(&self) -> Vec<Recorded> {
-        self.shared.journal.lock().expect("never poisoned").clone()
+        self.shared.journal()
     }
 
     /// Ends the life of every token handed out so far.
@@ -390,5 +416,28 @@ impl Sim {
     pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
         signal.await;
         self.stop().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The journal keeps the last `JOURNAL_LENGTH` requests, the oldest dropped first.
+    #[test]
+    fn the_journal_keeps_the_latest_requests_and_no_more() {
+        let shared = Shared::new(Config::default()).unwrap();
+        for i in 0..JOURNAL_LENGTH + 3 {
+            shared.record(Recorded {
+                method: "GET".into(),
+                path: format!("/{i}"),
+                query: None,
+                body: None,
+            });
+        }
+        let journal = shared.journal();
+        assert_eq!(journal.len(), JOURNAL_LENGTH);
+        assert_eq!(journal[0].path, "/3");
+        assert_eq!(journal[JOURNAL_LENGTH - 1].path, format!("/{}", JOURNAL_LENGTH + 2));
     }
 }

@@ -1,9 +1,10 @@
 //! HTTP: routes, authentication, the faults and limits set by flags, request counting.
 
-use super::store::{Object, SimError, View, parse_body};
+use super::store::{Object, SimError, View, hide, parse_body};
 use super::{Fault, Recorded, Shared};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
+use crate::sinch::{SECRET_FIELDS, SENSITIVE};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
@@ -159,7 +160,7 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return error(SimError::invalid("the request body is too large"));
     };
-    sim.journal.lock().expect("never poisoned").push(Recorded {
+    sim.record(Recorded {
         method: method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(String::from),
@@ -187,6 +188,10 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         let status = if fastrand::bool() { 500 } else { 503 };
         sim.count_fault(&status.to_string());
         return failure(status, None, None);
+    }
+    if chance(config.echo_headers_rate) {
+        sim.count_fault("502");
+        return headers_echoed(request.headers());
     }
     // Decided before the request is carried out, so that the share holds whatever it answers.
     let drop = chance(config.drop_rate).then(fastrand::bool);
@@ -247,6 +252,36 @@ fn rate_limited(sim: &Shared, path: &str) -> Option<Response> {
 
 fn chance(rate: f64) -> bool {
     rate > 0.0 && fastrand::f64() < rate
+}
+
+/// What a buggy proxy in front of the API might answer: a 502 whose plain-text body quotes the
+/// request's headers, `Authorization: Bearer <token>` first, so that it falls within whatever
+/// part of the body a client quotes.
+fn headers_echoed(headers: &HeaderMap) -> Response {
+    let mut lines: Vec<(bool, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            let name: Vec<String> = name
+                .as_str()
+                .split('-')
+                .map(|word| {
+                    let mut letters = word.chars();
+                    letters.next().map_or(String::new(), |first| {
+                        first.to_ascii_uppercase().to_string() + letters.as_str()
+                    })
+                })
+                .collect();
+            let line = format!("{}: {}", name.join("-"), String::from_utf8_lossy(value.as_bytes()));
+            (name != ["Authorization"], line)
+        })
+        .collect();
+    lines.sort_by_key(|(later, _)| *later);
+    let mut body = String::from("502 Bad Gateway: the upstream did not answer the request\n");
+    for (_, line) in lines {
+        body.push_str(&line);
+        body.push('\n');
+    }
+    (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
 }
 
 /// A response whose body fails at once: hyper then closes the connection before the head is
@@ -385,8 +420,14 @@ async fn reset_stats(State(sim): Sim) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// The journal as it leaves the process: every secret field shown as the product shows it.
+/// (Headers, the credentials among them, are not recorded.)
 async fn journal(State(sim): Sim) -> Response {
-    axum::Json(sim.journal.lock().expect("never poisoned").clone()).into_response()
+    let mut journal = sim.journal();
+    for body in journal.iter_mut().filter_map(|r| r.body.as_mut()) {
+        hide(body, SECRET_FIELDS, SENSITIVE);
+    }
+    axum::Json(journal).into_response()
 }
 
 async fn inject(State(sim): Sim, axum::Json(fault): axum::Json<Fault>) -> StatusCode {

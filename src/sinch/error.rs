@@ -55,6 +55,7 @@ pub struct RequestError {
     pub request: String,
     pub project: String,
     pub region: crate::model::Region,
+    /// 0 when it was refused before it was sent.
     pub attempts: u32,
     pub kind: ErrorKind,
 }
@@ -81,6 +82,11 @@ pub enum ErrorKind {
     Transport { message: String, unsent: bool },
     #[error("the answer could not be read: {0}")]
     Decode(String),
+    /// Not sent: the path would not reach the object it names ([`Request::unsendable`]).
+    ///
+    /// [`Request::unsendable`]: super::request::Request::unsendable
+    #[error("not sent: the path holds {0}")]
+    Unsendable(String),
 }
 
 fn api_text(api: Option<&ApiError>, body: &str) -> String {
@@ -136,6 +142,8 @@ impl ErrorKind {
                 unsent,
             },
             ErrorKind::Decode(message) => ErrorKind::Decode(clean(&message)),
+            // Our own words about our own request: nothing an answer said.
+            unsendable @ ErrorKind::Unsendable(_) => unsendable,
         }
     }
 }
@@ -155,7 +163,7 @@ impl RequestError {
             ErrorKind::Token { status: Some(s), .. } if *s == 429 || *s >= 500 => Class::Retryable,
             ErrorKind::Token { .. } => Class::Auth,
             ErrorKind::Transport { .. } => Class::Retryable,
-            ErrorKind::Decode(_) => Class::Terminal,
+            ErrorKind::Decode(_) | ErrorKind::Unsendable(_) => Class::Terminal,
         }
     }
 
@@ -166,7 +174,7 @@ impl RequestError {
     /// What to do about it, in a sentence, when the status alone does not say.
     fn hint(&self) -> String {
         let tries = match self.attempts {
-            1 => String::new(),
+            0 | 1 => String::new(),
             n => format!(" (gave up after {n} attempts)"),
         };
         let advice = match (&self.kind, self.status()) {

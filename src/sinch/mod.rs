@@ -34,6 +34,9 @@ pub const SECRET_FIELDS: &[&str] = &[
 
 pub type Extra = serde_json::Map<String, serde_json::Value>;
 
+/// What a secret value is shown as, wherever it would leave the process.
+pub const SENSITIVE: &str = "(sensitive)";
+
 /// A secret value (a token, a signing secret, a password). It serialises as itself, since
 /// requests must carry it, but `Debug` never shows it, so no log line can leak it.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +45,7 @@ pub struct Sensitive(pub String);
 
 impl std::fmt::Debug for Sensitive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(sensitive)")
+        f.write_str(SENSITIVE)
     }
 }
 

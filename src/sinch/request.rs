@@ -87,17 +87,41 @@ impl std::fmt::Debug for NotShown {
     }
 }
 
+/// Whether `id` may name a Sinch object in a path. Sinch documents no character set for its
+/// ids (template ids are chosen by the client, and the fact sheet leaves their charset open,
+/// Q6; app and webhook ids are ULIDs), so ids are held to the URL-unreserved characters of
+/// RFC 3986 §2.3, `[A-Za-z0-9._~-]`, which every server and proxy passes as they are, and never
+/// only dots: `.` and `..` are relative segments, which URL parsers remove with what precedes.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.bytes().all(|b| b == b'.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// One path segment, percent-encoded as `url` encodes it. A segment `url` would drop or change
+/// (`.` and `..`, which it skips, and anything with a control character: it strips tab, CR and
+/// LF first, so `.\t.` becomes `..` and removes the segment before it) is encoded byte by byte
+/// instead: it stays one segment of the path the plan shows, and [`Request::unsendable`] keeps
+/// it from being sent. Ids from the input are checked ([`is_valid_id`]); these come from Sinch's
+/// answers.
+fn segment(s: &str) -> String {
+    if matches!(s, "." | "..") || s.chars().any(char::is_control) {
+        return s.bytes().map(|b| format!("%{b:02X}")).collect();
+    }
+    let mut url = url::Url::parse("http://x/").expect("a valid URL");
+    url.path_segments_mut().expect("an http URL has a path").push(s);
+    url.path()[1..].to_string()
+}
+
 impl Request {
     fn new(api: Api, method: Method, route: &'static str, segments: &[&str]) -> Request {
-        let mut url = url::Url::parse("http://x/").expect("a valid URL");
-        url.path_segments_mut()
-            .expect("an http URL has a path")
-            .extend(segments);
         Request {
             api,
             method,
             route: Cow::Borrowed(route),
-            path: url.path().to_string(),
+            path: segments.iter().map(|s| format!("/{}", segment(s))).collect(),
             query: Vec::new(),
             update_mask: None,
             body: None,
@@ -117,6 +141,23 @@ impl Request {
     fn query(mut self, name: &str, value: &str) -> Request {
         self.query.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// Why the path must not be sent, if it must not: a segment that is empty, a dot segment in
+    /// any spelling (`.`, `%2e`, `.%2E`...: URL parsers, the client's among them, remove it with
+    /// the segment before), or one with a control character (which servers and proxies strip or
+    /// refuse). Any of these would reach another object than the one planned.
+    pub fn unsendable(&self) -> Option<String> {
+        self.path.split('/').skip(1).find_map(|s| {
+            let decoded = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
+            let problem = match decoded.as_ref() {
+                "" => "an empty segment",
+                "." | ".." => "a dot segment, which URL parsers remove or resolve",
+                d if d.chars().any(char::is_control) => "a segment with a control character",
+                _ => return None,
+            };
+            Some(format!("{problem} ({decoded:?})"))
+        })
     }
 
     /// `METHOD /path?query` as a person reads it in an error message.
@@ -411,5 +452,57 @@ mod tests {
         );
         let r = Request::get_template("p", "a/b");
         assert_eq!(r.path, "/v2/projects/p/templates/a%2Fb");
+        assert_eq!(r.unsendable(), None);
+    }
+
+    /// `url` skips `.` and `..` segments and strips tab, CR and LF before its dot check, so
+    /// `.\t.` would remove `templates` and a PUT would go to the project: such an id stays one
+    /// segment, encoded byte by byte, and the path says it must not be sent.
+    #[test]
+    fn dot_and_control_segments_cannot_change_the_path() {
+        let cases = [
+            (
+                "..",
+                "%2E%2E",
+                r#"a dot segment, which URL parsers remove or resolve ("..")"#,
+            ),
+            (
+                ".",
+                "%2E",
+                r#"a dot segment, which URL parsers remove or resolve (".")"#,
+            ),
+            (".\t.", "%2E%09%2E", r#"a segment with a control character (".\t.")"#),
+            (
+                "a\r\nb",
+                "%61%0D%0A%62",
+                r#"a segment with a control character ("a\r\nb")"#,
+            ),
+            ("", "", r#"an empty segment ("")"#),
+        ];
+        for (id, encoded, problem) in cases {
+            let r = Request::update_template("p", id, &Template::default());
+            assert_eq!(r.path, format!("/v2/projects/p/templates/{encoded}"), "{id:?}");
+            assert_eq!(r.unsendable().as_deref(), Some(problem), "{id:?}");
+        }
+        // A path from elsewhere (a saved plan) in any spelling a URL parser reads as a dot.
+        for spelled in ["%2e", ".%2E", "%2E.", "%2e%2e"] {
+            let mut r = Request::get_template("p", "x");
+            r.path = format!("/v2/projects/p/templates/{spelled}");
+            assert!(
+                r.unsendable().is_some_and(|p| p.starts_with("a dot segment")),
+                "{spelled}"
+            );
+        }
+        assert_eq!(Request::get_template("p", "a.b~c_d-1").unsendable(), None);
+    }
+
+    #[test]
+    fn ids_are_url_unreserved_characters_and_never_only_dots() {
+        for ok in ["01JD5X3K9Q", "order_shipped", "welcome.v2", "a~b-c", "..a"] {
+            assert!(is_valid_id(ok), "{ok:?}");
+        }
+        for bad in ["", ".", "..", "...", "a/b", "a?b", "a#b", "a%2Fb", "a b", "a\tb", "é"] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
     }
 }

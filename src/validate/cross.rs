@@ -2,7 +2,7 @@
 //! (rule 1), a webhook's app and placement, and the webhook limits per app (rule 3). The
 //! per-object field rules they run beside are in `fields.rs`.
 
-use super::fields::{check_channels, check_secret_refs, check_template, check_webhook};
+use super::fields::{check_channels, check_ids, check_secret_refs, check_template, check_webhook};
 use crate::diagnostic::Diagnostic;
 use crate::input::{Input, Manifest};
 use crate::load::Source;
@@ -43,6 +43,7 @@ pub(super) fn cross_check(input: &Input) -> Vec<Diagnostic> {
     let mut webhooks_of: BTreeMap<String, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
         check_secret_refs(m, &input.secrets, &mut errors);
+        check_ids(m, &mut errors);
         match &m.object {
             Object::ConversationApp(app) => {
                 identities.app(m, app, &mut errors);

@@ -1,10 +1,16 @@
 //! The rules within one object's spec beyond its schema: channel credentials, a webhook's
-//! target, OAuth endpoint and triggers, URLs, a template's translations, secret references, and
-//! the Kubernetes name rules (also used for metadata and Secrets).
+//! target, OAuth endpoint and triggers, URLs, ids sent in paths, a template's translations and
+//! the bounds of its messages, secret references, and the Kubernetes name rules (also used for
+//! metadata and Secrets).
 
 use crate::diagnostic::{Diagnostic, child, item};
 use crate::input::{Manifest, Secrets};
-use crate::model::{Channel, ConversationApp, SecretKeyRef, Template, Webhook};
+use crate::model::{
+    AppOf, Channel, ConversationApp, JsonObject, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, Object, SecretKeyRef, Template,
+    Webhook,
+};
+use crate::sinch::request::is_valid_id;
+use serde_json::Value;
 use std::collections::HashMap;
 
 pub(super) fn check_channels(m: &Manifest, app: &ConversationApp, errors: &mut Vec<Diagnostic>) {
@@ -91,6 +97,31 @@ fn check_url(s: &str) -> Result<(), String> {
     }
 }
 
+/// The ids the object sends as URL path segments: its project, an app's, a template's.
+pub(super) fn check_ids(m: &Manifest, errors: &mut Vec<Diagnostic>) {
+    let mut ids = vec![("spec.projectId", m.object.placement().project_id.as_deref())];
+    match &m.object {
+        Object::ConversationApp(app) => ids.push(("spec.appId", app.spec.app_id.as_deref())),
+        Object::Webhook(hook) => {
+            if let AppOf::Id(id) = hook.app_of() {
+                ids.push(("spec.appId", Some(id)));
+            }
+        }
+        Object::Template(t) => ids.push(("spec.templateId", t.spec.template_id.as_deref())),
+        Object::ProjectSettings(_) => {}
+    }
+    for (field, id) in ids {
+        if let Some(id) = id
+            && !is_valid_id(id)
+        {
+            errors.push(m.error(
+                field,
+                format!("{id:?} is not a valid Sinch id: it is sent as a URL path segment, so use letters, digits, '-', '_', '.' and '~', and not only dots"),
+            ));
+        }
+    }
+}
+
 /// Channels a translation may override with a channel-specific template.
 const OVERRIDABLE_CHANNELS: [&str; 2] = ["WHATSAPP", "KAKAOTALK"];
 
@@ -150,7 +181,39 @@ pub(super) fn check_template(m: &Manifest, t: &Template, errors: &mut Vec<Diagno
             }
             keys.push(&v.key);
         }
+        if let Some(body) = tr.message.free_form() {
+            check_message_bounds(m, &child(&path, tr.message.field()), body, errors);
+        }
     }
+}
+
+/// A free-form message body within [`MAX_MESSAGE_DEPTH`] and [`MAX_MESSAGE_BYTES`].
+fn check_message_bounds(m: &Manifest, path: &str, body: &JsonObject, errors: &mut Vec<Diagnostic>) {
+    let depth = body.0.values().map(depth).max().unwrap_or(0).saturating_add(1);
+    if depth > MAX_MESSAGE_DEPTH {
+        errors.push(m.error(
+            path,
+            format!("nests {depth} levels deep; at most {MAX_MESSAGE_DEPTH} levels are allowed"),
+        ));
+    }
+    let bytes = serde_json::to_vec(body).expect("JSON values serialise").len();
+    if bytes > MAX_MESSAGE_BYTES {
+        errors.push(m.error(
+            path,
+            format!("is {bytes} bytes as JSON; at most {MAX_MESSAGE_BYTES} bytes (64 KiB) are allowed"),
+        ));
+    }
+}
+
+/// The levels of objects and lists in `value`, 0 for a scalar. The loader (and, in the
+/// controller, serde_json) have already bounded the recursion.
+fn depth(value: &Value) -> usize {
+    let inner = match value {
+        Value::Object(map) => map.values().map(depth).max(),
+        Value::Array(items) => items.iter().map(depth).max(),
+        _ => return 0,
+    };
+    inner.unwrap_or(0).saturating_add(1)
 }
 
 /// Every `...Ref: {name, key}` names a Secret that can exist; when the input holds that Secret,

@@ -264,6 +264,62 @@ fn add_secret(doc: &Document, secrets: &mut Secrets) -> Result<(), Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH};
+
+    /// The errors of a Template whose one translation has `message` as its `field`.
+    fn message_errors(field: &str, message: Value) -> Vec<String> {
+        let template = serde_json::json!({
+            "apiVersion": API_VERSION, "kind": "Template", "metadata": {"name": "t"},
+            "spec": {"defaultTranslation": "en", "translations": [
+                {"languageCode": "en", "version": "1", field: message}
+            ]}
+        });
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        crate::load::parse_bytes("t.yaml", template.to_string().as_bytes(), &mut docs, &mut errors);
+        match validate(docs, errors) {
+            Ok(_) => Vec::new(),
+            Err(report) => report.0.iter().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    /// A free-form message may nest exactly `MAX_MESSAGE_DEPTH` levels (the message object is
+    /// the first) and be exactly `MAX_MESSAGE_BYTES` long as JSON; one more of either is refused.
+    #[test]
+    fn free_form_messages_are_bounded_in_depth_and_size() {
+        let nested = |levels: usize| (0..levels).fold(serde_json::json!("x"), |v, _| serde_json::json!({"a": v}));
+        assert_eq!(
+            message_errors("cardMessage", nested(MAX_MESSAGE_DEPTH)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("cardMessage", nested(MAX_MESSAGE_DEPTH + 1)),
+            ["nests 33 levels deep; at most 32 levels are allowed"]
+        );
+        let overhead = r#"{"title":""}"#.len();
+        let sized = |bytes: usize| serde_json::json!({"title": "x".repeat(bytes - overhead)});
+        assert_eq!(
+            message_errors("cardMessage", sized(MAX_MESSAGE_BYTES)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("cardMessage", sized(MAX_MESSAGE_BYTES + 1)),
+            ["is 65537 bytes as JSON; at most 65536 bytes (64 KiB) are allowed"]
+        );
+    }
+
+    /// The typed messages' strings are bounded by the CRD schema, at the same figure.
+    #[test]
+    fn typed_message_text_is_bounded_by_the_schema() {
+        let text = |n: usize| serde_json::json!({"text": "é".repeat(n)});
+        assert_eq!(
+            message_errors("textMessage", text(MAX_MESSAGE_BYTES)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            message_errors("textMessage", text(MAX_MESSAGE_BYTES + 1)),
+            ["must be at most 65536 characters long, got 65537"]
+        );
+    }
 
     /// Secret documents feed the store: `data` base64-decoded, `stringData` winning on a shared
     /// key; the store's Debug output names keys, never values.

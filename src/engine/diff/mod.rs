@@ -16,8 +16,7 @@ mod secrets;
 
 pub use secrets::{SecretPointers, hidden_secrets, is_masked, secret_leaves, value_at};
 
-/// What a secret value is shown as.
-pub const SENSITIVE: &str = "(sensitive)";
+pub use crate::sinch::SENSITIVE;
 
 /// Fields the API fills in and never takes: not drift, not part of an object's fingerprint.
 pub const OUTPUT_ONLY: &[&str] = &[

@@ -134,23 +134,24 @@ pub struct View {
 impl View {
     fn show(self, mut value: Value) -> Value {
         if self.mask_secrets {
-            mask(&mut value);
+            hide(&mut value, SECRET_FIELDS, MASK);
         }
         value
     }
 }
 
-fn mask(value: &mut Value) {
+/// Every non-empty string under one of `fields`, at any depth, replaced by `shown_as`.
+pub(super) fn hide(value: &mut Value, fields: &[&str], shown_as: &str) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 match v {
-                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) && !s.is_empty() => *s = MASK.into(),
-                    _ => mask(v),
+                    Value::String(s) if fields.contains(&k.as_str()) && !s.is_empty() => *s = shown_as.into(),
+                    _ => hide(v, fields, shown_as),
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(mask),
+        Value::Array(items) => items.iter_mut().for_each(|v| hide(v, fields, shown_as)),
         _ => {}
     }
 }

@@ -35,6 +35,9 @@ enum Failure {
 impl Project {
     /// Sends `request`, retrying what is worth retrying; the body of the 2xx answer.
     pub async fn send(&self, request: &Request) -> Result<Vec<u8>, RequestError> {
+        if let Some(problem) = request.unsendable() {
+            return Err(self.error(request, 0, ErrorKind::Unsendable(problem)));
+        }
         let config = &self.client.inner.config;
         let mut backoff = config.retry.backoff();
         let mut attempt: u32 = 0;
