@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod observation;
 mod prepare;
+mod raw;
 pub mod reconcile;
 mod report;
 mod startup;

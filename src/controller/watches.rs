@@ -2,6 +2,7 @@
 //! (spec and finalizer changes; for a webhook, its app's readiness) and what the stores keep.
 //! Tenancy's stores (connections, claims, namespaces) are filled before any reconcile starts.
 
+use super::raw::{self, Raw};
 use super::status::Managed;
 use super::{Context, Settings, reconcile};
 use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook};
@@ -15,7 +16,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use std::sync::Arc;
 
-fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<K> {
+/// The kind's objects as raw JSON, parsed one by one (see [`raw`]).
+fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<Raw<K>> {
     match namespace {
         Some(ns) => Api::namespaced(kube.clone(), ns),
         None => Api::all(kube.clone()),
@@ -134,8 +136,7 @@ fn webhooks(
     config: &ControllerConfig,
 ) -> Controller<Webhook> {
     let webhooks_store = ctx.webhooks.clone();
-    let app_changes = watcher(api::<ConversationApp>(kube, ns), watcher::Config::default())
-        .default_backoff()
+    let app_changes = raw::watch(api::<ConversationApp>(kube, ns), watcher::Config::default())
         .applied_objects()
         .predicate_filter(app_readiness, Default::default());
     controller(kube, ns, writer, ctx.webhooks.clone(), config).watches_stream(app_changes, move |app| {
@@ -165,11 +166,10 @@ fn controller<K: Managed>(
 /// changes, so that our own status writes do not trigger another reconcile; the store still
 /// sees every change (a webhook reads its app's status from it).
 fn trigger<K: Managed>(
-    api: Api<K>,
+    api: Api<Raw<K>>,
     writer: reflector::store::Writer<K>,
 ) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    watcher(api, watcher::Config::default())
-        .default_backoff()
+    raw::watch(api, watcher::Config::default())
         .modify(slim)
         .reflect(writer)
         .applied_objects()
