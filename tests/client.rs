@@ -1166,3 +1166,31 @@ async fn a_throttled_project_gives_up_within_the_wait_budget_and_others_go_on() 
     assert_eq!(asked.iter().filter(|l| l.contains("/projects/throttled/")).count(), 1);
     assert_eq!(asked.iter().filter(|l| l.contains("/projects/other/")).count(), 20);
 }
+
+/// A project answering identity conflicts page after page is read up to a bound: planning
+/// needs to know that there are conflicts, not to hold every one (memory, rule 14).
+#[tokio::test]
+async fn identity_conflicts_are_read_up_to_a_thousand() {
+    let server = Hostile::start(|head| {
+        let line = head.lines().next().unwrap_or_default();
+        let page: usize = line
+            .split("page_token=p")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let conflicts: Vec<_> = (0..20)
+            .map(|i| serde_json::json!({"identity": format!("+4670{page:04}{i:02}"), "channels": ["SMS", "RCS"]}))
+            .collect();
+        let body = serde_json::json!({"conflicts": conflicts, "next_page_token": format!("p{}", page + 1)});
+        http("200 OK", &["Content-Type: application/json"], &body.to_string())
+    })
+    .await;
+    let conflicts = server
+        .project(AuthMode::Basic, 1 << 20)
+        .list_identity_conflicts()
+        .await
+        .unwrap();
+    assert_eq!(conflicts.len(), sinch_operator::sinch::client::MAX_CONFLICTS);
+    assert_eq!(server.asked().len(), 50);
+}

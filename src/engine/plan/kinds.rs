@@ -93,7 +93,10 @@ impl Builder<'_> {
                     let first = &list[0];
                     let message = format!(
                         "contactSettings.unifiedContactIdEnabled: {} identity conflict{} in {} block enabling unified contact id (first: {} on {}, contacts {}); resolve them, then plan again",
-                        list.len(),
+                        match list.len() {
+                            crate::sinch::client::MAX_CONFLICTS => format!("{} or more", list.len()),
+                            n => n.to_string(),
+                        },
                         if list.len() == 1 { "" } else { "s" },
                         t.scope,
                         first.identity,

@@ -43,8 +43,12 @@ const CONFLICTS_PAGE_SIZE: u32 = 20;
 const MAX_PAGES: usize = 10_000;
 /// Rate limiters kept while no handle uses them.
 const MAX_IDLE_PROJECTS: usize = 256;
-/// The largest answer read: a list of thousands of apps is a few MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// The largest answer read. A list of 1,000 apps is well under 1 MiB; parsed, a hostile body
+/// of tiny values (`[],[],...`) grows about tenfold, so 8 MiB stays far below the controller's
+/// 256 MiB pod limit even with several read at once.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+/// Identity conflicts read at most: planning only needs to know there are some, and the first.
+pub const MAX_CONFLICTS: usize = 1_000;
 
 /// An access key of a project.
 #[derive(Clone, Debug)]
@@ -447,6 +451,10 @@ impl Project {
             let request = Request::list_identity_conflicts(&self.id, CONFLICTS_PAGE_SIZE, &token);
             let page: ListIdentityConflictsResponse = self.call(&request).await?;
             conflicts.extend(page.conflicts);
+            if conflicts.len() >= MAX_CONFLICTS {
+                conflicts.truncate(MAX_CONFLICTS);
+                return Ok(conflicts);
+            }
             let Some(next) = page.next_page_token.filter(|t| !t.is_empty()) else {
                 return Ok(conflicts);
             };
