@@ -1194,3 +1194,75 @@ async fn identity_conflicts_are_read_up_to_a_thousand() {
     assert_eq!(conflicts.len(), sinch_operator::sinch::client::MAX_CONFLICTS);
     assert_eq!(server.asked().len(), 50);
 }
+
+/// An update's answer naming another object (a hostile or broken upstream) retargets nothing:
+/// the change keeps its own id and the answer is not taken as the object's state. Only a
+/// create learns its id from the answer, and only one that can be an id.
+#[tokio::test]
+async fn an_answer_naming_another_object_retargets_nothing() {
+    use sinch_operator::engine::execute::{Status, execute};
+    use sinch_operator::engine::plan::{Action, Change, Plan};
+    use sinch_operator::sinch::request::Request;
+    let server = Hostile::start(|head| match head.starts_with("PATCH") {
+        true => http(
+            "200 OK",
+            &["Content-Type: application/json"],
+            r#"{"id":"01VICTIM","display_name":"Web"}"#,
+        ),
+        false => http(
+            "200 OK",
+            &["Content-Type: application/json"],
+            r#"{"id":"../../x","display_name":"Web"}"#,
+        ),
+    })
+    .await;
+    let url = server.url.clone();
+    let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
+        "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
+        _ => None,
+    })
+    .unwrap();
+    let client = Client::new(Config {
+        endpoints,
+        auth: AuthMode::Basic,
+        ..Config::default()
+    })
+    .unwrap();
+    let change = |id: Option<&str>, request: Request| Change {
+        kind: sinch_operator::model::Kind::ConversationApp,
+        name: "shop/web".into(),
+        action: if id.is_some() { Action::Update } else { Action::Create },
+        id: id.map(str::to_string),
+        project: PROJECT.into(),
+        region: Region::Us,
+        fields: Vec::new(),
+        request: Some(request),
+        notes: Vec::new(),
+        secrets: Vec::new(),
+        after: Vec::new(),
+        app_from: None,
+        observed: "absent".into(),
+    };
+    let body = json!({"display_name": "Web"});
+    let plan = Plan::of(vec![
+        change(
+            Some("01MINE"),
+            Request::update_app(PROJECT, "01MINE", &body, vec!["display_name".into()]),
+        ),
+        change(
+            None,
+            Request::create_app(PROJECT, &serde_json::from_value(body.clone()).unwrap()),
+        ),
+    ]);
+    let outcomes = execute(&plan, "", &client, &credentials(), &Default::default(), &|_, _| {}).await;
+    let status: Vec<&Status> = outcomes.iter().map(|o| &o.status).collect();
+    assert_eq!(
+        status[0],
+        &Status::Done {
+            id: Some("01MINE".into()),
+            note: None,
+            answer: None
+        }
+    );
+    assert!(matches!(status[1], Status::Done { id: None, .. }), "{:?}", status[1]);
+}

@@ -108,6 +108,9 @@ pub enum Holder {
 pub enum Held {
     /// The id claim (or, ObserveOnly, nothing to hold: it never writes).
     Done,
+    /// Nothing: an object that does not write observes a Sinch object no object claims. Its
+    /// id is shown as observed, never recorded as the object's own.
+    Unclaimed,
     /// The key claim of a create: once Sinch answered with the id, [`created`] claims the id.
     Creating,
 }
@@ -269,15 +272,19 @@ pub async fn claim(
     // Nobody holds it. A create of ours that crashed before its id was recorded, or a status
     // that records the id, is this object's own; the settings are nobody's but the project's.
     let key_claim = (!subject.id_is_key()).then(|| subject.key_claim());
-    let recovering = match &key_claim {
-        Some(key) => matches!(ledger.holder(key, me).await.map_err(unavailable)?, Holder::Ours(_)),
-        None => false,
+    let key_holder = match &key_claim {
+        Some(key) => Some(ledger.holder(key, me).await.map_err(unavailable)?),
+        None => None,
     };
-    let own = recovering || recorded == Some(id) || subject.kind == Kind::ProjectSettings;
+    let recovering = matches!(key_holder, Some(Holder::Ours(_)));
+    // A recorded id is the object's own only as the migration from before the ledger (ids are
+    // recorded only while claimed now), and never while another object holds the key.
+    let migrating = recorded == Some(id) && !matches!(key_holder, Some(Holder::Other(_)));
+    let own = recovering || migrating || subject.kind == Kind::ProjectSettings;
     let adopting = adopt == Some(id);
     if !own && !adopting {
         if !write {
-            return Ok(Held::Done); // observing what nobody manages takes nothing
+            return Ok(Held::Unclaimed); // observing what nobody manages takes nothing
         }
         return Err(Blocked::new(
             Reason::AdoptionRequired,

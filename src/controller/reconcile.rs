@@ -186,6 +186,13 @@ async fn plan_and_execute<K: Managed>(
     };
     if observing {
         observe_only(object, change, paused, drift.as_deref(), &mut report, events);
+        match held {
+            Held::Unclaimed => {
+                report.fields.id = Some(None);
+                report.fields.observed_id = Some(change.id.clone());
+            }
+            _ => report.fields.observed_id = Some(None),
+        }
         if drift.is_none() && was_drifted(obj) {
             report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
         }
@@ -198,8 +205,9 @@ async fn plan_and_execute<K: Managed>(
     }
     let salt = ctx.salt(&obj.meta().uid.clone().unwrap_or_default());
     let status = ctx.observations.write(&plan, &salt, credentials, &input.secrets).await;
+    // Only a create learns its id from Sinch's answer (execute keeps an update's own).
     let id = match &status {
-        Status::Done { id, .. } => id.clone().or_else(|| change.id.clone()),
+        Status::Done { id, .. } if change.id.is_none() => id.clone(),
         _ => change.id.clone(),
     };
     if let (Held::Creating, Status::Done { .. }, Some(id)) = (&held, &status, &id)

@@ -130,6 +130,7 @@ pub(super) fn observe_only(
 /// The ids (and an app's channel states) for the status.
 pub(super) fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &observe::Live, fields: &mut Fields) {
     fields.id = Some(id.map(str::to_string));
+    fields.observed_id = Some(None);
     match object {
         Object::ConversationApp(_) => {
             let app = live

@@ -250,6 +250,8 @@ pub struct Fields {
     pub region: Option<Region>,
     /// The Sinch object's id (`appId`, `webhookId` or `templateId`); `Some(None)` clears it.
     pub id: Option<Option<String>>,
+    /// What an object observes without managing it; `Some(None)` clears it.
+    pub observed_id: Option<Option<String>>,
     /// A webhook's app.
     pub app_id: Option<String>,
     /// An app's channel states.
@@ -318,6 +320,9 @@ pub fn next_status<K: Managed>(
     }
     if let Some(hashes) = &f.secret_hashes {
         sync.secret_hashes = hashes.clone();
+    }
+    if let Some(observed) = &f.observed_id {
+        sync.observed_id = observed.clone();
     }
     status
 }

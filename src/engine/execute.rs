@@ -170,10 +170,19 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
     match project.send(&request).await {
         Ok(bytes) => {
             let answer: Option<Value> = serde_json::from_slice(&bytes).ok().filter(Value::is_object);
-            Status::Done {
-                id: answer.as_ref().and_then(created_id).or(id),
-                note: None,
-                answer,
+            match id {
+                // Only a create learns its id from the answer. An update's answer naming another
+                // object (a hostile upstream) retargets nothing: it is not laid over the view.
+                Some(id) => Status::Done {
+                    answer: answer.filter(|a| created_id(a).is_none_or(|answered| answered == id)),
+                    id: Some(id),
+                    note: None,
+                },
+                None => Status::Done {
+                    id: answer.as_ref().and_then(created_id),
+                    note: None,
+                    answer,
+                },
             }
         }
         Err(e) if is_stale_template(&request, &e) => retry_template(project, &request).await,
@@ -189,8 +198,13 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
     }
 }
 
+/// The answer's id, when it can be an id at all (it goes into URL paths later).
 fn created_id(answer: &Value) -> Option<String> {
-    answer.get("id").and_then(Value::as_str).map(str::to_string)
+    answer
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| crate::sinch::request::is_valid_id(id))
+        .map(str::to_string)
 }
 
 fn is_stale_template(request: &Request, e: &RequestError) -> bool {

@@ -402,6 +402,10 @@ pub struct SyncStatus {
     pub project_id: Option<String>,
     /// The Sinch region the object lives in.
     pub region: Option<Region>,
+    /// The id of the Sinch object an object observes without managing it (`ObserveOnly` or
+    /// paused, and no object of the cluster claims it). Only a managed object's id is recorded
+    /// as its own (`appId`, `webhookId`, `templateId`): a recorded id is never a claim.
+    pub observed_id: Option<String>,
     /// Salted hashes of the secret values last written, by field: compared when Sinch does
     /// not return a secret in clear (rule 7).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

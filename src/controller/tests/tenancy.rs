@@ -348,3 +348,34 @@ async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_
     );
     assert_eq!(sim.stats().total, 0);
 }
+
+/// An object that only observed an app nobody claims records it as observed, never as its own:
+/// switched to Full it must adopt like any other object (it once took the app over, and deleted
+/// it on removal). Its recorded id from before is no claim either while another object holds
+/// the app's key.
+#[tokio::test]
+async fn an_observed_app_is_no_claim_when_the_object_switches_to_full() {
+    let (ctx, api, sim) = context().await;
+    let id = outside_app(&sim, "Web").await;
+    let claims = Claims::default();
+    let observing = bare_app(json!({"spec": {"managementPolicy": "ObserveOnly"}}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&observing)).into_iter().collect(),
+        claims.clone(),
+    );
+    reconcile(Arc::new(observing), ctx.clone()).await.unwrap();
+    let status = patches.lock().unwrap().last().unwrap()["status"].clone();
+    assert_eq!(status["observedId"], json!(id));
+    assert_eq!(status.get("appId"), None, "{status}");
+    assert!(claims.lock().unwrap().is_empty());
+
+    // Switched to Full with what the status says: adoption is required, nothing is written.
+    let mut full = bare_app(json!({}));
+    full.status = serde_json::from_value(status).unwrap();
+    sim.reset_stats();
+    reconcile(Arc::new(full), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).1, "AdoptionRequired");
+    assert_eq!(sim.stats().writes, 0);
+    assert!(claims.lock().unwrap().is_empty());
+}
