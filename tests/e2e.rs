@@ -1500,7 +1500,7 @@ spec: {{contactSettings: {{unifiedContactIdEnabled: true}}}}
     assert_eq!(
         takeover.2,
         format!(
-            "the app {a_app} in project {PROJECT} (us) is managed by ConversationApp {a}/support; this object may not change it"
+            "the app in project {PROJECT} (us) is managed by an object of another namespace; this object may not change it"
         )
     );
     assert_eq!(sim.stats().writes, writes_before, "Sinch received no write for team B");

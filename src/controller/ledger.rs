@@ -215,10 +215,12 @@ fn raced() -> Blocked {
     )
 }
 
-fn owned_elsewhere(subject: &Subject, what: &str, owner: &ClaimOwner) -> Blocked {
-    Blocked::new(
-        Reason::OwnedElsewhere,
-        format!(
+/// The refusal of what another object manages. The owner and the Sinch id are named only to
+/// the owner's own namespace: a guessed display name must not tell another tenant an app's id
+/// or which namespace and object manage it.
+fn owned_elsewhere(subject: &Subject, what: &str, owner: &ClaimOwner, me: &Owner) -> Blocked {
+    let message = match owner.namespace == me.namespace {
+        true => format!(
             "the {} {what} {} is managed by {} {}/{}; this object may not change it",
             subject.noun(),
             subject.where_(),
@@ -226,8 +228,13 @@ fn owned_elsewhere(subject: &Subject, what: &str, owner: &ClaimOwner) -> Blocked
             owner.namespace,
             owner.name
         ),
-        Retry::Poll,
-    )
+        false => format!(
+            "the {} {} is managed by an object of another namespace; this object may not change it",
+            subject.noun(),
+            subject.where_(),
+        ),
+    };
+    Blocked::new(Reason::OwnedElsewhere, message, Retry::Poll)
 }
 
 /// What the object may do about the Sinch object its plan found (`id`) or is about to create
@@ -260,13 +267,14 @@ pub async fn claim(
                 subject,
                 &format!("{:?} (claimed for a create)", subject.key),
                 &owner,
+                me,
             )),
         };
     };
     let name = subject.id_claim(id);
     match ledger.holder(&name, me).await.map_err(unavailable)? {
         Holder::Ours(_) => return Ok(Held::Done),
-        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner)),
+        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner, me)),
         Holder::Free => {}
     }
     // Nobody holds it. A create of ours that crashed before its id was recorded, or a status
@@ -303,7 +311,7 @@ pub async fn claim(
         .map_err(unavailable)?
     {
         Holder::Ours(_) => {}
-        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner)),
+        Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner, me)),
         Holder::Free => return Err(raced()),
     }
     Ok(Held::Done)

@@ -138,7 +138,9 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
     Ok(())
 }
 
-/// Two Webhook objects claiming one (app, target): the oldest wins.
+/// Two Webhook objects of one namespace claiming one (app, target): the oldest wins. Across
+/// namespaces the ledger's atomic claim decides, after `may_attach`: a namespace that may not
+/// attach to the app can neither block this webhook nor learn that its target exists.
 fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
     let WebhookApp::AppId(app) = &w.spec.app else {
         return Ok(());
@@ -156,6 +158,7 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
         .state()
         .into_iter()
         .filter(|o| o.metadata.uid != w.metadata.uid && o.metadata.deletion_timestamp.is_none())
+        .filter(|o| o.metadata.namespace == w.metadata.namespace)
         .filter(|o| o.spec.target == w.spec.target && app_of(o).as_deref() == Some(app.as_str()))
         .filter(|o| age(o) < age(w))
         .min_by_key(|o| age(o));

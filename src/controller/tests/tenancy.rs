@@ -119,9 +119,9 @@ async fn what_another_namespace_manages_is_never_changed_nor_deleted() {
         (
             "False".into(),
             "OwnedElsewhere".into(),
-            format!(
-                "the app {id} in project p-test (us) is managed by ConversationApp team-a/web; this object may not change it"
-            )
+            // Neither the id nor the other namespace's object is told.
+            "the app in project p-test (us) is managed by an object of another namespace; this object may not change it"
+                .to_string()
         )
     );
     assert_eq!(sim.stats().writes, 0);
@@ -189,13 +189,26 @@ async fn a_webhook_may_attach_only_to_an_app_of_its_namespace_or_one_that_grants
     claims.lock().unwrap().insert(name, theirs);
     let (apps, mut writer) = reflector::store::<ConversationApp>();
     parts.apps = apps;
+    let (webhooks, mut hooks) = reflector::store::<Webhook>();
+    parts.webhooks = webhooks;
     let ctx = Arc::new(parts);
-    let hook: Webhook = serde_json::from_value(json!({
-        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
-        "metadata": {"name": "spy", "namespace": NS, "uid": "uid-spy", "generation": 1, "finalizers": [FINALIZER]},
-        "spec": {"appId": id, "target": "https://attacker.example.com/in", "triggers": ["MESSAGE_INBOUND"]}
-    }))
-    .unwrap();
+    let webhook = |ns: &str, uid: &str, created: &str| -> Webhook {
+        serde_json::from_value(json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+            "metadata": {"name": "spy", "namespace": ns, "uid": uid, "generation": 1, "finalizers": [FINALIZER],
+                         "creationTimestamp": created},
+            "spec": {"appId": id, "target": "https://attacker.example.com/in", "triggers": ["MESSAGE_INBOUND"]}
+        }))
+        .unwrap()
+    };
+    let hook = webhook(NS, "uid-spy", "2026-12-06T00:00:00Z");
+    // An older Webhook for the same app and target in a namespace that may not attach to the
+    // app blocks nothing (it once did, and its Conflict message told its names).
+    hooks.apply_watcher_event(&watcher::Event::Apply(webhook(
+        "squatter",
+        "uid-squat",
+        "2026-01-01T00:00:00Z",
+    )));
     let patches = serve_kube(api, by_path(std::slice::from_ref(&hook)).into_iter().collect(), claims);
     sim.reset_stats();
     reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
