@@ -197,7 +197,7 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
     log = open(os.path.join(cluster, f"controller-{n}.log"), "w")
     start_stats = sim.stats()
     started = time.perf_counter()
-    ctl = subprocess.Popen([BIN, "run", "--namespace", namespace, "--resync", f"{RESYNC_S}s",
+    ctl = subprocess.Popen([BIN, "run", "--namespace", namespace, "--operator-key-namespaces", namespace, "--resync", f"{RESYNC_S}s",
                             "--metrics-listen", f"127.0.0.1:{port}", "--lease-name", namespace,
                             "--lease-namespace", "sinch-operator-system", "--identity", "bench",
                             "--lease-duration", "4s", "--workers", "64"] + FLAGS,

@@ -214,9 +214,10 @@ impl Controller {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
         cmd.args(["run", "--lease-name", lease, "--lease-namespace", OPERATOR_NS]);
-        // An empty namespace: all of them.
+        // An empty namespace: all of them, served by connections only; one namespace is a
+        // single-tenant install, served by the operator's key.
         if !ns.is_empty() {
-            cmd.args(["--namespace", ns]);
+            cmd.args(["--namespace", ns, "--operator-key-namespaces", ns]);
         }
         cmd.args([
             "--metrics-listen",

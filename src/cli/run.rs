@@ -44,6 +44,19 @@ pub struct Args {
     /// Objects of one kind reconciled at once.
     #[arg(long = "workers", value_name = "N", default_value_t = 8)]
     pub workers: u16,
+    /// Namespaces whose objects may use the operator's own key (SINCH_KEY_ID, SINCH_KEY_SECRET)
+    /// when no SinchConnection allows them: names separated by commas, or `*` for every
+    /// namespace (a single-tenant install). Default: none; such objects are refused
+    /// (NoConnection), so connections that disappear never let a namespace write with the
+    /// operator's key.
+    #[arg(
+        long,
+        value_name = "NAMESPACES",
+        env = "SINCH_OPERATOR_KEY_NAMESPACES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub operator_key_namespaces: crate::controller::connections::OperatorKey,
 }
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
@@ -96,6 +109,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             identity,
             lease_duration: args.lease_duration,
             concurrency: args.workers,
+            operator_key: args.operator_key_namespaces,
         };
         let result = controller::run(
             settings,

@@ -2,10 +2,12 @@
 //!
 //! In order: the object's own `credentialsRef` (a key its namespace holds, so it reaches only
 //! what that key reaches); the `SinchConnection` it names; the connection the admin made the
-//! default of its namespace. Only while no connection exists at all does the operator's own key
-//! (`SINCH_KEY_ID`...) serve every namespace: a single-tenant install. A connection fixes the
-//! project (an object naming another is refused before anything is sent) and which namespaces
-//! may manage the project's settings.
+//! default of its namespace; the operator's own key (`SINCH_KEY_ID`...), only in the namespaces
+//! the admin named with `run --operator-key-namespaces` (`*`: all, a single-tenant install).
+//! Nothing falls back to the operator's key on its own: connections that disappear leave their
+//! namespaces refused (`NoConnection`), not writing into the operator's project. A connection
+//! fixes the project (an object naming another is refused before anything is sent) and which
+//! namespaces may manage the project's settings.
 
 use super::Context;
 use super::status::Reason;
@@ -21,6 +23,46 @@ use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::ObjectRef;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Which namespaces the operator's own key serves (when no connection allows them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OperatorKey {
+    /// None: an object needs a connection or its own `credentialsRef`.
+    #[default]
+    Nowhere,
+    /// Every namespace (`*`): a single-tenant install.
+    Everywhere,
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl std::str::FromStr for OperatorKey {
+    type Err = String;
+    /// `*`, or namespace names separated by commas; empty: none.
+    fn from_str(s: &str) -> Result<OperatorKey, String> {
+        let names: std::collections::BTreeSet<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        match names.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            [] => Ok(OperatorKey::Nowhere),
+            ["*"] => Ok(OperatorKey::Everywhere),
+            _ if names.contains("*") => Err("`*` stands alone: every namespace".into()),
+            _ => Ok(OperatorKey::Only(names)),
+        }
+    }
+}
+
+impl OperatorKey {
+    pub fn serves(&self, ns: &str) -> bool {
+        match self {
+            OperatorKey::Nowhere => false,
+            OperatorKey::Everywhere => true,
+            OperatorKey::Only(names) => names.contains(ns),
+        }
+    }
+}
 
 /// What a reconcile reaches Sinch with.
 #[derive(Clone, Debug)]
@@ -49,19 +91,29 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
             connection: None,
         });
     }
-    let Some(connection) = connection_of(object, ctx)? else {
-        return match &ctx.credentials {
-            Some(c) => Ok(Access {
-                credentials: c.clone(),
-                defaults: ctx.defaults.clone(),
-                connection: None,
-            }),
-            None => Err(Blocked::new(
-                Reason::CredentialsMissing,
-                "no SinchConnection exists, spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
-                Retry::Poll,
-            )),
-        };
+    let connection = match connection_of(object, ctx) {
+        Ok(Some(connection)) => connection,
+        // No connection allows the namespace: the operator's key, where the admin said so.
+        Ok(None)
+        | Err(Blocked {
+            reason: Reason::NoConnection,
+            ..
+        }) if ctx.operator_key.serves(ns) => {
+            return match &ctx.credentials {
+                Some(c) => Ok(Access {
+                    credentials: c.clone(),
+                    defaults: ctx.defaults.clone(),
+                    connection: None,
+                }),
+                None => Err(Blocked::new(
+                    Reason::CredentialsMissing,
+                    "no SinchConnection allows this namespace, spec.credentialsRef is not set and the operator has no SINCH_KEY_ID and SINCH_KEY_SECRET",
+                    Retry::Poll,
+                )),
+            };
+        }
+        Ok(None) => return Err(no_connection(ns)),
+        Err(blocked) => return Err(blocked),
     };
     let name = connection.name_any();
     let spec = &connection.spec;
@@ -146,13 +198,7 @@ fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConne
     let names = |cs: &[&Arc<SinchConnection>]| cs.iter().map(|c| c.name_any()).collect::<Vec<_>>().join(", ");
     match (defaults.as_slice(), allowed.as_slice()) {
         ([one], _) | ([], [one]) => Ok(Some((*one).clone())),
-        (_, []) => Err(Blocked::new(
-            Reason::NoConnection,
-            format!(
-                "no SinchConnection allows namespace {ns}: the platform admin decides which namespace uses which project"
-            ),
-            Retry::Poll,
-        )),
+        (_, []) => Err(no_connection(ns)),
         ([], many) => Err(Blocked::new(
             Reason::ConnectionAmbiguous,
             format!(
@@ -170,6 +216,16 @@ fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConne
             Retry::Poll,
         )),
     }
+}
+
+fn no_connection(ns: &str) -> Blocked {
+    Blocked::new(
+        Reason::NoConnection,
+        format!(
+            "no SinchConnection allows namespace {ns}: the platform admin decides which namespace uses which project"
+        ),
+        Retry::Poll,
+    )
 }
 
 /// Whether `connection` lets namespace `ns` use it: by name, or by the namespace's labels.

@@ -59,6 +59,8 @@ pub struct Settings {
     pub lease_duration: Duration,
     /// Objects of one kind reconciled at once.
     pub concurrency: u16,
+    /// Where the operator's own key serves objects that no connection serves.
+    pub operator_key: connections::OperatorKey,
 }
 
 /// What every reconcile shares.
@@ -68,6 +70,8 @@ pub struct Context {
     pub observations: Arc<Observations>,
     /// The operator's own access key, for objects without `credentialsRef`.
     pub credentials: Option<Credentials>,
+    /// The namespaces it serves (when no connection allows them).
+    pub operator_key: connections::OperatorKey,
     pub defaults: Defaults,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,

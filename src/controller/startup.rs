@@ -229,6 +229,7 @@ fn context(
             recorder: Recorder::new(kube.clone(), reporter),
             observations,
             credentials,
+            operator_key: settings.operator_key.clone(),
             defaults,
             metrics,
             ledger: ledger::Ledger {

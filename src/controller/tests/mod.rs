@@ -66,6 +66,8 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
             key_id: "key".into(),
             key_secret: Sensitive("canary-operator-secret-9911".into()),
         }),
+        // The tests' namespace, as a single-tenant install would say.
+        operator_key: super::connections::OperatorKey::Everywhere,
         defaults: Defaults {
             project: Some("p-test".into()),
             region: Region::Us,

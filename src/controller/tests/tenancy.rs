@@ -337,6 +337,7 @@ async fn objects_use_only_the_connection_their_namespace_may_use() {
 #[tokio::test]
 async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_the_operators_key() {
     let (mut parts, api, sim) = parts(sim::Config::default()).await;
+    parts.operator_key = "team-a, team-b".parse().unwrap();
     let (connections, mut writer) = reflector::store::<SinchConnection>();
     writer.apply_watcher_event(&watcher::Event::Apply(connection(
         json!({"spec": {"namespaces": {"names": ["team-a"]}}}),
@@ -360,6 +361,33 @@ async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_
         )
     );
     assert_eq!(sim.stats().total, 0);
+}
+
+/// Connections that disappear (deleted, or a CRD reinstall) do not let every namespace fall
+/// back to the operator's key: it serves only the namespaces `--operator-key-namespaces` names.
+#[tokio::test]
+async fn without_any_connection_the_operators_key_serves_only_the_namespaces_named() {
+    for (operator_key, reason) in [
+        ("", "NoConnection"),
+        ("team-a", "NoConnection"),
+        ("*", "ReconcileSuccess"),
+        ("team-a,shop", "ReconcileSuccess"),
+    ] {
+        let (mut parts, api, sim) = parts(sim::Config::default()).await;
+        parts.operator_key = operator_key.parse().unwrap();
+        let obj = bare_app(json!({}));
+        let patches = serve_kube(
+            api,
+            by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+            Claims::default(),
+        );
+        reconcile(Arc::new(obj), Arc::new(parts)).await.unwrap();
+        assert_eq!(synced(&patches).1, reason, "--operator-key-namespaces {operator_key:?}");
+        if reason == "NoConnection" {
+            assert_eq!(sim.stats().total, 0);
+        }
+    }
+    assert!("*,shop".parse::<crate::controller::connections::OperatorKey>().is_err());
 }
 
 /// An object that only observed an app nobody claims records it as observed, never as its own:
