@@ -80,7 +80,8 @@ spec:
   projectId: {project}
   contactSettings: {{unifiedContactIdEnabled: false}}
 """)
-    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: bench-tokens, namespace: bench}\nstringData:\n"
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: bench-tokens, namespace: bench, "
+              "labels: {conversation.sinch.com/operator-secret: \"true\"}}\nstringData:\n")
     secret += "".join(f"  {k}: {v}\n" for k, v in tokens.items())
     docs.append(secret)
     with open(os.path.join(directory, "inventory.yaml"), "w") as f:

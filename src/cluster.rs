@@ -59,7 +59,9 @@ fn document(kind: Kind, object: DynamicObject) -> (String, Value) {
 
 /// Adds the Secrets that `input`'s objects refer to and the input does not hold, read from the
 /// cluster of the current kubeconfig (each in its object's namespace). A Secret the cluster does
-/// not have stays unresolved, as one missing from the input does.
+/// not have stays unresolved, as one missing from the input does; one not labelled for the
+/// operator ([`crate::model::SECRET_LABEL`]) is an error, as in the controller: a manifest of a
+/// shared repository must not send whatever Secret it names to an endpoint of its author's.
 pub async fn add_secrets(input: &mut Input) -> crate::Result<()> {
     use k8s_openapi::api::core::v1::Secret;
     let mut wanted = std::collections::BTreeSet::new();
@@ -88,6 +90,15 @@ pub async fn add_secrets(input: &mut Input) -> crate::Result<()> {
             .await
             .map_err(|e| crate::Error::kube(format!("--secrets-from-cluster: cannot read Secret {ns}/{name}"), e))?;
         if let Some(secret) = secret {
+            if !crate::model::secret_usable(secret.metadata.labels.as_ref()) {
+                return Err(crate::Error::Config {
+                    var: "--secrets-from-cluster",
+                    message: format!(
+                        "Secret {ns}/{name} is not labelled {label}=true: sinch-operator uses only Secrets labelled for it (kubectl -n {ns} label secret {name} {label}=true); nothing was sent",
+                        label = crate::model::SECRET_LABEL
+                    ),
+                });
+            }
             let data = secret
                 .data
                 .unwrap_or_default()

@@ -544,7 +544,7 @@ async fn examples_become_ready_drift_is_reverted_and_the_steady_state_writes_not
 const SHOP: &str = r#"
 apiVersion: v1
 kind: Secret
-metadata: {name: shop-sms}
+metadata: {name: shop-sms, labels: {conversation.sinch.com/operator-secret: "true"}}
 stringData: {token: canary-sms-token-4242}
 ---
 apiVersion: conversation.sinch.com/v1alpha1
@@ -891,8 +891,9 @@ async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
     let ns = &unique("e2e-cli");
     let admin = setup(ns).await;
     let canary = "canary-cluster-token-31337";
-    let secret =
-        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: shop-sms}}\nstringData: {{token: {canary}}}\n");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: shop-sms, labels: {{conversation.sinch.com/operator-secret: \"true\"}}}}\nstringData: {{token: {canary}}}\n"
+    );
     apply_yaml(&admin, &secret, Some(ns)).await;
     let dir = tempfile::tempdir().unwrap();
     let manifest = SHOP.split("---").nth(1).unwrap().replace(

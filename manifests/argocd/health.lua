@@ -33,7 +33,7 @@ local act = {
   Rejected = true, InvalidSpec = true, CannotPlan = true, ProjectMissing = true,
   CredentialsRefused = true, ReadRefused = true, ProjectNotFound = true,
   CredentialsMissing = true, CredentialsNotFound = true, InvalidCredentials = true,
-  SecretNotFound = true, SecretForbidden = true, Conflict = true,
+  SecretNotFound = true, SecretForbidden = true, SecretNotLabelled = true, NotConverging = true, Conflict = true,
   NoConnection = true, ConnectionNotFound = true, ConnectionRefused = true,
   ConnectionAmbiguous = true, ProjectNotAllowed = true, SettingsNotAllowed = true,
   OwnedElsewhere = true, AdoptionRequired = true, AppNotOwned = true,

@@ -77,13 +77,15 @@ pub struct Access {
 pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
     let ns = object.namespace();
     if let Some(r) = credentials_ref(object, ctx) {
-        let secret = get_secret(ctx, ns, &r.name).await?.ok_or_else(|| {
-            Blocked::new(
-                Reason::CredentialsNotFound,
-                format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
-                Retry::Poll,
-            )
-        })?;
+        let secret = get_tenant_secret(ctx, ns, &r.name, "spec.credentialsRef")
+            .await?
+            .ok_or_else(|| {
+                Blocked::new(
+                    Reason::CredentialsNotFound,
+                    format!("Secret {ns}/{} (spec.credentialsRef) does not exist", r.name),
+                    Retry::Poll,
+                )
+            })?;
         let (credentials, defaults) = credentials_from(&secret, "spec.credentialsRef", &ctx.defaults)?;
         return Ok(Access {
             credentials,
@@ -265,6 +267,27 @@ pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Se
             Retry::Backoff,
         ),
     })
+}
+
+/// A Secret of the object's namespace (its own key, or what its fields refer to), only when
+/// labelled for the operator ([`crate::model::SECRET_LABEL`]); `what` names the field.
+pub async fn get_tenant_secret(ctx: &Context, ns: &str, name: &str, what: &str) -> Result<Option<Secret>, Blocked> {
+    let Some(secret) = get_secret(ctx, ns, name).await? else {
+        return Ok(None);
+    };
+    if !crate::model::secret_usable(secret.metadata.labels.as_ref()) {
+        return Err(Blocked::new(
+            Reason::SecretNotLabelled,
+            format!(
+                "Secret {ns}/{name} ({what}) is not labelled for the operator: it uses only Secrets labelled {}=true \
+                 (kubectl -n {ns} label secret {name} {}=true)",
+                crate::model::SECRET_LABEL,
+                crate::model::SECRET_LABEL
+            ),
+            Retry::Poll,
+        ));
+    }
+    Ok(Some(secret))
 }
 
 /// The access key in a Secret (`keyId`, `keySecret`, optional `projectId` and `region`, which

@@ -52,16 +52,17 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
     }
     let mut missing = Vec::new();
     for (name, (path, keys)) in names {
-        match connections::get_secret(ctx, &ns, &name).await? {
+        match connections::get_tenant_secret(ctx, &ns, &name, &path).await? {
             Some(secret) => {
                 // Only the keys this object uses: one Secret may hold the tokens of a thousand
-                // apps, and loading all of them for each app made every reconcile O(apps). All
-                // of them when one is missing, so that the error can list what is there.
+                // apps, and loading all of them for each app made every reconcile O(apps). A
+                // missing key is named alone: the Secret's other keys are not this object's to
+                // learn.
                 let data = secret.data.unwrap_or_default();
-                let data: BTreeMap<_, _> = match keys.iter().all(|k| data.contains_key(k)) {
-                    true => data.into_iter().filter(|(k, _)| keys.contains(k)).collect(),
-                    false => data,
-                };
+                for key in keys.iter().filter(|k| !data.contains_key(*k)) {
+                    missing.push(format!("key {key:?} of Secret {ns}/{name} ({path})"));
+                }
+                let data: BTreeMap<_, _> = data.into_iter().filter(|(k, _)| keys.contains(k)).collect();
                 let doc = json!({
                     "apiVersion": "v1",
                     "kind": "Secret",

@@ -80,6 +80,7 @@ reasons!(
     InvalidCredentials,
     SecretNotFound,
     SecretForbidden,
+    SecretNotLabelled,
     // Synced: Sinch did not keep what was written; written again at the poll interval
     NotConverging,
     // Synced: a webhook waiting for its app, or losing a claim
@@ -153,6 +154,8 @@ impl Reason {
                 | InvalidCredentials
                 | SecretNotFound
                 | SecretForbidden
+                | SecretNotLabelled
+                | NotConverging
                 | Conflict
                 | NoConnection
                 | ConnectionNotFound

@@ -414,6 +414,18 @@ pub struct SyncStatus {
 
 /// Kubernetes stores only what a structural schema declares, and old API servers (1.20) reject
 /// `null` inside an `enum` list, which schemars writes for `Option<Enum>`: strip it everywhere.
+/// On a Secret of a tenant's namespace: sinch-operator may use it (the controller, and the CLI's
+/// `--secrets-from-cluster`). Without it a Secret is never read into a request: a user who may
+/// write a Webhook but not read Secrets could otherwise have any Secret of the namespace sent
+/// to an endpoint of theirs (`clientCredentials`). Labelling a Secret needs the right to
+/// update it, which such a user lacks.
+pub const SECRET_LABEL: &str = "conversation.sinch.com/operator-secret";
+
+/// Whether a Secret's labels let sinch-operator use it ([`SECRET_LABEL`] is `"true"`).
+pub fn secret_usable(labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    labels.and_then(|l| l.get(SECRET_LABEL)).is_some_and(|v| v == "true")
+}
+
 pub(crate) fn structural(schema: &mut schemars::Schema) {
     fn walk(value: &mut serde_json::Value) {
         match value {

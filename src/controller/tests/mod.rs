@@ -207,7 +207,8 @@ fn secret() -> Value {
 fn secret_with(token: &str) -> Value {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(token);
-    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sms", "namespace": NS},
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": "sms", "namespace": NS, "labels": {crate::model::SECRET_LABEL: "true"}},
            "data": {"token": encoded}})
 }
 

@@ -420,3 +420,36 @@ async fn an_observed_app_is_no_claim_when_the_object_switches_to_full() {
     assert_eq!(sim.stats().writes, 0);
     assert!(claims.lock().unwrap().is_empty());
 }
+
+/// A Secret is used only when labelled for the operator: a user who may write an app or a
+/// Webhook but not read Secrets cannot have one sent to Sinch (or, through `clientCredentials`,
+/// to an endpoint of theirs). A missing key is named alone, never with the Secret's other keys.
+#[tokio::test]
+async fn only_secrets_labelled_for_the_operator_are_used_and_their_other_keys_stay_unnamed() {
+    let mut unlabelled = secret();
+    unlabelled["metadata"]["labels"] = json!({});
+    let mut other_keys = secret();
+    other_keys["data"] = json!({"db-password": "aHVudGVyMg==", "api-token": "eA=="});
+    let cases = [
+        (
+            unlabelled,
+            "SecretNotLabelled",
+            "Secret shop/sms (spec.channelCredentials[0].staticBearer.tokenRef) is not labelled for the operator: it uses only Secrets labelled conversation.sinch.com/operator-secret=true (kubectl -n shop label secret sms conversation.sinch.com/operator-secret=true)",
+        ),
+        (
+            other_keys,
+            "SecretNotFound",
+            "waiting for key \"token\" of Secret shop/sms (spec.channelCredentials[0].staticBearer.tokenRef): not found",
+        ),
+    ];
+    for (secret, reason, message) in cases {
+        let (ctx, api, sim) = context().await;
+        let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+        let mut objects: HashMap<String, Value> = by_path(std::slice::from_ref(&obj)).into_iter().collect();
+        objects.insert("secrets/sms".into(), secret);
+        let patches = serve_kube(api, objects, Claims::default());
+        reconcile(Arc::new(obj), ctx).await.unwrap();
+        assert_eq!(synced(&patches), ("False".into(), reason.into(), message.into()));
+        assert_eq!(sim.stats().total, 0);
+    }
+}
