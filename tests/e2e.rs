@@ -951,6 +951,25 @@ async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
         post.body.unwrap()["channel_credentials"][0]["static_bearer"]["token"],
         canary
     );
+
+    // A Secret not labelled for the operator is never read into a request.
+    let unlabelled =
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: shop-sms}}\nstringData: {{token: {canary}}}\n");
+    Api::<Secret>::namespaced(admin.clone(), ns)
+        .delete("shop-sms", &Default::default())
+        .await
+        .unwrap();
+    apply_yaml(&admin, &unlabelled, Some(ns)).await;
+    let writes = sim.stats().writes;
+    let out = cli(&sim, &["plan", "-f", input, "--secrets-from-cluster"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: --secrets-from-cluster: Secret {ns}/shop-sms is not labelled conversation.sinch.com/operator-secret=true: sinch-operator uses only Secrets labelled for it (kubectl -n {ns} label secret shop-sms conversation.sinch.com/operator-secret=true); nothing was sent\n"
+        )
+    );
+    assert_eq!(sim.stats().writes, writes);
 }
 
 /// `plan --from-cluster`: the objects in the cluster planned against Sinch as the controller
