@@ -83,8 +83,14 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The same object, or one created again under its name (its namespace meant the same).
+    /// The same object: kind, namespace and name, and its uid. A claim of an earlier object of
+    /// the same name (deleted with its finalizer forced off, so its claims stayed; or a
+    /// namespace deleted and given to another tenant) is not this object's: see [`Holder::Stale`].
     fn holds(&self, claim: &SinchClaim) -> bool {
+        self.named(claim) && (claim.spec.owner.uid.is_empty() || claim.spec.owner.uid == self.uid)
+    }
+
+    fn named(&self, claim: &SinchClaim) -> bool {
         claim.spec.kind == self.kind
             && claim.spec.owner.namespace == self.namespace
             && claim.spec.owner.name == self.name
@@ -101,6 +107,10 @@ pub enum Holder {
     Free,
     Ours(Arc<SinchClaim>),
     Other(ClaimOwner),
+    /// An earlier object of this object's kind, namespace and name, gone (names are unique at
+    /// any time, so its uid is): what it managed is taken over only by adoption, like anything
+    /// nobody manages.
+    Stale(Arc<SinchClaim>),
 }
 
 /// What a reconcile holds before it writes.
@@ -144,6 +154,7 @@ impl Ledger {
         Ok(match self.api.get_opt(name).await? {
             None => Holder::Free,
             Some(claim) if me.holds(&claim) => Holder::Ours(Arc::new(claim)),
+            Some(claim) if me.named(&claim) => Holder::Stale(Arc::new(claim)),
             Some(claim) => Holder::Other(claim.spec.owner),
         })
     }
@@ -215,6 +226,19 @@ fn raced() -> Blocked {
     )
 }
 
+/// What an earlier object of this object's name claimed: taken over only by adoption.
+fn stale(subject: &Subject) -> Blocked {
+    Blocked::new(
+        Reason::AdoptionRequired,
+        format!(
+            "the {} {} was managed by an earlier object of this name, since deleted; to take it over, set the annotation {ADOPT_ANNOTATION} to its id",
+            subject.noun(),
+            subject.where_()
+        ),
+        Retry::Poll,
+    )
+}
+
 /// The refusal of what another object manages. The owner and the Sinch id are named only to
 /// the owner's own namespace: a guessed display name must not tell another tenant an app's id
 /// or which namespace and object manage it.
@@ -255,14 +279,24 @@ pub async fn claim(
         }
         let name = subject.key_claim();
         let known = subject.id_is_key().then_some(subject.key.as_str());
-        return match ledger
+        let mut holder = ledger
             .take(&name, spec(subject, known, me, false), me)
             .await
-            .map_err(unavailable)?
-        {
+            .map_err(unavailable)?;
+        // An earlier object of this name claimed the key, and nothing exists in Sinch under
+        // it: nothing to take over, so its claim goes and this object's create goes on.
+        if let Holder::Stale(_) = holder {
+            ledger.release(&name).await.map_err(unavailable)?;
+            holder = ledger
+                .take(&name, spec(subject, known, me, false), me)
+                .await
+                .map_err(unavailable)?;
+        }
+        return match holder {
             Holder::Ours(_) if subject.id_is_key() => Ok(Held::Done),
             Holder::Ours(_) => Ok(Held::Creating),
             Holder::Free => Err(raced()),
+            Holder::Stale(_) => Err(raced()),
             Holder::Other(owner) => Err(owned_elsewhere(
                 subject,
                 &format!("{:?} (claimed for a create)", subject.key),
@@ -272,9 +306,14 @@ pub async fn claim(
         };
     };
     let name = subject.id_claim(id);
+    let adopting = adopt == Some(id);
     match ledger.holder(&name, me).await.map_err(unavailable)? {
         Holder::Ours(_) => return Ok(Held::Done),
         Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner, me)),
+        // Adopting what an earlier object of this name left: its claim goes first.
+        Holder::Stale(_) if adopting && write => ledger.release(&name).await.map_err(unavailable)?,
+        Holder::Stale(_) if !write => return Ok(Held::Unclaimed),
+        Holder::Stale(_) => return Err(stale(subject)),
         Holder::Free => {}
     }
     // Nobody holds it. A create of ours that crashed before its id was recorded, or a status
@@ -285,11 +324,18 @@ pub async fn claim(
         None => None,
     };
     let recovering = matches!(key_holder, Some(Holder::Ours(_)));
+    // An earlier object's key claim is not this object's create to recover: it goes when
+    // this object takes the id.
+    if let (Some(Holder::Stale(_)), Some(key)) = (&key_holder, &key_claim)
+        && adopting
+        && write
+    {
+        ledger.release(key).await.map_err(unavailable)?;
+    }
     // A recorded id is the object's own only as the migration from before the ledger (ids are
     // recorded only while claimed now), and never while another object holds the key.
     let migrating = recorded == Some(id) && !matches!(key_holder, Some(Holder::Other(_)));
     let own = recovering || migrating || subject.kind == Kind::ProjectSettings;
-    let adopting = adopt == Some(id);
     if !own && !adopting {
         if !write {
             return Ok(Held::Unclaimed); // observing what nobody manages takes nothing
@@ -313,6 +359,7 @@ pub async fn claim(
         Holder::Ours(_) => {}
         Holder::Other(owner) => return Err(owned_elsewhere(subject, id, &owner, me)),
         Holder::Free => return Err(raced()),
+        Holder::Stale(_) => return Err(stale(subject)),
     }
     Ok(Held::Done)
 }
@@ -350,6 +397,10 @@ pub async fn may_delete(
             subject.kind,
             owner.namespace,
             owner.name
+        ))),
+        Holder::Stale(_) => Ok(Err(format!(
+            "the {} {id} was managed by an earlier object of this name: it stays in Sinch",
+            subject.noun()
         ))),
         Holder::Free if recorded == Some(id) => Ok(Ok(())),
         Holder::Free => {

@@ -453,3 +453,55 @@ async fn only_secrets_labelled_for_the_operator_are_used_and_their_other_keys_st
         assert_eq!(sim.stats().total, 0);
     }
 }
+
+/// A claim is its owner's by uid, not by name: an object created again under the name of one
+/// whose claims stayed (its finalizer forced off, or its namespace deleted and given to another
+/// tenant) inherits nothing. It takes the app over only by adoption, which replaces the old
+/// claim; deleting it without adoption deletes nothing.
+#[tokio::test]
+async fn a_claim_of_an_earlier_object_of_the_same_name_is_taken_only_by_adoption() {
+    let (ctx, api, sim) = context().await;
+    let id = outside_app(&sim, "Web").await;
+    let claims = Claims::default();
+    let (name, old) = claim(Kind::ConversationApp, ("web", "uid-gone"), &id, "Web");
+    claims.lock().unwrap().insert(name.clone(), old);
+    let obj = bare_app(json!({"spec": {"conversationMetadataReportView": "FULL"}}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        claims.clone(),
+    );
+    sim.reset_stats();
+    reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches),
+        (
+            "False".into(),
+            "AdoptionRequired".into(),
+            "the app in project p-test (us) was managed by an earlier object of this name, since deleted; to take it over, set the annotation conversation.sinch.com/adopt to its id".into()
+        )
+    );
+    assert_eq!(sim.stats().writes, 0);
+
+    // A forged status naming the app deletes nothing either.
+    let mut gone = serde_json::to_value(&obj).unwrap();
+    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
+    reconcile(
+        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.stats().writes, 0);
+
+    // Adopted: the old claim is replaced by this object's.
+    let adopting = bare_app(json!({
+        "metadata": {"annotations": {"conversation.sinch.com/adopt": id}},
+        "spec": {"conversationMetadataReportView": "FULL"}
+    }));
+    reconcile(Arc::new(adopting), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).1, "ReconcileSuccess", "{:?}", synced(&patches));
+    assert_eq!(claims.lock().unwrap()[&name]["spec"]["owner"]["uid"], "uid-1");
+    assert_eq!(sim.stats().writes, 1);
+}
