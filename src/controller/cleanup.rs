@@ -13,7 +13,7 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
 use crate::input::Secrets;
-use crate::model::{DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION};
+use crate::model::{DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp};
 use kube::runtime::controller::Action as Requeue;
 
 /// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
@@ -144,9 +144,20 @@ async fn found<K: Managed>(
             tracing::info!(object = %object.label(), reason = blocked.reason.as_str(), "nothing recorded in Sinch to delete");
             Ok(None)
         }
-        Ok(prepared) => Ok(lookup(obj, &prepared, ctx)
-            .await?
-            .map(|(id, scope)| (id, scope, Some(prepared)))),
+        Ok(prepared) => {
+            let Some((id, scope)) = lookup(obj, &prepared, ctx).await? else {
+                return Ok(None);
+            };
+            // A webhook on an app its namespace may not attach to was never this object's,
+            // and its id is not this namespace's to learn (not even in an event).
+            if let Object::Webhook(w) = &prepared.resolved
+                && let WebhookApp::AppId(app) = &w.spec.app
+                && ledger::may_attach(ctx, object.namespace(), &scope, app).await.is_err()
+            {
+                return Ok(None);
+            }
+            Ok(Some((id, scope, Some(prepared))))
+        }
     }
 }
 

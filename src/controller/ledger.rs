@@ -391,12 +391,16 @@ pub async fn may_delete(
             subject.noun()
         ))),
         Holder::Ours(_) => Ok(Ok(())),
-        Holder::Other(owner) => Ok(Err(format!(
+        Holder::Other(owner) if owner.namespace == me.namespace => Ok(Err(format!(
             "the {} {id} is managed by {} {}/{}: it stays in Sinch",
             subject.noun(),
             subject.kind,
             owner.namespace,
             owner.name
+        ))),
+        Holder::Other(_) => Ok(Err(format!(
+            "the {} is managed by an object of another namespace: it stays in Sinch",
+            subject.noun()
         ))),
         Holder::Stale(_) => Ok(Err(format!(
             "the {} {id} was managed by an earlier object of this name: it stays in Sinch",

@@ -505,3 +505,38 @@ async fn a_claim_of_an_earlier_object_of_the_same_name_is_taken_only_by_adoption
     assert_eq!(claims.lock().unwrap()[&name]["spec"]["owner"]["uid"], "uid-1");
     assert_eq!(sim.stats().writes, 1);
 }
+
+/// Deleting a Webhook object that names another tenant's app deletes nothing there, and its
+/// events do not tell that app's webhook id (cleanup asks `may_attach` as apply does).
+#[tokio::test]
+async fn deleting_a_webhook_on_another_tenants_app_deletes_nothing_and_tells_no_id() {
+    let (ctx, api, sim) = context().await;
+    let app = outside_app(&sim, "Theirs").await;
+    let target = "https://theirs.example.com/in";
+    let hook: crate::sinch::webhook::Webhook = serde_json::from_value(json!({
+        "app_id": app, "target": target, "target_type": "HTTP", "triggers": ["MESSAGE_INBOUND"]
+    }))
+    .unwrap();
+    let theirs = sinch(&sim).create_webhook(&hook).await.unwrap().id.unwrap();
+    let claims = Claims::default();
+    let (name, mut claim_value) = claim(Kind::ConversationApp, ("theirs", "uid-theirs"), &app, "Theirs");
+    claim_value["spec"]["owner"]["namespace"] = json!("team-a");
+    claims.lock().unwrap().insert(name, claim_value);
+    let spy: Webhook = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+        "metadata": {"name": "spy", "namespace": NS, "uid": "uid-spy", "generation": 1, "finalizers": [FINALIZER],
+                     "deletionTimestamp": "2026-12-06T10:00:00Z"},
+        "spec": {"appId": app, "target": target, "triggers": ["MESSAGE_INBOUND"], "deletionPolicy": "Delete"}
+    }))
+    .unwrap();
+    let seen = serve_kube_seen(api, by_path(std::slice::from_ref(&spy)).into_iter().collect(), claims);
+    sim.reset_stats();
+    reconcile(Arc::new(spy), ctx).await.unwrap();
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    assert_eq!(sinch(&sim).list_webhooks(&app).await.unwrap().len(), 1);
+    let events = seen.events.lock().unwrap().clone();
+    assert!(!events.is_empty());
+    for e in &events {
+        assert!(!e.to_string().contains(&theirs), "{e}");
+    }
+}
