@@ -57,9 +57,22 @@ impl<K: Managed> Resource for Raw<K> {
     }
 }
 
+/// The largest spec the controller holds: each object is kept in a watch cache for as long as it
+/// exists, and the API server takes up to 1.5 MiB an object. Validate allows 64 KiB a message;
+/// a spec over this size is refused whole (memory bounded by design, rule 14).
+pub const MAX_SPEC_BYTES: usize = 512 * 1024;
+
 impl<K: Managed> Raw<K> {
-    /// The object as its type, or why it cannot be read (serde_json's own limits apply).
-    pub fn parse(&self) -> Result<K, serde_json::Error> {
+    /// The object as its type, or why it cannot be read (its size, serde_json's own limits).
+    pub fn parse(&self) -> Result<K, String> {
+        if let Some(spec) = &self.spec
+            && spec.get().len() > MAX_SPEC_BYTES
+        {
+            return Err(format!(
+                "its spec is {} bytes; at most {MAX_SPEC_BYTES} are read",
+                spec.get().len()
+            ));
+        }
         let object = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -74,8 +87,15 @@ impl<K: Managed> Raw<K> {
             }
         }
         text.push('}');
-        serde_json::from_str(&text)
+        serde_json::from_str(&text).map_err(|e| e.to_string())
     }
+}
+
+/// How the kinds are listed: pages of 50 objects (kube's default is 500). A page is held as text
+/// and as raw parts while it is read; 50 objects of the largest a tenant can write stay well
+/// under the pod's memory, where 500 would not.
+pub fn config() -> watcher::Config {
+    watcher::Config::default().page_size(50)
 }
 
 /// The watch of kind `K`: every object that parses, as `K`; each one that does not is reported
@@ -121,7 +141,7 @@ pub fn watch<K: Managed>(
 
 /// Tells the owner of an object that cannot be read why, on its status (once per generation:
 /// nothing is written when the status already says so).
-async fn unreadable<K: Managed>(api: &Api<Raw<K>>, raw: &Raw<K>, error: &serde_json::Error) {
+async fn unreadable<K: Managed>(api: &Api<Raw<K>>, raw: &Raw<K>, error: &str) {
     let name = raw.metadata.name.clone().unwrap_or_default();
     let namespace = raw.metadata.namespace.clone().unwrap_or_default();
     let message = format!(
@@ -193,12 +213,18 @@ mod tests {
             "the typed page fails"
         );
         let raw: kube::core::ObjectList<Raw<Template>> = serde_json::from_str(&page).expect("the raw page parses");
-        assert!(
-            raw.items[0]
-                .parse()
-                .unwrap_err()
-                .to_string()
-                .contains("recursion limit exceeded")
+        assert!(raw.items[0].parse().unwrap_err().contains("recursion limit exceeded"));
+        // A spec over the size a watch cache holds is refused whole, before it is parsed.
+        let mut huge = raw.items[1].clone();
+        let big = format!(
+            r#"{{"defaultTranslation":"en","description":"{}"}}"#,
+            "x".repeat(MAX_SPEC_BYTES)
+        );
+        let size = big.len();
+        huge.spec = Some(RawValue::from_string(big).unwrap());
+        assert_eq!(
+            huge.parse().unwrap_err(),
+            format!("its spec is {size} bytes; at most 524288 are read")
         );
         let fine = raw.items[1].parse().unwrap();
         assert_eq!(fine.metadata.name.as_deref(), Some("fine"));

@@ -136,7 +136,7 @@ fn webhooks(
     config: &ControllerConfig,
 ) -> Controller<Webhook> {
     let webhooks_store = ctx.webhooks.clone();
-    let app_changes = raw::watch(api::<ConversationApp>(kube, ns), watcher::Config::default())
+    let app_changes = raw::watch(api::<ConversationApp>(kube, ns), raw::config())
         .applied_objects()
         .predicate_filter(app_readiness, Default::default());
     controller(kube, ns, writer, ctx.webhooks.clone(), config).watches_stream(app_changes, move |app| {
@@ -169,7 +169,7 @@ fn trigger<K: Managed>(
     api: Api<Raw<K>>,
     writer: reflector::store::Writer<K>,
 ) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    raw::watch(api, watcher::Config::default())
+    raw::watch(api, raw::config())
         .modify(slim)
         .reflect(writer)
         .applied_objects()
