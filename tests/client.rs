@@ -1242,6 +1242,7 @@ async fn an_answer_naming_another_object_retargets_nothing() {
         after: Vec::new(),
         app_from: None,
         observed: "absent".into(),
+        rekeyed: Default::default(),
     };
     let body = json!({"display_name": "Web"});
     let plan = Plan::of(vec![

@@ -28,6 +28,7 @@ fn change(name: &str, action: Action, fields: Vec<FieldChange>, request: Option<
         after: Vec::new(),
         app_from: None,
         observed: "absent".into(),
+        rekeyed: Default::default(),
     }
 }
 

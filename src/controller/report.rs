@@ -209,6 +209,7 @@ pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut F
     if change.action == Action::Create {
         hashes.clear();
     }
+    hashes.extend(change.rekeyed.clone());
     for slot in &change.secrets {
         hashes.insert(slot.pointer.clone(), slot.fingerprint.clone());
     }

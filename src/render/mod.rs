@@ -34,6 +34,7 @@ pub fn json(plan: &Plan) -> String {
     for change in shown["changes"].as_array_mut().into_iter().flatten() {
         if let Some(change) = change.as_object_mut() {
             change.remove("observed");
+            change.remove("rekeyed");
         }
         for slot in change["secrets"].as_array_mut().into_iter().flatten() {
             if let Some(slot) = slot.as_object_mut() {

@@ -286,3 +286,41 @@ async fn an_update_sinch_does_not_keep_is_reported_not_resent_in_a_loop() {
     let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
     assert_eq!(reasons, ["Updated", "NotConverging"]);
 }
+
+/// A secret hash salted with the public uid (written before 0.2) that still matches is keyed
+/// anew on the next reconcile, with nothing sent: the status no longer holds a hash a reader
+/// could test guesses against.
+#[tokio::test]
+async fn a_legacy_secret_hash_is_keyed_anew_without_a_write() {
+    let (ctx, api, sim) = context_with(sim::Config {
+        mask_secrets: true,
+        ..sim::Config::default()
+    })
+    .await;
+    let token = "canary-sms-token-7777";
+    let created = sinch(&sim)
+        .create_app(
+            &serde_json::from_value(json!({"display_name": "Web", "channel_credentials": [
+                {"channel": "SMS", "static_bearer": {"claimed_identity": "web", "token": token}}]}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let id = created.id.unwrap();
+    let claims = Claims::default();
+    let (name, value) = claim(crate::model::Kind::ConversationApp, ("web", "uid-1"), &id, "Web");
+    claims.lock().unwrap().insert(name, value);
+    let pointer = "/channel_credentials/0/static_bearer/token";
+    let legacy = crate::engine::plan::legacy_fingerprint("uid-1", token.as_bytes());
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]},
+                          "status": {"appId": id, "projectId": "p-test", "region": "us", "secretHashes": {pointer: legacy}}}));
+    let mut objects: HashMap<String, Value> = by_path(std::slice::from_ref(&obj)).into_iter().collect();
+    objects.insert("secrets/sms".into(), secret());
+    let patches = serve_kube(api, objects, claims);
+    sim.reset_stats();
+    reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
+    let status = patches.lock().unwrap().last().unwrap()["status"].clone();
+    let keyed = crate::engine::plan::fingerprint(&ctx.salt("uid-1"), token.as_bytes());
+    assert_eq!(status["secretHashes"], json!({pointer: keyed}));
+}

@@ -329,6 +329,7 @@ mod tests {
             resolved: resolved.iter().map(|s| s.to_string()).collect(),
             unresolved: unresolved.iter().map(|s| s.to_string()).collect(),
             written: BTreeMap::new(),
+            rekeyed: BTreeMap::new(),
         }
     }
 

@@ -16,6 +16,8 @@ pub struct SecretPointers {
     /// whether the value differs from it: how a secret that Sinch does not return in clear is
     /// compared (rule 7).
     pub written: BTreeMap<String, bool>,
+    /// Of those, the ones whose hash matched only the legacy fingerprint, with the keyed one.
+    pub rekeyed: BTreeMap<String, String>,
 }
 
 impl SecretPointers {

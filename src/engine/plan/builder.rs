@@ -11,6 +11,7 @@ use crate::model::Kind;
 use crate::sinch::error::Class;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// The secret pointers of a desired body; with hashes recorded at the last write, whether each
 /// value differs from what was written.
@@ -20,6 +21,7 @@ pub(super) fn pointers(
     salt: &str,
     body: &Map<String, Value>,
 ) -> SecretPointers {
+    let mut rekeyed = BTreeMap::new();
     SecretPointers {
         written: uses
             .iter()
@@ -27,14 +29,18 @@ pub(super) fn pointers(
             .filter_map(|u| {
                 let hash = recorded.secret_hashes.get(&u.pointer)?;
                 let value = diff::value_at(body, &u.pointer)?.as_str()?.as_bytes();
-                let same = fingerprint(salt, value) == *hash
-                    || recorded
-                        .legacy_salt
-                        .as_deref()
-                        .is_some_and(|legacy| legacy_fingerprint(legacy, value) == *hash);
-                Some((u.pointer.clone(), !same))
+                let keyed = fingerprint(salt, value);
+                let legacy = recorded
+                    .legacy_salt
+                    .as_deref()
+                    .is_some_and(|legacy| legacy_fingerprint(legacy, value) == *hash);
+                if legacy && keyed != *hash {
+                    rekeyed.insert(u.pointer.clone(), keyed.clone());
+                }
+                Some((u.pointer.clone(), keyed != *hash && !legacy))
             })
             .collect(),
+        rekeyed,
         resolved: uses
             .iter()
             .filter(|u| u.unresolved.is_none())
@@ -164,6 +170,7 @@ impl Builder<'_> {
             after: Vec::new(),
             app_from: None,
             observed,
+            rekeyed: BTreeMap::new(),
         }
     }
 
@@ -196,6 +203,7 @@ impl Builder<'_> {
             observed(&self.options.salt, Some(live)),
         );
         c.fields = std::mem::take(&mut update.fields);
+        c.rekeyed = wanted.secrets.rekeyed.clone();
         c.notes = unresolved_notes(wanted.uses);
         let hidden = diff::hidden_secrets(&wanted.wire, &live_map, &wanted.secrets);
         if hidden > 0 {
@@ -273,5 +281,14 @@ mod tests {
         // A rotated value differs under either.
         assert!(changed(&recorded(legacy_fingerprint("uid-1", b"old")))[pointer]);
         assert!(changed(&recorded(fingerprint("secret-salt", b"old")))[pointer]);
+        // A matching legacy hash is keyed anew (the status then holds no hash salted with the
+        // public uid); a keyed or rotated one is not.
+        let rekeyed = |r: &Recorded| pointers(&[token_use()], r, "secret-salt", body).rekeyed;
+        assert_eq!(
+            rekeyed(&recorded(legacy_fingerprint("uid-1", value))),
+            [(pointer.to_string(), fingerprint("secret-salt", value))].into()
+        );
+        assert!(rekeyed(&recorded(fingerprint("secret-salt", value))).is_empty());
+        assert!(rekeyed(&recorded(legacy_fingerprint("uid-1", b"old"))).is_empty());
     }
 }

@@ -21,6 +21,8 @@ mod webhooks;
 
 pub use kinds::template_update;
 pub use prune::delete;
+#[cfg(test)]
+pub(crate) use saved::legacy_fingerprint;
 pub use saved::{fingerprint, observed, stale};
 
 pub const FORMAT_VERSION: &str = "1";
@@ -112,6 +114,11 @@ pub struct Change {
     /// A fingerprint of the live object this change was planned from (`absent` when none): a
     /// saved plan is stale when it differs.
     pub observed: String,
+    /// Secret hashes the controller recorded with the public uid as salt (before 0.2) that
+    /// still match, keyed anew: the status then holds nothing a reader could test guesses
+    /// against. By pointer; empty in the CLI.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rekeyed: BTreeMap<String, String>,
 }
 
 impl Change {

@@ -94,6 +94,7 @@ pub fn delete(kind: Kind, name: String, id: String, scope: &Scope, note: String)
         after: Vec::new(),
         app_from: None,
         observed: "absent".into(),
+        rekeyed: Default::default(),
     })
 }
 

@@ -39,7 +39,7 @@ pub fn fingerprint(salt: &str, bytes: &[u8]) -> String {
 }
 
 /// The fingerprint of versions before 0.2: `sha256(salt, 0, bytes)` with the public uid as salt.
-pub(super) fn legacy_fingerprint(salt: &str, bytes: &[u8]) -> String {
+pub(crate) fn legacy_fingerprint(salt: &str, bytes: &[u8]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(salt.as_bytes());
     ctx.update(&[0]);
