@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 /// A failed read is shared only this long (by the reconciles waiting for it and those that come
 /// right after), so that N objects backing off do not read N times, and an outage ends soon.
 const ERROR_REUSE: Duration = Duration::from_secs(2);
+/// A failure whose answer asked for a wait (`Retry-After`: a throttled project) is shared until
+/// that wait passed, at most this long: every object of the scope then fails at once, holding
+/// no worker and sending nothing, instead of each waiting its turn (one tenant's throttled
+/// project stalled every tenant's objects of that kind).
+const RETRY_AFTER_REUSE: Duration = Duration::from_secs(300);
 
 /// One list as last read, or being read.
 struct Piece<T> {
@@ -61,10 +66,11 @@ impl<T: Clone> Piece<T> {
         *self.used.lock().expect("never poisoned") = Instant::now();
         let mut slot = self.slot.lock().await;
         if let Some(e) = slot.as_ref() {
-            let keep = if e.read.is_ok() {
-                max_age
-            } else {
-                max_age.min(ERROR_REUSE)
+            let keep = match &e.read {
+                Ok(_) => max_age,
+                Err(failed) => failed
+                    .retry_after
+                    .map_or(ERROR_REUSE, |wait| wait.clamp(ERROR_REUSE, RETRY_AFTER_REUSE)),
             };
             if e.at.elapsed() <= keep {
                 return (e.read.clone(), e.at);

@@ -28,6 +28,9 @@ pub type Read<T> = Result<Arc<T>, ReadError>;
 pub struct ReadError {
     pub message: String,
     pub class: Class,
+    /// The wait the server asked for (`Retry-After`): no read of this list is worth sending
+    /// before it passed.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl From<RequestError> for ReadError {
@@ -35,6 +38,7 @@ impl From<RequestError> for ReadError {
         ReadError {
             class: e.class(),
             message: e.to_string(),
+            retry_after: e.retry_after(),
         }
     }
 }

@@ -149,6 +149,14 @@ impl ErrorKind {
 }
 
 impl RequestError {
+    /// The wait the server asked for with its last answer (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match &self.kind {
+            ErrorKind::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match &self.kind {
             ErrorKind::Status { status, .. } => Some(*status),
