@@ -1609,3 +1609,50 @@ async fn plan_errors_carry_the_class_of_the_read_that_failed() {
         "not planned: ConversationApp team/shop has an error"
     );
 }
+
+/// The order of the credentials is the app's channel priority: swapping two channels in the
+/// manifest plans one priority change and sends the whole list in the declared order; Sinch
+/// keeps it, so the next plan has no changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reorder_of_channels_is_one_patch_of_the_list_in_the_declared_order() {
+    let sim = start().await;
+    let two = APP.replace(
+        "  channelCredentials:\n",
+        "  channelCredentials:\n    - channel: WHATSAPP\n      staticBearer:\n        claimedIdentity: \"15550001111\"\n        tokenRef: {name: shop-secrets, key: whatsapp}\n",
+    );
+    let dir = write_dir(&[("app.yaml", &two), ("secrets.yaml", SECRETS)]);
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // SMS first now.
+    let swapped = APP.replace(
+        "        tokenRef: {name: shop-secrets, key: sms}\n",
+        "        tokenRef: {name: shop-secrets, key: sms}\n    - channel: WHATSAPP\n      staticBearer:\n        claimedIdentity: \"15550001111\"\n        tokenRef: {name: shop-secrets, key: whatsapp}\n",
+    );
+    std::fs::write(dir.path().join("app.yaml"), swapped).unwrap();
+    let out = run(&sim, &["plan", "-f", path(dir.path())]).await;
+    assert!(
+        stdout(&out).contains("  ~ channel_credentials (priority): [\"WHATSAPP\",\"SMS\"] -> [\"SMS\",\"WHATSAPP\"]\n"),
+        "{}",
+        stdout(&out)
+    );
+    sim.reset_stats();
+    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let patch = sim
+        .journal()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("one PATCH");
+    assert_eq!(patch.query.as_deref(), Some("update_mask=channel_credentials"));
+    let channels: Vec<&str> = patch.body.as_ref().unwrap()["channel_credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["SMS", "WHATSAPP"]);
+    assert_eq!(sim.stats().writes, 1);
+    let out = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

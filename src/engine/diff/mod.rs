@@ -74,6 +74,18 @@ fn is_set(field: &str) -> bool {
     field == "triggers"
 }
 
+/// Keyed lists whose order is meaning too: "The order of the credentials defines the app channel
+/// priority" (the app's fallback order; Conversation API, App). A reorder is a change, sent as
+/// the whole list in the declared order.
+fn is_ordered(field: &str) -> bool {
+    field == "channel_credentials"
+}
+
+/// The keys of a keyed list, in its order.
+fn keys_of(field: &str, items: &[Value]) -> Vec<String> {
+    items.iter().map(|v| list_key(field, v).unwrap_or_default()).collect()
+}
+
 fn scalar_eq(d: &Value, l: &Value) -> bool {
     match (d, l) {
         _ if is_default(d) && is_default(l) => true,
@@ -118,6 +130,9 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
                 return a == b;
             }
             if d.len() != l.len() {
+                return false;
+            }
+            if is_ordered(field) && keys_of(field, d) != keys_of(field, l) {
                 return false;
             }
             d.iter().enumerate().all(|(i, dv)| {
@@ -243,6 +258,20 @@ pub fn field_changes(
                     });
                 }
             }
+            // The elements both hold, in another order: the priority changes.
+            if is_ordered(field) {
+                let (dk, lk) = (keys_of(field, d), keys_of(field, l));
+                let common = |keys: &[String], other: &[String]| -> Vec<String> {
+                    keys.iter().filter(|k| other.contains(k)).cloned().collect()
+                };
+                if common(&dk, &lk) != common(&lk, &dk) {
+                    out.push(FieldChange {
+                        path: format!("{path} (priority)"),
+                        before: Some(Value::from(lk)),
+                        after: Some(Value::from(dk)),
+                    });
+                }
+            }
         }
         _ if SECRET_FIELDS.contains(&field) => out.push(FieldChange {
             path: path.to_string(),
@@ -361,6 +390,34 @@ mod tests {
                 after: Some(json!(30))
             }]
         );
+    }
+
+    /// The order of the credentials is the app's channel priority: a reorder alone is a change,
+    /// shown as one, and sent as the whole list in the declared order.
+    #[test]
+    fn a_reorder_of_channels_is_a_priority_change_sent_in_the_declared_order() {
+        let wa = json!({"channel": "WHATSAPP", "static_bearer": {"claimed_identity": "1"}});
+        let sms = json!({"channel": "SMS", "static_bearer": {"claimed_identity": "2"}});
+        let live = obj(json!({"channel_credentials": [
+            {"channel": "WHATSAPP", "state": {"status": "ACTIVE"}, "static_bearer": {"claimed_identity": "1"}},
+            {"channel": "SMS", "state": {"status": "ACTIVE"}, "static_bearer": {"claimed_identity": "2"}}]}));
+        let swapped = obj(json!({"channel_credentials": [sms.clone(), wa.clone()]}));
+        let u = update(&swapped, &live, &[], &SecretPointers::default());
+        assert_eq!(u.mask, ["channel_credentials"]);
+        assert_eq!(Value::Object(u.body), json!({"channel_credentials": [sms, wa]}));
+        assert_eq!(
+            u.fields,
+            [FieldChange {
+                path: "channel_credentials (priority)".into(),
+                before: Some(json!(["WHATSAPP", "SMS"])),
+                after: Some(json!(["SMS", "WHATSAPP"]))
+            }]
+        );
+        // In the live order: nothing to do.
+        let same = obj(
+            json!({"channel_credentials": [wa, json!({"channel": "SMS", "static_bearer": {"claimed_identity": "2"}})]}),
+        );
+        assert!(update(&same, &live, &[], &SecretPointers::default()).mask.is_empty());
     }
 
     #[test]
