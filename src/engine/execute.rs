@@ -185,7 +185,11 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
                 },
             }
         }
-        Err(e) if is_stale_template(&request, &e) => retry_template(project, &request).await,
+        Err(e) if may_be_stale_template(&request, &e) => retry_template(project, &request, e).await,
+        Err(e) if e.is_not_found() && Request::settings_created_instead(&request).is_some() => {
+            let create = Request::settings_created_instead(&request).expect("just checked");
+            Box::pin(send(project, create, id)).await
+        }
         Err(e) if request.method == Method::Delete && e.is_not_found() => Status::Done {
             id,
             note: Some("already gone from Sinch".into()),
@@ -207,15 +211,25 @@ fn created_id(answer: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn is_stale_template(request: &Request, e: &RequestError) -> bool {
+/// A template PUT refused in a way a stale version may be refused. Sinch documents that the
+/// latest version must be sent, not the status of a stale one: 409 `ABORTED`, 400
+/// `FAILED_PRECONDITION` and 412 are all plausible (docs/sinch-api.md).
+fn may_be_stale_template(request: &Request, e: &RequestError) -> bool {
     request.api == Api::Template
         && request.method == Method::Put
-        && matches!(&e.kind, ErrorKind::Status { status: 409, .. })
+        && matches!(
+            &e.kind,
+            ErrorKind::Status {
+                status: 400 | 409 | 412,
+                ..
+            }
+        )
 }
 
 /// Rule 4: the template changed since it was read. Read it again and plan it once more; never
-/// overwrite blindly.
-async fn retry_template(project: &Project, request: &Request) -> Status {
+/// overwrite blindly. A 400 or 412 whose template still has the version sent was refused for
+/// something else: that refusal is the outcome.
+async fn retry_template(project: &Project, request: &Request, refused: RequestError) -> Status {
     let desired: Template = match request.body.clone().map(serde_json::from_value) {
         Some(Ok(t)) => t,
         _ => return Status::failed("the template request has no body"),
@@ -230,6 +244,12 @@ async fn retry_template(project: &Project, request: &Request) -> Status {
             };
         }
     };
+    if refused.status() != Some(409) && live.version == desired.version {
+        return Status::Failed {
+            message: refused.to_string(),
+            class: refused.class(),
+        };
+    }
     match template_update(&desired, &live) {
         None => Status::Done {
             id: Some(id),

@@ -383,6 +383,15 @@ impl Request {
         .body(body)
     }
 
+    /// The create that stands for an update of settings Sinch showed but does not hold yet
+    /// (a fresh project may answer GET with defaults and PATCH with 404 until a POST).
+    pub fn settings_created_instead(update: &Request) -> Option<Request> {
+        (update.route == SETTINGS && update.method == Method::Patch).then(|| Request {
+            method: Method::Post,
+            ..update.clone()
+        })
+    }
+
     pub fn delete_settings(project: &str) -> Request {
         Request::new(
             Api::Conversation,

@@ -74,6 +74,20 @@ fn is_set(field: &str) -> bool {
     field == "triggers"
 }
 
+/// What Sinch holds for an object it answers as `null` (or leaves out): its documented defaults.
+/// `message_retry_settings` and `delivery_report_based_fallback` may come back `null` (the Java
+/// SDK's own fixture; the Node SDK types them `| null`): a manifest declaring the defaults is
+/// then in sync, not a PATCH on every run.
+fn server_default(field: &str) -> Option<Value> {
+    match field {
+        "message_retry_settings" => Some(serde_json::json!({"retry_duration": 3600})),
+        "delivery_report_based_fallback" => {
+            Some(serde_json::json!({"enabled": false, "delivery_report_waiting_time": 0}))
+        }
+        _ => None,
+    }
+}
+
 /// Keyed lists whose order is meaning too: "The order of the credentials defines the app channel
 /// priority" (the app's fallback order; Conversation API, App). A reorder is a change, sent as
 /// the whole list in the declared order.
@@ -108,7 +122,11 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
     match desired {
         Value::Object(d) => {
             let empty = Map::new();
-            let l = live.as_object().unwrap_or(&empty);
+            let default = live.is_null().then(|| server_default(field)).flatten();
+            let l = live
+                .as_object()
+                .or(default.as_ref().and_then(Value::as_object))
+                .unwrap_or(&empty);
             d.iter().all(|(k, dv)| {
                 covers(
                     dv,
@@ -389,6 +407,24 @@ mod tests {
                 before: Some(json!(180)),
                 after: Some(json!(30))
             }]
+        );
+    }
+
+    /// Settings Sinch answers as `null` hold their documented defaults: declaring them is no change.
+    #[test]
+    fn a_null_object_sinch_answers_holds_its_documented_defaults() {
+        let live = obj(json!({"message_retry_settings": null, "delivery_report_based_fallback": null}));
+        let defaults = obj(json!({"message_retry_settings": {"retry_duration": 3600},
+                                  "delivery_report_based_fallback": {"enabled": false}}));
+        assert!(
+            update(&defaults, &live, &[], &SecretPointers::default())
+                .mask
+                .is_empty()
+        );
+        let other = obj(json!({"message_retry_settings": {"retry_duration": 60}}));
+        assert_eq!(
+            update(&other, &live, &[], &SecretPointers::default()).mask,
+            ["message_retry_settings"]
         );
     }
 

@@ -26,9 +26,18 @@ impl SecretPointers {
     }
 }
 
-/// A value the API hides: `********`.
+/// A value the API hides. Sinch does not document how it masks (docs/sinch-api.md): all stars
+/// (`********`), stars or bullets before or after a visible part (`****1234`, `ab••••`), or an
+/// ellipsis (`abc…`, `abc...`) are all taken as masked, so that no converged apply rewrites a
+/// credential (which resets the channel's state) because a masked value differs from the
+/// Secret. A real token holds none of these runs.
 pub fn is_masked(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c == '*')
+    !s.is_empty()
+        && (s.chars().all(|c| c == '*')
+            || s.contains("***")
+            || s.contains("•••")
+            || s.ends_with('…')
+            || s.ends_with("..."))
 }
 
 /// The pointers of the non-empty secret strings in `value`.
@@ -210,5 +219,21 @@ mod tests {
         );
         let u = update(&desired, &live, &[], &s);
         assert!(u.mask.is_empty() && u.blocked.is_empty());
+    }
+
+    #[test]
+    fn every_plausible_mask_is_taken_as_masked_and_no_token_is() {
+        for masked in ["********", "****1234", "ab****", "••••5678", "abc…", "sk-abc..."] {
+            assert!(super::is_masked(masked), "{masked}");
+        }
+        for token in [
+            "canary-sms-token-1f3c",
+            "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+            "a*b",
+            "x.y",
+            "",
+        ] {
+            assert!(!super::is_masked(token), "{token}");
+        }
     }
 }
