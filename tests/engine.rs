@@ -1656,3 +1656,161 @@ async fn a_reorder_of_channels_is_one_patch_of_the_list_in_the_declared_order() 
     let out = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// The undocumented answers the simulator can play, each with the default one.
+fn every_variant() -> Vec<Vec<sim::Variant>> {
+    use clap::ValueEnum;
+    let mut all = vec![Vec::new()];
+    all.extend(sim::Variant::value_variants().iter().map(|v| vec![*v]));
+    all
+}
+
+/// A template changed in Sinch between the read and the PUT: whether Sinch answers the stale
+/// version 409 `ABORTED` or 400 `FAILED_PRECONDITION`, the template is read again and replaced
+/// once at its new version.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_template_put_is_read_again_whatever_status_refuses_it() {
+    use sinch_operator::engine::{self, Defaults, execute, observe, plan};
+    use sinch_operator::{load, validate};
+    for variants in [vec![], vec![sim::Variant::StalePut400]] {
+        let sim = start_with(sim::Config {
+            variants: variants.clone(),
+            ..sim::Config::default()
+        })
+        .await;
+        let template = json!({"id": "hello", "default_translation": "en-US", "translations": [
+            {"language_code": "en-US", "version": "1", "text_message": {"text": "Hello"}}]});
+        let theirs = api(&sim, Region::Us);
+        theirs
+            .create_template(&serde_json::from_value(template.clone()).unwrap())
+            .await
+            .unwrap();
+        let tpl = "apiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {name: hello, namespace: team}\nspec:\n  defaultTranslation: en-US\n  translations:\n    - languageCode: en-US\n      version: \"1\"\n      textMessage: {text: Hello there}\n";
+        let (mut docs, mut errors) = (Vec::new(), Vec::new());
+        load::parse_bytes("t.yaml", tpl.as_bytes(), &mut docs, &mut errors);
+        let input = validate::validate(docs, errors).unwrap();
+        let defaults = Defaults {
+            project: Some(PROJECT.into()),
+            region: Region::Us,
+        };
+        let targets = engine::targets(&input, &defaults).unwrap();
+        let client = Client::new(Config {
+            endpoints: sim.endpoints(),
+            ..Config::default()
+        })
+        .unwrap();
+        let credentials = Credentials {
+            key_id: "key-id".into(),
+            key_secret: Sensitive(KEY_SECRET.into()),
+        };
+        let source = observe::Direct {
+            client: &client,
+            credentials: &credentials,
+        };
+        let live = observe::observe(&source, &targets, false).await;
+        let planned = plan::build(&input, &targets, &live, &plan::Options::default());
+        // Someone else's edit after the read: the plan's version is stale now.
+        let mut edited = template.clone();
+        edited["version"] = json!(1);
+        edited["description"] = json!("edited in the dashboard");
+        theirs
+            .update_template("hello", &serde_json::from_value(edited).unwrap())
+            .await
+            .unwrap();
+        sim.reset_stats();
+        let outcomes = execute::execute(&planned, "", &client, &credentials, &input.secrets, &|_, _| {}).await;
+        assert!(
+            matches!(&outcomes[0].status, execute::Status::Done { note: Some(n), .. } if n == "changed in Sinch meanwhile; replaced version 2"),
+            "{variants:?}: {:?}",
+            outcomes[0].status
+        );
+        let t = format!("/us/v2/projects/{PROJECT}/templates/hello");
+        let calls: Vec<String> = sim
+            .journal()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(
+            calls,
+            [format!("PUT {t}"), format!("GET {t}"), format!("PUT {t}")],
+            "{variants:?}"
+        );
+        let stored = theirs.get_template("hello").await.unwrap();
+        assert_eq!(stored.version, Some(3), "{variants:?}");
+    }
+}
+
+/// A fresh project's settings: absent (404), or shown with defaults while a PATCH answers 404
+/// until a POST. Either way apply creates them, and the next plan has nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn project_settings_are_created_whether_a_fresh_project_answers_404_or_defaults() {
+    let settings = "apiVersion: conversation.sinch.com/v1alpha1\nkind: ProjectSettings\nmetadata: {name: project, namespace: team}\nspec:\n  contactSettings: {unifiedContactIdEnabled: true}\n";
+    let s = format!("/us/v1/projects/{PROJECT}/settings");
+    for (variants, expected) in [
+        (vec![], vec![format!("POST {s}")]),
+        (
+            vec![sim::Variant::SettingsDefaults],
+            vec![format!("PATCH {s}"), format!("POST {s}")],
+        ),
+    ] {
+        let sim = start_with(sim::Config {
+            variants: variants.clone(),
+            ..sim::Config::default()
+        })
+        .await;
+        let dir = write_dir(&[("settings.yaml", settings)]);
+        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{variants:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let journal = sim.journal();
+        let sent: Vec<String> = writes(&journal)
+            .iter()
+            .filter(|r| r.path.ends_with("/settings"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(sent, expected, "{variants:?}");
+        let out = run(&sim, &["plan", "-f", path(dir.path()), "--detailed-exitcode"]).await;
+        assert_eq!(out.status.code(), Some(0), "{variants:?}: {}", stdout(&out));
+    }
+}
+
+/// Against every undocumented answer the simulator can play (masks of any shape, defaults
+/// answered null, ...), an apply converges: the next apply sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_every_variant_a_second_apply_writes_nothing() {
+    let app = APP.replace(
+        "  retentionPolicy:\n",
+        "  messageRetrySettings: {retryDuration: 3600}\n  deliveryReportBasedFallback: {enabled: false}\n  retentionPolicy:\n",
+    );
+    for variants in every_variant() {
+        let sim = start_with(sim::Config {
+            variants: variants.clone(),
+            ..sim::Config::default()
+        })
+        .await;
+        let dir = write_dir(&[("app.yaml", &app), ("secrets.yaml", SECRETS)]);
+        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{variants:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        sim.reset_stats();
+        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{variants:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(sim.stats().writes, 0, "{variants:?}: {:?}", sim.journal());
+    }
+}

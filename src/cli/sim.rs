@@ -52,6 +52,10 @@ pub struct Args {
     /// Accept only this access key (repeatable); without it any key id and secret are accepted.
     #[arg(long = "key", value_name = "KEY_ID:KEY_SECRET", value_parser = key)]
     pub keys: Vec<(String, String)>,
+    /// Play this answer Sinch leaves undocumented instead of the default one (repeatable; see
+    /// docs/sinch-api.md).
+    #[arg(long = "variant", value_name = "VARIANT", value_enum)]
+    pub variants: Vec<crate::sim::Variant>,
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -95,6 +99,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         mask_secrets: args.mask_secrets,
         state_file: args.state,
         keys: args.keys,
+        variants: args.variants,
     };
     if !args.listen.ip().is_loopback() && config.keys.is_empty() {
         // Its state holds every secret sent to it, and without --key it answers anyone.

@@ -461,6 +461,8 @@ fn region_of(name: &str) -> Result<Region, SimError> {
 fn view(sim: &Shared) -> View {
     View {
         mask_secrets: sim.config.mask_secrets,
+        partial_mask: sim.config.variants.contains(&crate::sim::Variant::PartialMask),
+        null_defaults: sim.config.variants.contains(&crate::sim::Variant::NullDefaults),
     }
 }
 

@@ -108,6 +108,9 @@ pub struct Store {
     /// region -> project id -> its objects.
     #[serde(default)]
     pub regions: BTreeMap<Region, BTreeMap<String, Project>>,
+    /// The undocumented answers played (a setting, not state).
+    #[serde(skip)]
+    pub variants: std::collections::BTreeSet<crate::sim::Variant>,
 }
 
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
@@ -125,18 +128,69 @@ pub struct Project {
     pub identity_conflicts: Vec<IdentityConflict>,
 }
 
-/// How an answer is shown: secrets in clear (the default) or masked.
+/// How an answer is shown: secrets in clear (the default) or masked, and the variants that
+/// change what an answer shows.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct View {
     pub mask_secrets: bool,
+    /// [`Variant::PartialMask`](crate::sim::Variant::PartialMask).
+    pub partial_mask: bool,
+    /// [`Variant::NullDefaults`](crate::sim::Variant::NullDefaults).
+    pub null_defaults: bool,
 }
 
 impl View {
     fn show(self, mut value: Value) -> Value {
         if self.mask_secrets {
             hide(&mut value, SECRET_FIELDS, MASK);
+        } else if self.partial_mask {
+            mask_partly(&mut value);
+        }
+        if self.null_defaults {
+            null_defaults(&mut value);
         }
         value
+    }
+}
+
+/// Every secret as `****` and its last four characters.
+fn mask_partly(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) && !s.is_empty() => {
+                        let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+                        *s = format!("****{tail}");
+                    }
+                    _ => mask_partly(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_partly),
+        _ => {}
+    }
+}
+
+/// An app's retry settings and fallback as `null` while they hold their defaults.
+fn null_defaults(value: &mut Value) {
+    if let Some(apps) = value.get_mut("apps").and_then(Value::as_array_mut) {
+        apps.iter_mut().for_each(null_defaults);
+        return;
+    }
+    let defaults = [
+        ("message_retry_settings", serde_json::json!({"retry_duration": 3600})),
+        (
+            "delivery_report_based_fallback",
+            serde_json::json!({"enabled": false, "delivery_report_waiting_time": 0}),
+        ),
+    ];
+    for (field, default) in defaults {
+        if let Some(v) = value.get_mut(field)
+            && *v == default
+        {
+            *v = Value::Null;
+        }
     }
 }
 

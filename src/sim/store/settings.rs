@@ -12,9 +12,17 @@ const CONFLICTS_MAX_PAGE: usize = 20;
 
 impl Store {
     pub fn get_settings(&mut self, region: Region, project: &str) -> Result<Value> {
+        let defaults = self.variants.contains(&crate::sim::Variant::SettingsDefaults);
         let p = self.project(region, project);
-        let settings = p.settings.as_ref().ok_or_else(|| settings_not_found(project))?;
-        Ok(settings_view(project, settings))
+        match &p.settings {
+            Some(settings) => Ok(settings_view(project, settings)),
+            // Shown, but not held: a PATCH still answers 404 until a POST.
+            None if defaults => {
+                let shown = json!({"contact_settings": {"unified_contact_id_enabled": false}});
+                Ok(settings_view(project, shown.as_object().expect("an object")))
+            }
+            None => Err(settings_not_found(project)),
+        }
     }
 
     pub fn create_settings(&mut self, region: Region, project: &str, body: Object) -> Result<Value> {

@@ -66,10 +66,14 @@ impl Store {
             .as_i64()
             .or_else(|| body["version"].as_str().and_then(|s| s.parse().ok()));
         if sent != Some(current) {
-            return Err(SimError::aborted(format!(
+            let message = format!(
                 "template {id} is at version {current}; the update was made against version {}: read it again",
                 body["version"]
-            )));
+            );
+            return Err(match self.variants.contains(&crate::sim::Variant::StalePut400) {
+                true => SimError::failed_precondition(message),
+                false => SimError::aborted(message),
+            });
         }
         let time = now();
         let mut template = stored.clone();
