@@ -45,8 +45,10 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let kube = kube::Client::new(service, "default");
     let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // The controller's retry policy: 10 s of waits at most.
     let sinch = Client::new(Config {
         endpoints: sim.endpoints(),
+        retry: crate::sinch::client::RetryPolicy::controller(),
         ..Config::default()
     })
     .unwrap();

@@ -166,3 +166,59 @@ async fn a_refused_shared_read_is_reported_on_every_object_as_its_class_says() {
         assert!(requeue_secs(action) > 300.0, "{action:?}");
     }
 }
+
+/// One tenant's project answers 429 asking for a minute's wait, for as long as it likes: all
+/// its objects cost one request, none waits through the minute holding a worker (its failure is
+/// shared until the wait passed, not only for the usual two seconds), and another tenant's app
+/// in another project is created meanwhile.
+#[tokio::test]
+async fn a_throttled_project_costs_one_request_and_stalls_no_other_project() {
+    let (ctx, api, sim) = context().await;
+    sim.inject(crate::sim::Fault {
+        status: 429,
+        times: 1000,
+        retry_after: Some(60),
+        after_write: false,
+        matching: Some("/projects/p-throttled/".into()),
+        message: None,
+    });
+    let bare = |name: &str, project: &str| {
+        app(
+            json!({"metadata": {"name": name, "uid": format!("uid-{name}"), "finalizers": [FINALIZER]},
+                   "spec": {"projectId": project, "displayName": name, "channelCredentials": null}}),
+        )
+    };
+    let throttled: Vec<ConversationApp> = (0..8).map(|i| bare(&format!("t-{i}"), "p-throttled")).collect();
+    let other = bare("other", "p-test");
+    let objects = by_path(&throttled)
+        .into_iter()
+        .chain(by_path(std::slice::from_ref(&other)))
+        .collect();
+    let seen = serve_kube_seen(api, objects, Claims::default());
+    let runs = throttled.iter().map(|a| reconcile(Arc::new(a.clone()), ctx.clone()));
+    let (results, created) = tokio::join!(
+        futures_util::future::join_all(runs),
+        reconcile(Arc::new(other.clone()), ctx.clone())
+    );
+    created.unwrap();
+    results.into_iter().for_each(|r| drop(r.unwrap()));
+    let stats = sim.stats();
+    assert_eq!(stats.faults.values().sum::<u64>(), 1, "{stats:?}");
+    assert_eq!(
+        stats.count("POST /{region}/v1/projects/{project_id}/apps"),
+        1,
+        "{stats:?}"
+    );
+    // Past the usual two seconds of a shared failure: still no request before the minute.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for a in &throttled {
+        reconcile(Arc::new(a.clone()), ctx.clone()).await.unwrap();
+    }
+    assert_eq!(sim.stats().faults.values().sum::<u64>(), 1, "{:?}", sim.stats());
+    let statuses = seen.statuses.lock().unwrap().clone();
+    let refused = statuses
+        .iter()
+        .filter(|s| condition(s, "Synced")["reason"] == "SinchUnavailable")
+        .count();
+    assert_eq!(refused, 16, "{statuses:?}");
+}
