@@ -955,6 +955,23 @@ impl Hostile {
         )
     }
 
+    /// A client of this server, authenticated with the key itself (no token endpoint).
+    fn client(&self, retry: RetryPolicy) -> Client {
+        let url = self.url.clone();
+        let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
+            "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
+            _ => None,
+        })
+        .unwrap();
+        Client::new(Config {
+            endpoints,
+            auth: AuthMode::Basic,
+            retry,
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
     fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
     }
@@ -1132,19 +1149,7 @@ async fn a_throttled_project_gives_up_within_the_wait_budget_and_others_go_on() 
         false => http("200 OK", &["Content-Type: application/json"], r#"{"apps":[]}"#),
     })
     .await;
-    let url = server.url.clone();
-    let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
-        "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
-        _ => None,
-    })
-    .unwrap();
-    let client = Client::new(Config {
-        endpoints,
-        auth: AuthMode::Basic,
-        retry: RetryPolicy::controller(),
-        ..Config::default()
-    })
-    .unwrap();
+    let client = server.client(RetryPolicy::controller());
     let throttled = client.project("throttled", Region::Us, credentials());
     let other = client.project("other", Region::Us, credentials());
     let started = Instant::now();
@@ -1216,18 +1221,7 @@ async fn an_answer_naming_another_object_retargets_nothing() {
         ),
     })
     .await;
-    let url = server.url.clone();
-    let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
-        "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
-        _ => None,
-    })
-    .unwrap();
-    let client = Client::new(Config {
-        endpoints,
-        auth: AuthMode::Basic,
-        ..Config::default()
-    })
-    .unwrap();
+    let client = server.client(RetryPolicy::default());
     let change = |id: Option<&str>, request: Request| Change {
         kind: sinch_operator::model::Kind::ConversationApp,
         name: "shop/web".into(),

@@ -89,6 +89,13 @@ fn writes(journal: &[Recorded]) -> Vec<&Recorded> {
     journal.iter().filter(|r| r.method != "GET").collect()
 }
 
+/// `apply --auto-approve` of `dir`, which must succeed; `what` names the case in a failure.
+async fn apply_ok(sim: &Sim, dir: &Path, what: &str) -> Output {
+    let out = run(sim, &["apply", "-f", path(dir), "--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{what}: {}{}", stdout(&out), stderr(&out));
+    out
+}
+
 fn write_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
@@ -1621,8 +1628,7 @@ async fn a_reorder_of_channels_is_one_patch_of_the_list_in_the_declared_order() 
         "  channelCredentials:\n    - channel: WHATSAPP\n      staticBearer:\n        claimedIdentity: \"15550001111\"\n        tokenRef: {name: shop-secrets, key: whatsapp}\n",
     );
     let dir = write_dir(&[("app.yaml", &two), ("secrets.yaml", SECRETS)]);
-    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    apply_ok(&sim, dir.path(), "WHATSAPP first").await;
 
     // SMS first now.
     let swapped = APP.replace(
@@ -1637,8 +1643,7 @@ async fn a_reorder_of_channels_is_one_patch_of_the_list_in_the_declared_order() 
         stdout(&out)
     );
     sim.reset_stats();
-    let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    apply_ok(&sim, dir.path(), "SMS first").await;
     let patch = sim
         .journal()
         .into_iter()
@@ -1759,14 +1764,7 @@ async fn project_settings_are_created_whether_a_fresh_project_answers_404_or_def
         })
         .await;
         let dir = write_dir(&[("settings.yaml", settings)]);
-        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{variants:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        apply_ok(&sim, dir.path(), &format!("{variants:?}")).await;
         let journal = sim.journal();
         let sent: Vec<String> = writes(&journal)
             .iter()
@@ -1794,23 +1792,9 @@ async fn under_every_variant_a_second_apply_writes_nothing() {
         })
         .await;
         let dir = write_dir(&[("app.yaml", &app), ("secrets.yaml", SECRETS)]);
-        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{variants:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        apply_ok(&sim, dir.path(), &format!("{variants:?}")).await;
         sim.reset_stats();
-        let out = run(&sim, &["apply", "-f", path(dir.path()), "--auto-approve"]).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{variants:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        apply_ok(&sim, dir.path(), &format!("{variants:?}")).await;
         assert_eq!(sim.stats().writes, 0, "{variants:?}: {:?}", sim.journal());
     }
 }

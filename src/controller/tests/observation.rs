@@ -201,7 +201,9 @@ async fn a_throttled_project_costs_one_request_and_stalls_no_other_project() {
         reconcile(Arc::new(other.clone()), ctx.clone())
     );
     created.unwrap();
-    results.into_iter().for_each(|r| drop(r.unwrap()));
+    for result in results {
+        result.unwrap();
+    }
     let stats = sim.stats();
     assert_eq!(stats.faults.values().sum::<u64>(), 1, "{stats:?}");
     assert_eq!(

@@ -24,6 +24,19 @@ fn bare_app(extra: Value) -> ConversationApp {
     serde_json::from_value(v).unwrap()
 }
 
+/// Deletes `obj` as if its status recorded the app `id` (forged, or left by an earlier object).
+async fn delete_with_status_naming(obj: &ConversationApp, id: &str, ctx: &Arc<Context>) {
+    let mut gone = serde_json::to_value(obj).unwrap();
+    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
+    reconcile(
+        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+}
+
 fn synced(patches: &Arc<Mutex<Vec<Value>>>) -> (String, String, String) {
     let last = patches.lock().unwrap().last().cloned().expect("a status was written");
     let c = condition(&last, "Synced");
@@ -127,15 +140,7 @@ async fn what_another_namespace_manages_is_never_changed_nor_deleted() {
     assert_eq!(sim.stats().writes, 0);
 
     // A status naming that app (as if forged) deletes nothing either.
-    let mut gone = serde_json::to_value(&obj).unwrap();
-    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
-    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
-    reconcile(
-        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
-        ctx.clone(),
-    )
-    .await
-    .unwrap();
+    delete_with_status_naming(&obj, &id, &ctx).await;
     assert_eq!(sim.stats().writes, 0);
     assert_eq!(claim_specs(&claims), [theirs["spec"].clone()], "their claim stays");
 }
@@ -484,15 +489,7 @@ async fn a_claim_of_an_earlier_object_of_the_same_name_is_taken_only_by_adoption
     assert_eq!(sim.stats().writes, 0);
 
     // A forged status naming the app deletes nothing either.
-    let mut gone = serde_json::to_value(&obj).unwrap();
-    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
-    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
-    reconcile(
-        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
-        ctx.clone(),
-    )
-    .await
-    .unwrap();
+    delete_with_status_naming(&obj, &id, &ctx).await;
     assert_eq!(sim.stats().writes, 0);
 
     // Adopted: the old claim is replaced by this object's.
