@@ -59,6 +59,10 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Access keys (id, secret) accepted; empty: any key is.
     pub keys: Vec<(String, String)>,
+    /// Top-level app fields (`processing_mode`...) whose updates are accepted and not kept: a
+    /// PATCH that writes one answers 200 and the app keeps its own value, as a service that
+    /// ignores or normalises a field might. A create still stores them.
+    pub ignore_updates_of: Vec<String>,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             mask_secrets: false,
             state_file: None,
             keys: Vec::new(),
+            ignore_updates_of: Vec::new(),
         }
     }
 }
@@ -369,6 +374,18 @@ impl Sim {
     /// process only (`GET /_sim/requests` redacts them).
     pub fn journal(&self) -> Vec<Recorded> {
         self.shared.journal()
+    }
+
+    /// Every access token the token endpoint handed out (expired ones too), for tests in this
+    /// process that assert no output shows one.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared
+            .tokens
+            .lock()
+            .expect("never poisoned")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Ends the life of every token handed out so far.
