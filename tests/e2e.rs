@@ -4,6 +4,7 @@
 //!
 //! Each test has its own namespace, simulator, controller and Lease. Run with `scripts/e2e`.
 
+use base64::Engine as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -207,10 +208,17 @@ fn free_port() -> u16 {
 struct Controller {
     child: Child,
     metrics: String,
+    /// Its stderr: the log.
+    log: PathBuf,
 }
 
 impl Controller {
     fn start(sim: &Sim, ns: &str, lease: &str, extra: &[&str]) -> Controller {
+        Controller::start_logging(sim, ns, lease, extra, "info,kube=warn")
+    }
+
+    /// With `SINCH_OPERATOR_LOG=filter`.
+    fn start_logging(sim: &Sim, ns: &str, lease: &str, extra: &[&str], filter: &str) -> Controller {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
         cmd.args(["run", "--lease-name", lease, "--lease-namespace", OPERATOR_NS]);
@@ -230,18 +238,28 @@ impl Controller {
         .env("SINCH_PROJECT_ID", PROJECT)
         .env("SINCH_KEY_ID", "e2e-key")
         .env("SINCH_KEY_SECRET", "canary-operator-key-5150")
-        .env("SINCH_OPERATOR_LOG", "info,kube=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(cluster_dir().join(format!("controller-{lease}-{port}.log"))).unwrap(),
-        ));
+        .env("SINCH_OPERATOR_LOG", filter)
+        .stdout(Stdio::null());
+        let log = cluster_dir().join(format!("controller-{lease}-{port}.log"));
+        cmd.stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
         for (k, v) in sim.env() {
             cmd.env(k, v);
         }
         Controller {
             child: cmd.spawn().unwrap(),
             metrics: format!("http://127.0.0.1:{port}/metrics"),
+            log,
         }
+    }
+
+    /// Whether the process still runs (it has not exited, by a panic or otherwise).
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// What it logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
     }
 
     async fn metrics(&self) -> Option<String> {
@@ -1680,4 +1698,435 @@ spec:
             other => panic!("the operator listed Secrets: {:?}", other.map(|l| l.items.len())),
         }
     }
+}
+
+/// A ConversationApp named `name` with `annotations` (YAML flow mapping entries) and `spec`
+/// fields beyond its display name (`name` too).
+fn app_yaml(name: &str, annotations: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {{name: {name}, annotations: {{{annotations}}}}}\nspec: {{displayName: {name}{spec}}}\n"
+    )
+}
+
+/// A tenant's poll interval of 10^19 s (it once overflowed an `Instant` and panicked the
+/// reconcile) is capped at a day: the object becomes Ready and the process lives on; a new
+/// controller takes the object over as it is, and still serves objects made afterwards.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_tenants_absurd_poll_interval_neither_crashes_the_controller_nor_survives_a_restart() {
+    let started = Instant::now();
+    let ns = &unique("e2e-absurd-poll");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let lease = &unique("absurd-poll");
+    let mut first = Controller::start(&sim, ns, lease, &[]);
+    let absurd = r#"conversation.sinch.com/poll-interval: "10000000000000000000s""#;
+    apply_yaml(&admin, &app_yaml("absurd", absurd, ""), Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    let ready = Instant::now();
+    // The create's read-back (at most 5.5 s after it), whose poll is then due "in 10^19 s": the
+    // requeue that panicked.
+    eventually(Duration::from_secs(30), "the read-back of the create", || async {
+        (first.metric("sinch_operator_reconciles_total").await >= 2.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(ready.elapsed())).await;
+    assert!(first.running(), "the controller exited:\n{}", first.log());
+    assert!(!first.log().contains("panicked"), "{}", first.log());
+
+    // A restart: the new controller reconciles the object (it lists it with its annotation)
+    // and lives on; the object stays Ready, and one made afterwards becomes Ready too.
+    first.terminate();
+    let mut second = Controller::start(&sim, ns, lease, &[]);
+    eventually(
+        Duration::from_secs(30),
+        "the new controller reconciles the absurd object",
+        || async { (second.metric("sinch_operator_reconciles_total").await >= 1.0).then_some(()) },
+    )
+    .await;
+    apply_yaml(&admin, &app_yaml("after", "", ""), Some(ns)).await;
+    all_ready(&admin, ns, 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(second.running(), "the new controller exited:\n{}", second.log());
+    assert!(!second.log().contains("panicked"), "{}", second.log());
+    let absurd = dynamic(&admin, ns, Kind::ConversationApp).get("absurd").await.unwrap();
+    assert_eq!(condition(&absurd, "Ready").unwrap().0, "True", "{absurd:?}");
+    let apps = sinch(&sim, Region::Us).list_apps().await.unwrap();
+    assert_eq!(apps.len(), 2, "nothing created twice: {apps:?}");
+    eprintln!("absurd poll interval: {:?}", started.elapsed());
+}
+
+/// Creates `object` in `ns` with a plain POST whose answer is not parsed: kube's types stop at
+/// serde_json's recursion limit of 128, the API server does not.
+async fn create_unparsed(kube: &kube::Client, ns: &str, plural: &str, object: &Value) {
+    let request = http::Request::post(format!(
+        "/apis/conversation.sinch.com/v1alpha1/namespaces/{ns}/{plural}"
+    ))
+    .header("content-type", "application/json")
+    .body(object.to_string().into_bytes())
+    .unwrap();
+    kube.request_text(request)
+        .await
+        .unwrap_or_else(|e| panic!("creating {plural} in {ns}: {e}"));
+}
+
+/// A condition (status, reason, message) of a Template read without parsing its spec.
+async fn unparsed_condition(
+    kube: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+) -> Option<(String, String, String)> {
+    #[derive(Deserialize)]
+    struct Unparsed {
+        /// Skipped over as text, without recursion.
+        #[serde(rename = "spec")]
+        _spec: Box<serde_json::value::RawValue>,
+        #[serde(default)]
+        status: Value,
+    }
+    let request = http::Request::get(format!(
+        "/apis/conversation.sinch.com/v1alpha1/namespaces/{ns}/templates/{name}"
+    ))
+    .body(Vec::new())
+    .unwrap();
+    let object: Unparsed = serde_json::from_str(&kube.request_text(request).await.unwrap()).unwrap();
+    let c = object.status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?
+        .clone();
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str()?.to_string(),
+    ))
+}
+
+/// A Template (JSON) with one en-US translation holding `message` as its `field`.
+fn template_json(name: &str, id: &str, field: &str, message: Value) -> Value {
+    json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Template", "metadata": {"name": name},
+        "spec": {"templateId": id, "defaultTranslation": "en-US", "translations": [
+            {"languageCode": "en-US", "version": "1", field: message}
+        ]}
+    })
+}
+
+/// A tenant's Template nested past serde_json's recursion limit (the API server takes it) once
+/// failed the list of every Template, in every namespace, at each re-list. Now it alone gets
+/// `InvalidSpec` ("cannot be read"), before and after a restart (whose re-list holds it), while
+/// another namespace's Templates are created; one that parses but nests past validate's 32
+/// levels is `InvalidSpec` too; nothing of either reaches Sinch.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_template_that_cannot_be_parsed_stops_no_other_template_across_a_restart() {
+    let started = Instant::now();
+    let (a, b) = (&unique("e2e-deep-a"), &unique("e2e-deep-b"));
+    let admin = setup(a).await;
+    setup(b).await;
+    let sim = start_sim().await;
+    // The controller watches every namespace (one namespace's list is the others' too): a
+    // connection lets A and B reach Sinch, the other tests' namespaces are refused.
+    let conn = unique("conn-deep");
+    let _connections = Connections(vec![conn.clone()]);
+    apply_yaml(
+        &admin,
+        &format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: e2e-connection, namespace: {OPERATOR_NS}}}
+stringData: {{keyId: {}, keySecret: {}}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: SinchConnection
+metadata: {{name: {conn}}}
+spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{a}, {b}]}}}}
+"#,
+            CONNECTION_KEY.0, CONNECTION_KEY.1
+        ),
+        None,
+    )
+    .await;
+    let nested = |levels: usize| (0..levels).fold(json!("x"), |v, _| json!({"a": v}));
+    let text = |t: &str| json!({"text": t});
+    // In A, before the controller starts: its first list holds them.
+    create_unparsed(
+        &admin,
+        a,
+        "templates",
+        &template_json("unreadable", "e2e-unreadable", "cardMessage", nested(140)),
+    )
+    .await;
+    create_unparsed(
+        &admin,
+        a,
+        "templates",
+        &template_json("too-deep", "e2e-too-deep", "cardMessage", nested(40)),
+    )
+    .await;
+    let lease = &unique("deep");
+    let mut first = Controller::start(&sim, "", lease, &[]);
+    create_unparsed(
+        &admin,
+        b,
+        "templates",
+        &template_json("fine", "e2e-fine", "textMessage", text("Hello")),
+    )
+    .await;
+    all_ready(&admin, b, 1).await;
+
+    let unreadable = || async {
+        let ready = unparsed_condition(&admin, a, "unreadable", "Ready").await?;
+        let synced = unparsed_condition(&admin, a, "unreadable", "Synced").await?;
+        (synced.1 == "InvalidSpec").then_some((ready, synced))
+    };
+    let (ready, synced) = eventually(
+        Duration::from_secs(30),
+        "A's unreadable Template InvalidSpec",
+        unreadable,
+    )
+    .await;
+    assert_eq!((ready.0.as_str(), ready.1.as_str()), ("False", "InvalidSpec"));
+    assert_eq!(synced.0, "False");
+    assert!(synced.2.starts_with("the object cannot be read: "), "{synced:?}");
+    assert!(synced.2.contains("recursion limit exceeded"), "{synced:?}");
+    let templates_a = dynamic(&admin, a, Kind::Template);
+    let too_deep = eventually(Duration::from_secs(30), "A's too deep Template InvalidSpec", || async {
+        let o = templates_a.get("too-deep").await.ok()?;
+        condition(&o, "Synced").filter(|c| c.1 == "InvalidSpec")
+    })
+    .await;
+    assert_eq!(too_deep.0, "False");
+    assert!(
+        too_deep
+            .2
+            .contains("nests 40 levels deep; at most 32 levels are allowed"),
+        "{too_deep:?}"
+    );
+
+    // A restart: the new controller lists every Template again, the unreadable one among them.
+    first.terminate();
+    let mut second = Controller::start(&sim, "", lease, &[]);
+    create_unparsed(
+        &admin,
+        b,
+        "templates",
+        &template_json("after", "e2e-after", "textMessage", text("After")),
+    )
+    .await;
+    all_ready(&admin, b, 2).await;
+    assert!(second.running(), "{}", second.log());
+    assert!(
+        second.log().contains("an object cannot be read"),
+        "the re-list met the unreadable Template: {}",
+        second.log()
+    );
+    let (ready, synced) = unreadable().await.unwrap();
+    assert_eq!((ready.1.as_str(), synced.0.as_str()), ("InvalidSpec", "False"));
+    assert!(synced.2.contains("cannot be read"), "{synced:?}");
+    let o = templates_a.get("too-deep").await.unwrap();
+    assert_eq!(condition(&o, "Synced").unwrap().1, "InvalidSpec");
+
+    // Sinch holds B's two Templates; nothing of A's was sent.
+    let mut ids: Vec<String> = sinch(&sim, Region::Us)
+        .list_templates()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| t.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["e2e-after", "e2e-fine"]);
+    for r in sim.journal() {
+        let sent = format!("{} {:?} {:?}", r.path, r.query, r.body);
+        assert!(
+            !sent.contains("e2e-unreadable") && !sent.contains("e2e-too-deep"),
+            "sent for A: {sent}"
+        );
+    }
+    eprintln!("unparseable template: {:?}", started.elapsed());
+}
+
+/// Sinch accepts an update of processing_mode and keeps its own value (the simulator's
+/// `--ignore-updates-of`). The update is sent once, read back, reported `NotConverging` naming
+/// the field, and not sent again before the object's poll interval (40 s): over 30 s Sinch
+/// receives the app's create and one update.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn an_update_sinch_does_not_keep_is_sent_at_most_once_per_poll_interval() {
+    let started = Instant::now();
+    let ns = &unique("e2e-unkept");
+    let admin = setup(ns).await;
+    let sim = start_sim_with(sim::Config {
+        ignore_updates_of: vec!["processing_mode".into()],
+        ..sim::Config::default()
+    })
+    .await;
+    // The default --min-poll-interval (30 s) lets the annotation's 40 s stand.
+    let _controller = Controller::start(&sim, ns, ns, &[]);
+    let every = "conversation.sinch.com/poll-interval: 40s";
+    apply_yaml(&admin, &app_yaml("stubborn", every, ""), Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    // The create keeps Sinch's default, DISPATCH; the spec then asks for CONVERSATION.
+    let changed = Instant::now();
+    apply_yaml(
+        &admin,
+        &app_yaml("stubborn", every, ", processingMode: CONVERSATION"),
+        Some(ns),
+    )
+    .await;
+    let apps = dynamic(&admin, ns, Kind::ConversationApp);
+    let not_converging = || async {
+        let o = apps.get("stubborn").await.ok()?;
+        condition(&o, "Synced").filter(|c| c.1 == "NotConverging")
+    };
+    let synced = eventually(Duration::from_secs(20), "stubborn NotConverging", not_converging).await;
+    assert_eq!(
+        (synced.0.as_str(), synced.2.as_str()),
+        (
+            "False",
+            "Sinch did not keep the last update (sent again at the next poll): processing_mode: Sinch holds \"DISPATCH\", the spec says \"CONVERSATION\""
+        )
+    );
+
+    // 30 s after the change, 10 s short of the interval: one update, nothing resent.
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(changed.elapsed())).await;
+    let stats = sim.stats();
+    assert_eq!(
+        (
+            stats.count("POST /{region}/v1/projects/{project_id}/apps"),
+            stats.count("PATCH /{region}/v1/projects/{project_id}/apps/{app_id}"),
+            stats.writes
+        ),
+        (1, 1, 2),
+        "{stats:?}"
+    );
+    assert!(not_converging().await.is_some(), "still NotConverging");
+    let warned = events(&admin, ns)
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("NotConverging"))
+        .count();
+    assert_eq!(warned, 1, "one event for the condition");
+    let app = sinch(&sim, Region::Us).list_apps().await.unwrap().remove(0);
+    assert_eq!(app.processing_mode.as_deref(), Some("DISPATCH"));
+    eprintln!("update not kept: {:?}", started.elapsed());
+}
+
+/// Each credential of `secrets` found in `text`, and the word after each `Bearer ` or `Basic `
+/// that is not `(sensitive)`.
+fn credentials_in(text: &str, secrets: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = secrets.iter().filter(|s| text.contains(s.as_str())).cloned().collect();
+    for scheme in ["Bearer ", "Basic "] {
+        for (at, _) in text.match_indices(scheme) {
+            let next = &text[at + scheme.len()..];
+            if !next.starts_with(sinch_operator::sinch::SENSITIVE) {
+                found.push(format!("{scheme}{}", next.chars().take(60).collect::<String>()));
+            }
+        }
+    }
+    found
+}
+
+/// A proxy before Sinch answers every request 502 quoting its headers, the bearer token first.
+/// The objects fail with that answer, shown without the credential: no status, Event or line of
+/// the controller's log, and no output of `plan`, holds a token the simulator issued, the key
+/// secret (alone or as Basic auth sends it) or an input Secret's value.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn no_token_reaches_status_events_or_cli_output_when_an_upstream_quotes_headers() {
+    let started = Instant::now();
+    let ns = &unique("e2e-echo");
+    let admin = setup(ns).await;
+    // The keys the controller and `cli` use.
+    let keys = [
+        ("e2e-key", "canary-operator-key-5150"),
+        ("e2e-key", "canary-cli-key-6060"),
+    ];
+    let sim = start_sim_with(sim::Config {
+        echo_headers_rate: 1.0,
+        keys: keys.iter().map(|(i, s)| (i.to_string(), s.to_string())).collect(),
+        ..sim::Config::default()
+    })
+    .await;
+    // Every line the product logs, so that its log is checked as well.
+    let controller = Controller::start_logging(&sim, ns, ns, &[], "debug,kube=info");
+    let template = r#"
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Template
+metadata: {name: echo}
+spec:
+  templateId: e2e-echo
+  defaultTranslation: en-US
+  translations: [{languageCode: en-US, version: "1", textMessage: {text: Echo}}]
+"#;
+    apply_yaml(&admin, &format!("{SHOP}{template}"), Some(ns)).await;
+    let statuses = eventually(
+        Duration::from_secs(60),
+        "both objects failed with the proxy's 502, with their events",
+        || async {
+            let all = conditions(&admin, ns).await;
+            let failed = all
+                .iter()
+                .filter(|(_, _, s)| s.as_ref().is_some_and(|s| s.0 == "False" && s.2.contains("HTTP 502")))
+                .count();
+            let warned = events(&admin, ns)
+                .await
+                .iter()
+                .filter(|e| e.note.as_deref().is_some_and(|n| n.contains("HTTP 502")))
+                .count();
+            (all.len() == 2 && failed == 2 && warned >= 1).then_some(all)
+        },
+    )
+    .await;
+    // The proxy's page reached the status, its credential taken out.
+    eprintln!("statuses: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(_, _, s)| s.as_ref().unwrap().2.contains("Authorization: (sensitive)")),
+        "{statuses:?}"
+    );
+
+    // `plan` of the same input meets the same proxy.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("input.yaml"), format!("{SHOP}{template}")).unwrap();
+    let out = cli(&sim, &["plan", "-f", dir.path().to_str().unwrap()]).await;
+    let cli_output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{cli_output}");
+    assert!(cli_output.contains("HTTP 502"), "{cli_output}");
+
+    let mut secrets = sim.issued_tokens();
+    assert!(
+        secrets.len() >= 2,
+        "the controller and plan each took a token: {secrets:?}"
+    );
+    for (id, secret) in keys {
+        secrets.push(secret.to_string());
+        secrets.push(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
+    }
+    secrets.push("canary-sms-token-4242".to_string());
+    let mut shown = serde_json::to_string(&events(&admin, ns).await).unwrap();
+    for kind in Kind::ALL {
+        for o in dynamic(&admin, ns, kind).list(&ListParams::default()).await.unwrap() {
+            shown.push_str(&o.data["status"].to_string());
+        }
+    }
+    let log = controller.log();
+    for (what, text) in [
+        ("status or event", shown.as_str()),
+        ("the controller's log", log.as_str()),
+        ("plan's output", cli_output.as_str()),
+    ] {
+        let found = credentials_in(text, &secrets);
+        assert!(found.is_empty(), "{what} shows {found:?}:\n{text}");
+    }
+    eprintln!("headers echoed: {:?}", started.elapsed());
 }

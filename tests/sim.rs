@@ -111,6 +111,7 @@ async fn requests_without_valid_credentials_are_refused() {
         .unwrap();
     assert_eq!(token["token_type"], "bearer");
     assert_eq!(token["expires_in"], 3600);
+    assert_eq!(sim.issued_tokens(), [token["access_token"].as_str().unwrap()]);
     let ok = http
         .get(&url)
         .bearer_auth(token["access_token"].as_str().unwrap())
@@ -360,6 +361,95 @@ fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
     assert!(
         stderr.starts_with(
             "error: invalid value '1.5' for '--echo-headers-rate <RATE>': \"1.5\" is not a number from 0 to 1"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `--ignore-updates-of FIELD`: a PATCH writing that app field is accepted (200) and the app
+/// keeps its own value, the answer and every later read showing it; the other fields of the
+/// same PATCH are written, and a create still stores the field.
+#[tokio::test]
+async fn an_ignored_field_is_accepted_in_a_patch_and_not_kept() {
+    let sim = start(sim::Config {
+        ignore_updates_of: vec!["processing_mode".into()],
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let created: Value = create_app(&http, &sim, &json!({"display_name": "A", "channel_credentials": []}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["processing_mode"], "DISPATCH", "the server's default");
+    let url = format!("{}/us/v1/projects/p/apps/{id}", sim.url());
+    for query in ["?update_mask=processing_mode,display_name", ""] {
+        let answer = http
+            .patch(format!("{url}{query}"))
+            .basic_auth("k", Some("s"))
+            .json(&json!({"processing_mode": "CONVERSATION", "display_name": format!("B{query}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{query}");
+        let answer: Value = answer.json().await.unwrap();
+        assert_eq!(answer["processing_mode"], "DISPATCH", "{query}");
+        assert_eq!(answer["display_name"], format!("B{query}"));
+        let read: Value = http
+            .get(&url)
+            .basic_auth("k", Some("s"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (&read["processing_mode"], &read["display_name"]),
+            (&json!("DISPATCH"), &json!(format!("B{query}")))
+        );
+    }
+    // A stored value is kept as well; a create writes the field.
+    let created: Value = create_app(
+        &http,
+        &sim,
+        &json!({"display_name": "C", "processing_mode": "CONVERSATION", "channel_credentials": []}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(created["processing_mode"], "CONVERSATION");
+    let answer: Value = http
+        .patch(format!(
+            "{}/us/v1/projects/p/apps/{}?update_mask=processing_mode",
+            sim.url(),
+            created["id"].as_str().unwrap()
+        ))
+        .basic_auth("k", Some("s"))
+        .json(&json!({"processing_mode": "DISPATCH"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["processing_mode"], "CONVERSATION");
+
+    // The flag names only writable app fields.
+    let out = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(["sim", "--ignore-updates-of", "rate_limits"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "error: invalid value 'rate_limits' for '--ignore-updates-of <FIELD>': \"rate_limits\" is not a writable app field: one of display_name, "
         ),
         "{stderr}"
     );

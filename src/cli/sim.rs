@@ -56,6 +56,11 @@ pub struct Args {
     /// docs/sinch-api.md).
     #[arg(long = "variant", value_name = "VARIANT", value_enum)]
     pub variants: Vec<crate::sim::Variant>,
+    /// Accept a PATCH of this top-level app field (repeatable, e.g. processing_mode) and keep
+    /// the app's own value, as Sinch may where its documentation is silent: for testing that
+    /// an update that does not stick is reported, not resent in a loop.
+    #[arg(long = "ignore-updates-of", value_name = "FIELD", value_parser = app_field)]
+    pub ignore_updates_of: Vec<String>,
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -75,6 +80,16 @@ fn throttle(s: &str) -> Result<Throttle, String> {
             length: Duration::from_millis(length),
         }),
         _ => Err("expected EVERY:LENGTH in milliseconds, LENGTH less than EVERY".to_string()),
+    }
+}
+
+fn app_field(s: &str) -> Result<String, String> {
+    match crate::sim::store::APP_FIELDS.contains(&s) {
+        true => Ok(s.to_string()),
+        false => Err(format!(
+            "{s:?} is not a writable app field: one of {}",
+            crate::sim::store::APP_FIELDS.join(", ")
+        )),
     }
 }
 
@@ -100,6 +115,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         state_file: args.state,
         keys: args.keys,
         variants: args.variants,
+        ignore_updates_of: args.ignore_updates_of,
     };
     if !args.listen.ip().is_loopback() && config.keys.is_empty() {
         // Its state holds every secret sent to it, and without --key it answers anyone.

@@ -80,6 +80,10 @@ pub struct Config {
     pub keys: Vec<(String, String)>,
     /// The undocumented answers played instead of the defaults.
     pub variants: Vec<Variant>,
+    /// Top-level app fields (`processing_mode`...) whose updates are accepted and not kept: a
+    /// PATCH that writes one answers 200 and the app keeps its own value, as a service that
+    /// ignores or normalises a field might. A create still stores them.
+    pub ignore_updates_of: Vec<String>,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             state_file: None,
             keys: Vec::new(),
             variants: Vec::new(),
+            ignore_updates_of: Vec::new(),
         }
     }
 }
@@ -393,6 +398,18 @@ impl Sim {
     /// process only (`GET /_sim/requests` redacts them).
     pub fn journal(&self) -> Vec<Recorded> {
         self.shared.journal()
+    }
+
+    /// Every access token the token endpoint handed out (expired ones too), for tests in this
+    /// process that assert no output shows one.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared
+            .tokens
+            .lock()
+            .expect("never poisoned")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Ends the life of every token handed out so far.

@@ -495,7 +495,11 @@ async fn create_app(State(sim): Sim, Path((r, p)): InProject, body: Bytes) -> Re
 
 async fn update_app(State(sim): Sim, Path((r, p, id)): InObject, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let mask = update_mask(q.as_deref());
-    answer(region_of(&r).and_then(|r| sim.store().update_app(r, &p, &id, parse_body(&body)?, mask, view(&sim))))
+    let ignored = &sim.config.ignore_updates_of;
+    answer(region_of(&r).and_then(|r| {
+        sim.store()
+            .update_app(r, &p, &id, parse_body(&body)?, mask, ignored, view(&sim))
+    }))
 }
 
 async fn delete_app(State(sim): Sim, Path((r, p, id)): InObject) -> Response {

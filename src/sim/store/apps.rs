@@ -8,7 +8,7 @@ use crate::sim::rules;
 use serde_json::{Value, json};
 
 /// Writable top-level fields: what a PATCH may write and a create keeps.
-const APP_FIELDS: &[&str] = &[
+pub const APP_FIELDS: &[&str] = &[
     "display_name",
     "channel_credentials",
     "conversation_metadata_report_view",
@@ -46,6 +46,9 @@ impl Store {
         Ok(shown)
     }
 
+    /// `ignored`: top-level fields whose update is accepted and not kept (the app keeps its
+    /// own value, and the answer shows it).
+    #[allow(clippy::too_many_arguments)]
     pub fn update_app(
         &mut self,
         region: Region,
@@ -53,6 +56,7 @@ impl Store {
         id: &str,
         body: Object,
         mask: Option<Vec<String>>,
+        ignored: &[String],
         view: View,
     ) -> Result<Value> {
         refuse(rules::update_app(&body))?;
@@ -60,6 +64,12 @@ impl Store {
         let stored = apps.get(id).ok_or_else(|| app_not_found(id))?;
         let mut app = stored.clone();
         apply_update(&mut app, &body, mask, APP_FIELDS)?;
+        for field in ignored {
+            match stored.get(field) {
+                Some(kept) => app.insert(field.clone(), kept.clone()),
+                None => app.remove(field),
+            };
+        }
         refuse(still_required(&app, &["display_name"]))?;
         track_channel_states(&mut app, Some(stored));
         let shown = view.show(app_view(&app));
