@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 /// An object of kind `K` with its spec and status not yet parsed.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Raw<K> {
+    #[serde(deserialize_with = "without_managed_fields")]
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     spec: Option<Box<RawValue>>,
@@ -31,6 +32,49 @@ pub struct Raw<K> {
     status: Option<Box<RawValue>>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
+}
+
+/// The metadata but `managedFields`, which is skipped unparsed: it mirrors the object's own
+/// field paths, so it may nest as deep as a free-form map of the spec (nothing reads it here).
+fn without_managed_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+    use std::collections::BTreeMap;
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Meta {
+        annotations: Option<BTreeMap<String, String>>,
+        creation_timestamp: Option<Time>,
+        deletion_grace_period_seconds: Option<i64>,
+        deletion_timestamp: Option<Time>,
+        finalizers: Option<Vec<String>>,
+        generate_name: Option<String>,
+        generation: Option<i64>,
+        labels: Option<BTreeMap<String, String>>,
+        name: Option<String>,
+        namespace: Option<String>,
+        owner_references: Option<Vec<OwnerReference>>,
+        resource_version: Option<String>,
+        self_link: Option<String>,
+        uid: Option<String>,
+    }
+    let m = Meta::deserialize(d)?;
+    Ok(ObjectMeta {
+        annotations: m.annotations,
+        creation_timestamp: m.creation_timestamp,
+        deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        deletion_timestamp: m.deletion_timestamp,
+        finalizers: m.finalizers,
+        generate_name: m.generate_name,
+        generation: m.generation,
+        labels: m.labels,
+        managed_fields: None,
+        name: m.name,
+        namespace: m.namespace,
+        owner_references: m.owner_references,
+        resource_version: m.resource_version,
+        self_link: m.self_link,
+        uid: m.uid,
+    })
 }
 
 impl<K: Managed> Resource for Raw<K> {
@@ -203,10 +247,14 @@ mod tests {
                 "spec":{{"defaultTranslation":"en","translations":[{{"languageCode":"en","version":"1","cardMessage":{body}}}]}}}}"#
             )
         };
+        // Fields paths nested as deep in `managedFields` are skipped, not parsed.
+        let fine = template("fine", r#"{"title":"Hi"}"#).replace(
+            r#""namespace":"t"}"#,
+            &format!(r#""namespace":"t","managedFields":[{{"manager":"x","fieldsV1":{deep}}}]}}"#),
+        );
         let page = format!(
-            r#"{{"apiVersion":"v1","kind":"List","metadata":{{}},"items":[{},{}]}}"#,
+            r#"{{"apiVersion":"v1","kind":"List","metadata":{{}},"items":[{},{fine}]}}"#,
             template("deep", &deep),
-            template("fine", r#"{"title":"Hi"}"#)
         );
         assert!(
             serde_json::from_str::<kube::core::ObjectList<Template>>(&page).is_err(),
