@@ -689,7 +689,9 @@ spec: {displayName: Missing, managementPolicy: ObserveOnly}
         condition(&legacy, "Synced").unwrap().2,
         "Sinch differs from the spec in processing_mode; managementPolicy ObserveOnly: not written"
     );
-    assert_eq!(legacy.data["status"]["appId"], json!(existing));
+    // Observed, not claimed: shown as observed, never recorded as the object's own.
+    assert_eq!(legacy.data["status"]["observedId"], json!(existing));
+    assert_eq!(legacy.data["status"].get("appId"), None);
     let missing = eventually(Duration::from_secs(30), "missing NotFound", || async {
         let o = apps.get("missing").await.ok()?;
         (condition(&o, "Ready")?.1 == "NotFound").then_some(o)
