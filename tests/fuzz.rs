@@ -228,6 +228,9 @@ proptest! {
         ],
         1..12,
     )) {
+        // `${name}` in a template's text names a variable the translation must declare: the one
+        // form of free text that is not free (tests/validate.rs checks its refusal).
+        prop_assume!(!strings.iter().any(|s| s.contains("${")));
         let (mut docs, errors) = parse("fuzz.yaml", examples().as_bytes());
         prop_assert!(errors.is_empty());
         let mut next = 0;

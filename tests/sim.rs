@@ -99,16 +99,7 @@ async fn requests_without_valid_credentials_are_refused() {
     assert_eq!(unknown.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
     let wrong = http.get(&url).basic_auth("k", Some("wrong")).send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let token: Value = http
-        .post(format!("{}/oauth2/token", sim.url()))
-        .basic_auth("k", Some("s"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = token(&http, &sim, "k", "s").await;
     assert_eq!(token["token_type"], "bearer");
     assert_eq!(token["expires_in"], 3600);
     assert_eq!(sim.issued_tokens(), [token["access_token"].as_str().unwrap()]);
@@ -142,11 +133,11 @@ async fn requests_without_valid_credentials_are_refused() {
     assert_eq!(nowhere.unwrap().status(), 404);
 }
 
-#[test]
-fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
-    let bin = env!("CARGO_BIN_EXE_sinch-operator");
-    let mut child = Command::new(bin)
-        .args(["sim", "--listen", "127.0.0.1:0", "--latency", "1"])
+/// Runs `sinch-operator sim --listen 127.0.0.1:0 FLAGS`, gives `check` its URL, then stops it.
+fn with_sim_command<T, F: std::future::Future<Output = T>>(flags: &[&str], check: impl FnOnce(String) -> F) -> T {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -163,12 +154,24 @@ fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
         .enable_all()
         .build()
         .unwrap();
-    let stats: Value = runtime
-        .block_on(async { reqwest::get(format!("{url}/_sim/stats")).await.unwrap().json().await })
-        .unwrap();
-    assert_eq!(stats["total"], 0);
+    let out = runtime.block_on(check(url));
     child.kill().unwrap();
     child.wait().unwrap();
+    out
+}
+
+#[test]
+fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
+    let bin = env!("CARGO_BIN_EXE_sinch-operator");
+    let stats: Value = with_sim_command(&["--latency", "1"], |url| async move {
+        reqwest::get(format!("{url}/_sim/stats"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(stats["total"], 0);
 
     let out = Command::new(bin).args(["sim", "--failure-rate", "2"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -183,6 +186,7 @@ fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
 async fn dropped_connections_end_without_an_answer_half_of_them_after_the_write() {
     let sim = start(sim::Config {
         drop_rate: 1.0,
+        basic_rate_limit: None,
         ..Default::default()
     })
     .await;
@@ -362,6 +366,171 @@ fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
         stderr.starts_with(
             "error: invalid value '1.5' for '--echo-headers-rate <RATE>': \"1.5\" is not a number from 0 to 1"
         ),
+        "{stderr}"
+    );
+}
+
+/// The token endpoint's answer to key `id:secret`.
+async fn token(http: &reqwest::Client, sim: &Sim, id: &str, secret: &str) -> Value {
+    http.post(format!("{}/oauth2/token", sim.url()))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn access_token(http: &reqwest::Client, sim: &Sim, id: &str, secret: &str) -> String {
+    token(http, sim, id, secret).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_credential_marked_to_fail_reads_back_failing_until_it_changes() {
+    let sim = start(sim::Config::default()).await;
+    let http = reqwest::Client::new();
+    let entry = |token: &str| json!({"channel": "SMS", "static_bearer": {"claimed_identity": "plan", "token": token}});
+    let app = json!({"display_name": "A", "channel_credentials": [
+        entry(&format!("{}wrong-token", sim::store::FAILING_PREFIX)),
+        {"channel": "TELEGRAM", "telegram_credentials": {"token": "good"}},
+    ]});
+    let created: Value = create_app(&http, &sim, &app).await.unwrap().json().await.unwrap();
+    assert_eq!(created["channel_credentials"][0]["state"]["status"], "PENDING");
+    let states = |apps: Value| -> Vec<Value> {
+        apps["apps"][0]["channel_credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["state"].clone())
+            .collect()
+    };
+    let failing = json!({"status": "FAILING", "description": "the channel refused the credential (a value starts with \"fail-\")"});
+    let active = json!({"status": "ACTIVE", "description": ""});
+    for _ in 0..2 {
+        let apps: Value = list_apps(&http, &sim).await.json().await.unwrap();
+        assert_eq!(states(apps), [failing.clone(), active.clone()]);
+    }
+    // A corrected credential is PENDING, then ACTIVE.
+    let id = created["id"].as_str().unwrap();
+    let fixed = json!({"channel_credentials": [entry("right-token"), app["channel_credentials"][1]]});
+    let patched: Value = http
+        .patch(format!(
+            "{}/us/v1/projects/p/apps/{id}?update_mask=channel_credentials",
+            sim.url()
+        ))
+        .basic_auth("k", Some("s"))
+        .json(&fixed)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["channel_credentials"][0]["state"]["status"], "PENDING");
+    let apps: Value = list_apps(&http, &sim).await.json().await.unwrap();
+    assert_eq!(states(apps), [active.clone(), active]);
+}
+
+#[tokio::test]
+async fn a_key_bound_to_projects_is_answered_403_for_another() {
+    let sim = start(sim::Config {
+        keys: vec![("bound".into(), "s".into()), ("free".into(), "s".into())],
+        key_projects: [("bound".to_string(), vec!["p".to_string(), "q".to_string()])].into(),
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let bound = access_token(&http, &sim, "bound", "s").await;
+    let free = access_token(&http, &sim, "free", "s").await;
+    let get = |project: &str, token: &str| {
+        http.get(format!("{}/us/v1/projects/{project}/apps", sim.url()))
+            .bearer_auth(token)
+            .send()
+    };
+    for project in ["p", "q"] {
+        assert_eq!(get(project, &bound).await.unwrap().status(), 200);
+    }
+    let refused = get("other", &bound).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        json!({"code": 403, "status": "PERMISSION_DENIED", "details": [],
+               "message": "the provided client_id and client_secret are not associated with the project_id"})
+    );
+    // With Basic too; and a key bound to nothing may use any project.
+    let basic = http
+        .get(format!("{}/us/v1/projects/other/apps", sim.url()))
+        .basic_auth("bound", Some("s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 403);
+    assert_eq!(get("other", &free).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn basic_auth_has_a_lower_rate_limit_than_tokens() {
+    assert_eq!(
+        sim::Config::default().basic_rate_limit,
+        NonZeroU32::new(sim::BASIC_RATE_LIMIT)
+    );
+    let sim = start(sim::Config {
+        basic_rate_limit: NonZeroU32::new(3),
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(list_apps(&http, &sim).await.status().as_u16());
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200]);
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    // Tokens of the same project are held only to the project's limit.
+    let token = access_token(&http, &sim, "k", "s").await;
+    for _ in 0..10 {
+        let r = http
+            .get(format!("{}/us/v1/projects/p/apps", sim.url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+#[test]
+fn the_sim_command_binds_keys_to_projects_and_limits_basic_auth() {
+    let bin = env!("CARGO_BIN_EXE_sinch-operator");
+    let flags = ["--basic-rate-limit", "1", "--key", "a:s@p,q", "--key", "b:s"];
+    let statuses = with_sim_command(&flags, |url| async move {
+        let http = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for (key, project) in [("a", "q"), ("a", "r"), ("b", "s"), ("b", "s")] {
+            let r = http
+                .get(format!("{url}/us/v1/projects/{project}/apps"))
+                .basic_auth(key, Some("s"))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    // q is a's, r is not; b may use s, once a second with Basic.
+    assert_eq!(statuses, [200, 403, 200, 429]);
+
+    let out = Command::new(bin).args(["sim", "--key", "a:s@"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("expected KEY_ID:KEY_SECRET, or KEY_ID:KEY_SECRET@PROJECT[,PROJECT...]"),
         "{stderr}"
     );
 }

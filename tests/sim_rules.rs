@@ -21,9 +21,12 @@ struct Api {
 
 impl Api {
     async fn new() -> Api {
-        let sim = Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        // Basic auth keeps these tests short; its own rate limit is tested in sim.rs.
+        let config = sim::Config {
+            basic_rate_limit: None,
+            ..sim::Config::default()
+        };
+        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let mut api = Api {
             sim,
             http: reqwest::Client::new(),
@@ -539,10 +542,88 @@ async fn a_channel_s_credentials_have_distinct_ordinal_numbers() {
         e
     };
     // Unset is 0.
-    let body = json!({"display_name": "A", "channel_credentials": [line(None), line(Some(0))]});
+    let mut default = line(None);
+    default["line_credentials"]["is_default"] = json!(true);
+    let body = json!({"display_name": "A", "channel_credentials": [default, line(Some(0))]});
     api.create_app(body, &["channel_credentials[1].credential_ordinal_number"])
         .await;
-    let body = json!({"display_name": "A", "channel_credentials": [line(None), line(Some(1)), sms()]});
+    let body = json!({"display_name": "A", "channel_credentials": [default, line(Some(1)), sms()]});
+    api.ok(Method::POST, APPS, body).await;
+}
+
+#[tokio::test]
+async fn only_line_credentials_take_an_ordinal_number() {
+    let api = Api::new().await;
+    let mut entry = sms();
+    entry["credential_ordinal_number"] = json!(2);
+    let error = api
+        .invalid(
+            Method::POST,
+            APPS,
+            with_entry(entry),
+            &["channel_credentials[0].credential_ordinal_number"],
+        )
+        .await;
+    assert_eq!(
+        error["details"][0]["field_violations"][0]["description"],
+        "only LINE credentials take an ordinal number; for SMS it is always 0, got 2"
+    );
+    let mut entry = sms();
+    entry["credential_ordinal_number"] = json!(0);
+    api.ok(Method::POST, APPS, with_entry(entry)).await;
+}
+
+#[tokio::test]
+async fn a_channel_other_than_line_has_one_credential() {
+    let api = Api::new().await;
+    let body = json!({"display_name": "A", "channel_credentials": [sms(), sms()]});
+    let error = api.invalid(Method::POST, APPS, body, &["channel_credentials[1]"]).await;
+    assert_eq!(
+        error["details"][0]["field_violations"][0]["description"],
+        "channel SMS has a credential already (channel_credentials[0]); only LINE takes several"
+    );
+    // A PATCH of the list is held to the same rule.
+    api.patch_app(
+        "channel_credentials",
+        json!({"channel_credentials": [sms(), sms()]}),
+        &["channel_credentials[1]"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn several_line_credentials_have_exactly_one_default() {
+    let api = Api::new().await;
+    // LINE Enterprise accounts are LINE credentials: they count with the others.
+    let line = |n: u8, default: Option<bool>| {
+        let mut e = match n {
+            0 => json!({"channel": "LINE", "line_credentials": {"token": "t", "secret": "s"}}),
+            _ => {
+                json!({"channel": "LINE", "line_enterprise_credentials": {"line_japan": {"token": "t", "secret": "s"}}})
+            }
+        };
+        e["credential_ordinal_number"] = json!(n);
+        if let Some(d) = default {
+            let kind = if n == 0 {
+                "line_credentials"
+            } else {
+                "line_enterprise_credentials"
+            };
+            e[kind]["is_default"] = json!(d);
+        }
+        e
+    };
+    for (a, b, chosen) in [(None, Some(false), 0), (Some(true), Some(true), 2)] {
+        let body = json!({"display_name": "A", "channel_credentials": [line(0, a), line(1, b)]});
+        let error = api.invalid(Method::POST, APPS, body, &["channel_credentials"]).await;
+        assert_eq!(
+            error["details"][0]["field_violations"][0]["description"],
+            format!("2 LINE credentials, {chosen} with is_default true; exactly one must be the default")
+        );
+    }
+    // One LINE credential needs no default; of two, one is.
+    api.ok(Method::POST, APPS, with_entry(line(0, None))).await;
+    let body = json!({"display_name": "A", "channel_credentials": [line(0, None), line(1, Some(true))]});
     api.ok(Method::POST, APPS, body).await;
 }
 
@@ -940,17 +1021,57 @@ async fn a_template_id_is_unique_per_project_and_well_formed() {
 }
 
 #[tokio::test]
-async fn a_template_put_requires_id_and_version() {
+async fn a_template_put_requires_the_version_and_takes_the_id_from_the_path() {
     let api = Api::new().await;
     api.ok(Method::POST, TEMPLATES, template("t")).await;
     let path = format!("{TEMPLATES}/t");
-    let mut body = template("t");
-    body.as_object_mut().unwrap().remove("id");
-    body["version"] = json!(1);
-    api.invalid(Method::PUT, &path, body.clone(), &["id"]).await;
-    body["id"] = json!("u");
-    api.invalid(Method::PUT, &path, body, &["id"]).await;
     api.invalid(Method::PUT, &path, template("t"), &["version"]).await;
+    let mut body = template("t");
+    body["version"] = json!(1);
+    body["id"] = json!("u");
+    api.invalid(Method::PUT, &path, body.clone(), &["id"]).await;
+    // No id, as the Node SDK's templatesV2.update and Sinch's curl send it: the path names it.
+    body.as_object_mut().unwrap().remove("id");
+    let updated = api.ok(Method::PUT, &path, body).await;
+    assert_eq!((&updated["id"], &updated["version"]), (&json!("t"), &json!(2)));
+}
+
+#[tokio::test]
+async fn rich_messages_hold_at_most_10_choices_10_cards_and_3_carousel_choices() {
+    let api = Api::new().await;
+    let choices = |n: usize| json!(vec![json!({"text_message": {"text": "c"}}); n]);
+    let card = |n: usize| json!({"title": "t", "choices": choices(n)});
+    let with = |message: &str, body: Value| {
+        let mut t = json!({"language_code": "en-US", "version": "1"});
+        t[message] = body;
+        template_with(t)
+    };
+    api.create_template(
+        with("card_message", card(11)),
+        &["translations[0].card_message.choices"],
+    )
+    .await;
+    let error = api
+        .invalid(
+            Method::POST,
+            TEMPLATES,
+            with("choice_message", json!({"choices": choices(11)})),
+            &["translations[0].choice_message.choices"],
+        )
+        .await;
+    assert_eq!(
+        error["details"][0]["field_violations"][0]["description"],
+        "holds 11 items; at most 10 are allowed"
+    );
+    let carousel = json!({"cards": vec![card(11); 11], "choices": choices(4)});
+    let mut fields = vec!["translations[0].carousel_message.cards".to_string()];
+    fields.extend((0..11).map(|i| format!("translations[0].carousel_message.cards[{i}].choices")));
+    fields.push("translations[0].carousel_message.choices".into());
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    api.create_template(with("carousel_message", carousel), &fields).await;
+    let carousel = json!({"cards": vec![card(10); 10], "choices": choices(3)});
+    api.ok(Method::POST, TEMPLATES, with("carousel_message", carousel))
+        .await;
 }
 
 #[tokio::test]

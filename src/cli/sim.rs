@@ -49,9 +49,6 @@ pub struct Args {
     /// Every EVERY milliseconds, answer all API requests 429 (with Retry-After) for LENGTH.
     #[arg(long, value_name = "EVERY:LENGTH", value_parser = throttle)]
     pub throttle_bursts: Option<Throttle>,
-    /// Accept only this access key (repeatable); without it any key id and secret are accepted.
-    #[arg(long = "key", value_name = "KEY_ID:KEY_SECRET", value_parser = key)]
-    pub keys: Vec<(String, String)>,
     /// Play this answer Sinch leaves undocumented instead of the default one (repeatable; see
     /// docs/sinch-api.md).
     #[arg(long = "variant", value_name = "VARIANT", value_enum)]
@@ -61,6 +58,22 @@ pub struct Args {
     /// an update that does not stick is reported, not resent in a loop.
     #[arg(long = "ignore-updates-of", value_name = "FIELD", value_parser = app_field)]
     pub ignore_updates_of: Vec<String>,
+    /// Answer 429 beyond this many requests per second per project made with HTTP Basic (the
+    /// key on every call), which Sinch rate-limits heavily without saying how much.
+    #[arg(long, value_name = "RPS", default_value_t = NonZeroU32::new(crate::sim::BASIC_RATE_LIMIT).expect("not 0"))]
+    pub basic_rate_limit: NonZeroU32,
+    /// Accept only this access key (repeatable), for the projects after @ (any project without
+    /// them; another one is answered 403); without --key any key id and secret are accepted.
+    #[arg(long = "key", value_name = "KEY_ID:KEY_SECRET[@PROJECT[,PROJECT...]]", value_parser = key)]
+    pub keys: Vec<Key>,
+}
+
+/// One `--key`: the key, and the projects it may use (empty: any).
+#[derive(Clone, Debug)]
+pub struct Key {
+    id: String,
+    secret: String,
+    projects: Vec<String>,
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -93,10 +106,23 @@ fn app_field(s: &str) -> Result<String, String> {
     }
 }
 
-fn key(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok((id.to_string(), secret.to_string())),
-        _ => Err("expected KEY_ID:KEY_SECRET".to_string()),
+/// `ID:SECRET`, or `ID:SECRET@P1,P2` (project ids hold no `@`: the last one starts them).
+fn key(s: &str) -> Result<Key, String> {
+    let (key, projects) = match s.rsplit_once('@') {
+        Some((key, projects)) => (key, projects.split(',').map(str::to_string).collect()),
+        None => (s, Vec::new()),
+    };
+    match key.split_once(':') {
+        Some((id, secret))
+            if !id.is_empty() && !secret.is_empty() && projects.iter().all(|p: &String| !p.is_empty()) =>
+        {
+            Ok(Key {
+                id: id.to_string(),
+                secret: secret.to_string(),
+                projects,
+            })
+        }
+        _ => Err("expected KEY_ID:KEY_SECRET, or KEY_ID:KEY_SECRET@PROJECT[,PROJECT...]".to_string()),
     }
 }
 
@@ -104,6 +130,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let config = Config {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         rate_limit: Some(args.rate_limit),
+        basic_rate_limit: Some(args.basic_rate_limit),
         latency: Duration::from_millis(args.latency),
         failure_rate: args.failure_rate,
         echo_headers_rate: args.echo_headers_rate,
@@ -113,7 +140,13 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         throttle: args.throttle_bursts,
         mask_secrets: args.mask_secrets,
         state_file: args.state,
-        keys: args.keys,
+        keys: args.keys.iter().map(|k| (k.id.clone(), k.secret.clone())).collect(),
+        key_projects: args
+            .keys
+            .into_iter()
+            .filter(|k| !k.projects.is_empty())
+            .map(|k| (k.id, k.projects))
+            .collect(),
         variants: args.variants,
         ignore_updates_of: args.ignore_updates_of,
     };

@@ -53,7 +53,12 @@ pub struct ConversationAppSpec {
     pub message_retry_settings: Option<MessageRetrySettings>,
     pub delivery_report_based_fallback: Option<DeliveryReportBasedFallback>,
     /// The app's channels, in priority order. When declared, this is the whole list: a channel
-    /// missing here is removed from the app.
+    /// missing here is removed from the app. One entry per channel but LINE, which may hold
+    /// several (one per ordinal), exactly one of them `isDefault`.
+    #[schemars(length(max = MAX_CHANNEL_CREDENTIALS), extend("x-kubernetes-validations" = [{
+        "rule": "self.filter(c, has(c.lineCredentials) || has(c.lineEnterpriseCredentials)).size() <= 1 || self.filter(c, (has(c.lineCredentials) && has(c.lineCredentials.isDefault) && c.lineCredentials.isDefault) || (has(c.lineEnterpriseCredentials) && has(c.lineEnterpriseCredentials.isDefault) && c.lineEnterpriseCredentials.isDefault)).size() == 1",
+        "message": "with several LINE credentials, exactly one must have isDefault: true",
+    }]))]
     pub channel_credentials: Option<Vec<ChannelCredential>>,
 }
 
@@ -141,14 +146,27 @@ pub struct DeliveryReportBasedFallback {
     pub delivery_report_waiting_time: Option<i32>,
 }
 
+/// The most entries `channelCredentials` can hold: the 12 channels other than LINE once each,
+/// and LINE once per ordinal number (0 to 255). Bounding the list also lets the API server
+/// afford its validation rules.
+pub const MAX_CHANNEL_CREDENTIALS: usize = 12 + 256;
+
 /// One channel of an app: the channel, its credential object (exactly one), and how callbacks
 /// from it are verified.
+// The rule tells LINE by its credential objects (only LINE takes them; validate checks that):
+// comparing `channel`, a string of no bounded length, would cost the API server far more.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.credentialOrdinalNumber) || self.credentialOrdinalNumber == 0 || has(self.lineCredentials) || has(self.lineEnterpriseCredentials)",
+    "message": "only LINE credentials take a credentialOrdinalNumber other than 0",
+}]))]
 pub struct ChannelCredential {
     pub channel: Channel,
-    /// Distinguishes several credentials of one channel (LINE); 0 to 255, the API's default 0.
+    /// Distinguishes the credentials of LINE, the only channel that holds several ("Currently,
+    /// this is only applicable to the LINE channel. For other channels, this value will always
+    /// be set to 0"); 0 to 255, the API's default 0.
     #[schemars(range(min = 0, max = 255))]
     pub credential_ordinal_number: Option<i32>,
     /// Secret that verifies callbacks from the channel (at most 256 characters).

@@ -87,7 +87,10 @@ pub struct Variable {
 #[serde(rename_all = "camelCase")]
 pub struct ChannelTemplateOverride {
     pub template_reference: TemplateReference,
-    /// Omnichannel variable -> channel template parameter.
+    /// Channel template parameter -> this translation's variable (a key of `variables`): for
+    /// WhatsApp, `"body[1]text": name` fills the first body parameter with `${name}`, as in the
+    /// v2 spec's own example. Keys in WhatsApp's form: `body[N]text`, `header[N]text`,
+    /// `button[I]url[N]text`, `carousel[C]body[N]text`, ...
     pub parameter_mappings: Option<BTreeMap<String, String>>,
 }
 
@@ -108,6 +111,7 @@ pub struct TemplateReference {
     pub version: Option<String>,
     /// WhatsApp templates need the underscored form, e.g. `en_US`.
     pub language_code: Option<String>,
+    /// Default values of the channel template's parameters, keyed as in `parameterMappings`.
     pub parameters: Option<BTreeMap<String, String>>,
 }
 

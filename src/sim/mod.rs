@@ -26,6 +26,12 @@ use store::Store;
 /// Requests per second a project may make across its apps (fact sheet §5.5).
 pub const PROJECT_RATE_LIMIT: u32 = 800;
 
+/// Requests per second a project may make with HTTP Basic (the key on every call), within
+/// [`PROJECT_RATE_LIMIT`]. Sinch says only that Basic is "heavily rate limited" and meant for
+/// testing ([CONV] info; fact sheet §5.1) and gives no figure: 10 is the simulator's, low enough
+/// that a client using Basic meets its 429s at once.
+pub const BASIC_RATE_LIMIT: u32 = 10;
+
 /// How many API requests the journal keeps, the latest: more than any test or benchmark run
 /// asks about, and a bound for a simulator that serves for days.
 pub const JOURNAL_LENGTH: usize = 10_000;
@@ -56,6 +62,9 @@ pub struct Config {
     /// Requests per second per project before 429; none: unlimited. The default is the API's
     /// documented 800.
     pub rate_limit: Option<NonZeroU32>,
+    /// Requests per second per project with HTTP Basic before 429, within `rate_limit`; none:
+    /// only `rate_limit`. The default is [`BASIC_RATE_LIMIT`].
+    pub basic_rate_limit: Option<NonZeroU32>,
     /// Added to every API request.
     pub latency: Duration,
     /// The share of API requests (0 to 1) answered 500 or 503 without being carried out.
@@ -84,6 +93,10 @@ pub struct Config {
     /// PATCH that writes one answers 200 and the app keeps its own value, as a service that
     /// ignores or normalises a field might. A create still stores them.
     pub ignore_updates_of: Vec<String>,
+    /// The projects a key id may use; a key not named here may use any. Another project is
+    /// answered 403, as Sinch answers when "the provided client_id and client_secret are not
+    /// associated with the project_id" ([CONV] info, common error responses).
+    pub key_projects: HashMap<String, Vec<String>>,
 }
 
 impl Default for Config {
@@ -91,6 +104,7 @@ impl Default for Config {
         Config {
             token_lifetime: Duration::from_secs(3600),
             rate_limit: NonZeroU32::new(PROJECT_RATE_LIMIT),
+            basic_rate_limit: NonZeroU32::new(BASIC_RATE_LIMIT),
             latency: Duration::ZERO,
             failure_rate: 0.0,
             echo_headers_rate: 0.0,
@@ -103,6 +117,7 @@ impl Default for Config {
             keys: Vec::new(),
             variants: Vec::new(),
             ignore_updates_of: Vec::new(),
+            key_projects: HashMap::new(),
         }
     }
 }
@@ -188,8 +203,8 @@ struct Shared {
     config: Config,
     started: Instant,
     store: Mutex<Store>,
-    /// Token -> when it stops working.
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// Token -> when it stops working, and the id of the key it was given to.
+    tokens: Mutex<HashMap<String, (Instant, String)>>,
     stats: Mutex<Stats>,
     /// The last [`JOURNAL_LENGTH`] API requests, secrets in clear.
     journal: Mutex<VecDeque<Recorded>>,
@@ -289,7 +304,7 @@ impl Shared {
             .lock()
             .expect("never poisoned")
             .values_mut()
-            .for_each(|t| *t = past);
+            .for_each(|(until, _)| *until = past);
     }
 
     fn inject(&self, fault: Fault) {

@@ -176,7 +176,9 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if let Some(refused) = rate_limited(&sim, request.uri().path()) {
+    let project = project_of(request.uri().path()).to_string();
+    let basic = basic(authorization(request.headers())).is_some();
+    if let Some(refused) = rate_limited(&sim, &project, basic) {
         return refused;
     }
     let fault = take_fault(&sim, &described);
@@ -199,8 +201,16 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
         sim.count_fault("dropped");
         return dropped();
     }
-    if let Err((message, challenge)) = authenticate(&sim, request.headers()) {
-        return unauthenticated(message, challenge);
+    match authenticate(&sim, request.headers()) {
+        Err((message, challenge)) => return unauthenticated(message, challenge),
+        Ok(key) if !key_may_use(&sim, &key, &project) => {
+            return error(SimError::new(
+                403,
+                "PERMISSION_DENIED",
+                "the provided client_id and client_secret are not associated with the project_id",
+            ));
+        }
+        Ok(_) => {}
     }
     let response = next.run(request).await;
     if is_write && response.status().is_success() {
@@ -225,16 +235,28 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     }
 }
 
-/// A 429 with its Retry-After when the project's requests per second are spent (the path's
-/// project segment keys the limiter) or while a throttle window is open.
-fn rate_limited(sim: &Shared, path: &str) -> Option<Response> {
-    if let Some(limit) = sim.config.rate_limit {
-        let project = path.split('/').nth(4).unwrap_or_default().to_string();
+/// The project segment of an API path: `/{region}/v1/projects/{project_id}/...`.
+fn project_of(path: &str) -> &str {
+    path.split('/').nth(4).unwrap_or_default()
+}
+
+/// A 429 with its Retry-After when the project's requests per second are spent, or with HTTP
+/// Basic its Basic requests per second too, or while a throttle window is open.
+fn rate_limited(sim: &Shared, project: &str, basic: bool) -> Option<Response> {
+    let limits = [
+        (sim.config.rate_limit, project.to_string()),
+        (
+            sim.config.basic_rate_limit.filter(|_| basic),
+            format!("{project} (basic)"),
+        ),
+    ];
+    for (limit, key) in limits {
+        let Some(limit) = limit else { continue };
         let limiter = sim
             .limiters
             .lock()
             .expect("never poisoned")
-            .entry(project)
+            .entry(key)
             .or_insert_with(|| Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(limit))))
             .clone();
         if let Err(not_until) = limiter.check() {
@@ -309,16 +331,20 @@ fn take_fault(sim: &Shared, described: &str) -> Option<Fault> {
     Some(fault)
 }
 
-/// Bearer tokens from the token endpoint, or HTTP Basic with the key on every call.
-/// `Err((message, WWW-Authenticate challenge))` when the request is refused.
-fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(), (&'static str, &'static str)> {
-    let value = headers
+fn authorization(headers: &HeaderMap) -> &str {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Bearer tokens from the token endpoint, or HTTP Basic with the key on every call: the id of
+/// the key, or `Err((message, WWW-Authenticate challenge))` when the request is refused.
+fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<String, (&'static str, &'static str)> {
+    let value = authorization(headers);
     if let Some(token) = value.strip_prefix("Bearer ") {
         return match sim.tokens.lock().expect("never poisoned").get(token) {
-            Some(until) if *until > Instant::now() => Ok(()),
+            Some((until, key)) if *until > Instant::now() => Ok(key.clone()),
             Some(_) => Err((
                 "the access token expired",
                 r#"Bearer error="invalid_token", error_description="The access token expired""#,
@@ -328,7 +354,7 @@ fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(), (&'static str, 
     }
     if let Some((id, secret)) = basic(value) {
         return match key_accepted(sim, &id, &secret) {
-            true => Ok(()),
+            true => Ok(id),
             false => Err(("the access key was refused", "Basic")),
         };
     }
@@ -340,6 +366,14 @@ fn basic(value: &str) -> Option<(String, String)> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let (id, secret) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
+}
+
+/// A key bound to projects (`sim --key ID:SECRET@PROJECT`) may use only those.
+fn key_may_use(sim: &Shared, key: &str, project: &str) -> bool {
+    sim.config
+        .key_projects
+        .get(key)
+        .is_none_or(|projects| projects.iter().any(|p| p == project))
 }
 
 fn key_accepted(sim: &Shared, id: &str, secret: &str) -> bool {
@@ -362,13 +396,9 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
         )
             .into_response()
     };
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(basic);
-    if !key.is_some_and(|(id, secret)| key_accepted(&sim, &id, &secret)) {
+    let Some((key, _)) = basic(authorization(&headers)).filter(|(id, secret)| key_accepted(&sim, id, secret)) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "the access key was refused");
-    }
+    };
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -401,7 +431,7 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: Bytes) -> Response {
     sim.tokens
         .lock()
         .expect("never poisoned")
-        .insert(token.clone(), Instant::now() + lifetime);
+        .insert(token.clone(), (Instant::now() + lifetime, key));
     axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",

@@ -208,9 +208,8 @@ test('templates v2: create, get with latest copies, list, translations, update w
   const translations = await c.templatesV2.listTranslations({ template_id: id, language_code: 'sv-SE' });
   assert.deepEqual(translations.translations.map((t) => [t.language_code, t.version]), [['sv-SE', '1']]);
 
-  // The spec requires `id` in a PUT's body (the SDK's type leaves it out; fact sheet §4.3, §6.7).
+  // As the SDK sends it: no `id` in the body (its type leaves it out; the path names the template).
   const body = {
-    id,
     version: 1,
     default_translation: 'en-US',
     translations: [{ language_code: 'en-US', version: '2', text_message: { text: 'On its way: ${order}' } }],
@@ -227,6 +226,37 @@ test('templates v2: create, get with latest copies, list, translations, update w
 
   assert.deepEqual(await c.templatesV2.delete({ template_id: id }), {});
   assert.equal((await failure(c.templatesV2.get({ template_id: id }))).status, 404);
+});
+
+test('a channel whose credential the channel refuses reads back FAILING', async () => {
+  const c = conversation();
+  const app = await c.app.create({
+    appCreateRequestBody: {
+      display_name: 'Failing',
+      channel_credentials: [{ channel: 'SMS', static_bearer: { claimed_identity: 'plan-a', token: 'fail-expired-token' } }],
+    },
+  });
+  assert.equal(app.channel_credentials[0].state.status, 'PENDING');
+  const got = await c.app.get({ app_id: app.id });
+  assert.equal(got.channel_credentials[0].state.status, 'FAILING');
+  assert.match(got.channel_credentials[0].state.description, /refused the credential/);
+  await c.app.delete({ app_id: app.id });
+});
+
+test('a key used for a project it is not bound to is answered 403', async () => {
+  const bound = (projectId) => new SinchClient({
+    projectId,
+    keyId: 'bound-key',
+    keySecret: 'bound-secret',
+    authHostname: SIM,
+    conversationHostname: `${SIM}/us`,
+    conversationTemplatesHostname: `${SIM}/us`,
+    logger: null,
+  }).conversation;
+  assert.deepEqual((await bound('bound-project').app.list({})).apps, []);
+  const refused = await failure(bound(randomUUID()).app.list({}));
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.message, 'the provided client_id and client_secret are not associated with the project_id');
 });
 
 test('an expired token is renewed by the SDK, as the API signals it', async () => {

@@ -1,6 +1,7 @@
 //! What an app body may hold (fact sheet §1.2, §1.3): the credential objects and the channels
 //! each serves, and the rules beyond the table (exactly one credential object per entry, a
-//! credential for its channel, unique ordinals per channel, the fallback's waiting time).
+//! credential for its channel, one entry per channel but LINE's, ordinals on LINE only and
+//! unique there, one default among several LINE credentials, the fallback's waiting time).
 
 use super::Ty::*;
 use super::{Check, Field, Object, Violation, integer, items, join, opt, req};
@@ -179,6 +180,12 @@ fn app(body: &Object, required: &[&str]) -> Vec<Violation> {
             "must be 10 to 259200 when enabled",
         );
     }
+    channel_credentials(&mut check, body);
+    check.done()
+}
+
+/// The entries of `channel_credentials`, each and together.
+fn channel_credentials(check: &mut Check, body: &Object) {
     let mut seen: Vec<(&str, i64, usize)> = Vec::new();
     for (i, entry) in items(body, "channel_credentials") {
         let path = format!("channel_credentials[{i}]");
@@ -214,15 +221,51 @@ fn app(body: &Object, required: &[&str]) -> Vec<Violation> {
         if channel.is_empty() {
             continue;
         }
+        // "Currently, this is only applicable to the LINE channel. For other channels, this value
+        // will always be set to 0" ([CONV] CredentialOrdinalNumber).
+        if channel != "LINE" && ordinal != 0 && (0..=255).contains(&ordinal) {
+            check.bad(
+                &join(&path, "credential_ordinal_number"),
+                format!("only LINE credentials take an ordinal number; for {channel} it is always 0, got {ordinal}"),
+            );
+        }
+        // One credential per channel but LINE's, which holds several told apart by their ordinals.
+        let ordinal = if channel == "LINE" { ordinal } else { 0 };
         match seen.iter().find(|(c, o, _)| *c == channel && *o == ordinal) {
-            Some((_, _, first)) => check.bad(
+            Some((_, _, first)) if channel == "LINE" => check.bad(
                 &join(&path, "credential_ordinal_number"),
                 format!(
-                    "channel {channel} has two credentials with ordinal number {ordinal} (channel_credentials[{first}] too)"
+                    "channel LINE has two credentials with ordinal number {ordinal} (channel_credentials[{first}] too)"
+                ),
+            ),
+            Some((_, _, first)) => check.bad(
+                &path,
+                format!(
+                    "channel {channel} has a credential already (channel_credentials[{first}]); only LINE takes several"
                 ),
             ),
             None => seen.push((channel, ordinal, i)),
         }
     }
-    check.done()
+    // "When an app contains multiple LINE or LINE Enterprise credentials, one of the credentials
+    // needs to be defined as the default" ([JAVA] LineCredentials.java). LINE Enterprise is not a
+    // channel of its own: its credentials are entries of channel LINE, so they count here too.
+    let defaults: Vec<bool> = items(body, "channel_credentials")
+        .filter_map(|(_, entry)| {
+            ["line_credentials", "line_enterprise_credentials"]
+                .iter()
+                .find_map(|k| entry.get(*k).and_then(Value::as_object))
+                .map(|c| c.get("is_default") == Some(&Value::Bool(true)))
+        })
+        .collect();
+    let chosen = defaults.iter().filter(|d| **d).count();
+    if defaults.len() > 1 && chosen != 1 {
+        check.bad(
+            "channel_credentials",
+            format!(
+                "{} LINE credentials, {chosen} with is_default true; exactly one must be the default",
+                defaults.len()
+            ),
+        );
+    }
 }

@@ -62,6 +62,8 @@ enum Ty {
     /// An object with these fields and possibly others (message bodies, kept free-form).
     Open(&'static [Field]),
     List(&'static Ty),
+    /// A list of at most this many items.
+    Most(usize, &'static Ty),
     /// An object whose keys are data.
     Dict(&'static Ty),
     Any,
@@ -148,8 +150,13 @@ impl Check {
                 Some(o) => self.object(at, o, fields, matches!(ty, Open(_)), &[]),
                 None => self.bad(at, "must be an object"),
             },
-            List(item) => match v.as_array() {
+            List(item) | Most(_, item) => match v.as_array() {
                 Some(items) => {
+                    if let Most(most, _) = ty
+                        && items.len() > most
+                    {
+                        self.bad(at, format!("holds {} items; at most {most} are allowed", items.len()));
+                    }
                     for (i, v) in items.iter().enumerate() {
                         self.value(&format!("{at}[{i}]"), v, *item);
                     }

@@ -1,5 +1,5 @@
-//! Apps: their operations, the channel state of each credential (PENDING until read again) and
-//! the defaults GET shows.
+//! Apps: their operations, the channel state of each credential (PENDING until read again, then
+//! ACTIVE, or FAILING for a credential marked to fail) and the defaults GET shows.
 
 use super::fields::{apply_update, new_object, overlay, still_required};
 use super::{Object, Result, SimError, Store, View, refuse};
@@ -116,16 +116,50 @@ fn track_channel_states(app: &mut Object, before: Option<&Object>) {
     }
 }
 
-/// The channel has accepted the credential by the time anyone reads the app again.
+/// How a test asks for a credential the channel refuses: a value of the entry's credential
+/// object (a token, a secret, a claimed identity) that starts with this.
+pub const FAILING_PREFIX: &str = "fail-";
+
+/// The channel has decided on the credential by the time anyone reads the app again: ACTIVE, or
+/// FAILING with a description (as Sinch's own mock answers) when a value starts with
+/// [`FAILING_PREFIX`]. Either lasts until the credential changes.
 fn activate(app: &mut Object) -> &Object {
     if let Some(Value::Array(entries)) = app.get_mut("channel_credentials") {
         for entry in entries {
             if entry["state"]["status"] == "PENDING" {
-                entry["state"] = json!({ "status": "ACTIVE", "description": "" });
+                entry["state"] = match refused(entry) {
+                    true => json!({
+                        "status": "FAILING",
+                        "description": format!("the channel refused the credential (a value starts with {FAILING_PREFIX:?})"),
+                    }),
+                    false => json!({ "status": "ACTIVE", "description": "" }),
+                };
             }
         }
     }
     app
+}
+
+/// Whether a string of the entry's credential object starts with [`FAILING_PREFIX`].
+fn refused(entry: &Value) -> bool {
+    fn any(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.starts_with(FAILING_PREFIX),
+            Value::Object(map) => map.values().any(any),
+            _ => false,
+        }
+    }
+    const COMMON: &[&str] = &[
+        "channel",
+        "callback_secret",
+        "credential_ordinal_number",
+        "state",
+        "channel_known_id",
+    ];
+    entry.as_object().is_some_and(|e| {
+        e.iter()
+            .any(|(k, v)| !COMMON.contains(&k.as_str()) && v.is_object() && any(v))
+    })
 }
 
 /// An app as GET shows it: the server's defaults under what was stored.

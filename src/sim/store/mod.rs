@@ -13,7 +13,7 @@ mod settings;
 mod templates;
 mod webhooks;
 
-pub use apps::APP_FIELDS;
+pub use apps::{APP_FIELDS, FAILING_PREFIX};
 pub use webhooks::MAX_WEBHOOKS_PER_APP;
 
 use super::rules::Violation;

@@ -55,7 +55,11 @@ impl Store {
         refuse(rules::replace_template(&body))?;
         let p = self.project(region, project);
         let stored = p.templates.get(id).ok_or_else(|| template_not_found(id))?;
-        if body["id"].as_str() != Some(id) {
+        // Without one, the path names the template (see `rules::replace_template`).
+        if body
+            .get("id")
+            .is_some_and(|sent| !sent.is_null() && sent.as_str() != Some(id))
+        {
             return Err(field_error(
                 "id",
                 format!("{} differs from the template id {id:?} in the path", body["id"]),
