@@ -222,14 +222,9 @@ fn channel_credentials(check: &mut Check, body: &Object) {
             continue;
         }
         // "Currently, this is only applicable to the LINE channel. For other channels, this value
-        // will always be set to 0" ([CONV] CredentialOrdinalNumber).
-        if channel != "LINE" && ordinal != 0 && (0..=255).contains(&ordinal) {
-            check.bad(
-                &join(&path, "credential_ordinal_number"),
-                format!("only LINE credentials take an ordinal number; for {channel} it is always 0, got {ordinal}"),
-            );
-        }
-        // One credential per channel but LINE's, which holds several told apart by their ordinals.
+        // will always be set to 0" ([CONV] CredentialOrdinalNumber): stored as 0 (the store), not
+        // refused, since no source says Sinch refuses it (rule 15). So one credential per channel
+        // but LINE's, which holds several told apart by their ordinals.
         let ordinal = if channel == "LINE" { ordinal } else { 0 };
         match seen.iter().find(|(c, o, _)| *c == channel && *o == ordinal) {
             Some((_, _, first)) if channel == "LINE" => check.bad(

@@ -106,6 +106,10 @@ fn track_channel_states(app: &mut Object, before: Option<&Object>) {
         // Output-only fields a client sent back are not part of the credential.
         entry.remove("channel_known_id");
         entry.remove("state");
+        // "For other channels, this value will always be set to 0" ([CONV] CredentialOrdinalNumber).
+        if entry.get("channel").and_then(Value::as_str) != Some("LINE") {
+            entry.remove("credential_ordinal_number");
+        }
         let unchanged = old.iter().filter_map(Value::as_object).find_map(|o| {
             let mut o = o.clone();
             let state = o.remove("state");
