@@ -765,11 +765,18 @@ async fn the_state_file_keeps_objects_between_runs() {
     let sim = start(config.clone()).await;
     let id = project(&sim).create_app(&sms_app("Kept")).await.unwrap().id.unwrap();
     sim.stop().await;
+    // No secret sent to it is on disk: a reloaded simulator answers it masked.
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(!text.contains(TOKEN), "{text}");
     let sim = start(config).await;
-    assert_eq!(
-        project(&sim).get_app(&id).await.unwrap().display_name.as_deref(),
-        Some("Kept")
-    );
+    let kept = project(&sim).get_app(&id).await.unwrap();
+    assert_eq!(kept.display_name.as_deref(), Some("Kept"));
+    let token = kept.channel_credentials.unwrap()[0]
+        .static_bearer
+        .clone()
+        .unwrap()
+        .token;
+    assert_eq!(token, Some(Sensitive("********".into())));
 }
 
 #[test]

@@ -325,7 +325,7 @@ impl Shared {
     fn save(&self) {
         let Some(path) = &self.config.state_file else { return };
         let _saving = self.saving.lock().expect("never poisoned");
-        let json = serde_json::to_vec_pretty(&*self.store()).expect("the store always serialises");
+        let json = serde_json::to_vec_pretty(&self.store().sealed()).expect("JSON values always serialise");
         let tmp = path.with_extension("tmp");
         if let Err(e) = crate::write_private(&tmp, &json).and_then(|()| std::fs::rename(&tmp, path)) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the simulator state");

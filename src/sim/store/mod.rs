@@ -195,6 +195,17 @@ fn null_defaults(value: &mut Value) {
     }
 }
 
+impl Store {
+    /// What the state file holds: the store with every secret as [`MASK`]. A reloaded
+    /// simulator answers them masked, as Sinch may (the product then compares them by hash or
+    /// not at all); no file on disk holds a token sent to it (rule 14).
+    pub fn sealed(&self) -> Value {
+        let mut value = serde_json::to_value(self).expect("the store always serialises");
+        hide(&mut value, SECRET_FIELDS, MASK);
+        value
+    }
+}
+
 /// Every non-empty string under one of `fields`, at any depth, replaced by `shown_as`.
 pub(super) fn hide(value: &mut Value, fields: &[&str], shown_as: &str) {
     match value {
