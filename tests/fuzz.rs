@@ -1,6 +1,7 @@
-//! Property tests of everything that reads input a person (or an attacker) wrote, and of the
-//! renderers that print it back: no input makes them panic, every error names where it is, and
-//! rendered text carries no raw control characters (a value must not repaint a terminal or
+//! Property tests of everything that reads input a person (or an attacker) wrote, of what Sinch
+//! (or a proxy before it) answers, and of the renderers that print it back: no input and no
+//! answer makes them panic, every error names where it is (a failed read carries its class),
+//! and rendered text carries no raw control characters (a value must not repaint a terminal or
 //! break out of a pull-request comment's code fence).
 //!
 //! `PROPTEST_CASES` raises the case count for a longer run.
@@ -250,4 +251,140 @@ fn the_examples_plan_and_render() {
     let n = docs.len();
     assert!(n >= 10, "{n}");
     assert!(plan_and_render(docs));
+}
+
+/// One upstream for every case of the property below: it answers any request with the status
+/// and body of the current case, as a hostile Sinch (or a proxy before it) might.
+struct Upstream {
+    runtime: tokio::runtime::Runtime,
+    url: String,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, Vec<u8>)>>,
+}
+
+fn upstream() -> &'static Upstream {
+    static UPSTREAM: std::sync::OnceLock<Upstream> = std::sync::OnceLock::new();
+    UPSTREAM.get_or_init(|| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let answer = std::sync::Arc::new(std::sync::Mutex::new((200, Vec::new())));
+        let served = answer.clone();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(move || {
+            let (status, body) = served.lock().unwrap().clone();
+            async move {
+                let status = axum::http::StatusCode::from_u16(status).unwrap();
+                (status, [("content-type", "application/json")], body)
+            }
+        });
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Upstream { runtime, url, answer }
+    })
+}
+
+/// JSON of any shape, with the API's own field names, huge numbers and wrong types.
+fn any_json() -> impl Strategy<Value = Value> {
+    let names = prop::sample::select(vec![
+        "apps",
+        "id",
+        "display_name",
+        "channel_credentials",
+        "channel",
+        "state",
+        "status",
+        "templates",
+        "translations",
+        "version",
+        "language_code",
+        "webhooks",
+        "target",
+        "triggers",
+        "settings",
+        "contact_settings",
+        "conflicts",
+        "next_page_token",
+        "identity",
+        "error",
+        "message",
+        "code",
+        "text_message",
+        "text",
+        "credential_ordinal_number",
+        "static_bearer",
+        "token",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        Just(Value::from(u64::MAX)),
+        "[ -~]{0,12}".prop_map(Value::from),
+        Just(Value::from("..")),
+    ];
+    leaf.prop_recursive(6, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::vec((names.clone(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+/// A body: JSON of any shape, or nested far past any parser's limit, or not JSON at all.
+fn any_body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => any_json().prop_map(|v| v.to_string().into_bytes()),
+        1 => (1usize..20_000).prop_map(|n| format!(r#"{{"apps":{}{}}}"#, "[".repeat(n), "]".repeat(n)).into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..256),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.max(256), ..ProptestConfig::default() })]
+
+    /// Whatever Sinch (or a proxy) answers, through the client, observe and plan: no panic; a
+    /// failed read is an error of the objects that needed it, with its class (rule 8), and the
+    /// plan renders.
+    #[test]
+    fn any_answer_from_sinch_is_a_plan_or_a_classified_error(
+        status in prop::sample::select(vec![200u16, 200, 200, 400, 404, 409, 429, 500, 503]),
+        body in any_body(),
+    ) {
+        use sinch_operator::sinch::client::{AuthMode, Client, Config, Credentials, RetryPolicy};
+        let up = upstream();
+        *up.answer.lock().unwrap() = (status, body);
+        let (docs, errors) = parse("examples.yaml", examples().as_bytes());
+        prop_assert!(errors.is_empty());
+        let input = sinch_operator::validate::validate(docs, Vec::new()).unwrap();
+        let url = up.url.clone();
+        let endpoints = sinch_operator::sinch::endpoints::Endpoints::from_lookup(|k| match k {
+            "SINCH_CONVERSATION_URL" | "SINCH_TEMPLATE_URL" => Some(format!("{url}/{{region}}")),
+            _ => None,
+        })
+        .unwrap();
+        let client = Client::new(Config {
+            endpoints,
+            auth: AuthMode::Basic,
+            retry: RetryPolicy { max_attempts: 1, ..RetryPolicy::default() },
+            ..Config::default()
+        })
+        .unwrap();
+        let credentials = Credentials { key_id: "k".into(), key_secret: sinch_operator::sinch::Sensitive("s".into()) };
+        let defaults = Defaults { project: Some("p".into()), region: Region::Us };
+        let targets = engine::targets(&input, &defaults).unwrap();
+        let plan = up.runtime.block_on(async {
+            let source = engine::observe::Direct { client: &client, credentials: &credentials };
+            let live = engine::observe::observe(&source, &targets, true).await;
+            plan::build(&input, &targets, &live, &plan::Options::default())
+        });
+        if status != 200 {
+            prop_assert!(!plan.errors.is_empty());
+            prop_assert!(plan.errors.iter().all(|e| e.class.is_some()), "{:?}", plan.errors);
+        }
+        render::text::render(&plan, render::text::Paint(false));
+        render::json(&plan);
+    }
 }
