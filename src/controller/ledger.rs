@@ -8,7 +8,9 @@
 //!   target), written BEFORE a create, so that a crash between the POST and the status finds its
 //!   own key claim, adopts what it created and never creates it twice. It is kept until its
 //!   object is deleted (letting it go earlier would cost the API server one more write per
-//!   object; at 1,000 apps the claims were already half of the controller's writes). Templates
+//!   object; at 1,000 apps the claims were already half of the controller's writes), but counts
+//!   only while its object declares that key: once the app is renamed (or the template's id
+//!   changed) it is outdated, and the next object that needs the key takes it over. Templates
 //!   and the settings know their id before they exist; their id claim is written before the
 //!   create.
 //!
@@ -19,7 +21,7 @@
 use super::Context;
 use super::status::{Blocked, Managed, Reason, Retry};
 use crate::engine::Scope;
-use crate::model::{ClaimOwner, Kind, Object, SinchClaim, SinchClaimSpec, WebhookApp};
+use crate::model::{ClaimOwner, ConversationApp, Kind, Object, SinchClaim, SinchClaimSpec, Template, WebhookApp};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -140,6 +142,10 @@ fn hash(text: &str) -> String {
 pub struct Ledger {
     pub api: Api<SinchClaim>,
     pub store: Store<SinchClaim>,
+    /// What the owners of app and template claims declare now: a claim whose owner has since
+    /// changed the natural key (renamed the app, changed the template id) is outdated.
+    pub apps: Store<ConversationApp>,
+    pub templates: Store<Template>,
 }
 
 impl Ledger {
@@ -154,9 +160,29 @@ impl Ledger {
         Ok(match self.api.get_opt(name).await? {
             None => Holder::Free,
             Some(claim) if me.holds(&claim) => Holder::Ours(Arc::new(claim)),
-            Some(claim) if me.named(&claim) => Holder::Stale(Arc::new(claim)),
+            Some(claim) if me.named(&claim) || self.outdated(&claim) => Holder::Stale(Arc::new(claim)),
             Some(claim) => Holder::Other(claim.spec.owner),
         })
+    }
+
+    /// Whether the object a claim names (the same uid) declares another natural key now: a
+    /// renamed app, a template with another id. Its claim on the old key would otherwise
+    /// reserve a display name or a template id for as long as the object exists (squatting in
+    /// a shared project). An owner the store does not show is not judged (the store may lag).
+    fn outdated(&self, claim: &SinchClaim) -> bool {
+        let owner = &claim.spec.owner;
+        let same = |uid: &Option<String>| uid.as_deref() == Some(owner.uid.as_str());
+        match claim.spec.kind {
+            Kind::ConversationApp => self
+                .apps
+                .get(&ObjectRef::new(&owner.name).within(&owner.namespace))
+                .is_some_and(|a| same(&a.metadata.uid) && a.spec.display_name != claim.spec.key),
+            Kind::Template => self
+                .templates
+                .get(&ObjectRef::new(&owner.name).within(&owner.namespace))
+                .is_some_and(|t| same(&t.metadata.uid) && t.spec.id(&owner.name) != claim.spec.key),
+            Kind::Webhook | Kind::ProjectSettings => false,
+        }
     }
 
     /// Creates the claim `name`, or says who holds it.

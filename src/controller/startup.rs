@@ -219,6 +219,7 @@ fn context(
     let (webhooks, webhooks_writer) = reflector::store();
     let (connections, connections_writer) = reflector::store();
     let (claims, claims_writer) = reflector::store();
+    let (templates, templates_writer) = reflector::store();
     let (namespaces, namespaces_writer) = reflector::store();
     let reporter = Reporter {
         controller: "sinch-operator".into(),
@@ -235,6 +236,8 @@ fn context(
             ledger: ledger::Ledger {
                 api: Api::all(kube.clone()),
                 store: claims,
+                apps: apps.clone(),
+                templates,
             },
             kube,
             apps,
@@ -250,6 +253,7 @@ fn context(
             fingerprint_key,
         }),
         apps_writer,
+        templates_writer,
         webhooks_writer,
         connections_writer,
         claims_writer,

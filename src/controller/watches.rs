@@ -28,6 +28,7 @@ fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<Raw<K
 pub(super) struct Stores {
     pub ctx: Arc<Context>,
     pub apps_writer: reflector::store::Writer<ConversationApp>,
+    pub templates_writer: reflector::store::Writer<Template>,
     pub webhooks_writer: reflector::store::Writer<Webhook>,
     pub connections_writer: reflector::store::Writer<SinchConnection>,
     pub claims_writer: reflector::store::Writer<SinchClaim>,
@@ -43,6 +44,7 @@ where
     let Stores {
         ctx,
         apps_writer,
+        templates_writer,
         webhooks_writer,
         connections_writer,
         claims_writer,
@@ -69,8 +71,7 @@ where
     let apps = start(apps, stopped(), ctx.clone());
     let webhooks = webhooks(&kube, ns, webhooks_writer, &ctx, &config);
     let webhooks = start(webhooks, stopped(), ctx.clone());
-    let (templates_store, templates_writer) = reflector::store::<Template>();
-    let templates = controller(&kube, ns, templates_writer, templates_store, &config);
+    let templates = controller(&kube, ns, templates_writer, ctx.ledger.templates.clone(), &config);
     let templates = start(templates, stopped(), ctx.clone());
     let (settings_store, settings_writer) = reflector::store::<ProjectSettings>();
     let project_settings = controller(&kube, ns, settings_writer, settings_store, &config);

@@ -82,6 +82,8 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
         ledger: super::ledger::Ledger {
             api: kube::Api::all(kube.clone()),
             store: reflector::store().0,
+            apps: reflector::store().0,
+            templates: reflector::store().0,
         },
         operator_namespace: "sinch-operator-system".into(),
         resync: Duration::from_secs(600),

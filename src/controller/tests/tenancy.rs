@@ -537,3 +537,55 @@ async fn deleting_a_webhook_on_another_tenants_app_deletes_nothing_and_tells_no_
         assert!(!e.to_string().contains(&theirs), "{e}");
     }
 }
+
+/// A key claim lasts only while its object declares that key: an app renamed in another
+/// namespace no longer reserves its old display name (it could otherwise squat any number of
+/// names in a shared project); while it declares the name, the name is its.
+#[tokio::test]
+async fn a_renamed_apps_old_display_name_is_free_for_others() {
+    let (mut parts, api, sim) = parts(sim::Config::default()).await;
+    let scope = crate::engine::Scope {
+        project: "p-test".into(),
+        region: Region::Us,
+    };
+    let name = super::super::ledger::claim_name(&scope, Kind::ConversationApp, "key:Web");
+    let held = json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim", "metadata": {"name": name},
+        "spec": {"projectId": "p-test", "region": "us", "kind": "ConversationApp", "key": "Web",
+                 "owner": {"namespace": "team-a", "name": "theirs", "uid": "uid-theirs"}}
+    });
+    let claims = Claims::default();
+    claims.lock().unwrap().insert(name.clone(), held);
+    let theirs = |display: &str| -> ConversationApp {
+        serde_json::from_value(json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+            "metadata": {"name": "theirs", "namespace": "team-a", "uid": "uid-theirs"},
+            "spec": {"displayName": display}
+        }))
+        .unwrap()
+    };
+    let (apps, mut writer) = reflector::store::<ConversationApp>();
+    writer.apply_watcher_event(&watcher::Event::Apply(theirs("Web")));
+    parts.ledger.apps = apps;
+    let ctx = Arc::new(parts);
+    let obj = bare_app(json!({}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        claims.clone(),
+    );
+    reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        synced(&patches).1,
+        "OwnedElsewhere",
+        "the name is theirs while they declare it"
+    );
+    assert_eq!(sim.stats().writes, 0);
+
+    // Renamed: the old name is free.
+    writer.apply_watcher_event(&watcher::Event::Apply(theirs("Shop")));
+    reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
+    assert_eq!(synced(&patches).1, "ReconcileSuccess", "{:?}", synced(&patches));
+    assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/apps"), 1);
+    assert_eq!(claims.lock().unwrap()[&name]["spec"]["owner"]["uid"], "uid-1");
+}
