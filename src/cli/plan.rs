@@ -67,6 +67,8 @@ pub fn options(
         salt: crate::engine::plan::fingerprint(credentials.key_secret.0.as_str(), nonce.as_bytes()),
         nonce,
         secrets_from_cluster: secrets.secrets_from_cluster,
+        // The CLI runs with an admin's key: its errors name every id they concern.
+        tenant: false,
     }
 }
 

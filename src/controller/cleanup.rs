@@ -198,6 +198,7 @@ pub(super) async fn lookup<K: Managed>(
         &live,
         &Options {
             salt: ctx.salt(&obj.meta().uid.clone().unwrap_or_default()),
+            tenant: true,
             ..Options::default()
         },
     );

@@ -296,6 +296,7 @@ async fn plan_one<K: Managed>(
         &live,
         &Options {
             salt: salt.clone(),
+            tenant: true,
             ..Options::default()
         },
     );

@@ -9,16 +9,47 @@ use crate::sinch::app::App;
 use crate::sinch::template::Template;
 use crate::sinch::webhook::Webhook;
 
+/// Why a ConversationApp has no one app to manage.
+#[derive(Debug)]
+pub enum AppError {
+    /// `spec.appId` names an app that does not exist.
+    NoSuchId(String),
+    /// Several apps have its display name: their ids.
+    Ambiguous { name: String, ids: Vec<String> },
+}
+
+impl AppError {
+    /// As a person reads it. `name_ids`: whether the ids of apps the reader may not manage are
+    /// told (the CLI's admin, yes; a tenant of the controller, no: a guessed display name must
+    /// not tell it the ids of others' apps).
+    pub fn message(&self, name_ids: bool) -> String {
+        match self {
+            AppError::NoSuchId(id) => format!("spec.appId: no app {id} exists in this project and region"),
+            AppError::Ambiguous { name, ids } if name_ids => format!(
+                "{} apps are named {name:?} in this project and region ({}): set spec.appId to the one to manage",
+                ids.len(),
+                ids.join(", ")
+            ),
+            AppError::Ambiguous { name, ids } => format!(
+                "{} apps are named {name:?} in this project and region: set spec.appId to the one to manage",
+                ids.len()
+            ),
+        }
+    }
+}
+
 /// The live app a ConversationApp manages; `Ok(None)` when it does not exist yet.
-pub fn app<'l>(recorded: Option<&str>, spec: &ConversationAppSpec, live: &'l [App]) -> Result<Option<&'l App>, String> {
+pub fn app<'l>(
+    recorded: Option<&str>,
+    spec: &ConversationAppSpec,
+    live: &'l [App],
+) -> Result<Option<&'l App>, AppError> {
     let by_id = |id: &str| live.iter().find(|a| a.id.as_deref() == Some(id));
     if let Some(app) = recorded.and_then(by_id) {
         return Ok(Some(app));
     }
     if let Some(id) = &spec.app_id {
-        return by_id(id)
-            .map(Some)
-            .ok_or_else(|| format!("spec.appId: no app {id} exists in this project and region"));
+        return by_id(id).map(Some).ok_or_else(|| AppError::NoSuchId(id.clone()));
     }
     let named: Vec<&App> = live
         .iter()
@@ -27,15 +58,10 @@ pub fn app<'l>(recorded: Option<&str>, spec: &ConversationAppSpec, live: &'l [Ap
     match named.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
-        many => Err(format!(
-            "{} apps are named {:?} in this project and region ({}): set spec.appId to the one to manage",
-            many.len(),
-            spec.display_name,
-            many.iter()
-                .filter_map(|a| a.id.as_deref())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        many => Err(AppError::Ambiguous {
+            name: spec.display_name.clone(),
+            ids: many.iter().filter_map(|a| a.id.clone()).collect(),
+        }),
     }
 }
 

@@ -589,3 +589,26 @@ async fn a_renamed_apps_old_display_name_is_free_for_others() {
     assert_eq!(sim.stats().count("POST /{region}/v1/projects/{project_id}/apps"), 1);
     assert_eq!(claims.lock().unwrap()[&name]["spec"]["owner"]["uid"], "uid-1");
 }
+
+/// A display name a tenant guessed does not tell it the ids of the apps that have it (the CLI,
+/// run with an admin's key, names them).
+#[tokio::test]
+async fn an_ambiguous_display_name_tells_a_tenant_no_ids() {
+    let (ctx, api, sim) = context().await;
+    let first = outside_app(&sim, "Web").await;
+    outside_app(&sim, "Web").await;
+    let obj = bare_app(json!({}));
+    let patches = serve_kube(
+        api,
+        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
+        Claims::default(),
+    );
+    reconcile(Arc::new(obj), ctx).await.unwrap();
+    let (status, reason, message) = synced(&patches);
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "CannotPlan"));
+    assert_eq!(
+        message,
+        "2 apps are named \"Web\" in this project and region: set spec.appId to the one to manage"
+    );
+    assert!(!message.contains(&first));
+}

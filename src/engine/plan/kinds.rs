@@ -19,8 +19,8 @@ impl Builder<'_> {
         };
         let found = match identity::app(t.recorded.id.as_deref(), &a.spec, apps) {
             Ok(found) => found,
-            Err(message) => {
-                self.error(t, message);
+            Err(e) => {
+                self.error(t, e.message(!self.options.tenant));
                 return AppSlot::Failed(None);
             }
         };

@@ -187,6 +187,9 @@ pub struct Options {
     pub salt: String,
     /// What a saved plan records to derive its salt again.
     pub nonce: String,
+    /// The plan is a tenant's (the controller's): its errors tell no id of a Sinch object the
+    /// tenant's object does not manage.
+    pub tenant: bool,
     pub secrets_from_cluster: bool,
 }
 
