@@ -1370,6 +1370,34 @@ impl Drop for Connections {
 
 const CONNECTION_KEY: (&str, &str) = ("e2e-connection-key", "canary-connection-secret-3131");
 
+/// A SinchConnection `name` to the test project with [`CONNECTION_KEY`], allowing `namespaces`
+/// and letting `settings` manage the project's settings.
+async fn connect(admin: &kube::Client, name: &str, namespaces: &[&str], settings: &[&str]) {
+    let list = |names: &[&str]| format!("[{}]", names.join(", "));
+    apply_yaml(
+        admin,
+        &format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: e2e-connection, namespace: {OPERATOR_NS}}}
+stringData: {{keyId: {}, keySecret: {}}}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: SinchConnection
+metadata: {{name: {name}}}
+spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: {}}}, settingsNamespaces: {}}}
+"#,
+            CONNECTION_KEY.0,
+            CONNECTION_KEY.1,
+            list(namespaces),
+            list(settings)
+        ),
+        None,
+    )
+    .await;
+}
+
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server: run scripts/e2e"]
 async fn tenants_reach_only_their_own_sinch_objects() {
@@ -1407,30 +1435,8 @@ async fn tenants_reach_only_their_own_sinch_objects() {
     // Both teams share one project, each through its own connection; only A may manage settings.
     let (conn_a, conn_b) = (unique("conn-a"), unique("conn-b"));
     let _connections = Connections(vec![conn_a.clone(), conn_b.clone()]);
-    apply_yaml(
-        &admin,
-        &format!(
-            r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: e2e-connection, namespace: {OPERATOR_NS}}}
-stringData: {{keyId: {}, keySecret: {}}}
----
-apiVersion: conversation.sinch.com/v1alpha1
-kind: SinchConnection
-metadata: {{name: {conn_a}}}
-spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{a}]}}, settingsNamespaces: [{a}]}}
----
-apiVersion: conversation.sinch.com/v1alpha1
-kind: SinchConnection
-metadata: {{name: {conn_b}}}
-spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{b}]}}}}
-"#,
-            CONNECTION_KEY.0, CONNECTION_KEY.1
-        ),
-        None,
-    )
-    .await;
+    connect(&admin, &conn_a, &[a], &[a]).await;
+    connect(&admin, &conn_b, &[b], &[]).await;
     let _controller = Controller::start(&sim, "", &unique("tenancy"), &[]);
 
     // Team A: an app, its webhook, a template.
@@ -1832,25 +1838,7 @@ async fn a_template_that_cannot_be_parsed_stops_no_other_template_across_a_resta
     // connection lets A and B reach Sinch, the other tests' namespaces are refused.
     let conn = unique("conn-deep");
     let _connections = Connections(vec![conn.clone()]);
-    apply_yaml(
-        &admin,
-        &format!(
-            r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: e2e-connection, namespace: {OPERATOR_NS}}}
-stringData: {{keyId: {}, keySecret: {}}}
----
-apiVersion: conversation.sinch.com/v1alpha1
-kind: SinchConnection
-metadata: {{name: {conn}}}
-spec: {{projectId: {PROJECT}, credentialsSecretRef: {{name: e2e-connection}}, namespaces: {{names: [{a}, {b}]}}}}
-"#,
-            CONNECTION_KEY.0, CONNECTION_KEY.1
-        ),
-        None,
-    )
-    .await;
+    connect(&admin, &conn, &[a, b], &[]).await;
     let nested = |levels: usize| (0..levels).fold(json!("x"), |v, _| json!({"a": v}));
     let text = |t: &str| json!({"text": t});
     // In A, before the controller starts: its first list holds them.

@@ -366,3 +366,35 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
         "a rotation is not drift"
     );
 }
+
+/// Under every undocumented answer the simulator can play (masks of any shape, defaults
+/// answered null, ...), a created app is in sync at its read-back and at the next poll: the
+/// create is the only write.
+#[tokio::test]
+async fn under_every_variant_an_app_converges_with_one_write() {
+    use clap::ValueEnum;
+    let variants = std::iter::once(None).chain(crate::sim::Variant::value_variants().iter().copied().map(Some));
+    for variant in variants {
+        let (ctx, api, sim) = context_with(sim::Config {
+            variants: variant.into_iter().collect(),
+            ..sim::Config::default()
+        })
+        .await;
+        let obj = app(json!({"metadata": {"finalizers": [FINALIZER]},
+                              "spec": {"messageRetrySettings": {"retryDuration": 3600}}}));
+        let mut objects: HashMap<String, Value> = by_path(std::slice::from_ref(&obj)).into_iter().collect();
+        objects.insert("secrets/sms".into(), secret());
+        let patches = serve_kube(api, objects, Claims::default());
+        let mut current = obj;
+        for _ in 0..3 {
+            reconcile(Arc::new(current.clone()), ctx.clone()).await.unwrap();
+            // The next reconcile sees what this one wrote into the status.
+            let mut v = serde_json::to_value(&current).unwrap();
+            v["status"] = patches.lock().unwrap().last().unwrap()["status"].clone();
+            current = serde_json::from_value(v).unwrap();
+        }
+        assert_eq!(sim.stats().writes, 1, "{variant:?}: {:?}", sim.journal());
+        let synced = condition(patches.lock().unwrap().last().unwrap(), "Synced");
+        assert_eq!(synced["reason"], "ReconcileSuccess", "{variant:?}: {synced}");
+    }
+}
