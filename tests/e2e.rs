@@ -2120,3 +2120,52 @@ spec:
     }
     eprintln!("headers echoed: {:?}", started.elapsed());
 }
+
+/// `conversation.sinch.com/reconcile-requested-at`: after a change made in Sinch, a new value
+/// of the annotation reconciles the object at once with a fresh read (the poll interval is ten
+/// minutes), and the status records the value handled.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_reconcile_request_sets_sinch_back_now_and_is_recorded() {
+    let ns = &unique("e2e-request");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let _controller = Controller::start(&sim, ns, ns, &["--resync", "10m"]);
+    let app = "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {name: now}\nspec: {displayName: Now, processingMode: DISPATCH}\n";
+    apply_yaml(&admin, app, Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    let us = sinch(&sim, Region::Us);
+    let id = us
+        .list_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.display_name.as_deref() == Some("Now"))
+        .unwrap()
+        .id
+        .unwrap();
+    let mut changed = us.get_app(&id).await.unwrap();
+    changed.processing_mode = Some(serde_json::from_value(json!("CONVERSATION")).unwrap());
+    us.update_app(&id, &changed, vec!["processing_mode".into()])
+        .await
+        .unwrap();
+    // Past the read-back of the create: only the request can bring the change to light now.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let requested = app.replace(
+        "metadata: {name: now}",
+        "metadata: {name: now, annotations: {conversation.sinch.com/reconcile-requested-at: \"2026-12-06T17:00:00Z\"}}",
+    );
+    apply_yaml(&admin, &requested, Some(ns)).await;
+    let apps = dynamic(&admin, ns, Kind::ConversationApp);
+    eventually(Duration::from_secs(20), "the request handled", || async {
+        let o = apps.get("now").await.ok()?;
+        (o.data["status"]["lastHandledReconcileAt"] == "2026-12-06T17:00:00Z").then_some(())
+    })
+    .await;
+    let stored = us.get_app(&id).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(stored.processing_mode).unwrap(),
+        json!("DISPATCH"),
+        "set back"
+    );
+}

@@ -175,6 +175,14 @@ impl Context {
         self.read_back.lock().expect("never poisoned").remove(&key(obj))
     }
 
+    /// A reconcile request of `obj` not handled yet (its annotation's new value): this
+    /// reconcile reads the scope afresh and records it as handled.
+    pub fn requested<K: Managed>(&self, obj: &K) -> Option<String> {
+        let requested = crate::model::reconcile_requested(obj.meta())?;
+        let handled = obj.sync_status().and_then(|s| s.last_handled_reconcile_at.as_deref());
+        (handled != Some(requested)).then(|| requested.to_string())
+    }
+
     /// How old a shared list may be for `obj`'s plan: three quarters of its poll interval.
     /// More than half, so that two groups of objects of one scope polling half an interval
     /// apart merge into one (each takes the other's read) instead of each reading the list

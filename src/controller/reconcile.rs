@@ -95,6 +95,8 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
             converge(obj, &object, prepared, ctx, &mut events).await
         }
     };
+    // Handled, whatever came of it (as Flux records `lastHandledReconcileAt`).
+    report.fields.handled_request = ctx.requested(obj);
     report.scrub(&known);
     for event in &mut events {
         event.note = event.note.as_deref().map(|n| known.scrub(n));
@@ -118,7 +120,12 @@ async fn converge<K: Managed>(
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry, Option<Instant>) {
-    let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
+    // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
+    let max_age = match ctx.requested(obj) {
+        Some(_) => Duration::ZERO,
+        None => ctx.fresh_for(obj),
+    };
+    let view = ctx.observations.view(&prepared.access.credentials, max_age);
     let (report, retry) = plan_and_execute(obj, object, &prepared, &view, ctx, events).await;
     (report, retry, view.observed_at())
 }

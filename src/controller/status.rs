@@ -255,6 +255,8 @@ pub struct Fields {
     pub id: Option<Option<String>>,
     /// What an object observes without managing it; `Some(None)` clears it.
     pub observed_id: Option<Option<String>>,
+    /// The reconcile request this reconcile handled.
+    pub handled_request: Option<String>,
     /// A webhook's app.
     pub app_id: Option<String>,
     /// An app's channel states.
@@ -326,6 +328,9 @@ pub fn next_status<K: Managed>(
     }
     if let Some(observed) = &f.observed_id {
         sync.observed_id = observed.clone();
+    }
+    if let Some(handled) = &f.handled_request {
+        sync.last_handled_reconcile_at = Some(handled.clone());
     }
     status
 }

@@ -175,7 +175,9 @@ fn trigger<K: Managed>(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
+            predicates::generation
+                .combine(predicates::finalizers)
+                .combine(reconcile_requested),
             Default::default(),
         )
 }
@@ -187,6 +189,15 @@ fn slim<K: kube::Resource>(obj: &mut K) {
     obj.managed_fields_mut().clear();
     obj.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/// A new value of the reconcile-requested annotation triggers a reconcile too.
+fn reconcile_requested<K: Managed>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let requested = crate::model::reconcile_requested(obj.meta())?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    requested.hash(&mut h);
+    Some(h.finish())
 }
 
 /// What a webhook needs of its app: its id, where it lives, whether it is Ready.

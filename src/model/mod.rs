@@ -201,6 +201,19 @@ pub fn is_paused(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMe
         .is_some_and(|v| v == "true")
 }
 
+/// Any new value on an object: reconcile it now, reading its scope from Sinch afresh (after a
+/// Secret was rotated, or a project fixed by hand). The value handled last is recorded in
+/// `status.lastHandledReconcileAt` (as Flux's `reconcile.fluxcd.io/requestedAt`).
+pub const RECONCILE_REQUESTED_ANNOTATION: &str = "conversation.sinch.com/reconcile-requested-at";
+
+/// The value of [`RECONCILE_REQUESTED_ANNOTATION`], if set.
+pub fn reconcile_requested(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(RECONCILE_REQUESTED_ANNOTATION))
+        .map(String::as_str)
+}
+
 /// The namespace of an object that names none, as with kubectl.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -406,6 +419,8 @@ pub struct SyncStatus {
     /// paused, and no object of the cluster claims it). Only a managed object's id is recorded
     /// as its own (`appId`, `webhookId`, `templateId`): a recorded id is never a claim.
     pub observed_id: Option<String>,
+    /// The last value of the `conversation.sinch.com/reconcile-requested-at` annotation handled.
+    pub last_handled_reconcile_at: Option<String>,
     /// Salted hashes of the secret values last written, by field: compared when Sinch does
     /// not return a secret in clear (rule 7).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -224,3 +224,48 @@ async fn a_throttled_project_costs_one_request_and_stalls_no_other_project() {
         .count();
     assert_eq!(refused, 16, "{statuses:?}");
 }
+
+/// `conversation.sinch.com/reconcile-requested-at`: a new value reads the scope afresh (the
+/// shared list is young, yet Sinch's change is found and set back at once), and the value is
+/// recorded as handled; the same value again reads nothing.
+#[tokio::test]
+async fn a_reconcile_request_reads_sinch_afresh_once_per_value() {
+    use crate::model::RECONCILE_REQUESTED_ANNOTATION;
+    let (ctx, api, sim) = context().await;
+    let (ids, claims) = seed(&sim, &ctx, 1).await;
+    let (apps, _) = inventory(&ids);
+    let mut v = serde_json::to_value(&apps[0]).unwrap();
+    v["spec"]["processingMode"] = json!("DISPATCH");
+    v["status"] = json!({"appId": ids[0], "projectId": "p-test", "region": "us"});
+    let app: ConversationApp = serde_json::from_value(v).unwrap();
+    let patches = serve_kube(api, by_path(std::slice::from_ref(&app)).into_iter().collect(), claims);
+    reconcile(Arc::new(app.clone()), ctx.clone()).await.unwrap();
+    // Changed in Sinch right after the shared read: a poll would not see it for minutes.
+    let mut changed = sinch(&sim).get_app(&ids[0]).await.unwrap();
+    changed.processing_mode = Some(serde_json::from_value(json!("CONVERSATION")).unwrap());
+    sinch(&sim)
+        .update_app(&ids[0], &changed, vec!["processing_mode".into()])
+        .await
+        .unwrap();
+    sim.reset_stats();
+    let mut requested = serde_json::to_value(&app).unwrap();
+    requested["metadata"]["annotations"] = json!({RECONCILE_REQUESTED_ANNOTATION: "2026-12-06T17:00:00Z"});
+    let requested: ConversationApp = serde_json::from_value(requested).unwrap();
+    reconcile(Arc::new(requested.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(sim.stats().count(APPS_LIST), 1, "read afresh: {:?}", sim.stats());
+    assert_eq!(sim.stats().writes, 1, "set back: {:?}", sim.journal());
+    let status = patches.lock().unwrap().last().unwrap()["status"].clone();
+    assert_eq!(status["lastHandledReconcileAt"], "2026-12-06T17:00:00Z");
+
+    // The same value, handled: the shared list serves.
+    let mut handled = serde_json::to_value(&requested).unwrap();
+    handled["status"]["lastHandledReconcileAt"] = json!("2026-12-06T17:00:00Z");
+    sim.reset_stats();
+    reconcile(
+        Arc::new(serde_json::from_value::<ConversationApp>(handled).unwrap()),
+        ctx.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.stats().count(APPS_LIST), 0, "{:?}", sim.stats());
+}
