@@ -849,12 +849,20 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
             "namespace.yaml",
             "rbac.yaml",
             "deployment.yaml",
-            "service.yaml"
+            "service.yaml",
+            "disruption.yaml",
+            "networkpolicy.yaml"
         ]
     );
     let mut kinds = Vec::new();
     for file in &resources[1..] {
-        let yaml = std::fs::read_to_string(root().join("manifests").join(file)).unwrap();
+        let mut yaml = std::fs::read_to_string(root().join("manifests").join(file)).unwrap();
+        // The test server (1.20) serves PodDisruptionBudgets only as policy/v1beta1, whose
+        // schema for these fields is the same; clusters since 1.21 serve policy/v1, which the
+        // manifest uses (v1beta1 is gone since 1.25).
+        if admin.apiserver_version().await.unwrap().minor == "20" {
+            yaml = yaml.replace("apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n");
+        }
         for (value, api) in documents(&admin, &yaml, None) {
             let (kind, name) = (value["kind"].as_str().unwrap().to_string(), &value["metadata"]["name"]);
             api.patch(
@@ -879,7 +887,9 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
             "Role",
             "RoleBinding",
             "Deployment",
-            "Service"
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy"
         ]
     );
     let crds: Value =
