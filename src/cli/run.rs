@@ -57,6 +57,14 @@ pub struct Args {
         hide_default_value = true
     )]
     pub operator_key_namespaces: crate::controller::connections::OperatorKey,
+    /// The deletionPolicy of objects that name none, when their namespace's label
+    /// conversation.sinch.com/deletion-policy names none either: Delete or Orphan.
+    #[arg(long, value_name = "POLICY", default_value = "Delete")]
+    pub default_deletion_policy: crate::model::DeletionPolicy,
+    /// What deleting a whole namespace does to the Sinch side of its objects: Orphan (the
+    /// default: they stay, whatever their deletionPolicy) or Delete (each as its policy says).
+    #[arg(long, value_name = "POLICY", default_value = "Orphan")]
+    pub namespace_deletion_policy: crate::model::DeletionPolicy,
 }
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
@@ -110,6 +118,10 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             lease_duration: args.lease_duration,
             concurrency: args.workers,
             operator_key: args.operator_key_namespaces,
+            deletion: controller::Deletion {
+                default_policy: args.default_deletion_policy,
+                on_namespace_deletion: args.namespace_deletion_policy,
+            },
         };
         let result = controller::run(
             settings,

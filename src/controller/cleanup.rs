@@ -13,8 +13,11 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
 use crate::input::Secrets;
-use crate::model::{DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp};
+use crate::model::{
+    DELETION_POLICY_LABEL, DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp,
+};
 use kube::runtime::controller::Action as Requeue;
+use kube::runtime::reflector::ObjectRef;
 
 /// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
 /// goes too, if this object holds its claim; the finalizer stays until that succeeded. Its
@@ -24,7 +27,12 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     let placement = object.placement();
     let what = noun(object.kind());
     let me = owner(obj);
-    if let Some(note) = kept(&object) {
+    if let Some(note) = kept(&object, ctx) {
+        return orphan(obj, &me, note, ctx).await;
+    }
+    // A bulk deletion is no request to delete in Sinch: the CRDs removed (an uninstall deletes
+    // every custom resource), or the namespace deleted (unless the operator says otherwise).
+    if let Some(note) = bulk::<K>(&object, ctx).await? {
         return orphan(obj, &me, note, ctx).await;
     }
     if crate::model::is_paused(obj.meta()) {
@@ -87,6 +95,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
                 None => format!("deleted {what} {id} in Sinch"),
             };
             ctx.ledger.release_all(&me).await.map_err(ledger_error)?;
+            ctx.metrics.deletion(K::KIND, true);
             publish(ctx, obj, vec![normal(Reason::Deleted, note, "Delete")]).await;
             Ok(Requeue::await_change())
         }
@@ -105,18 +114,65 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
 }
 
 /// Why the Sinch side of `object` stays whatever this object holds, if it does.
-fn kept(object: &Object) -> Option<String> {
+fn kept(object: &Object, ctx: &Context) -> Option<String> {
     let placement = object.placement();
     let what = noun(object.kind());
+    let namespace = ctx.namespaces.get(&ObjectRef::new(object.namespace()));
+    let labelled = namespace
+        .as_ref()
+        .and_then(|n| n.metadata.labels.as_ref())
+        .and_then(|l| l.get(DELETION_POLICY_LABEL))
+        .and_then(|v| v.parse::<DeletionPolicy>().ok());
     if placement.management_policy == Some(ManagementPolicy::ObserveOnly) {
         Some(format!("managementPolicy ObserveOnly: the {what} stays in Sinch"))
     } else if placement.deletion_policy == Some(DeletionPolicy::Orphan) {
         Some(format!("deletionPolicy Orphan: the {what} stays in Sinch"))
+    } else if placement.deletion_policy.is_none() && labelled == Some(DeletionPolicy::Orphan) {
+        Some(format!(
+            "the namespace's label {DELETION_POLICY_LABEL} is Orphan: the {what} stays in Sinch"
+        ))
+    } else if placement.deletion_policy.is_none()
+        && labelled.is_none()
+        && ctx.deletion.default_policy == DeletionPolicy::Orphan
+    {
+        Some(format!(
+            "the operator's default deletion policy is Orphan: the {what} stays in Sinch"
+        ))
     } else if object.kind() == Kind::ProjectSettings {
         Some("project settings cannot be deleted in Sinch; they stay as they are".into())
     } else {
         None
     }
+}
+
+/// Why a deletion is part of a bulk one that deletes nothing in Sinch, if it is: the kind's CRD
+/// is being deleted (always), or the object's namespace is (unless `--namespace-deletion-policy
+/// Delete`). The CRD is asked for only here, when a Sinch deletion would follow.
+async fn bulk<K: Managed>(object: &Object, ctx: &Context) -> crate::Result<Option<String>> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let what = noun(object.kind());
+    let crd = format!("{}.{}", K::plural(&()), K::group(&()));
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(ctx.kube.clone());
+    let going = crds
+        .get_opt(&crd)
+        .await
+        .map_err(|e| crate::Error::kube(format!("reading CustomResourceDefinition {crd}"), e))?
+        .is_none_or(|c| c.metadata.deletion_timestamp.is_some());
+    if going {
+        return Ok(Some(format!(
+            "CustomResourceDefinition {crd} is being deleted (an uninstall): the {what} stays in Sinch"
+        )));
+    }
+    let ns = object.namespace();
+    let terminating = ctx
+        .namespaces
+        .get(&ObjectRef::new(ns))
+        .is_some_and(|n| n.metadata.deletion_timestamp.is_some());
+    Ok((terminating && ctx.deletion.on_namespace_deletion == DeletionPolicy::Orphan).then(|| {
+        format!(
+            "namespace {ns} is being deleted: the {what} stays in Sinch (the operator's --namespace-deletion-policy is Orphan)"
+        )
+    }))
 }
 
 /// The Sinch object to delete: the one the status records, else the one apply would find by
@@ -169,6 +225,7 @@ pub(super) async fn orphan<K: Managed>(
     ctx: &Context,
 ) -> crate::Result<Requeue> {
     ctx.ledger.release_all(me).await.map_err(ledger_error)?;
+    ctx.metrics.deletion(K::KIND, false);
     publish(ctx, obj, vec![normal(Reason::Orphaned, note, "Delete")]).await;
     Ok(Requeue::await_change())
 }

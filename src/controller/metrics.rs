@@ -34,6 +34,13 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeletionLabels {
+    pub kind: String,
+    /// `deleted` (in Sinch) or `kept` (the Sinch side stays: orphaned).
+    pub outcome: String,
+}
+
 type DurationFamily = Family<KindLabel, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -43,6 +50,7 @@ pub struct Metrics {
     durations: DurationFamily,
     drift: Family<KindLabel, Counter>,
     drifted: Family<KindLabel, Gauge>,
+    deletions: Family<DeletionLabels, Counter>,
     /// The objects (by uid) counted in `drifted`.
     drifted_objects: Mutex<HashMap<String, Kind>>,
     /// Counted by the Sinch client.
@@ -100,6 +108,7 @@ impl Metrics {
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
         let drift = Family::<KindLabel, Counter>::default();
         let drifted = Family::<KindLabel, Gauge>::default();
+        let deletions = Family::<DeletionLabels, Counter>::default();
         let sinch_requests = RequestCounter::default();
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
@@ -124,6 +133,11 @@ impl Metrics {
             drifted.clone(),
         );
         registry.register(
+            "deletions",
+            "Objects deleted, by kind and what became of their Sinch side (deleted, or kept: orphaned)",
+            deletions.clone(),
+        );
+        registry.register(
             "sinch_requests",
             "Requests sent to Sinch, by method, route, HTTP status (error: no answer) and reason (poll, read-back, write)",
             sinch_requests.clone(),
@@ -139,6 +153,7 @@ impl Metrics {
             durations,
             drift,
             drifted,
+            deletions,
             drifted_objects: Mutex::default(),
             sinch_requests,
             leader,
@@ -162,6 +177,17 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 kind: k.name().into(),
                 reason: reason.as_str().into(),
+            })
+            .inc();
+    }
+
+    /// An object deleted: its Sinch side `deleted` too, or `kept`.
+    pub fn deletion(&self, k: Kind, deleted: bool) {
+        let outcome = if deleted { "deleted" } else { "kept" };
+        self.deletions
+            .get_or_create(&DeletionLabels {
+                kind: k.name().into(),
+                outcome: outcome.into(),
             })
             .inc();
     }

@@ -61,6 +61,27 @@ pub struct Settings {
     pub concurrency: u16,
     /// Where the operator's own key serves objects that no connection serves.
     pub operator_key: connections::OperatorKey,
+    /// What deleting objects does in Sinch when nothing more specific says.
+    pub deletion: Deletion,
+}
+
+/// The operator's deletion defaults (see `cleanup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// The policy of objects that name none and whose namespace names none.
+    pub default_policy: crate::model::DeletionPolicy,
+    /// What the deletion of a whole namespace does to its objects' Sinch side: by default they
+    /// stay (a namespace deleted by mistake must not take production channels with it).
+    pub on_namespace_deletion: crate::model::DeletionPolicy,
+}
+
+impl Default for Deletion {
+    fn default() -> Deletion {
+        Deletion {
+            default_policy: crate::model::DeletionPolicy::Delete,
+            on_namespace_deletion: crate::model::DeletionPolicy::Orphan,
+        }
+    }
 }
 
 /// What every reconcile shares.
@@ -72,6 +93,7 @@ pub struct Context {
     pub credentials: Option<Credentials>,
     /// The namespaces it serves (when no connection allows them).
     pub operator_key: connections::OperatorKey,
+    pub deletion: Deletion,
     pub defaults: Defaults,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,

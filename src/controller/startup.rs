@@ -231,6 +231,7 @@ fn context(
             observations,
             credentials,
             operator_key: settings.operator_key.clone(),
+            deletion: settings.deletion,
             defaults,
             metrics,
             ledger: ledger::Ledger {

@@ -358,6 +358,21 @@ pub enum DeletionPolicy {
     Orphan,
 }
 
+impl std::str::FromStr for DeletionPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<DeletionPolicy, String> {
+        match s {
+            "Delete" => Ok(DeletionPolicy::Delete),
+            "Orphan" => Ok(DeletionPolicy::Orphan),
+            other => Err(format!("{other:?} is not a deletion policy: Delete or Orphan")),
+        }
+    }
+}
+
+/// On a Namespace: the `deletionPolicy` of its objects that name none (`Delete` or `Orphan`),
+/// over the operator's `--default-deletion-policy`.
+pub const DELETION_POLICY_LABEL: &str = "conversation.sinch.com/deletion-policy";
+
 /// Where an object lives in Sinch and how it is managed; flattened into every kind's spec.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -168,6 +168,10 @@ async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
         "status": {"appId": app_id, "projectId": "p-test", "region": "us"}
     }));
     let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    // Its CRD is installed, not being deleted: this is no uninstall.
+    let crd_name = "conversationapps.conversation.sinch.com";
+    let (method, uri, _) = expect(&mut api, crd(crd_name)).await;
+    assert_eq!((method, uri), (Method::GET, format!("{CRDS}{crd_name}")));
     // No claim: the status recorded the id before the ledger existed, so the app is this
     // object's to delete.
     let (method, uri, _) = expect_with(&mut api, not_found).await;
@@ -396,5 +400,125 @@ async fn under_every_variant_an_app_converges_with_one_write() {
         assert_eq!(sim.stats().writes, 1, "{variant:?}: {:?}", sim.journal());
         let synced = condition(patches.lock().unwrap().last().unwrap(), "Synced");
         assert_eq!(synced["reason"], "ReconcileSuccess", "{variant:?}: {synced}");
+    }
+}
+
+/// Deletions that are no request to delete in Sinch: the CRDs removed (an uninstall deletes
+/// every custom resource), a namespace deleted (unless the operator says so), a namespace or an
+/// operator whose default is Orphan. Each keeps the app, with an `Orphaned` event and the
+/// deletions metric; an explicit deletion otherwise deletes it.
+#[tokio::test]
+async fn bulk_deletions_and_orphan_defaults_keep_the_sinch_side() {
+    use crate::model::DeletionPolicy::{Delete, Orphan};
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::core::PartialObjectMeta;
+    let namespace = |labels: Value, deleting: bool| -> PartialObjectMeta<Namespace> {
+        let mut meta = json!({"name": NS, "labels": labels});
+        if deleting {
+            meta["deletionTimestamp"] = json!("2026-12-06T10:00:00Z");
+        }
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})).unwrap()
+    };
+    let mut crd_going = crd("conversationapps.conversation.sinch.com");
+    crd_going["metadata"]["deletionTimestamp"] = json!("2026-12-06T10:00:00Z");
+    let cases = [
+        (
+            "uninstall",
+            Some(crd_going),
+            namespace(json!({}), false),
+            Delete,
+            Orphan,
+            "CustomResourceDefinition conversationapps.conversation.sinch.com is being deleted (an uninstall): the app stays in Sinch",
+        ),
+        (
+            "namespace deleted",
+            None,
+            namespace(json!({}), true),
+            Delete,
+            Orphan,
+            "namespace shop is being deleted: the app stays in Sinch (the operator's --namespace-deletion-policy is Orphan)",
+        ),
+        (
+            "namespace label",
+            None,
+            namespace(json!({crate::model::DELETION_POLICY_LABEL: "Orphan"}), false),
+            Delete,
+            Orphan,
+            "the namespace's label conversation.sinch.com/deletion-policy is Orphan: the app stays in Sinch",
+        ),
+        (
+            "operator default",
+            None,
+            namespace(json!({}), false),
+            Orphan,
+            Orphan,
+            "the operator's default deletion policy is Orphan: the app stays in Sinch",
+        ),
+        (
+            "namespace deleted, operator deletes",
+            None,
+            namespace(json!({}), true),
+            Delete,
+            Delete,
+            "",
+        ),
+    ];
+    for (case, crd_object, ns, default_policy, on_namespace_deletion, kept) in cases {
+        let (mut parts, api, sim) = parts(sim::Config::default()).await;
+        let (namespaces, mut writer) = reflector::store();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(ns));
+        parts.namespaces = namespaces;
+        parts.deletion = super::super::Deletion {
+            default_policy,
+            on_namespace_deletion,
+        };
+        let ctx = Arc::new(parts);
+        let created = sinch(&sim)
+            .create_app(&serde_json::from_value(json!({"display_name": "Web", "channel_credentials": []})).unwrap())
+            .await
+            .unwrap();
+        let (name, value) = claim(
+            crate::model::Kind::ConversationApp,
+            ("web", "uid-1"),
+            created.id.as_deref().unwrap(),
+            "Web",
+        );
+        let claims = Claims::default();
+        claims.lock().unwrap().insert(name, value);
+        let obj = app(json!({
+            "metadata": {"finalizers": [FINALIZER], "deletionTimestamp": "2026-12-06T10:00:00Z"},
+            "status": {"appId": created.id, "projectId": "p-test", "region": "us"}
+        }));
+        let mut objects: HashMap<String, Value> = by_path(std::slice::from_ref(&obj)).into_iter().collect();
+        if let Some(c) = crd_object {
+            objects.insert(
+                "customresourcedefinitions/conversationapps.conversation.sinch.com".into(),
+                c,
+            );
+        }
+        let seen = serve_kube_seen(api, objects, claims);
+        sim.reset_stats();
+        reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
+        let events = seen.events.lock().unwrap().clone();
+        let metrics = ctx.metrics.render();
+        if kept.is_empty() {
+            assert_eq!(sim.stats().writes, 1, "{case}");
+            assert_eq!(events[0]["reason"], "Deleted", "{case}");
+            assert!(
+                metrics.contains("sinch_operator_deletions_total{kind=\"ConversationApp\",outcome=\"deleted\"} 1"),
+                "{case}: {metrics}"
+            );
+        } else {
+            assert_eq!(sim.stats().writes, 0, "{case}: {:?}", sim.journal());
+            assert_eq!(
+                (events[0]["reason"].as_str(), events[0]["note"].as_str()),
+                (Some("Orphaned"), Some(kept)),
+                "{case}"
+            );
+            assert!(
+                metrics.contains("sinch_operator_deletions_total{kind=\"ConversationApp\",outcome=\"kept\"} 1"),
+                "{case}: {metrics}"
+            );
+        }
     }
 }

@@ -70,6 +70,7 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
         }),
         // The tests' namespace, as a single-tenant install would say.
         operator_key: super::connections::OperatorKey::Everywhere,
+        deletion: super::Deletion::default(),
         defaults: Defaults {
             project: Some("p-test".into()),
             region: Region::Us,
@@ -197,6 +198,16 @@ fn not_found(_: &Value) -> (u16, Value) {
     )
 }
 
+/// The CustomResourceDefinition of a kind, installed (not being deleted).
+fn crd(name: &str) -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": name, "uid": "crd-uid"},
+           "spec": {"group": "conversation.sinch.com", "scope": "Namespaced",
+                    "names": {"plural": name.split('.').next().unwrap(), "kind": "X"}, "versions": []}})
+}
+
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/";
+
 fn no_claims(_: &Value) -> (u16, Value) {
     (
         200,
@@ -270,6 +281,17 @@ fn serve_kube_seen(mut handle: ApiHandle, objects: HashMap<String, Value>, claim
                     Some(object) => {
                         seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
                         (200, objects[&key(object)].clone())
+                    }
+                    // The kinds' CRDs are installed, unless the test says otherwise.
+                    None if method == Method::GET && path.starts_with(CRDS) => {
+                        let name = &path[CRDS.len()..];
+                        (
+                            200,
+                            objects
+                                .get(&format!("customresourcedefinitions/{name}"))
+                                .cloned()
+                                .unwrap_or_else(|| crd(name)),
+                        )
                     }
                     // A Secret the test made, or none.
                     None if method == Method::GET => match objects.get(&key(&path)) {
