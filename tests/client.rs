@@ -801,6 +801,9 @@ fn no_secret_reaches_the_logs() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run meanwhile without a subscriber: a callsite they reached
+    // first is cached as disabled for every thread unless the cache is rebuilt now.
+    tracing::callsite::rebuild_interest_cache();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
