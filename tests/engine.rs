@@ -1,6 +1,8 @@
 //! `plan` and `apply` run as a user runs them, against the simulator: exact requests (from its
 //! journal), request counts (from its stats), exact output and exit codes.
 
+mod common;
+
 use serde_json::json;
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Recorded, Sim};
@@ -35,18 +37,8 @@ const KEY_SECRET: &str = "canary-key-secret-77aa";
 
 /// The binary with `args`, its connection pointed at `sim`.
 fn command(sim: &Sim, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-    cmd.args(args)
-        .current_dir(root())
-        .env_remove("NO_COLOR")
-        .env_remove("SINCH_REGION")
-        .env_remove("SINCH_OPERATOR_LOG")
-        .env("SINCH_PROJECT_ID", PROJECT)
-        .env("SINCH_KEY_ID", "key-id")
-        .env("SINCH_KEY_SECRET", KEY_SECRET);
-    for (k, v) in sim.env() {
-        cmd.env(k, v);
-    }
+    let mut cmd = common::command(sim, PROJECT, KEY_SECRET, args);
+    cmd.current_dir(root());
     cmd
 }
 
@@ -55,9 +47,7 @@ async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
-        .await
-        .unwrap()
+    common::output(cmd).await
 }
 
 fn stdout(o: &Output) -> String {

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod crds;
 pub mod import;
 pub mod plan;
+pub mod probe;
 pub mod run;
 pub mod schemas;
 pub mod sim;
@@ -48,6 +49,10 @@ pub enum Command {
     /// Run the Kubernetes controller: reconcile the custom resources in the cluster continuously
     /// and revert drift (kubeconfig from KUBECONFIG or the pod's service account).
     Run(run::Args),
+    /// Settle the open questions of docs/sinch-api.md against a project: create throwaway
+    /// objects (named sinch-operator-probe-*), delete them, print which simulator variant Sinch
+    /// follows. Changes no existing object.
+    Probe(probe::Args),
 }
 
 /// Where manifests come from.
@@ -97,6 +102,7 @@ pub fn exec(cli: Cli) -> ExitCode {
         Command::Schemas(args) => schemas::exec(args),
         Command::Sim(args) => sim::exec(args),
         Command::Run(args) => run::exec(args),
+        Command::Probe(args) => probe::exec(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

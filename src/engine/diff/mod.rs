@@ -78,7 +78,7 @@ fn is_set(field: &str) -> bool {
 /// `message_retry_settings` and `delivery_report_based_fallback` may come back `null` (the Java
 /// SDK's own fixture; the Node SDK types them `| null`): a manifest declaring the defaults is
 /// then in sync, not a PATCH on every run.
-fn server_default(field: &str) -> Option<Value> {
+pub fn server_default(field: &str) -> Option<Value> {
     match field {
         "message_retry_settings" => Some(serde_json::json!({"retry_duration": 3600})),
         "delivery_report_based_fallback" => {
