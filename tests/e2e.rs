@@ -2179,3 +2179,43 @@ async fn a_reconcile_request_sets_sinch_back_now_and_is_recorded() {
         "set back"
     );
 }
+
+/// A namespace deleted (by mistake, or to move a team) keeps its apps in Sinch unless the
+/// operator says otherwise (`--namespace-deletion-policy Delete`). The suite's API server runs
+/// without a namespace controller, so the test deletes the objects as that controller would.
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn a_deleted_namespace_keeps_its_apps_in_sinch_unless_the_operator_says_otherwise() {
+    for (policy, kept) in [("Orphan", true), ("Delete", false)] {
+        let ns = &unique("e2e-nsdel");
+        let admin = setup(ns).await;
+        let sim = start_sim().await;
+        let controller = Controller::start(&sim, ns, ns, &["--namespace-deletion-policy", policy]);
+        let app = "apiVersion: conversation.sinch.com/v1alpha1\nkind: ConversationApp\nmetadata: {name: keep}\nspec: {displayName: Keep, processingMode: DISPATCH}\n";
+        apply_yaml(&admin, app, Some(ns)).await;
+        all_ready(&admin, ns, 1).await;
+        let us = sinch(&sim, Region::Us);
+        assert_eq!(us.list_apps().await.unwrap().len(), 1);
+
+        Api::<Namespace>::all(admin.clone())
+            .delete(ns, &DeleteParams::default())
+            .await
+            .unwrap();
+        // Let the controller's namespace watch see it, then delete as the namespace controller does.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let apps = dynamic(&admin, ns, Kind::ConversationApp);
+        apps.delete("keep", &DeleteParams::default()).await.unwrap();
+        eventually(Duration::from_secs(30), "the app object gone", || async {
+            apps.get_opt("keep").await.unwrap().is_none().then_some(())
+        })
+        .await;
+        assert_eq!(us.list_apps().await.unwrap().len(), usize::from(kept), "{policy}");
+        let outcome = if kept { "kept" } else { "deleted" };
+        let counted = controller
+            .metric(&format!(
+                "sinch_operator_deletions_total{{kind=\"ConversationApp\",outcome=\"{outcome}\"}}"
+            ))
+            .await;
+        assert_eq!(counted, 1.0, "{policy}");
+    }
+}
