@@ -247,6 +247,15 @@ type Claims = Arc<Mutex<BTreeMap<String, Value>>>;
 /// Answers every request of the mocked API server: a status patch with the object it names (as
 /// the test made it), the ledger's requests from `claims` (create, get, delete, list), anything
 /// else (events) with `{}`. Keeps the status patches sent.
+/// [`serve_kube`] of one object.
+fn serve_one<K: serde::Serialize + kube::Resource<DynamicType = ()>>(
+    handle: ApiHandle,
+    obj: &K,
+    claims: Claims,
+) -> Arc<Mutex<Vec<Value>>> {
+    serve_kube(handle, by_path(std::slice::from_ref(obj)).into_iter().collect(), claims)
+}
+
 fn serve_kube(handle: ApiHandle, objects: HashMap<String, Value>, claims: Claims) -> Arc<Mutex<Vec<Value>>> {
     serve_kube_seen(handle, objects, claims).statuses
 }

@@ -238,7 +238,7 @@ async fn a_reconcile_request_reads_sinch_afresh_once_per_value() {
     v["spec"]["processingMode"] = json!("DISPATCH");
     v["status"] = json!({"appId": ids[0], "projectId": "p-test", "region": "us"});
     let app: ConversationApp = serde_json::from_value(v).unwrap();
-    let patches = serve_kube(api, by_path(std::slice::from_ref(&app)).into_iter().collect(), claims);
+    let patches = serve_one(api, &app, claims);
     reconcile(Arc::new(app.clone()), ctx.clone()).await.unwrap();
     // Changed in Sinch right after the shared read: a poll would not see it for minutes.
     let mut changed = sinch(&sim).get_app(&ids[0]).await.unwrap();

@@ -57,11 +57,7 @@ async fn an_app_made_outside_the_operator_is_taken_only_with_the_adopt_annotatio
     let id = outside_app(&sim, "Web").await;
     let claims = Claims::default();
     let obj = bare_app(json!({}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &obj, claims.clone());
     sim.reset_stats();
 
     reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
@@ -120,11 +116,7 @@ async fn what_another_namespace_manages_is_never_changed_nor_deleted() {
         "metadata": {"annotations": {"conversation.sinch.com/adopt": id}},
         "spec": {"conversationMetadataReportView": "FULL"}
     }));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &obj, claims.clone());
     sim.reset_stats();
     reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
     assert_eq!(
@@ -165,11 +157,7 @@ async fn a_create_that_crashed_after_its_claim_adopts_what_it_made_and_never_cre
                         "owner": {"namespace": NS, "name": "web", "uid": "uid-1"}}}),
     );
     let obj = bare_app(json!({}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &obj, claims.clone());
     sim.reset_stats();
     reconcile(Arc::new(obj), ctx.clone()).await.unwrap();
     assert_eq!(synced(&patches).0, "True", "{:?}", synced(&patches));
@@ -214,7 +202,7 @@ async fn a_webhook_may_attach_only_to_an_app_of_its_namespace_or_one_that_grants
         "uid-squat",
         "2026-01-01T00:00:00Z",
     )));
-    let patches = serve_kube(api, by_path(std::slice::from_ref(&hook)).into_iter().collect(), claims);
+    let patches = serve_one(api, &hook, claims);
     sim.reset_stats();
     reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
     assert_eq!(
@@ -350,11 +338,7 @@ async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_
     parts.connections = connections;
     let ctx = Arc::new(parts);
     let obj = bare_app(json!({}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        Claims::default(),
-    );
+    let patches = serve_one(api, &obj, Claims::default());
     reconcile(Arc::new(obj), ctx).await.unwrap();
     assert_eq!(
         synced(&patches),
@@ -381,11 +365,7 @@ async fn without_any_connection_the_operators_key_serves_only_the_namespaces_nam
         let (mut parts, api, sim) = parts(sim::Config::default()).await;
         parts.operator_key = operator_key.parse().unwrap();
         let obj = bare_app(json!({}));
-        let patches = serve_kube(
-            api,
-            by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-            Claims::default(),
-        );
+        let patches = serve_one(api, &obj, Claims::default());
         reconcile(Arc::new(obj), Arc::new(parts)).await.unwrap();
         assert_eq!(synced(&patches).1, reason, "--operator-key-namespaces {operator_key:?}");
         if reason == "NoConnection" {
@@ -405,11 +385,7 @@ async fn an_observed_app_is_no_claim_when_the_object_switches_to_full() {
     let id = outside_app(&sim, "Web").await;
     let claims = Claims::default();
     let observing = bare_app(json!({"spec": {"managementPolicy": "ObserveOnly"}}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&observing)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &observing, claims.clone());
     reconcile(Arc::new(observing), ctx.clone()).await.unwrap();
     let status = patches.lock().unwrap().last().unwrap()["status"].clone();
     assert_eq!(status["observedId"], json!(id));
@@ -471,11 +447,7 @@ async fn a_claim_of_an_earlier_object_of_the_same_name_is_taken_only_by_adoption
     let (name, old) = claim(Kind::ConversationApp, ("web", "uid-gone"), &id, "Web");
     claims.lock().unwrap().insert(name.clone(), old);
     let obj = bare_app(json!({"spec": {"conversationMetadataReportView": "FULL"}}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &obj, claims.clone());
     sim.reset_stats();
     reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
     assert_eq!(
@@ -569,11 +541,7 @@ async fn a_renamed_apps_old_display_name_is_free_for_others() {
     parts.ledger.apps = apps;
     let ctx = Arc::new(parts);
     let obj = bare_app(json!({}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        claims.clone(),
-    );
+    let patches = serve_one(api, &obj, claims.clone());
     reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
     assert_eq!(
         synced(&patches).1,
@@ -598,11 +566,7 @@ async fn an_ambiguous_display_name_tells_a_tenant_no_ids() {
     let first = outside_app(&sim, "Web").await;
     outside_app(&sim, "Web").await;
     let obj = bare_app(json!({}));
-    let patches = serve_kube(
-        api,
-        by_path(std::slice::from_ref(&obj)).into_iter().collect(),
-        Claims::default(),
-    );
+    let patches = serve_one(api, &obj, Claims::default());
     reconcile(Arc::new(obj), ctx).await.unwrap();
     let (status, reason, message) = synced(&patches);
     assert_eq!((status.as_str(), reason.as_str()), ("False", "CannotPlan"));
