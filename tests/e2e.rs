@@ -2219,3 +2219,95 @@ async fn a_deleted_namespace_keeps_its_apps_in_sinch_unless_the_operator_says_ot
         assert_eq!(counted, 1.0, "{policy}");
     }
 }
+
+/// The `sinch_operator_*` names that `text` mentions (each the longest run of name characters).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("sinch_operator_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Every sample name a scrape can hold: the samples it has, and those its `# TYPE` lines
+/// promise (a counter's `_total`, a histogram's `_bucket`, `_sum`, `_count`), since a family
+/// with nothing counted yet has no sample.
+fn exposed_names(scrape: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in scrape.lines() {
+        if let Some(typed) = line.strip_prefix("# TYPE ") {
+            let mut words = typed.split(' ');
+            let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        } else if !line.starts_with('#') {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            names.insert(line[..end].to_string());
+        }
+    }
+    names
+}
+
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn the_alerts_and_the_dashboard_use_only_metrics_the_controller_exposes() {
+    let ns = &unique("e2e-monitoring");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let controller = Controller::start(&sim, ns, ns, &[]);
+    apply_yaml(&admin, SHOP, Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    // The status written is what the gauge counts.
+    let converged =
+        "sinch_operator_objects{kind=\"ConversationApp\",ready=\"True\",synced=\"True\",reason=\"ReconcileSuccess\"} 1";
+    // A webhook waiting for an app that does not exist: a reconcile error, so that its family
+    // has a series (a family with none is not exposed).
+    let waiting = r#"
+apiVersion: conversation.sinch.com/v1alpha1
+kind: Webhook
+metadata: {name: waits}
+spec: {appRef: {name: nowhere}, target: "https://waits.example.com/hook", triggers: [MESSAGE_INBOUND]}
+"#;
+    apply_yaml(&admin, waiting, Some(ns)).await;
+    let failing = "sinch_operator_reconcile_errors_total{kind=\"Webhook\",reason=\"AppNotFound\"}";
+    let scrape = eventually(
+        Duration::from_secs(15),
+        "the app converged, the webhook waiting",
+        || async {
+            let text = controller.metrics().await?;
+            let counted = text.lines().any(|l| l == converged) && text.contains(failing);
+            counted.then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        scrape.contains(
+            "sinch_operator_objects{kind=\"Webhook\",ready=\"Unknown\",synced=\"False\",reason=\"AppNotFound\"} 1"
+        ) || scrape.contains(
+            "sinch_operator_objects{kind=\"Webhook\",ready=\"False\",synced=\"False\",reason=\"AppNotFound\"} 1"
+        ),
+        "{scrape}"
+    );
+    let exposed = exposed_names(&scrape);
+    for file in ["manifests/monitoring/rules.yaml", "manifests/monitoring/dashboard.json"] {
+        let used = metric_names(&std::fs::read_to_string(root().join(file)).unwrap());
+        assert!(used.contains("sinch_operator_objects"), "{file} names {used:?}");
+        let missing: Vec<_> = used.difference(&exposed).collect();
+        assert!(
+            missing.is_empty(),
+            "{file} uses {missing:?}, which the controller does not expose:\n{scrape}"
+        );
+    }
+}

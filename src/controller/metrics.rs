@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +53,8 @@ pub struct Metrics {
     deletions: Family<DeletionLabels, Counter>,
     /// The objects (by uid) counted in `drifted`.
     drifted_objects: Mutex<HashMap<String, Kind>>,
+    /// Each object's conditions as last reconciled (by uid), counted at each scrape.
+    objects: Arc<Mutex<HashMap<String, ObjectState>>>,
     /// Counted by the Sinch client.
     pub sinch_requests: RequestCounter,
     /// 1 while this replica holds the Lease and reconciles.
@@ -93,6 +95,48 @@ impl Collector for Ages {
                 list: list.into(),
             };
             ConstGauge::new(age.as_secs_f64()).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `objects{kind, ready, synced, reason}` counts of one object: its `Ready` and `Synced`
+/// status (`True`, `False`, `Unknown` when it has none yet) and the `Synced` reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectState {
+    pub kind: String,
+    pub ready: String,
+    pub synced: String,
+    pub reason: String,
+}
+
+/// `objects{kind, ready, synced, reason}`, counted from the map at each scrape: a series exists
+/// only while an object is in that state, so an alert reads "objects stuck by reason" directly.
+#[derive(Debug)]
+struct Objects(Arc<Mutex<HashMap<String, ObjectState>>>);
+
+impl Collector for Objects {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut counts: BTreeMap<(&str, &str, &str, &str), i64> = BTreeMap::new();
+        let objects = self.0.lock().expect("never poisoned");
+        for o in objects.values() {
+            let n = counts.entry((&o.kind, &o.ready, &o.synced, &o.reason)).or_default();
+            *n = n.saturating_add(1);
+        }
+        let mut family = encoder.encode_descriptor(
+            "objects",
+            "Objects by kind, their Ready and Synced status (True, False, Unknown) and Synced reason",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((kind, ready, synced, reason), n) in counts {
+            let labels = ObjectState {
+                kind: kind.into(),
+                ready: ready.into(),
+                synced: synced.into(),
+                reason: reason.into(),
+            };
+            ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }
@@ -143,6 +187,19 @@ impl Metrics {
             sinch_requests.clone(),
         );
         registry.register("leader", "1 while this replica holds the leader Lease", leader.clone());
+        // At 0 from the start: a family with no series is not exposed at all, and `increase()`
+        // misses the first count of a series that appears with it.
+        for k in Kind::ALL {
+            let _ = drift.get_or_create(&kind(k));
+            for outcome in ["deleted", "kept"] {
+                let _ = deletions.get_or_create(&DeletionLabels {
+                    kind: k.name().into(),
+                    outcome: outcome.into(),
+                });
+            }
+        }
+        let objects = Arc::<Mutex<HashMap<String, ObjectState>>>::default();
+        registry.register_collector(Box::new(Objects(objects.clone())));
         if let Some(o) = observations {
             registry.register_collector(Box::new(Ages(o)));
         }
@@ -155,6 +212,7 @@ impl Metrics {
             drifted,
             deletions,
             drifted_objects: Mutex::default(),
+            objects,
             sinch_requests,
             leader,
             ready: AtomicBool::new(false),
@@ -214,6 +272,16 @@ impl Metrics {
         }
     }
 
+    /// The object with `uid` in `state` now (its conditions as just reconciled); `None`: it is
+    /// gone (deleted), no longer counted.
+    pub fn set_object(&self, uid: &str, state: Option<ObjectState>) {
+        let mut objects = self.objects.lock().expect("never poisoned");
+        match state {
+            Some(s) => objects.insert(uid.to_string(), s),
+            None => objects.remove(uid),
+        };
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
@@ -262,6 +330,16 @@ mod tests {
         m.set_drifted("uid-2", Kind::Template, true);
         m.set_drifted("uid-1", Kind::Template, true);
         m.set_drifted("uid-2", Kind::Template, false);
+        let state = |synced: &str, reason: &str| ObjectState {
+            kind: "Template".into(),
+            ready: "True".into(),
+            synced: synced.into(),
+            reason: reason.into(),
+        };
+        m.set_object("uid-1", Some(state("False", "Paused")));
+        m.set_object("uid-2", Some(state("False", "Paused")));
+        m.set_object("uid-3", Some(state("True", "ReconcileSuccess")));
+        m.set_object("uid-3", None);
         m.sinch_requests
             .get_or_create(&crate::sinch::client::RequestLabels {
                 method: "PATCH".into(),
@@ -279,8 +357,13 @@ mod tests {
             "sinch_operator_sinch_requests_total{method=\"PATCH\",route=\"/v1/projects/{project_id}/apps/{app_id}\",status=\"200\",reason=\"write\"} 1",
             "sinch_operator_reconcile_duration_seconds_count{kind=\"Webhook\"} 1",
             "sinch_operator_leader 0",
+            "sinch_operator_objects{kind=\"Template\",ready=\"True\",synced=\"False\",reason=\"Paused\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
+        assert!(
+            !text.contains("ReconcileSuccess"),
+            "a deleted object's series is gone:\n{text}"
+        );
     }
 }

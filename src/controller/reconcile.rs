@@ -45,6 +45,7 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
             Finalize::Apply(obj) => apply(&api, &obj, &ctx).await,
             Finalize::Cleanup(obj) => {
                 ctx.metrics.set_drifted(&uid, K::KIND, false);
+                ctx.metrics.set_object(&uid, None);
                 cleanup(&*obj, &ctx).await
             }
         }
@@ -102,11 +103,12 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         event.note = event.note.as_deref().map(|n| known.scrub(n));
     }
     let drifted = report.drifted.as_ref().map_or_else(|| was_drifted(obj), |c| c.status);
-    ctx.metrics
-        .set_drifted(&obj.meta().uid.clone().unwrap_or_default(), K::KIND, drifted);
-    status::write(api, obj, &report)
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    ctx.metrics.set_drifted(&uid, K::KIND, drifted);
+    let state = status::write(api, obj, &report)
         .await
         .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), e))?;
+    ctx.metrics.set_object(&uid, Some(state));
     publish(ctx, obj, events).await;
     Ok(ctx.requeue(obj, retry, observed))
 }

@@ -7,6 +7,7 @@
 //! its message is the field-by-field report of the last drift. A condition's `lastTransitionTime` moves
 //! only when its status does: a time written on every reconcile would trigger the next one.
 
+use super::metrics::ObjectState;
 use crate::model::{
     ChannelStatus, ConversationApp, ConversationAppStatus, Kind, Object, ProjectSettings, ProjectSettingsStatus,
     Region, SyncStatus, Template, TemplateStatus, Webhook, WebhookStatus,
@@ -361,11 +362,13 @@ pub fn needs_write(status: &Value, previous: &Value, last_synced: Option<&Time>,
     }
 }
 
-/// Writes the status with server-side apply; nothing is sent when it would not change.
-pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result<(), kube::Error> {
+/// Writes the status with server-side apply; nothing is sent when it would not change. Returns
+/// what the object's conditions say now, for `sinch_operator_objects`.
+pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result<ObjectState, kube::Error> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let generation = obj.meta().generation;
-    let next = next_status::<K>(obj.status(), report, generation, &now);
+    let mut next = next_status::<K>(obj.status(), report, generation, &now);
+    let state = state(K::KIND, &K::sync(&mut next).conditions);
     let status = serde_json::to_value(&next).expect("a status always serialises");
     let previous = serde_json::to_value(obj.status()).expect("a status always serialises");
     if !needs_write(
@@ -374,7 +377,7 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
         obj.sync_status().and_then(|s| s.last_synced_time.as_ref()),
         &now,
     ) {
-        return Ok(());
+        return Ok(state);
     }
     let patch = json!({
         "apiVersion": K::api_version(&()),
@@ -388,7 +391,19 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
         &Patch::Apply(&patch),
     )
     .await
-    .map(|_| ())
+    .map(|_| state)
+}
+
+/// The `Ready` and `Synced` status of `conditions` (`Unknown` when absent) and the `Synced` reason.
+pub fn state(kind: Kind, conditions: &[Condition]) -> ObjectState {
+    let find = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
+    let status = |type_: &str| find(type_).map_or_else(|| "Unknown".to_string(), |c| c.status.clone());
+    ObjectState {
+        kind: kind.name().into(),
+        ready: status("Ready"),
+        synced: status("Synced"),
+        reason: find("Synced").map(|c| c.reason.clone()).unwrap_or_default(),
+    }
 }
 
 /// What the four kinds have in common for the controller.

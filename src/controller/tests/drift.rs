@@ -97,8 +97,9 @@ async fn drift_is_set_back_with_a_field_by_field_report_and_counted() {
     );
 }
 
-#[tokio::test]
-async fn a_paused_object_sends_sinch_nothing_reports_drift_and_resumes_when_unpaused() {
+/// A synced webhook, paused, whose triggers were then changed in Sinch; the API server that
+/// answers its reconciles.
+async fn paused_and_drifted() -> (Arc<Context>, Sim, Webhook, Seen) {
     let (ctx, api, sim) = context().await;
     let (ids, claims) = seed(&sim, &ctx, 1).await;
     let (_, webhooks) = inventory(&ids);
@@ -110,6 +111,12 @@ async fn a_paused_object_sends_sinch_nothing_reports_drift_and_resumes_when_unpa
         by_path(std::slice::from_ref(&paused)).into_iter().collect(),
         claims,
     );
+    (ctx, sim, paused, seen)
+}
+
+#[tokio::test]
+async fn a_paused_object_sends_sinch_nothing_reports_drift_and_resumes_when_unpaused() {
+    let (ctx, sim, paused, seen) = paused_and_drifted().await;
     sim.reset_stats();
     reconcile(Arc::new(paused.clone()), ctx.clone()).await.unwrap();
 
@@ -323,4 +330,47 @@ async fn a_legacy_secret_hash_is_keyed_anew_without_a_write() {
     let status = patches.lock().unwrap().last().unwrap()["status"].clone();
     let keyed = crate::engine::plan::fingerprint(&ctx.salt("uid-1"), token.as_bytes());
     assert_eq!(status["secretHashes"], json!({pointer: keyed}));
+}
+
+/// Every `sinch_operator_objects` series, in the order exposed.
+fn objects(ctx: &Context) -> Vec<String> {
+    ctx.metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("sinch_operator_objects{"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn objects_are_counted_by_their_conditions_until_deleted() {
+    let (ctx, _sim, paused, seen) = paused_and_drifted().await;
+    assert_eq!(objects(&ctx), Vec::<String>::new());
+    reconcile(Arc::new(paused.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(
+        objects(&ctx),
+        ["sinch_operator_objects{kind=\"Webhook\",ready=\"True\",synced=\"False\",reason=\"Paused\"} 1"]
+    );
+
+    // Unpaused: set back, in sync; the paused series is gone, not left at 0.
+    let mut v = serde_json::to_value(&paused).unwrap();
+    v["metadata"]["annotations"] = json!(null);
+    v["status"] = seen.statuses.lock().unwrap()[0]["status"].clone();
+    let resumed: Webhook = serde_json::from_value(v.clone()).unwrap();
+    reconcile(Arc::new(resumed), ctx.clone()).await.unwrap();
+    assert_eq!(
+        objects(&ctx),
+        ["sinch_operator_objects{kind=\"Webhook\",ready=\"True\",synced=\"True\",reason=\"ReconcileSuccess\"} 1"]
+    );
+
+    // Deleted (its Sinch side kept): no longer counted.
+    v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    v["spec"]["deletionPolicy"] = json!("Orphan");
+    let deleting: Webhook = serde_json::from_value(v).unwrap();
+    reconcile(Arc::new(deleting), ctx.clone()).await.unwrap();
+    assert_eq!(objects(&ctx), Vec::<String>::new());
+    assert!(
+        ctx.metrics.render().contains("# TYPE sinch_operator_objects gauge"),
+        "the family is described even when empty"
+    );
 }
