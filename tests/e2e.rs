@@ -2311,3 +2311,51 @@ spec: {appRef: {name: nowhere}, target: "https://waits.example.com/hook", trigge
         );
     }
 }
+
+/// Uninstalling deletes the CRDs, and with them every custom resource: nothing is deleted in
+/// Sinch. The operator reads the kind's CRD before any Sinch delete; one being deleted lets the
+/// finalizer go with the Sinch side kept (an `Orphaned` event says why).
+#[tokio::test]
+#[ignore = "needs a Kubernetes API server: run scripts/e2e"]
+async fn removing_the_crds_deletes_nothing_in_sinch() {
+    let ns = &unique("e2e-uninstall");
+    let admin = setup(ns).await;
+    let sim = start_sim().await;
+    let controller = Controller::start(&sim, ns, ns, &[]);
+    let template = "apiVersion: conversation.sinch.com/v1alpha1\nkind: Template\nmetadata: {name: kept}\nspec:\n  templateId: e2e-uninstall-kept\n  defaultTranslation: en-US\n  translations: [{languageCode: en-US, version: \"1\", textMessage: {text: Hello}}]\n";
+    apply_yaml(&admin, template, Some(ns)).await;
+    all_ready(&admin, ns, 1).await;
+    let us = sinch(&sim, Region::Us);
+    assert_eq!(us.list_templates().await.unwrap().len(), 1);
+
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let name = "templates.conversation.sinch.com";
+    crds.delete(name, &DeleteParams::default()).await.unwrap();
+    // The API server deletes the Templates, waits for their finalizers, then the CRD goes.
+    eventually(Duration::from_secs(60), "the Template CRD gone", || async {
+        crds.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert_eq!(us.list_templates().await.unwrap().len(), 1, "nothing deleted in Sinch");
+    assert_eq!(
+        sim.stats()
+            .count("DELETE /{region}/v2/projects/{project_id}/templates/{template_id}"),
+        0
+    );
+    let orphaned = events(&admin, ns)
+        .await
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Orphaned"));
+    assert_eq!(
+        orphaned.and_then(|e| e.note).as_deref(),
+        Some(
+            "CustomResourceDefinition templates.conversation.sinch.com is being deleted (an uninstall): the template stays in Sinch"
+        )
+    );
+    let kept = controller
+        .metric("sinch_operator_deletions_total{kind=\"Template\",outcome=\"kept\"}")
+        .await;
+    assert_eq!(kept, 1.0);
+    // The CRDs back for the tests that follow.
+    setup_closed(&unique("e2e-reinstall")).await;
+}
