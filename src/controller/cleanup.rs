@@ -40,8 +40,9 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
             "the deletion waits: the object is paused ({PAUSED_ANNOTATION}); remove the annotation to delete the {what} in Sinch, or set deletionPolicy Orphan to keep it"
         );
         publish(ctx, obj, vec![warning(Reason::Paused, &note, "Delete")]).await;
-        // An error keeps the finalizer (the helper removes it on success); the annotation's
-        // removal triggers the next try.
+        // An error keeps the finalizer (the helper removes it on success). No watch event
+        // brings the annotation's removal (annotations change no generation): the error policy
+        // looks again at the poll interval, and counts no failure (see `error_policy`).
         return Err(crate::Error::Cleanup {
             reason: Reason::Paused,
             message: note,

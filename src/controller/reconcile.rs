@@ -323,6 +323,14 @@ async fn plan_one<K: Managed>(
 /// The error policy: a reconcile that could not even write its status (the API server failed)
 /// tries again with backoff.
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
+    // A paused deletion waits, as asked: no failure, no backoff; looked at each poll interval.
+    if let crate::Error::Cleanup {
+        reason: Reason::Paused, ..
+    } = error
+    {
+        tracing::info!(object = %obj.object().label(), "the deletion waits while the object is paused");
+        return ctx.requeue(&*obj, Retry::Poll, None);
+    }
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
     let reason = match error {
         crate::Error::Cleanup { reason, .. } => *reason,

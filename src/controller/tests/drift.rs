@@ -205,12 +205,22 @@ async fn a_paused_object_is_not_created_and_its_deletion_waits() {
     deleting["status"] = json!({"appId": created.id, "projectId": "p-test", "region": "us"});
     let deleting: ConversationApp = serde_json::from_value(deleting).unwrap();
     sim.reset_stats();
-    let waits = reconcile(Arc::new(deleting), ctx.clone()).await.unwrap_err();
+    let deleting = Arc::new(deleting);
+    let waits = reconcile(deleting.clone(), ctx.clone()).await.unwrap_err();
     assert!(
         waits
             .to_string()
             .starts_with("the deletion waits: the object is paused"),
         "{waits}"
+    );
+    // Waiting as asked is no failure: looked at again at the poll interval (600 s here), not
+    // with backoff, and not counted.
+    let again = super::super::reconcile::error_policy(deleting, &waits, ctx.clone());
+    assert!(format!("{again:?}").contains("requeue_after: Some(6"), "{again:?}");
+    assert!(
+        !ctx.metrics.render().contains("reason=\"Paused\""),
+        "{}",
+        ctx.metrics.render()
     );
     assert_eq!(sim.stats().writes, 0, "{:?}", sim.journal());
     assert_eq!(sinch(&sim).list_apps().await.unwrap().len(), 1);
