@@ -167,9 +167,10 @@ impl Known {
     }
 
     /// An access key: its secret, and the `base64(id:secret)` that HTTP Basic sends.
-    pub fn add_key(&mut self, key_id: &str, key_secret: &str) {
+    pub fn add_key(&mut self, key: &crate::sinch::client::Credentials) {
+        let key_secret = key.key_secret.0.as_str();
         self.add(key_secret);
-        let basic = format!("{key_id}:{key_secret}");
+        let basic = format!("{}:{key_secret}", key.key_id);
         self.add(&base64::engine::general_purpose::STANDARD.encode(&basic));
         self.add(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&basic));
     }
@@ -240,7 +241,10 @@ mod tests {
     #[test]
     fn known_values_go_wherever_they_appear_including_basic_auth() {
         let mut known = Known::default();
-        known.add_key("key-id", "canary-key-secret");
+        known.add_key(&crate::sinch::client::Credentials {
+            key_id: "key-id".into(),
+            key_secret: crate::sinch::Sensitive("canary-key-secret".into()),
+        });
         known.add("tok");
         let basic = base64::engine::general_purpose::STANDARD.encode("key-id:canary-key-secret");
         let text = format!("sent canary-key-secret and {basic} with tok");

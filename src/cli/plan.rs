@@ -76,8 +76,7 @@ pub fn options(
 /// a plan holds placeholders, but an error quoting what Sinch was sent may not.
 pub fn known(manifests: &Input, connection: &connection::Connection) -> crate::scrub::Known {
     let mut known = manifests.secrets.known();
-    let key = &connection.credentials;
-    known.add_key(&key.key_id, &key.key_secret.0);
+    known.add_key(&connection.credentials);
     known
 }
 

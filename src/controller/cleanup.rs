@@ -16,6 +16,8 @@ use crate::input::Secrets;
 use crate::model::{
     DELETION_POLICY_LABEL, DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp,
 };
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::reflector::ObjectRef;
 
@@ -27,12 +29,13 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     let placement = object.placement();
     let what = noun(object.kind());
     let me = owner(obj);
-    if let Some(note) = kept(&object, ctx) {
+    let namespace = ctx.namespaces.get(&ObjectRef::new(object.namespace()));
+    if let Some(note) = kept(&object, namespace.as_deref(), ctx) {
         return orphan(obj, &me, note, ctx).await;
     }
     // A bulk deletion is no request to delete in Sinch: the CRDs removed (an uninstall deletes
     // every custom resource), or the namespace deleted (unless the operator says otherwise).
-    if let Some(note) = bulk::<K>(&object, ctx).await? {
+    if let Some(note) = bulk::<K>(&object, namespace.as_deref(), ctx).await? {
         return orphan(obj, &me, note, ctx).await;
     }
     if crate::model::is_paused(obj.meta()) {
@@ -115,12 +118,10 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
 }
 
 /// Why the Sinch side of `object` stays whatever this object holds, if it does.
-fn kept(object: &Object, ctx: &Context) -> Option<String> {
+fn kept(object: &Object, namespace: Option<&PartialObjectMeta<Namespace>>, ctx: &Context) -> Option<String> {
     let placement = object.placement();
     let what = noun(object.kind());
-    let namespace = ctx.namespaces.get(&ObjectRef::new(object.namespace()));
     let labelled = namespace
-        .as_ref()
         .and_then(|n| n.metadata.labels.as_ref())
         .and_then(|l| l.get(DELETION_POLICY_LABEL))
         .and_then(|v| v.parse::<DeletionPolicy>().ok());
@@ -149,7 +150,11 @@ fn kept(object: &Object, ctx: &Context) -> Option<String> {
 /// Why a deletion is part of a bulk one that deletes nothing in Sinch, if it is: the kind's CRD
 /// is being deleted (always), or the object's namespace is (unless `--namespace-deletion-policy
 /// Delete`). The CRD is asked for only here, when a Sinch deletion would follow.
-async fn bulk<K: Managed>(object: &Object, ctx: &Context) -> crate::Result<Option<String>> {
+async fn bulk<K: Managed>(
+    object: &Object,
+    namespace: Option<&PartialObjectMeta<Namespace>>,
+    ctx: &Context,
+) -> crate::Result<Option<String>> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let what = noun(object.kind());
     let crd = format!("{}.{}", K::plural(&()), K::group(&()));
@@ -165,10 +170,7 @@ async fn bulk<K: Managed>(object: &Object, ctx: &Context) -> crate::Result<Optio
         )));
     }
     let ns = object.namespace();
-    let terminating = ctx
-        .namespaces
-        .get(&ObjectRef::new(ns))
-        .is_some_and(|n| n.metadata.deletion_timestamp.is_some());
+    let terminating = namespace.is_some_and(|n| n.metadata.deletion_timestamp.is_some());
     Ok((terminating && ctx.deletion.on_namespace_deletion == DeletionPolicy::Orphan).then(|| {
         format!(
             "namespace {ns} is being deleted: the {what} stays in Sinch (the operator's --namespace-deletion-policy is Orphan)"

@@ -189,6 +189,11 @@ impl Context {
     /// Records `change`, an update of `obj` Sinch accepted, for the read-back to compare.
     pub fn updated<K: Managed>(&self, obj: &K, change: &Change) {
         let mut updates = self.updates.lock().expect("never poisoned");
+        // Objects deleted before their next plan leave an entry: bounded, the stale ones go
+        // (none older than the longest interval can match).
+        if updates.len() >= 1024 {
+            updates.retain(|_, (_, at)| at.elapsed() < MAX_POLL_INTERVAL);
+        }
         updates.insert(key(obj), (update_digest(change), Instant::now()));
     }
 

@@ -82,8 +82,14 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     // What must not reach the status or an event: the keys and the object's Secret values.
     let mut known = crate::scrub::Known::default();
     if let Some(c) = &ctx.credentials {
-        known.add_key(&c.key_id, &c.key_secret.0);
+        known.add_key(c);
     }
+    // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
+    let requested = ctx.requested(obj);
+    let max_age = match requested {
+        Some(_) => Duration::ZERO,
+        None => ctx.fresh_for(obj),
+    };
     let (mut report, retry, observed) = match prepare(&object, ctx).await {
         Err(blocked) => {
             let (report, retry) = refused(obj, blocked, ctx, &mut events);
@@ -91,13 +97,12 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         }
         Ok(prepared) => {
             known.extend(&prepared.input.secrets.known());
-            let key = &prepared.access.credentials;
-            known.add_key(&key.key_id, &key.key_secret.0);
-            converge(obj, &object, prepared, ctx, &mut events).await
+            known.add_key(&prepared.access.credentials);
+            converge(obj, &object, prepared, max_age, ctx, &mut events).await
         }
     };
     // Handled, whatever came of it (as Flux records `lastHandledReconcileAt`).
-    report.fields.handled_request = ctx.requested(obj);
+    report.fields.handled_request = requested;
     report.scrub(&known);
     for event in &mut events {
         event.note = event.note.as_deref().map(|n| known.scrub(n));
@@ -113,20 +118,16 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     Ok(ctx.requeue(obj, retry, observed))
 }
 
-/// Plans this one object against the shared observation of its scope and, unless
-/// `ObserveOnly`, carries the plan out; also when the lists it used were read.
+/// Plans this one object against the shared observation of its scope (lists at most `max_age`
+/// old) and, unless `ObserveOnly`, carries the plan out; also when the lists it used were read.
 async fn converge<K: Managed>(
     obj: &K,
     object: &Object,
     prepared: Prepared,
+    max_age: Duration,
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry, Option<Instant>) {
-    // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
-    let max_age = match ctx.requested(obj) {
-        Some(_) => Duration::ZERO,
-        None => ctx.fresh_for(obj),
-    };
     let view = ctx.observations.view(&prepared.access.credentials, max_age);
     let (report, retry) = plan_and_execute(obj, object, &prepared, &view, ctx, events).await;
     (report, retry, view.observed_at())

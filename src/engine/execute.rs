@@ -69,7 +69,7 @@ pub async fn execute(
     }
     let depth = level.iter().copied().max().unwrap_or(0);
     let mut known = secrets.known();
-    known.add_key(&credentials.key_id, &credentials.key_secret.0);
+    known.add_key(credentials);
     for current in 0..=depth {
         let mut tasks = JoinSet::new();
         let ready: Vec<usize> = (0..changes.len())

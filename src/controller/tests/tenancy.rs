@@ -24,7 +24,7 @@ fn bare_app(extra: Value) -> ConversationApp {
     serde_json::from_value(v).unwrap()
 }
 
-/// Deletes `obj` as if its status recorded the app `id` (forged, or left by an earlier object).
+/// Deletes `obj` with a status that records the app `id` (its own, forged, or an earlier object's).
 async fn delete_with_status_naming(obj: &ConversationApp, id: &str, ctx: &Arc<Context>) {
     let mut gone = serde_json::to_value(obj).unwrap();
     gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
@@ -89,15 +89,7 @@ async fn an_app_made_outside_the_operator_is_taken_only_with_the_adopt_annotatio
     assert_eq!(sim.stats().writes, 0, "the app already matched");
 
     // Deleted without a deletionPolicy: an adopted app stays in Sinch; the claim goes.
-    let mut gone = serde_json::to_value(&adopting).unwrap();
-    gone["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
-    gone["status"] = json!({"appId": id, "projectId": "p-test", "region": "us"});
-    reconcile(
-        Arc::new(serde_json::from_value::<ConversationApp>(gone).unwrap()),
-        ctx.clone(),
-    )
-    .await
-    .unwrap();
+    delete_with_status_naming(&adopting, &id, &ctx).await;
     assert_eq!(sim.stats().writes, 0);
     assert_eq!(sinch(&sim).list_apps().await.unwrap().len(), 1);
     assert!(claims.lock().unwrap().is_empty());

@@ -294,7 +294,7 @@ impl Client {
         let mut limiters = self.inner.limiters.lock().expect("never poisoned");
         // Every project id a tenant names takes a limiter: those no handle uses go once there
         // are many (an idle limiter holds no budget worth keeping).
-        if limiters.len() >= MAX_IDLE_PROJECTS {
+        if limiters.len() >= MAX_IDLE_PROJECTS && !limiters.contains_key(id) {
             limiters.retain(|_, limiter| Arc::strong_count(limiter) > 1);
         }
         let limiter = limiters

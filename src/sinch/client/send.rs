@@ -103,7 +103,7 @@ impl Project {
     /// scrubbed here (rule 14), so no error carries a credential into any output.
     pub(super) fn error(&self, request: &Request, attempts: u32, kind: ErrorKind) -> RequestError {
         let mut known = scrub::Known::default();
-        known.add_key(&self.credentials.key_id, &self.credentials.key_secret.0);
+        known.add_key(&self.credentials);
         if let Some(token) = self.cached_token() {
             known.add(&token.0);
         }

@@ -49,7 +49,13 @@ impl Project {
         let mut tokens = self.client.inner.tokens.lock().expect("never poisoned");
         // Each key a tenant tries takes a slot: those nobody waits on and whose token is over
         // (or was never had) go, so the map does not grow with every key ever named.
-        if tokens.len() >= MAX_IDLE_KEYS {
+        let key = (
+            url,
+            self.credentials.key_id.clone(),
+            secret_digest(&self.credentials.key_secret),
+        );
+        // Swept only when a new key comes: a request with a known key looks up its slot alone.
+        if tokens.len() >= MAX_IDLE_KEYS && !tokens.contains_key(&key) {
             let now = Instant::now();
             tokens.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
@@ -58,14 +64,7 @@ impl Project {
                         .map_or(true, |t| t.as_ref().is_some_and(|t| t.renew_at > now))
             });
         }
-        tokens
-            .entry((
-                url,
-                self.credentials.key_id.clone(),
-                secret_digest(&self.credentials.key_secret),
-            ))
-            .or_default()
-            .clone()
+        tokens.entry(key).or_default().clone()
     }
 
     /// The cached token, or a new one when it is missing or about to expire.
