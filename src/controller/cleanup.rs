@@ -29,7 +29,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     let placement = object.placement();
     let what = noun(object.kind());
     let me = owner(obj);
-    let namespace = ctx.namespaces.get(&ObjectRef::new(object.namespace()));
+    let namespace = ctx.tenancy.namespaces.get(&ObjectRef::new(object.namespace()));
     if let Some(note) = kept(&object, namespace.as_deref(), ctx) {
         return orphan(obj, &me, note, ctx).await;
     }
@@ -68,7 +68,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
     let credentials = match prepared {
         Some(p) => p.access.credentials,
         None => {
-            connections::access(&object, ctx)
+            connections::access(&object, &ctx.tenancy)
                 .await
                 .map_err(|b| crate::Error::Cleanup {
                     reason: b.reason,
@@ -211,7 +211,9 @@ async fn found<K: Managed>(
             // and its id is not this namespace's to learn (not even in an event).
             if let Object::Webhook(w) = &prepared.resolved
                 && let WebhookApp::AppId(app) = &w.spec.app
-                && ledger::may_attach(ctx, object.namespace(), &scope, app).await.is_err()
+                && ledger::may_attach(&ctx.ledger, object.namespace(), &scope, app)
+                    .await
+                    .is_err()
             {
                 return Ok(None);
             }

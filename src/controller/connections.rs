@@ -9,18 +9,17 @@
 //! fixes the project (an object naming another is refused before anything is sent) and which
 //! namespaces may manage the project's settings.
 
-use super::Context;
 use super::status::Reason;
 use super::status::{Blocked, Retry};
 use crate::engine::Defaults;
-use crate::model::{AppOf, Kind, LocalRef, Object, Region, SinchConnection};
+use crate::model::{AppOf, ConversationApp, Kind, LocalRef, Object, Region, SinchConnection};
 use crate::sinch::Sensitive;
 use crate::sinch::client::Credentials;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::core::{Selector, SelectorExt};
-use kube::runtime::reflector::ObjectRef;
+use kube::core::{PartialObjectMeta, Selector, SelectorExt};
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -64,6 +63,26 @@ impl OperatorKey {
     }
 }
 
+/// What decides which key and project an object reaches Sinch with: the operator's own key and
+/// where it serves, the admin's connections, the namespaces' labels and the apps (a webhook
+/// with `appRef` uses its app's). The controller's watches keep the stores current;
+/// `plan --from-cluster` fills them from one list each.
+pub struct Tenancy {
+    pub kube: kube::Client,
+    /// The operator's own access key, for objects without `credentialsRef`.
+    pub credentials: Option<Credentials>,
+    /// The namespaces it serves (when no connection allows them).
+    pub operator_key: OperatorKey,
+    pub defaults: Defaults,
+    /// Where the Secrets of SinchConnections live.
+    pub operator_namespace: String,
+    /// What the webhooks' apps say (their ids, project, region, readiness, credentials).
+    pub apps: Store<ConversationApp>,
+    pub connections: Store<SinchConnection>,
+    /// Namespaces' labels, for connections that select namespaces by label.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+}
+
 /// What a reconcile reaches Sinch with.
 #[derive(Clone, Debug)]
 pub struct Access {
@@ -74,7 +93,7 @@ pub struct Access {
 }
 
 /// The access of `object` (a webhook with `appRef` already resolved to its app's placement).
-pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
+pub async fn access(object: &Object, ctx: &Tenancy) -> Result<Access, Blocked> {
     let ns = object.namespace();
     if let Some(r) = credentials_ref(object, ctx) {
         let secret = get_tenant_secret(ctx, ns, &r.name, "spec.credentialsRef")
@@ -164,7 +183,7 @@ pub async fn access(object: &Object, ctx: &Context) -> Result<Access, Blocked> {
 
 /// The connection an object uses: the one it names, else its namespace's default; `None` only
 /// while no connection exists in the cluster.
-fn connection_of(object: &Object, ctx: &Context) -> Result<Option<Arc<SinchConnection>>, Blocked> {
+fn connection_of(object: &Object, ctx: &Tenancy) -> Result<Option<Arc<SinchConnection>>, Blocked> {
     let ns = object.namespace();
     let all = ctx.connections.state();
     if let Some(r) = &object.placement().connection_ref {
@@ -231,7 +250,7 @@ fn no_connection(ns: &str) -> Blocked {
 }
 
 /// Whether `connection` lets namespace `ns` use it: by name, or by the namespace's labels.
-pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Context) -> bool {
+pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Tenancy) -> bool {
     let spec = &connection.spec.namespaces;
     if spec.names.iter().any(|n| n == ns) {
         return true;
@@ -249,7 +268,7 @@ pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Context) -> bool {
 
 /// Reads one Secret with `get` (the operator may list or watch none). A refusal is the
 /// namespace not having opted in, which its admin can fix.
-pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
+pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
     let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
     api.get_opt(name).await.map_err(|e| match e {
         kube::Error::Api(s) if s.code == 403 => Blocked::new(
@@ -271,7 +290,7 @@ pub async fn get_secret(ctx: &Context, ns: &str, name: &str) -> Result<Option<Se
 
 /// A Secret of the object's namespace (its own key, or what its fields refer to), only when
 /// labelled for the operator ([`crate::model::SECRET_LABEL`]); `what` names the field.
-pub async fn get_tenant_secret(ctx: &Context, ns: &str, name: &str, what: &str) -> Result<Option<Secret>, Blocked> {
+pub async fn get_tenant_secret(ctx: &Tenancy, ns: &str, name: &str, what: &str) -> Result<Option<Secret>, Blocked> {
     let Some(secret) = get_secret(ctx, ns, name).await? else {
         return Ok(None);
     };
@@ -327,7 +346,7 @@ pub fn credentials_from(secret: &Secret, what: &str, defaults: &Defaults) -> Res
 }
 
 /// The `credentialsRef` an object uses: its own, else (a webhook with `appRef`) its app's.
-pub fn credentials_ref(object: &Object, ctx: &Context) -> Option<LocalRef> {
+pub fn credentials_ref(object: &Object, ctx: &Tenancy) -> Option<LocalRef> {
     let own = object.placement().credentials_ref.clone();
     match object {
         Object::Webhook(w) if own.is_none() => match w.app_of() {

@@ -18,14 +18,14 @@
 //! annotation naming its id), by a create this object started (its key claim), or when the
 //! object's status already records that id (written by an operator version before the ledger).
 
-use super::Context;
 use super::status::{Blocked, Managed, Reason, Retry};
 use crate::engine::Scope;
 use crate::model::{ClaimOwner, ConversationApp, Kind, Object, SinchClaim, SinchClaimSpec, Template, WebhookApp};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// On an object: the Sinch id it may take over although no object manages it yet.
 pub const ADOPT_ANNOTATION: &str = "conversation.sinch.com/adopt";
@@ -146,12 +146,50 @@ pub struct Ledger {
     /// changed the natural key (renamed the app, changed the template id) is outdated.
     pub apps: Store<ConversationApp>,
     pub templates: Store<Template>,
+    /// A dry run's claims taken (`Some`) and let go (`None`), written nowhere else.
+    dry: Option<Mutex<HashMap<String, Option<Arc<SinchClaim>>>>>,
 }
 
 impl Ledger {
+    pub fn new(
+        api: Api<SinchClaim>,
+        store: Store<SinchClaim>,
+        apps: Store<ConversationApp>,
+        templates: Store<Template>,
+    ) -> Ledger {
+        Ledger {
+            api,
+            store,
+            apps,
+            templates,
+            dry: None,
+        }
+    }
+
+    /// A ledger that reads the claims but writes none: what [`claim`] would take or let go is
+    /// remembered here only, so that `plan --from-cluster` asks the very rules a reconcile
+    /// does (two objects wanting one claim: the first takes it, as in the controller).
+    pub fn dry_run(mut self) -> Ledger {
+        self.dry = Some(Mutex::default());
+        self
+    }
+
+    /// A dry run's own claim or release of `name`, if any.
+    fn dry_holder(&self, name: &str, me: &Owner) -> Option<Holder> {
+        let taken = self.dry.as_ref()?.lock().expect("never poisoned").get(name).cloned()?;
+        Some(match taken {
+            None => Holder::Free,
+            Some(claim) if me.holds(&claim) => Holder::Ours(claim),
+            Some(claim) => Holder::Other(claim.spec.owner.clone()),
+        })
+    }
+
     /// Who holds `name`: ours from the store (a claim of ours stays ours until we delete it),
     /// anything else confirmed by the API server (the store may not show a claim just made).
     pub async fn holder(&self, name: &str, me: &Owner) -> Result<Holder, kube::Error> {
+        if let Some(holder) = self.dry_holder(name, me) {
+            return Ok(holder);
+        }
         if let Some(claim) = self.store.get(&ObjectRef::new(name))
             && me.holds(&claim)
         {
@@ -189,6 +227,17 @@ impl Ledger {
     async fn take(&self, name: &str, spec: SinchClaimSpec, me: &Owner) -> Result<Holder, kube::Error> {
         let mut claim = SinchClaim::new(name, spec);
         claim.labels_mut().insert(OWNER_LABEL.into(), me.label());
+        if let Some(dry) = &self.dry {
+            let holder = self.holder(name, me).await?;
+            if let Holder::Free = holder {
+                let claim = Arc::new(claim);
+                dry.lock()
+                    .expect("never poisoned")
+                    .insert(name.to_string(), Some(claim.clone()));
+                return Ok(Holder::Ours(claim));
+            }
+            return Ok(holder);
+        }
         match self.api.create(&PostParams::default(), &claim).await {
             Ok(made) => Ok(Holder::Ours(Arc::new(made))),
             Err(kube::Error::Api(e)) if e.code == 409 => self.holder(name, me).await,
@@ -197,6 +246,10 @@ impl Ledger {
     }
 
     async fn release(&self, name: &str) -> Result<(), kube::Error> {
+        if let Some(dry) = &self.dry {
+            dry.lock().expect("never poisoned").insert(name.to_string(), None);
+            return Ok(());
+        }
         match self.api.delete(name, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
@@ -449,16 +502,16 @@ pub async fn may_delete(
 
 /// A webhook may attach only to an app a ConversationApp of its namespace manages, or whose
 /// object lists the webhook's namespace in [`GRANT_ANNOTATION`].
-pub async fn may_attach(ctx: &Context, ns: &str, scope: &Scope, app_id: &str) -> Result<(), Blocked> {
+pub async fn may_attach(ledger: &Ledger, ns: &str, scope: &Scope, app_id: &str) -> Result<(), Blocked> {
     let name = claim_name(scope, Kind::ConversationApp, &format!("id:{app_id}"));
-    let claim = match ctx.ledger.store.get(&ObjectRef::new(&name)) {
+    let claim = match ledger.store.get(&ObjectRef::new(&name)) {
         Some(c) => Some(c),
-        None => ctx.ledger.api.get_opt(&name).await.map_err(unavailable)?.map(Arc::new),
+        None => ledger.api.get_opt(&name).await.map_err(unavailable)?.map(Arc::new),
     };
     let granted = claim.as_ref().is_some_and(|c| {
         let owner = &c.spec.owner;
         owner.namespace == ns
-            || ctx
+            || ledger
                 .apps
                 .get(&ObjectRef::new(&owner.name).within(&owner.namespace))
                 .is_some_and(|app| {

@@ -23,14 +23,14 @@ pub use startup::{FINGERPRINT_SECRET, run};
 
 use crate::engine::Defaults;
 use crate::engine::plan::Change;
-use crate::model::{ConversationApp, SinchConnection, Webhook};
+use crate::model::{ConversationApp, SinchClaim, SinchConnection, Template, Webhook};
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store, store::Writer};
 use metrics::Metrics;
 use observation::Observations;
 use status::Managed;
@@ -84,30 +84,30 @@ impl Default for Deletion {
     }
 }
 
+/// The writers of the stores a [`Context`] reads.
+pub struct Writers {
+    pub apps: Writer<ConversationApp>,
+    pub templates: Writer<Template>,
+    pub webhooks: Writer<Webhook>,
+    pub connections: Writer<SinchConnection>,
+    pub claims: Writer<SinchClaim>,
+    pub namespaces: Writer<PartialObjectMeta<Namespace>>,
+}
+
 /// What every reconcile shares.
 pub struct Context {
     pub kube: kube::Client,
     /// What Sinch holds, read once per scope and poll interval for every object (rule 13).
     pub observations: Arc<Observations>,
-    /// The operator's own access key, for objects without `credentialsRef`.
-    pub credentials: Option<Credentials>,
-    /// The namespaces it serves (when no connection allows them).
-    pub operator_key: connections::OperatorKey,
+    /// Which key and project each object reaches Sinch with (rule 12).
+    pub tenancy: connections::Tenancy,
     pub deletion: Deletion,
-    pub defaults: Defaults,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    /// What the webhooks' apps say (their ids, project, region, readiness).
-    pub apps: Store<ConversationApp>,
     /// For the one-claim-per-(app, target) rule.
     pub webhooks: Store<Webhook>,
-    /// The admin's SinchConnections (tenancy: which namespace reaches which project).
-    pub connections: Store<SinchConnection>,
-    /// Namespaces' labels, for connections that select namespaces by label.
-    pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Who manages which Sinch object.
     pub ledger: ledger::Ledger,
-    pub operator_namespace: String,
     resync: Duration,
     min_poll_interval: Duration,
     /// Consecutive retryable failures per object, for the backoff.
@@ -118,11 +118,69 @@ pub struct Context {
     /// request) and when: the same update wanted again by the read-back is one Sinch did not
     /// keep (rule 14: no write loop).
     updates: Mutex<HashMap<String, (u64, Instant)>>,
-    /// Keys the fingerprints of secret values recorded in statuses (see [`fingerprint_key`]).
+    /// Keys the fingerprints of secret values recorded in statuses (see [`Context::salt`]).
     pub fingerprint_key: ring::hmac::Key,
 }
 
 impl Context {
+    /// The context of `run`, of the controller's tests and of `plan --from-cluster`, with the
+    /// writers of the stores it reads (the watches fill them; the plan, from one list each).
+    /// `credentials`: the operator's own key, `defaults` its project and region.
+    pub fn new(
+        settings: &Settings,
+        kube: kube::Client,
+        observations: Arc<Observations>,
+        metrics: Arc<Metrics>,
+        credentials: Option<Credentials>,
+        defaults: Defaults,
+        fingerprint_key: ring::hmac::Key,
+    ) -> (Context, Writers) {
+        let (apps, apps_writer) = reflector::store();
+        let (webhooks, webhooks_writer) = reflector::store();
+        let (connections, connections_writer) = reflector::store();
+        let (claims, claims_writer) = reflector::store();
+        let (templates, templates_writer) = reflector::store();
+        let (namespaces, namespaces_writer) = reflector::store();
+        let reporter = Reporter {
+            controller: "sinch-operator".into(),
+            instance: Some(settings.identity.clone()),
+        };
+        let ctx = Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            observations,
+            tenancy: connections::Tenancy {
+                kube: kube.clone(),
+                credentials,
+                operator_key: settings.operator_key.clone(),
+                defaults,
+                operator_namespace: settings.operator_namespace.clone(),
+                apps: apps.clone(),
+                connections,
+                namespaces,
+            },
+            deletion: settings.deletion,
+            metrics,
+            ledger: ledger::Ledger::new(kube::Api::all(kube.clone()), claims, apps, templates),
+            kube,
+            webhooks,
+            resync: settings.resync,
+            min_poll_interval: settings.min_poll_interval,
+            failures: Mutex::default(),
+            read_back: Mutex::default(),
+            updates: Mutex::default(),
+            fingerprint_key,
+        };
+        let writers = Writers {
+            apps: apps_writer,
+            templates: templates_writer,
+            webhooks: webhooks_writer,
+            connections: connections_writer,
+            claims: claims_writer,
+            namespaces: namespaces_writer,
+        };
+        (ctx, writers)
+    }
+
     /// When to reconcile `obj` again. `observed`: when the oldest list its plan used was read;
     /// a poll is then due one interval after it, so that the objects of a scope come due
     /// together and one read serves them all.

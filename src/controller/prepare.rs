@@ -31,7 +31,7 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
         resolve_app(w, ctx)?;
         check_claim(w, ctx)?;
     }
-    let access = connections::access(&object, ctx).await?;
+    let access = connections::access(&object, &ctx.tenancy).await?;
 
     let mut docs = Vec::new();
     let manifest = json!({
@@ -52,7 +52,7 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
     }
     let mut missing = Vec::new();
     for (name, (path, keys)) in names {
-        match connections::get_tenant_secret(ctx, &ns, &name, &path).await? {
+        match connections::get_tenant_secret(&ctx.tenancy, &ns, &name, &path).await? {
             Some(secret) => {
                 // Only the keys this object uses: one Secret may hold the tokens of a thousand
                 // apps, and loading all of them for each app made every reconcile O(apps). A
@@ -107,13 +107,17 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
         return Ok(());
     };
     let (ns, name) = (ns.to_string(), name.to_string());
-    let app = ctx.apps.get(&ObjectRef::new(&name).within(&ns)).ok_or_else(|| {
-        Blocked::new(
-            Reason::AppNotFound,
-            format!("waiting for ConversationApp {ns}/{name} (spec.appRef): it does not exist"),
-            Retry::Wait,
-        )
-    })?;
+    let app = ctx
+        .tenancy
+        .apps
+        .get(&ObjectRef::new(&name).within(&ns))
+        .ok_or_else(|| {
+            Blocked::new(
+                Reason::AppNotFound,
+                format!("waiting for ConversationApp {ns}/{name} (spec.appRef): it does not exist"),
+                Retry::Wait,
+            )
+        })?;
     let status = app.status.clone().unwrap_or_default();
     let ready = status.sync.conditions.iter().find(|c| c.type_ == "Ready");
     let (Some(id), Some(project), Some(region), Some("True")) = (
@@ -129,7 +133,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
             Retry::Wait,
         ));
     };
-    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), ctx);
+    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), &ctx.tenancy);
     if w.spec.placement.connection_ref.is_none() {
         w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
     }
@@ -149,6 +153,7 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
     let app_of = |other: &Webhook| match other.app_of() {
         AppOf::Id(id) => Some(id.to_string()),
         AppOf::Object { namespace, name } => ctx
+            .tenancy
             .apps
             .get(&ObjectRef::new(name).within(namespace))
             .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),

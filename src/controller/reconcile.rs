@@ -81,7 +81,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     let mut events = Vec::new();
     // What must not reach the status or an event: the keys and the object's Secret values.
     let mut known = crate::scrub::Known::default();
-    if let Some(c) = &ctx.credentials {
+    if let Some(c) = &ctx.tenancy.credentials {
         known.add_key(c);
     }
     // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
@@ -290,7 +290,7 @@ async fn plan_one<K: Managed>(
     // A webhook reads and writes within its app only if its namespace manages that app.
     if let Object::Webhook(w) = resolved
         && let WebhookApp::AppId(app) = &w.spec.app
-        && let Err(blocked) = ledger::may_attach(ctx, object.namespace(), &scope, app).await
+        && let Err(blocked) = ledger::may_attach(&ctx.ledger, object.namespace(), &scope, app).await
     {
         return Err(Box::new(refused(obj, blocked, ctx, events)));
     }

@@ -4,17 +4,15 @@
 
 use super::metrics::{self, Metrics};
 use super::observation::Observations;
-use super::watches::{Stores, controllers};
-use super::{Context, Settings, ledger};
+use super::watches::controllers;
+use super::{Context, Settings};
 use crate::engine::Defaults;
 use crate::sinch::client::{Client as SinchClient, Credentials};
 use kube::api::Api;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector;
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -49,16 +47,16 @@ pub async fn run(
     metrics.leader.set(1);
 
     let key = fingerprint_key(&kube, &settings.operator_namespace).await?;
-    let ctx = context(
+    let (ctx, writers) = Context::new(
         &settings,
-        key,
         kube.clone(),
         observations,
+        metrics.clone(),
         credentials,
         defaults,
-        metrics.clone(),
+        key,
     );
-    let controllers = controllers(&settings, kube, ctx, stopped);
+    let controllers = controllers(&settings, kube, Arc::new(ctx), writers, stopped);
     tokio::pin!(controllers);
     let lost = tokio::select! {
         () = &mut shutdown => false,
@@ -203,61 +201,5 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
             Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
         }
         Err(e) => Err(failed(e)),
-    }
-}
-
-fn context(
-    settings: &Settings,
-    fingerprint_key: ring::hmac::Key,
-    kube: kube::Client,
-    observations: Arc<Observations>,
-    credentials: Option<Credentials>,
-    defaults: Defaults,
-    metrics: Arc<Metrics>,
-) -> Stores {
-    let (apps, apps_writer) = reflector::store();
-    let (webhooks, webhooks_writer) = reflector::store();
-    let (connections, connections_writer) = reflector::store();
-    let (claims, claims_writer) = reflector::store();
-    let (templates, templates_writer) = reflector::store();
-    let (namespaces, namespaces_writer) = reflector::store();
-    let reporter = Reporter {
-        controller: "sinch-operator".into(),
-        instance: Some(settings.identity.clone()),
-    };
-    Stores {
-        ctx: Arc::new(Context {
-            recorder: Recorder::new(kube.clone(), reporter),
-            observations,
-            credentials,
-            operator_key: settings.operator_key.clone(),
-            deletion: settings.deletion,
-            defaults,
-            metrics,
-            ledger: ledger::Ledger {
-                api: Api::all(kube.clone()),
-                store: claims,
-                apps: apps.clone(),
-                templates,
-            },
-            kube,
-            apps,
-            webhooks,
-            connections,
-            namespaces,
-            operator_namespace: settings.operator_namespace.clone(),
-            resync: settings.resync,
-            min_poll_interval: settings.min_poll_interval,
-            failures: Mutex::default(),
-            read_back: Mutex::default(),
-            updates: Mutex::default(),
-            fingerprint_key,
-        }),
-        apps_writer,
-        templates_writer,
-        webhooks_writer,
-        connections_writer,
-        claims_writer,
-        namespaces_writer,
     }
 }

@@ -4,8 +4,8 @@
 
 use super::raw::{self, Raw};
 use super::status::Managed;
-use super::{Context, Settings, reconcile};
-use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Template, Webhook};
+use super::{Context, Settings, Writers, reconcile};
+use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Webhook};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
@@ -24,54 +24,39 @@ fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<Raw<K
     }
 }
 
-/// The context, and the writers of the stores it reads (fed by the app and webhook watches).
-pub(super) struct Stores {
-    pub ctx: Arc<Context>,
-    pub apps_writer: reflector::store::Writer<ConversationApp>,
-    pub templates_writer: reflector::store::Writer<Template>,
-    pub webhooks_writer: reflector::store::Writer<Webhook>,
-    pub connections_writer: reflector::store::Writer<SinchConnection>,
-    pub claims_writer: reflector::store::Writer<SinchClaim>,
-    pub namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
-}
-
 /// The four controllers, until `stopped` resolves.
-pub(super) async fn controllers<F, S>(settings: &Settings, kube: kube::Client, stores: Stores, stopped: S)
-where
+pub(super) async fn controllers<F, S>(
+    settings: &Settings,
+    kube: kube::Client,
+    ctx: Arc<Context>,
+    writers: Writers,
+    stopped: S,
+) where
     S: Fn() -> F,
     F: Future<Output = ()> + Send + Sync + 'static,
 {
-    let Stores {
-        ctx,
-        apps_writer,
-        templates_writer,
-        webhooks_writer,
-        connections_writer,
-        claims_writer,
-        namespaces_writer,
-    } = stores;
     let ns = &settings.namespace;
     let tenancy = tokio::spawn(tenancy(
         kube.clone(),
-        connections_writer,
-        claims_writer,
-        namespaces_writer,
+        writers.connections,
+        writers.claims,
+        writers.namespaces,
     ));
     tokio::select! {
         () = tenancy_known(&ctx) => {}
         () = stopped() => { tenancy.abort(); return; }
     }
     tracing::info!(
-        connections = ctx.connections.state().len(),
+        connections = ctx.tenancy.connections.state().len(),
         claims = ctx.ledger.store.state().len(),
         "tenancy known"
     );
     let config = ControllerConfig::default().concurrency(settings.concurrency);
-    let apps = controller(&kube, ns, apps_writer, ctx.apps.clone(), &config);
+    let apps = controller(&kube, ns, writers.apps, ctx.tenancy.apps.clone(), &config);
     let apps = start(apps, stopped(), ctx.clone());
-    let webhooks = webhooks(&kube, ns, webhooks_writer, &ctx, &config);
+    let webhooks = webhooks(&kube, ns, writers.webhooks, &ctx, &config);
     let webhooks = start(webhooks, stopped(), ctx.clone());
-    let templates = controller(&kube, ns, templates_writer, ctx.ledger.templates.clone(), &config);
+    let templates = controller(&kube, ns, writers.templates, ctx.ledger.templates.clone(), &config);
     let templates = start(templates, stopped(), ctx.clone());
     let (settings_store, settings_writer) = reflector::store::<ProjectSettings>();
     let project_settings = controller(&kube, ns, settings_writer, settings_store, &config);
@@ -110,9 +95,9 @@ async fn tenancy(
 /// Resolves once each of tenancy's stores was listed once: an empty store would read as "no
 /// connection exists", the single-tenant mode, so no reconcile starts before.
 async fn tenancy_known(ctx: &Context) {
-    let _ = ctx.connections.wait_until_ready().await;
+    let _ = ctx.tenancy.connections.wait_until_ready().await;
     let _ = ctx.ledger.store.wait_until_ready().await;
-    let _ = ctx.namespaces.wait_until_ready().await;
+    let _ = ctx.tenancy.namespaces.wait_until_ready().await;
 }
 
 /// One kind's controller, reconciling until `stopped` resolves (in-flight reconciles finish).

@@ -154,7 +154,7 @@ async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
         ..Config::default()
     })
     .unwrap()
-    .project("p-test", Region::Us, ctx.credentials.clone().unwrap())
+    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap())
     .create_app(
         &serde_json::from_value(json!({"display_name": "Web", "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "w", "token": "t"}}]}))
             .unwrap(),
@@ -467,7 +467,7 @@ async fn bulk_deletions_and_orphan_defaults_keep_the_sinch_side() {
         let (mut parts, api, sim) = parts(sim::Config::default()).await;
         let (namespaces, mut writer) = reflector::store();
         writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(ns));
-        parts.namespaces = namespaces;
+        parts.tenancy.namespaces = namespaces;
         parts.deletion = super::super::Deletion {
             default_policy,
             on_namespace_deletion,

@@ -18,7 +18,6 @@ use crate::sinch::Sensitive;
 use crate::sinch::client::{Client, Config, Credentials};
 use http::{Method, Request, Response};
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -54,46 +53,36 @@ async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
     .unwrap();
     let metrics = Arc::new(Metrics::default());
     sinch.count_requests(metrics.sinch_requests.clone());
-    let ctx = Context {
-        recorder: Recorder::new(
-            kube.clone(),
-            Reporter {
-                controller: "sinch-operator".into(),
-                instance: Some("test".into()),
-            },
-        ),
-        kube: kube.clone(),
-        observations: Arc::new(Observations::new(sinch, Duration::from_secs(2400))),
-        credentials: Some(Credentials {
-            key_id: "key".into(),
-            key_secret: Sensitive("canary-operator-secret-9911".into()),
-        }),
+    let settings = super::Settings {
+        resync: Duration::from_secs(600),
+        min_poll_interval: Duration::from_secs(1),
+        namespace: None,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        lease_name: "sinch-operator".into(),
+        lease_namespace: "sinch-operator-system".into(),
+        operator_namespace: "sinch-operator-system".into(),
+        identity: "test".into(),
+        lease_duration: Duration::from_secs(15),
+        concurrency: 8,
         // The tests' namespace, as a single-tenant install would say.
         operator_key: super::connections::OperatorKey::Everywhere,
         deletion: super::Deletion::default(),
-        defaults: Defaults {
+    };
+    let (ctx, _writers) = Context::new(
+        &settings,
+        kube,
+        Arc::new(Observations::new(sinch, Duration::from_secs(2400))),
+        metrics,
+        Some(Credentials {
+            key_id: "key".into(),
+            key_secret: Sensitive("canary-operator-secret-9911".into()),
+        }),
+        Defaults {
             project: Some("p-test".into()),
             region: Region::Us,
         },
-        metrics,
-        apps: reflector::store().0,
-        webhooks: reflector::store().0,
-        connections: reflector::store().0,
-        namespaces: reflector::store().0,
-        ledger: super::ledger::Ledger {
-            api: kube::Api::all(kube.clone()),
-            store: reflector::store().0,
-            apps: reflector::store().0,
-            templates: reflector::store().0,
-        },
-        operator_namespace: "sinch-operator-system".into(),
-        resync: Duration::from_secs(600),
-        min_poll_interval: Duration::from_secs(1),
-        failures: Mutex::default(),
-        read_back: Mutex::default(),
-        updates: Mutex::default(),
-        fingerprint_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a key the operator keeps"),
-    };
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a key the operator keeps"),
+    );
     (ctx, handle, sim)
 }
 
@@ -394,7 +383,7 @@ async fn seed(sim: &Sim, ctx: &Context, n: usize) -> (Vec<String>, Claims) {
         ..Config::default()
     })
     .unwrap()
-    .project("p-test", Region::Us, ctx.credentials.clone().unwrap());
+    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap());
     let mut ids = Vec::new();
     for i in 0..n {
         let app = project

@@ -91,7 +91,7 @@ async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_pa
         ..Config::default()
     })
     .unwrap()
-    .project("p-test", Region::Us, ctx.credentials.clone().unwrap());
+    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap());
     let hook = project
         .list_webhooks(&ids[0])
         .await

@@ -173,7 +173,8 @@ async fn a_webhook_may_attach_only_to_an_app_of_its_namespace_or_one_that_grants
     theirs["spec"]["owner"]["namespace"] = json!("team-a");
     claims.lock().unwrap().insert(name, theirs);
     let (apps, mut writer) = reflector::store::<ConversationApp>();
-    parts.apps = apps;
+    parts.tenancy.apps = apps.clone();
+    parts.ledger.apps = apps;
     let (webhooks, mut hooks) = reflector::store::<Webhook>();
     parts.webhooks = webhooks;
     let ctx = Arc::new(parts);
@@ -256,7 +257,7 @@ async fn objects_use_only_the_connection_their_namespace_may_use() {
     writer.apply_watcher_event(&watcher::Event::Apply(connection(json!({
         "metadata": {"name": "billing"}, "spec": {"projectId": "p-billing", "namespaces": {"names": ["billing"]}}
     }))));
-    parts.connections = connections;
+    parts.tenancy.connections = connections;
     let ctx = Arc::new(parts);
     let obj = bare_app(json!({}));
     let elsewhere = bare_app(json!({"spec": {"projectId": "p-billing"}}));
@@ -322,12 +323,12 @@ async fn objects_use_only_the_connection_their_namespace_may_use() {
 #[tokio::test]
 async fn with_connections_a_namespace_none_allows_reaches_nothing_not_even_with_the_operators_key() {
     let (mut parts, api, sim) = parts(sim::Config::default()).await;
-    parts.operator_key = "team-a, team-b".parse().unwrap();
+    parts.tenancy.operator_key = "team-a, team-b".parse().unwrap();
     let (connections, mut writer) = reflector::store::<SinchConnection>();
     writer.apply_watcher_event(&watcher::Event::Apply(connection(
         json!({"spec": {"namespaces": {"names": ["team-a"]}}}),
     )));
-    parts.connections = connections;
+    parts.tenancy.connections = connections;
     let ctx = Arc::new(parts);
     let obj = bare_app(json!({}));
     let patches = serve_one(api, &obj, Claims::default());
@@ -355,7 +356,7 @@ async fn without_any_connection_the_operators_key_serves_only_the_namespaces_nam
         ("team-a,shop", "ReconcileSuccess"),
     ] {
         let (mut parts, api, sim) = parts(sim::Config::default()).await;
-        parts.operator_key = operator_key.parse().unwrap();
+        parts.tenancy.operator_key = operator_key.parse().unwrap();
         let obj = bare_app(json!({}));
         let patches = serve_one(api, &obj, Claims::default());
         reconcile(Arc::new(obj), Arc::new(parts)).await.unwrap();
