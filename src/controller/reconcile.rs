@@ -79,27 +79,21 @@ fn jitter_stale() -> Duration {
 async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     let object = obj.object();
     let mut events = Vec::new();
-    // What must not reach the status or an event: the keys and the object's Secret values.
-    let mut known = crate::scrub::Known::default();
-    if let Some(c) = &ctx.tenancy.credentials {
-        known.add_key(c);
-    }
     // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
     let requested = ctx.requested(obj);
     let max_age = match requested {
         Some(_) => Duration::ZERO,
         None => ctx.fresh_for(obj),
     };
-    let (mut report, retry, observed) = match prepare(&object, ctx).await {
-        Err(blocked) => {
-            let (report, retry) = refused(obj, blocked, ctx, &mut events);
-            (report, retry, None)
-        }
-        Ok(prepared) => {
-            known.extend(&prepared.input.secrets.known());
-            known.add_key(&prepared.access.credentials);
-            converge(obj, &object, prepared, max_age, ctx, &mut events).await
-        }
+    let Decided {
+        decision,
+        known,
+        observed,
+    } = decide(obj, &object, max_age, ctx, &mut events).await;
+    let (mut report, retry) = match decision {
+        Decision::Stop(report, retry) => (report, retry),
+        Decision::Observe(_, report) => (report, Retry::Poll),
+        Decision::Write(planned) => write(obj, &object, *planned, ctx, &mut events).await,
     };
     // Handled, whatever came of it (as Flux records `lastHandledReconcileAt`).
     report.fields.handled_request = requested;
@@ -118,53 +112,107 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     Ok(ctx.requeue(obj, retry, observed))
 }
 
-/// Plans this one object against the shared observation of its scope (lists at most `max_age`
-/// old) and, unless `ObserveOnly`, carries the plan out; also when the lists it used were read.
-async fn converge<K: Managed>(
+/// What a reconcile decided before writing anything to Sinch, and what it must scrub.
+pub struct Decided {
+    pub decision: Decision,
+    /// What must not reach the status, an event or output: the keys and the object's Secret
+    /// values.
+    pub known: crate::scrub::Known,
+    /// When the oldest list its plan used was read.
+    pub observed: Option<Instant>,
+}
+
+pub enum Decision {
+    /// Refused or not plannable: the report, and when to look again.
+    Stop(Report, Retry),
+    /// Paused or ObserveOnly: what was found, reported; nothing is written.
+    Observe(Box<Planned>, Report),
+    /// The change to carry out.
+    Write(Box<Planned>),
+}
+
+/// The object's plan, claimed.
+pub struct Planned {
+    pub prepared: Prepared,
+    /// One change: the object's.
+    pub plan: Plan,
+    pub live: observe::Live,
+    pub scope: Scope,
+    pub held: Held,
+    /// Drift found (the report of the fields), when the change sets Sinch back.
+    pub drift: Option<String>,
+    /// The report so far: the scope's fields.
+    pub report: Report,
+}
+
+impl Planned {
+    pub fn change(&self) -> &plan::Change {
+        self.plan.changes.first().expect("planned: one change")
+    }
+}
+
+/// Prepares, plans against the shared observation of the object's scope (lists at most
+/// `max_age` old) and claims: everything of a reconcile but the writes (to Sinch, the status,
+/// events). `plan --from-cluster` asks it too, with a ledger that runs dry.
+pub async fn decide<K: Managed>(
     obj: &K,
     object: &Object,
-    prepared: Prepared,
     max_age: Duration,
     ctx: &Context,
     events: &mut Vec<Event>,
-) -> (Report, Retry, Option<Instant>) {
-    let view = ctx.observations.view(&prepared.access.credentials, max_age);
-    let (report, retry) = plan_and_execute(obj, object, &prepared, &view, ctx, events).await;
-    (report, retry, view.observed_at())
+) -> Decided {
+    let mut known = crate::scrub::Known::default();
+    if let Some(c) = &ctx.tenancy.credentials {
+        known.add_key(c);
+    }
+    let prepared = match prepare(object, ctx).await {
+        Ok(prepared) => prepared,
+        Err(blocked) => {
+            let (report, retry) = refused(obj, blocked, ctx, events);
+            return Decided {
+                decision: Decision::Stop(report, retry),
+                known,
+                observed: None,
+            };
+        }
+    };
+    known.extend(&prepared.input.secrets.known());
+    known.add_key(&prepared.access.credentials);
+    // The view borrows the key while the plan takes the prepared input.
+    let credentials = prepared.access.credentials.clone();
+    let view = ctx.observations.view(&credentials, max_age);
+    let decision = plan_and_claim(obj, object, prepared, &view, ctx, events).await;
+    Decided {
+        decision,
+        known,
+        observed: view.observed_at(),
+    }
 }
 
-async fn plan_and_execute<K: Managed>(
+async fn plan_and_claim<K: Managed>(
     obj: &K,
     object: &Object,
-    prepared: &Prepared,
+    prepared: Prepared,
     view: &View<'_>,
     ctx: &Context,
     events: &mut Vec<Event>,
-) -> (Report, Retry) {
-    let Prepared {
-        input,
-        resolved,
-        access,
-    } = prepared;
-    let credentials = &access.credentials;
-    let (plan, live, scope) = match plan_one(obj, object, prepared, view, ctx, events).await {
+) -> Decision {
+    let (plan, live, scope) = match plan_one(obj, object, &prepared, view, ctx, events).await {
         Ok(planned) => planned,
-        Err(stopped) => return *stopped,
+        Err(stopped) => return Decision::Stop(stopped.0, stopped.1),
     };
     let Some(change) = plan.changes.first() else {
-        return failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
+        let (report, retry) = failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
+        return Decision::Stop(report, retry);
     };
-    let fields = Fields::of_scope(&scope);
     let policy = object.placement().management_policy.unwrap_or_default();
     let paused = crate::model::is_paused(obj.meta());
     // The claim first: nothing is written for an object that another one manages, and a
     // create is recorded in the ledger before it is sent.
-    let me = owner(obj);
-    let subject = subject(resolved, &scope);
     let held = match ledger::claim(
         &ctx.ledger,
-        &me,
-        &subject,
+        &owner(obj),
+        &subject(&prepared.resolved, &scope),
         change.id.as_deref(),
         policy == ManagementPolicy::Full && !paused,
         obj.recorded_id().as_deref(),
@@ -173,7 +221,10 @@ async fn plan_and_execute<K: Managed>(
     .await
     {
         Ok(held) => held,
-        Err(blocked) => return refused(obj, blocked, ctx, events),
+        Err(blocked) => {
+            let (report, retry) = refused(obj, blocked, ctx, events);
+            return Decision::Stop(report, retry);
+        }
     };
     // A Secret rotated in the cluster is a change of ours, not drift in Sinch.
     let recorded = obj.sync_status().map(|s| &s.secret_hashes);
@@ -191,41 +242,86 @@ async fn plan_and_execute<K: Managed>(
         ctx.metrics.drift(K::KIND);
     }
     let mut report = Report {
-        fields,
+        fields: Fields::of_scope(&scope),
         ..Report::default()
     };
-    if observing {
-        observe_only(object, change, paused, drift.as_deref(), &mut report, events);
-        match held {
-            Held::Unclaimed => {
-                report.fields.id = Some(None);
-                report.fields.observed_id = Some(change.id.clone());
-            }
-            _ => report.fields.observed_id = Some(None),
-        }
-        if drift.is_none() && was_drifted(obj) {
-            report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
-        }
-        return (report, Retry::Poll);
+    if !observing {
+        return Decision::Write(Box::new(Planned {
+            prepared,
+            plan,
+            live,
+            scope,
+            held,
+            drift,
+            report,
+        }));
     }
+    observe_only(object, change, paused, drift.as_deref(), &mut report, events);
+    match held {
+        Held::Unclaimed => {
+            report.fields.id = Some(None);
+            report.fields.observed_id = Some(change.id.clone());
+        }
+        _ => report.fields.observed_id = Some(None),
+    }
+    if drift.is_none() && was_drifted(obj) {
+        report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
+    }
+    let planned = Planned {
+        prepared,
+        plan,
+        live,
+        scope,
+        held,
+        drift,
+        report: report.clone(),
+    };
+    Decision::Observe(Box::new(planned), report)
+}
+
+/// Carries out the planned change (unless Sinch did not keep the same update a moment ago) and
+/// reports the outcome.
+async fn write<K: Managed>(
+    obj: &K,
+    object: &Object,
+    planned: Planned,
+    ctx: &Context,
+    events: &mut Vec<Event>,
+) -> (Report, Retry) {
+    let Planned {
+        prepared,
+        plan,
+        live,
+        scope,
+        held,
+        drift,
+        report,
+    } = planned;
+    let change = plan.changes.first().expect("planned: one change");
     // Asked of every plan, so that what the last write left is compared once.
     let unkept = ctx.unkept(obj, change);
     if change.action == Action::Update && unkept {
         return report::not_converging(obj, &change.fields, report, ctx, events);
     }
     let salt = ctx.salt(&obj.meta().uid.clone().unwrap_or_default());
-    let status = ctx.observations.write(&plan, &salt, credentials, &input.secrets).await;
+    let credentials = &prepared.access.credentials;
+    let status = ctx
+        .observations
+        .write(&plan, &salt, credentials, &prepared.input.secrets)
+        .await;
     // Only a create learns its id from Sinch's answer (execute keeps an update's own).
     let id = match &status {
         Status::Done { id, .. } if change.id.is_none() => id.clone(),
         _ => change.id.clone(),
     };
-    if let (Held::Creating, Status::Done { .. }, Some(id)) = (&held, &status, &id)
-        && let Err(e) = ledger::created(&ctx.ledger, &me, &subject, id).await
-    {
-        // The key claim stays ours; the next reconcile claims the id from it.
-        tracing::warn!(object = %object.label(), error = %crate::kube_message(&e), "cannot record the claim of a created object");
+    if let (Held::Creating, Status::Done { .. }, Some(id)) = (&held, &status, &id) {
+        let subject = subject(&prepared.resolved, &scope);
+        if let Err(e) = ledger::created(&ctx.ledger, &owner(obj), &subject, id).await {
+            // The key claim stays ours; the next reconcile claims the id from it.
+            tracing::warn!(object = %object.label(), error = %crate::kube_message(&e), "cannot record the claim of a created object");
+        }
     }
+    let mut report = report;
     ids(object, &scope, id.as_deref(), &live, &mut report.fields);
     let written = Written {
         object,
