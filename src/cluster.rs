@@ -1,61 +1,8 @@
-//! What the CLI reads of the cluster of the current kubeconfig: for `plan --from-cluster` the
-//! objects of the four kinds, handed to the validator as if read from files (each named
-//! `cluster: Kind ns/name` in errors), so that the plan is the one the controller's engine would
-//! make; for `--secrets-from-cluster` the Secrets the input refers to.
+//! What `plan` and `apply` read of the cluster of the current kubeconfig for
+//! `--secrets-from-cluster`: the Secrets the input refers to. (`plan --from-cluster` is the
+//! controller's own decision, run dry: `controller::preview`.)
 
 use crate::input::Input;
-use crate::model::{API_VERSION, Kind};
-use kube::api::{Api, DynamicObject, ListParams};
-use serde_json::{Map, Value, json};
-
-/// The objects of `namespace` (every namespace: `None`), validated as one input.
-pub async fn objects(namespace: Option<&str>) -> crate::Result<Input> {
-    let kube = kube::Client::try_default()
-        .await
-        .map_err(|e| crate::Error::kube("--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)", e))?;
-    let mut docs = Vec::new();
-    for kind in Kind::ALL {
-        let resource = kind.api_resource();
-        let api: Api<DynamicObject> = match namespace {
-            Some(ns) => Api::namespaced_with(kube.clone(), ns, &resource),
-            None => Api::all_with(kube.clone(), &resource),
-        };
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", resource.plural), e))?;
-        for object in list {
-            let (label, doc) = document(kind, object);
-            docs.push(crate::load::Document::from_value(&label, doc));
-        }
-    }
-    crate::validate::validate(docs, Vec::new()).map_err(crate::Error::Invalid)
-}
-
-/// The object as a person would have written it: name, namespace, labels, annotations (not
-/// kubectl's copy of the last apply) and spec; no status.
-fn document(kind: Kind, object: DynamicObject) -> (String, Value) {
-    let meta = object.metadata;
-    let namespace = meta.namespace.unwrap_or_default();
-    let name = meta.name.unwrap_or_default();
-    let mut metadata = Map::new();
-    metadata.insert("name".into(), json!(name));
-    metadata.insert("namespace".into(), json!(namespace));
-    if let Some(labels) = meta.labels.filter(|l| !l.is_empty()) {
-        metadata.insert("labels".into(), json!(labels));
-    }
-    let mut annotations = meta.annotations.unwrap_or_default();
-    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    if !annotations.is_empty() {
-        metadata.insert("annotations".into(), json!(annotations));
-    }
-    let spec = object.data.get("spec").cloned().unwrap_or(Value::Null);
-    let label = format!("cluster: {kind} {namespace}/{name}");
-    (
-        label,
-        json!({"apiVersion": API_VERSION, "kind": kind.name(), "metadata": metadata, "spec": spec}),
-    )
-}
 
 /// Adds the Secrets that `input`'s objects refer to and the input does not hold, read from the
 /// cluster of the current kubeconfig (each in its object's namespace). A Secret the cluster does

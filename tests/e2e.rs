@@ -1003,7 +1003,9 @@ async fn plan_and_apply_read_secrets_from_the_cluster_when_asked() {
 }
 
 /// `plan --from-cluster`: the objects in the cluster planned against Sinch as the controller
-/// would, read-only; a paused object's changes say that the controller sends nothing.
+/// would plan them now, read-only: through the operator's key only where it serves, refused
+/// where another namespace's object holds the claim; a paused object's changes say that the
+/// controller sends nothing, and webhooks follow the creates of their apps.
 #[tokio::test]
 #[ignore = "needs a Kubernetes API server: run scripts/e2e"]
 async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing() {
@@ -1016,31 +1018,48 @@ async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing
         .await
         .unwrap();
     let sim = start_sim().await;
-    let out = cli(
-        &sim,
-        &["plan", "--from-cluster", "--namespace", ns, "--detailed-exitcode"],
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--from-cluster", "--namespace", ns, "--detailed-exitcode"];
+        args.extend(extra);
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let sim = &sim;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = cli(sim, &args).await;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            (
+                out.status.code(),
+                stdout,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, stdout, stderr) = plan(&["--operator-key-namespaces", ns]).await;
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!(
             "+ ConversationApp {ns}/support-us will be created in project {PROJECT}, region us"
         )),
         "{stdout}"
     );
-    let eu = stdout
-        .split("\n\n")
-        .find(|block| block.contains(&format!("+ ConversationApp {ns}/support-eu")))
-        .unwrap_or_else(|| panic!("{stdout}"));
+    let block = |name: &str| {
+        stdout
+            .split("\n\n")
+            .find(|block| block.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"))
+            .to_string()
+    };
+    let eu = block(&format!("+ ConversationApp {ns}/support-eu"));
     assert!(
         eu.contains("# the controller sends nothing for it: paused (conversation.sinch.com/paused)"),
         "{eu}"
+    );
+    let hook = block(&format!("+ Webhook {ns}/support-us-orders"));
+    assert!(
+        hook.contains(&format!(
+            "# sent once ConversationApp {ns}/support-us is Ready: the controller waits for it"
+        )),
+        "{hook}"
     );
     assert!(
         stdout.ends_with("Plan: 10 to create, 0 to update, 0 to delete, 0 unchanged.\n"),
@@ -1048,7 +1067,63 @@ async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing
     );
     // The examples' Secret values came from the cluster and are never shown.
     assert!(!stdout.contains("canary"), "{stdout}");
+
+    // Where the operator's key does not serve and no connection allows the namespace, the
+    // controller refuses every object: so does the plan.
+    let (code, stdout, _) = plan(&[]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "ConversationApp {ns}/support-us: no SinchConnection allows namespace {ns}: the platform admin decides which namespace uses which project (NoConnection)"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 object(s) cannot be planned"), "{stdout}");
+
+    // Another namespace's object claims the display name of support-us: the controller
+    // would refuse it, and its webhooks wait; the other objects are planned.
+    let scope = sinch_operator::engine::Scope {
+        project: PROJECT.into(),
+        region: Region::Us,
+    };
+    let key = "Customer Support (US)";
+    let claim: sinch_operator::model::SinchClaim = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim",
+        "metadata": {"name": sinch_operator::controller::ledger::claim_name(&scope, Kind::ConversationApp, &format!("key:{key}"))},
+        "spec": {"projectId": PROJECT, "region": "us", "kind": "ConversationApp", "key": key,
+                 "owner": {"namespace": "e2e-someone-else", "name": "theirs", "uid": "uid-theirs"}}
+    }))
+    .unwrap();
+    let claims: Api<sinch_operator::model::SinchClaim> = Api::all(admin.clone());
+    claims.create(&PostParams::default(), &claim).await.unwrap();
+    let (code, stdout, _) = plan(&["--operator-key-namespaces", ns]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "ConversationApp {ns}/support-us: the app in project {PROJECT} (us) is managed by an object of another namespace; this object may not change it (OwnedElsewhere)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "Webhook {ns}/support-us-orders: waiting for ConversationApp {ns}/support-us to be Ready: it has not been reconciled yet (AppNotReady)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("Plan: 6 to create, 0 to update, 0 to delete, 0 unchanged.\n"),
+        "{stdout}"
+    );
+    // Read-only: nothing was sent to Sinch, and the only claim is the one made here.
     assert_eq!(sim.stats().writes, 0);
+    let held: Vec<String> = claims
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.spec.key)
+        .collect();
+    assert_eq!(held, [key]);
 
     // Flags that would write or prune are refused with --from-cluster.
     let out = cli(&sim, &["plan", "--from-cluster", "--out", "/tmp/x.json"]).await;

@@ -73,6 +73,33 @@ pub struct SecretArgs {
     pub secrets_from_cluster: bool,
 }
 
+/// How the operator runs, which `plan --from-cluster` needs to plan as the controller does.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OperatorArgs {
+    /// The operator's namespace: the Secrets SinchConnections name and the key of secret
+    /// fingerprints live there.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "POD_NAMESPACE",
+        default_value = "sinch-operator-system"
+    )]
+    pub operator_namespace: String,
+    /// Namespaces whose objects may use the operator's own key (SINCH_KEY_ID, SINCH_KEY_SECRET)
+    /// when no SinchConnection allows them: names separated by commas, or `*` for every
+    /// namespace (a single-tenant install). Default: none; such objects are refused
+    /// (NoConnection), so connections that disappear never let a namespace write with the
+    /// operator's key.
+    #[arg(
+        long,
+        value_name = "NAMESPACES",
+        env = "SINCH_OPERATOR_KEY_NAMESPACES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub operator_key_namespaces: crate::controller::connections::OperatorKey,
+}
+
 /// Exit codes of every subcommand.
 pub mod exit {
     pub const OK: u8 = 0;

@@ -1,7 +1,7 @@
 //! `sinch-operator plan`: what `apply` would change, as text, markdown or JSON; `--out` saves it
 //! for `apply PLANFILE`.
 
-use super::{InputArgs, SecretArgs, connection, exit};
+use super::{InputArgs, OperatorArgs, SecretArgs, connection, exit};
 use crate::engine::plan::{Options, Plan};
 use crate::input::Input;
 use crate::render::{self, Format};
@@ -14,14 +14,19 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     /// Plan the objects in the cluster of the current kubeconfig instead of files: what the
-    /// controller would do now. Read-only; their Secrets are read from the cluster too.
-    #[arg(long, conflicts_with_all = ["out", "prune"])]
+    /// controller would do now, through its connections, claims, pauses and policies (tell it
+    /// how the operator runs with --operator-namespace and --operator-key-namespaces).
+    /// Read-only; their Secrets are read from the cluster too.
+    #[arg(long, conflicts_with_all = ["out", "prune", "secrets_from_cluster"])]
     pub from_cluster: bool,
     /// With --from-cluster: only the objects of this namespace (default: every namespace).
     #[arg(long, value_name = "NAMESPACE", requires = "from_cluster")]
     pub namespace: Option<String>,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    /// With --from-cluster: how the operator runs (`run`'s flags of the same names).
+    #[command(flatten)]
+    pub operator: OperatorArgs,
     #[command(flatten)]
     pub connection: connection::ConnectionArgs,
     /// How to show the plan.
@@ -97,26 +102,21 @@ pub fn colour() -> render::text::Paint {
 
 pub fn exec(args: Args) -> crate::Result<u8> {
     let runtime = super::runtime()?;
-    // Bad input is reported before anything else, even before a missing connection.
-    let mut manifests = match args.from_cluster {
-        true => runtime.block_on(crate::cluster::objects(args.namespace.as_deref()))?,
-        false => crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?,
-    };
-    let secrets = SecretArgs {
-        secrets_from_cluster: args.secrets.secrets_from_cluster || args.from_cluster,
-    };
-    let (plan, known) = runtime.block_on(async {
-        cluster_secrets(&mut manifests, &secrets).await?;
-        let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-        let options = options(&args.input, &secrets, args.prune, None, &connection.credentials);
-        let plan = make(&manifests, &connection, &options).await;
-        let known = known(&manifests, &connection);
-        connection.close().await;
-        Ok::<_, crate::Error>((plan?, known))
-    })?;
-    let plan = match args.from_cluster {
-        true => held_back(plan, &manifests),
-        false => plan,
+    let (plan, known) = match args.from_cluster {
+        true => runtime.block_on(from_cluster(&args))?,
+        false => {
+            // Bad input is reported before anything else, even before a missing connection.
+            let mut manifests = crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
+            runtime.block_on(async {
+                cluster_secrets(&mut manifests, &args.secrets).await?;
+                let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
+                let options = options(&args.input, &args.secrets, args.prune, None, &connection.credentials);
+                let plan = make(&manifests, &connection, &options).await;
+                let known = known(&manifests, &connection);
+                connection.close().await;
+                Ok::<_, crate::Error>((plan?, known))
+            })?
+        }
     };
     let shown = match args.output {
         Format::Text => render::text::render(&plan, colour()),
@@ -138,32 +138,26 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     })
 }
 
-/// Notes on the changes the controller would not send: objects paused or only observed.
-fn held_back(mut plan: Plan, manifests: &Input) -> Plan {
-    use crate::model::{ManagementPolicy, PAUSED_ANNOTATION};
-    // Object label -> why; usually few of the objects, so found by label once each.
-    let held: std::collections::HashMap<String, String> = manifests
-        .manifests
-        .iter()
-        .filter_map(|m| {
-            let why = if crate::model::is_paused(m.object.metadata()) {
-                format!("paused ({PAUSED_ANNOTATION})")
-            } else if m.object.placement().management_policy == Some(ManagementPolicy::ObserveOnly) {
-                "managementPolicy ObserveOnly".to_string()
-            } else {
-                return None;
-            };
-            Some((m.object.label(), why))
-        })
-        .collect();
-    for change in &mut plan.changes {
-        if change.action != crate::engine::plan::Action::Noop
-            && let Some(why) = held.get(&change.label())
-        {
-            change.notes.push(format!("the controller sends nothing for it: {why}"));
-        }
+/// The objects in the cluster, planned as the controller would plan them now: with the
+/// operator's key and settings (this command's environment and flags stand for `run`'s).
+async fn from_cluster(args: &Args) -> crate::Result<(Plan, crate::scrub::Known)> {
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(|e| crate::Error::kube("--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)", e))?;
+    let (sinch, credentials, defaults, sim) =
+        connection::connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
+    let operator = crate::controller::preview::Operator {
+        namespace: args.operator.operator_namespace.clone(),
+        key: args.operator.operator_key_namespaces.clone(),
+    };
+    let preview =
+        crate::controller::preview::preview(kube, args.namespace.as_deref(), operator, sinch, credentials, defaults)
+            .await;
+    if let Some(sim) = sim {
+        sim.stop().await;
     }
-    plan
+    let preview = preview?;
+    Ok((preview.plan, preview.known))
 }
 
 fn save(plan: &Plan, path: &std::path::Path) -> crate::Result<()> {

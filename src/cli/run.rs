@@ -27,14 +27,9 @@ pub struct Args {
     /// The Lease that elects the one replica that acts.
     #[arg(long, value_name = "NAME", default_value = "sinch-operator")]
     pub lease_name: String,
-    /// The operator's own namespace: its Lease, and the Secrets SinchConnections name.
-    #[arg(
-        long,
-        value_name = "NAMESPACE",
-        env = "POD_NAMESPACE",
-        default_value = "sinch-operator-system"
-    )]
-    pub lease_namespace: String,
+    /// The namespace of the Lease (default: --operator-namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
     /// This replica's name in the Lease (default: the host name and process id).
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pub identity: Option<String>,
@@ -44,19 +39,8 @@ pub struct Args {
     /// Objects of one kind reconciled at once.
     #[arg(long = "workers", value_name = "N", default_value_t = 8)]
     pub workers: u16,
-    /// Namespaces whose objects may use the operator's own key (SINCH_KEY_ID, SINCH_KEY_SECRET)
-    /// when no SinchConnection allows them: names separated by commas, or `*` for every
-    /// namespace (a single-tenant install). Default: none; such objects are refused
-    /// (NoConnection), so connections that disappear never let a namespace write with the
-    /// operator's key.
-    #[arg(
-        long,
-        value_name = "NAMESPACES",
-        env = "SINCH_OPERATOR_KEY_NAMESPACES",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub operator_key_namespaces: crate::controller::connections::OperatorKey,
+    #[command(flatten)]
+    pub operator: super::OperatorArgs,
     /// The deletionPolicy of objects that name none, when their namespace's label
     /// conversation.sinch.com/deletion-policy names none either: Delete or Orphan.
     #[arg(long, value_name = "POLICY", default_value = "Delete")]
@@ -112,12 +96,14 @@ pub fn exec(args: Args) -> crate::Result<u8> {
             namespace: args.namespace,
             listen: args.metrics_listen,
             lease_name: args.lease_name,
-            operator_namespace: args.lease_namespace.clone(),
-            lease_namespace: args.lease_namespace,
+            lease_namespace: args
+                .lease_namespace
+                .unwrap_or_else(|| args.operator.operator_namespace.clone()),
+            operator_namespace: args.operator.operator_namespace,
             identity,
             lease_duration: args.lease_duration,
             concurrency: args.workers,
-            operator_key: args.operator_key_namespaces,
+            operator_key: args.operator.operator_key_namespaces,
             deletion: controller::Deletion {
                 default_policy: args.default_deletion_policy,
                 on_namespace_deletion: args.namespace_deletion_policy,

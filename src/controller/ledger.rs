@@ -169,9 +169,8 @@ impl Ledger {
     /// A ledger that reads the claims but writes none: what [`claim`] would take or let go is
     /// remembered here only, so that `plan --from-cluster` asks the very rules a reconcile
     /// does (two objects wanting one claim: the first takes it, as in the controller).
-    pub fn dry_run(mut self) -> Ledger {
+    pub fn run_dry(&mut self) {
         self.dry = Some(Mutex::default());
-        self
     }
 
     /// A dry run's own claim or release of `name`, if any.

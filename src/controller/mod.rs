@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod observation;
 mod prepare;
+pub mod preview;
 mod raw;
 pub mod reconcile;
 mod report;

@@ -3,7 +3,7 @@
 //! target), the Secrets it references, and the offline rules on the object as the CLI reads it.
 
 use super::Context;
-use super::connections::{self, Access};
+use super::connections::{self, Access, Tenancy};
 use super::status::{Blocked, Reason, Retry};
 use crate::input::Input;
 use crate::load::Document;
@@ -25,25 +25,31 @@ pub struct Prepared {
 /// Credentials, defaults, the app of a webhook and the referenced Secrets, then the offline
 /// rules on the object as the CLI would read it.
 pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked> {
-    let ns = object.namespace().to_string();
     let mut object = object.clone();
     if let Object::Webhook(w) = &mut object {
         resolve_app(w, ctx)?;
         check_claim(w, ctx)?;
     }
     let access = connections::access(&object, &ctx.tenancy).await?;
+    let input = input(&[&object], &ctx.tenancy).await?;
+    Ok(Prepared {
+        input,
+        resolved: object,
+        access,
+    })
+}
 
-    let mut docs = Vec::new();
-    let manifest = json!({
-        "apiVersion": crate::model::API_VERSION,
-        "kind": object.kind().name(),
-        "metadata": {"name": object.name(), "namespace": ns},
-        "spec": object.spec_value(),
-    });
-    docs.push(Document::from_value(&object.label(), manifest));
-    // Secret name -> (the first field naming it, the keys the object uses).
+/// The engine's input of `objects` (of one namespace) and the Secrets they refer to, read from
+/// the cluster and checked by the offline rules, as the CLI reads files: the one constructor of
+/// an input from cluster objects (`plan --from-cluster` uses it too).
+pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Blocked> {
+    let Some(ns) = objects.first().map(|o| o.namespace().to_string()) else {
+        return Ok(Input::default());
+    };
+    let mut docs: Vec<Document> = objects.iter().map(|o| document(o)).collect();
+    // Secret name -> (the first field naming it, the keys the objects use).
     let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for (path, r) in object.secret_refs() {
+    for (path, r) in objects.iter().flat_map(|o| o.secret_refs()) {
         names
             .entry(r.name)
             .or_insert_with(|| (path, BTreeSet::new()))
@@ -52,7 +58,7 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
     }
     let mut missing = Vec::new();
     for (name, (path, keys)) in names {
-        match connections::get_tenant_secret(&ctx.tenancy, &ns, &name, &path).await? {
+        match connections::get_tenant_secret(tenancy, &ns, &name, &path).await? {
             Some(secret) => {
                 // Only the keys this object uses: one Secret may hold the tokens of a thousand
                 // apps, and loading all of them for each app made every reconcile O(apps). A
@@ -82,7 +88,7 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
             Retry::Poll,
         ));
     }
-    let input = validate::validate(docs, Vec::new()).map_err(|report| {
+    validate::validate(docs, Vec::new()).map_err(|report| {
         let lines: Vec<String> = report
             .0
             .into_iter()
@@ -92,12 +98,19 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
             })
             .collect();
         Blocked::new(Reason::InvalidSpec, lines.join("; "), Retry::OnChange)
-    })?;
-    Ok(Prepared {
-        input,
-        resolved: object,
-        access,
     })
+}
+
+/// The object as the offline rules read it: its name, namespace and spec. Its labels and
+/// annotations are the controller's to read (pause, policies), not the engine's.
+fn document(object: &Object) -> Document {
+    let manifest = json!({
+        "apiVersion": crate::model::API_VERSION,
+        "kind": object.kind().name(),
+        "metadata": {"name": object.name(), "namespace": object.namespace()},
+        "spec": object.spec_value(),
+    });
+    Document::from_value(&object.label(), manifest)
 }
 
 /// A webhook with `appRef` is planned as one with the id, project and region of its app, once

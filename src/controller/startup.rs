@@ -152,6 +152,28 @@ async fn release(
 /// The Secret in the operator's namespace holding the key of secret fingerprints.
 pub const FINGERPRINT_SECRET: &str = "sinch-operator-fingerprint-key";
 
+/// The key of secret fingerprints [`FINGERPRINT_SECRET`] holds, if it holds one.
+pub(super) async fn stored_fingerprint_key(
+    kube: &kube::Client,
+    namespace: &str,
+) -> Result<Option<ring::hmac::Key>, kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(kube.clone(), namespace);
+    let secret = api.get_opt(FINGERPRINT_SECRET).await?;
+    Ok(secret
+        .as_ref()
+        .and_then(key_of)
+        .map(|key| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key)))
+}
+
+fn key_of(secret: &k8s_openapi::api::core::v1::Secret) -> Option<Vec<u8>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("key"))
+        .map(|b| b.0.clone())
+        .filter(|k| k.len() >= 32)
+}
+
 /// The key of secret fingerprints: read from [`FINGERPRINT_SECRET`], made (32 random bytes) the
 /// first time. It must outlive restarts: a new key would make every recorded hash look rotated.
 async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<ring::hmac::Key> {
@@ -164,21 +186,8 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
             e,
         )
     };
-    let stored = |s: &Secret| {
-        s.data
-            .as_ref()
-            .and_then(|d| d.get("key"))
-            .map(|b| b.0.clone())
-            .filter(|k| k.len() >= 32)
-    };
-    if let Some(key) = api
-        .get_opt(FINGERPRINT_SECRET)
-        .await
-        .map_err(failed)?
-        .as_ref()
-        .and_then(stored)
-    {
-        return Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key));
+    if let Some(key) = stored_fingerprint_key(kube, namespace).await.map_err(failed)? {
+        return Ok(key);
     }
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -193,7 +202,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
         // Another replica made it first: use its key.
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let made = api.get(FINGERPRINT_SECRET).await.map_err(failed)?;
-            let key = stored(&made).ok_or_else(|| {
+            let key = key_of(&made).ok_or_else(|| {
                 crate::Error::OperatorState(format!(
                     "Secret {namespace}/{FINGERPRINT_SECRET} has no 32-byte key \"key\": delete it and restart"
                 ))
