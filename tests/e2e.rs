@@ -1080,6 +1080,26 @@ async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing
     );
     assert!(stdout.contains("10 object(s) cannot be planned"), "{stdout}");
 
+    // A connection allows the namespace: its key and project serve it, the settings only
+    // where the connection lets the namespace manage them.
+    let name = unique("conn-plan");
+    let _connections = Connections(vec![name.clone()]);
+    connect(&admin, &name, &[ns], &[]).await;
+    let (code, stdout, _) = plan(&[]).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "ProjectSettings {ns}/project: SinchConnection {name} does not let namespace {ns} manage the settings of project {PROJECT} (spec.settingsNamespaces) (SettingsNotAllowed)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("Plan: 9 to create, 0 to update, 0 to delete, 0 unchanged.\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("canary"), "{stdout}");
+    drop(_connections);
+
     // Another namespace's object claims the display name of support-us: the controller
     // would refuse it, and its webhooks wait; the other objects are planned.
     let scope = sinch_operator::engine::Scope {
