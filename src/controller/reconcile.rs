@@ -1,8 +1,10 @@
 //! One reconcile of one object, written as the `finalizer()` helper's Apply and Cleanup.
 //!
-//! Apply gathers what the engine needs from the cluster (credentials, the referenced Secrets,
-//! a webhook's app), runs the same validate -> observe -> plan -> execute as `apply` on an input
-//! of this one object, and reports the outcome as status, events and when to look again. No
+//! Apply is two halves. [`decide`] writes nothing: it gathers what the engine needs from the
+//! cluster (credentials, the referenced Secrets, a webhook's app), runs the same validate ->
+//! observe -> plan as `apply` on an input of this one object and takes the claim; its
+//! [`Decision`] is also what `plan --from-cluster` shows. [`write`] then sends the change and
+//! reports the outcome; status, events and when to look again are applied in `apply` alone. No
 //! rule of the engine is repeated here: the controller only chooses the input and reads the
 //! plan.
 
