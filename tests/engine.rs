@@ -774,7 +774,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Every secret field kind the engine handles, each with a unique canary value.
+/// Every secret of the model, each with a unique canary value: all 11 credential objects (LINE
+/// Enterprise in both markets), the callback secrets of the app and of a channel, and the
+/// webhook's secret and OAuth client secret.
 const CANARY_INPUT: &str = r#"
 apiVersion: conversation.sinch.com/v1alpha1
 kind: ConversationApp
@@ -793,13 +795,42 @@ spec:
         apiKeyRef: {name: c, key: mms-key}
         basicAuth: {username: u, passwordRef: {name: c, key: mms-password}}
     - channel: LINE
-      lineCredentials: {tokenRef: {name: c, key: line-token}, secretRef: {name: c, key: line-secret}}
+      credentialOrdinalNumber: 1
+      lineCredentials: {tokenRef: {name: c, key: line-token}, secretRef: {name: c, key: line-secret}, isDefault: true}
+    - channel: LINE
+      credentialOrdinalNumber: 2
+      lineEnterpriseCredentials:
+        lineJapan: {tokenRef: {name: c, key: line-jp-token}, secretRef: {name: c, key: line-jp-secret}}
     - channel: WECHAT
       wechatCredentials:
         appId: wx
         appSecretRef: {name: c, key: wechat-app-secret}
         tokenRef: {name: c, key: wechat-token}
         aesKeyRef: {name: c, key: wechat-aes}
+    - channel: MESSENGER
+      staticToken: {tokenRef: {name: c, key: messenger-token}}
+    - channel: KAKAOTALK
+      kakaotalkCredentials: {kakaotalkPlusFriendId: kf, kakaotalkSenderKeyRef: {name: c, key: kakao-sender}}
+    - channel: KAKAOTALKCHAT
+      kakaotalkchatCredentials: {kakaotalkPlusFriendId: kc, apiKeyRef: {name: c, key: kakaochat-key}}
+    - channel: TELEGRAM
+      telegramCredentials: {tokenRef: {name: c, key: telegram-token}}
+    - channel: INSTAGRAM
+      instagramCredentials: {tokenRef: {name: c, key: instagram-token}}
+    - channel: APPLEBC
+      applebcCredentials:
+        businessChatAccountId: abc
+        applePayCertificatePasswordRef: {name: c, key: applepay-password}
+---
+apiVersion: conversation.sinch.com/v1alpha1
+kind: ConversationApp
+metadata: {name: shop-th, namespace: team}
+spec:
+  displayName: Shop Thailand
+  channelCredentials:
+    - channel: LINE
+      lineEnterpriseCredentials:
+        lineThailand: {tokenRef: {name: c, key: line-th-token}, secretRef: {name: c, key: line-th-secret}}
 ---
 apiVersion: conversation.sinch.com/v1alpha1
 kind: Webhook
@@ -830,6 +861,16 @@ stringData:
   wechat-aes: canary-10-wechat-aes
   hook: canary-11-hook
   client: canary-12-client
+  line-jp-token: canary-13-line-jp-token
+  line-jp-secret: canary-14-line-jp-secret
+  messenger-token: canary-15-messenger-token
+  kakao-sender: canary-16-kakao-sender
+  kakaochat-key: canary-17-kakaochat-key
+  telegram-token: canary-18-telegram-token
+  instagram-token: canary-19-instagram-token
+  applepay-password: canary-20-applepay-password
+  line-th-token: canary-21-line-th-token
+  line-th-secret: canary-22-line-th-secret
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -865,12 +906,14 @@ async fn canary_secrets_never_appear_in_any_output_saved_plan_or_log() {
     );
     // Every secret reached Sinch...
     let store = serde_json::to_string(&sim.snapshot()).unwrap();
-    for n in 1..=12 {
+    for n in 1..=22 {
         assert!(store.contains(&format!("canary-{n:02}")), "canary {n} was sent");
     }
     // ...and changed behind our back, shows as a sensitive change only.
+    let apps = api(&sim, Region::Us).list_apps().await.unwrap();
+    let shop = apps.iter().find(|a| a.display_name.as_deref() == Some("Shop")).unwrap();
     let id = api(&sim, Region::Us)
-        .list_webhooks(&api(&sim, Region::Us).list_apps().await.unwrap()[0].id.clone().unwrap())
+        .list_webhooks(shop.id.as_deref().unwrap())
         .await
         .unwrap()[0]
         .id
@@ -878,7 +921,7 @@ async fn canary_secrets_never_appear_in_any_output_saved_plan_or_log() {
         .unwrap();
     let drift = Webhook {
         target: Some("https://hooks.example.com/".into()),
-        secret: Some(Sensitive("canary-13-drifted".into())),
+        secret: Some(Sensitive("canary-99-drifted".into())),
         ..Webhook::default()
     };
     api(&sim, Region::Us)

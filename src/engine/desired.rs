@@ -21,12 +21,16 @@ use serde::Serialize;
 pub struct SecretUse {
     /// The manifest field, e.g. `spec.channelCredentials[0].staticBearer.tokenRef`.
     pub field: String,
-    /// The same place in the wire value as a JSON pointer: `/channel_credentials/0/static_bearer/token`.
+    /// The place in the wire value as a JSON pointer (`/channel_credentials/0/static_bearer/token`):
+    /// where serialisation put the value (or would have, unresolved), found after the fact (see
+    /// [`Resolver::finish`]).
     pub pointer: String,
     /// The Secret's namespace, name and key.
     pub namespace: String,
     pub name: String,
     pub key: String,
+    /// The value, when it resolved: what no request body of a plan may hold.
+    pub value: Option<Sensitive>,
     /// Why no value was found; the field is then left out of the wire value.
     pub unresolved: Option<String>,
 }
@@ -44,26 +48,10 @@ impl<T> Desired<T> {
     }
 }
 
-/// The wire location of a secret field, by the naming rule of design.md (a secret field `x` is
-/// `xRef` in camelCase): `spec.channelCredentials[0].staticBearer.tokenRef` ->
-/// `/channel_credentials/0/static_bearer/token`.
-pub fn wire_pointer(field: &str) -> String {
-    let field = field.strip_prefix("spec.").unwrap_or(field);
-    let field = field.strip_suffix("Ref").unwrap_or(field);
-    let mut out = String::from("/");
-    for c in field.chars() {
-        match c {
-            '.' | '[' => out.push('/'),
-            ']' => {}
-            c if c.is_ascii_uppercase() => {
-                out.push('_');
-                out.push(c.to_ascii_lowercase());
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// What a resolved secret stands as in the wire value until [`Resolver::finish`] finds where
+/// serialisation put it: the secret's pointer is where its marker lands, whatever the wire
+/// field is called. No naming rule stands between a manifest field and its place in a request.
+const MARKER: &str = "\u{0}sinch-operator-secret:";
 
 /// Reads secret values for one namespace and records every use.
 struct Resolver<'a> {
@@ -73,6 +61,16 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    fn new<'a>(secrets: &'a Secrets, namespace: &'a str) -> Resolver<'a> {
+        Resolver {
+            secrets,
+            namespace,
+            uses: Vec::new(),
+        }
+    }
+
+    /// What goes into the wire value: a marker, replaced by the value (or taken out, when
+    /// unresolved) in [`Resolver::finish`].
     fn secret(&mut self, field: &str, r: &SecretKeyRef) -> Option<Sensitive> {
         let (ns, name, key) = (self.namespace, r.name.as_str(), r.key.as_str());
         let (value, unresolved) = match self.secrets.get(ns, name, key) {
@@ -88,19 +86,82 @@ impl Resolver<'_> {
                 None => (None, Some(format!("Secret {ns}/{name} is not in the input"))),
             },
         };
+        let marker = Sensitive(format!("{MARKER}{}\u{0}", self.uses.len()));
         self.uses.push(SecretUse {
             field: field.to_string(),
-            pointer: wire_pointer(field),
+            pointer: String::new(),
             namespace: ns.to_string(),
             name: name.to_string(),
             key: key.to_string(),
+            value,
             unresolved,
         });
-        value
+        Some(marker)
     }
 
     fn optional(&mut self, field: &str, r: Option<&SecretKeyRef>) -> Option<Sensitive> {
         r.and_then(|r| self.secret(field, r))
+    }
+
+    /// The wire value with each marker replaced by its value (an unresolved one's field taken
+    /// out: never sent empty), and each use with the pointer of the place its marker took. A
+    /// resolved secret whose marker is nowhere (a conversion that dropped it) is unresolved: it
+    /// is not sent, and an object that needs it is not created.
+    fn finish<T: Serialize + serde::de::DeserializeOwned>(self, wire: T) -> Desired<T> {
+        let mut uses = self.uses;
+        let mut json = serde_json::to_value(&wire).expect("wire types always serialise");
+        place(&mut json, &mut String::new(), &mut uses);
+        for u in uses.iter_mut().filter(|u| u.value.is_some() && u.pointer.is_empty()) {
+            u.value = None;
+            u.unresolved = Some("its value has no place in the request (a bug of sinch-operator)".into());
+        }
+        let wire = serde_json::from_value(json).expect("a wire value reads back as itself");
+        Desired { wire, secrets: uses }
+    }
+}
+
+/// Replaces each marker under `value` (at `pointer`) by its use's value, or takes its field out
+/// when the use is unresolved, recording the place.
+fn place(value: &mut serde_json::Value, pointer: &mut String, uses: &mut [SecretUse]) {
+    use serde_json::Value;
+    let marked = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.strip_prefix(MARKER))
+            .and_then(|rest| rest.strip_suffix('\u{0}'))
+            .and_then(|i| i.parse::<usize>().ok())
+    };
+    match value {
+        Value::Object(map) => {
+            let mut gone = Vec::new();
+            for (k, v) in map.iter_mut() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                match marked(v).and_then(|i| uses.get_mut(i)) {
+                    Some(u) => {
+                        u.pointer = pointer.clone();
+                        match &u.value {
+                            Some(secret) => *v = Value::String(secret.0.clone()),
+                            None => gone.push(k.clone()),
+                        }
+                    }
+                    None => place(v, pointer, uses),
+                }
+                pointer.truncate(len);
+            }
+            for k in gone {
+                map.remove(&k);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                let len = pointer.len();
+                pointer.push_str(&format!("/{i}"));
+                place(v, pointer, uses);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -113,11 +174,7 @@ fn api_name(value: &impl Serialize) -> String {
 }
 
 pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> Desired<w::App> {
-    let mut r = Resolver {
-        secrets,
-        namespace,
-        uses: Vec::new(),
-    };
+    let mut r = Resolver::new(secrets, namespace);
     let wire = w::App {
         display_name: Some(spec.display_name.clone()),
         channel_credentials: spec.channel_credentials.as_ref().map(|list| {
@@ -162,7 +219,7 @@ pub fn app(spec: &ConversationAppSpec, namespace: &str, secrets: &Secrets) -> De
         }),
         ..Default::default()
     };
-    Desired { wire, secrets: r.uses }
+    r.finish(wire)
 }
 
 fn channel(r: &mut Resolver, path: &str, c: &m::ChannelCredential) -> w::ChannelCredentials {
@@ -294,11 +351,7 @@ fn line_enterprise(
 /// A webhook of the app `app_id` (resolved from `appRef` or given as `appId`). `targetType` is
 /// always sent: the API documents two different defaults, the model has one (`HTTP`).
 pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secrets) -> Desired<Webhook> {
-    let mut r = Resolver {
-        secrets,
-        namespace,
-        uses: Vec::new(),
-    };
+    let mut r = Resolver::new(secrets, namespace);
     let wire = Webhook {
         app_id: Some(app_id.to_string()),
         target: Some(spec.target.clone()),
@@ -316,7 +369,7 @@ pub fn webhook(spec: &WebhookSpec, app_id: &str, namespace: &str, secrets: &Secr
         }),
         ..Default::default()
     };
-    Desired { wire, secrets: r.uses }
+    r.finish(wire)
 }
 
 /// A template; its id is `templateId`, else the object's name.
@@ -538,37 +591,86 @@ mod tests {
         }
     }
 
-    /// Every secret field of the model maps, by the naming rule, onto a wire field that holds a
-    /// secret: the plan puts its placeholders there and the executor fills them there.
+    /// Each of the 11 credential objects, with every secret the model has, and where each lands
+    /// in the request: found where serialisation put it, never derived from a name. The
+    /// pointers are also the keys of the hashes statuses record: they must not move.
     #[test]
-    fn every_secret_field_maps_onto_a_wire_secret_field() {
-        for (field, pointer) in [
-            ("spec.secretRef", "/secret"),
+    fn every_secret_of_every_credential_lands_where_the_api_has_it() {
+        let spec: ConversationAppSpec = serde_yaml::from_str(
+            r#"
+displayName: All
+callbackSettings: {secretForOverriddenCallbackUrlsRef: {name: c, key: s01}}
+channelCredentials:
+  - {channel: SMS, callbackSecretRef: {name: c, key: s02}, staticBearer: {claimedIdentity: i, tokenRef: {name: c, key: s03}}}
+  - {channel: MESSENGER, staticToken: {tokenRef: {name: c, key: s04}}}
+  - {channel: MMS, mmsCredentials: {accountId: a, apiKeyRef: {name: c, key: s05}, basicAuth: {username: u, passwordRef: {name: c, key: s06}}}}
+  - {channel: KAKAOTALK, kakaotalkCredentials: {kakaotalkPlusFriendId: k, kakaotalkSenderKeyRef: {name: c, key: s07}}}
+  - {channel: KAKAOTALKCHAT, kakaotalkchatCredentials: {kakaotalkPlusFriendId: k, apiKeyRef: {name: c, key: s08}}}
+  - {channel: TELEGRAM, telegramCredentials: {tokenRef: {name: c, key: s09}}}
+  - {channel: LINE, credentialOrdinalNumber: 1, lineCredentials: {tokenRef: {name: c, key: s10}, secretRef: {name: c, key: s11}, isDefault: true}}
+  - {channel: LINE, credentialOrdinalNumber: 2, lineEnterpriseCredentials: {lineJapan: {tokenRef: {name: c, key: s12}, secretRef: {name: c, key: s13}}}}
+  - {channel: LINE, credentialOrdinalNumber: 3, lineEnterpriseCredentials: {lineThailand: {tokenRef: {name: c, key: s14}, secretRef: {name: c, key: s15}}}}
+  - {channel: WECHAT, wechatCredentials: {appId: w, appSecretRef: {name: c, key: s16}, tokenRef: {name: c, key: s17}, aesKeyRef: {name: c, key: s18}}}
+  - {channel: INSTAGRAM, instagramCredentials: {tokenRef: {name: c, key: s19}}}
+  - {channel: APPLEBC, applebcCredentials: {businessChatAccountId: b, applePayCertificatePasswordRef: {name: c, key: s20}}}
+"#,
+        )
+        .unwrap();
+        let mut secrets = Secrets::default();
+        let data = (1..=20).map(|i| (format!("s{i:02}"), format!("canary-{i:02}").into_bytes()));
+        secrets.insert("ns", "c", data.collect());
+        let desired = app(&spec, "ns", &secrets);
+        let placed: Vec<(&str, &str)> = desired
+            .secrets
+            .iter()
+            .map(|u| (u.key.as_str(), u.pointer.as_str()))
+            .collect();
+        let cc = |i: usize, rest: &str| format!("/channel_credentials/{i}/{rest}");
+        let expected = [
+            ("s02", cc(0, "callback_secret")),
+            ("s03", cc(0, "static_bearer/token")),
+            ("s04", cc(1, "static_token/token")),
+            ("s05", cc(2, "mms_credentials/api_key")),
+            ("s06", cc(2, "mms_credentials/basic_auth/password")),
+            ("s07", cc(3, "kakaotalk_credentials/kakaotalk_sender_key")),
+            ("s08", cc(4, "kakaotalkchat_credentials/api_key")),
+            ("s09", cc(5, "telegram_credentials/token")),
+            ("s10", cc(6, "line_credentials/token")),
+            ("s11", cc(6, "line_credentials/secret")),
+            ("s12", cc(7, "line_enterprise_credentials/line_japan/token")),
+            ("s13", cc(7, "line_enterprise_credentials/line_japan/secret")),
+            ("s14", cc(8, "line_enterprise_credentials/line_thailand/token")),
+            ("s15", cc(8, "line_enterprise_credentials/line_thailand/secret")),
+            ("s16", cc(9, "wechat_credentials/app_secret")),
+            ("s17", cc(9, "wechat_credentials/token")),
+            ("s18", cc(9, "wechat_credentials/aes_key")),
+            ("s19", cc(10, "instagram_credentials/token")),
+            ("s20", cc(11, "applebc_credentials/apple_pay_certificate_password")),
             (
-                "spec.clientCredentials.clientSecretRef",
-                "/client_credentials/client_secret",
+                "s01",
+                "/callback_settings/secret_for_overridden_callback_urls".to_string(),
             ),
-            (
-                "spec.channelCredentials[3].callbackSecretRef",
-                "/channel_credentials/3/callback_secret",
-            ),
-            (
-                "spec.channelCredentials[0].mmsCredentials.basicAuth.passwordRef",
-                "/channel_credentials/0/mms_credentials/basic_auth/password",
-            ),
-            (
-                "spec.channelCredentials[1].lineEnterpriseCredentials.lineJapan.secretRef",
-                "/channel_credentials/1/line_enterprise_credentials/line_japan/secret",
-            ),
-            (
-                "spec.channelCredentials[0].applebcCredentials.applePayCertificatePasswordRef",
-                "/channel_credentials/0/applebc_credentials/apple_pay_certificate_password",
-            ),
-        ] {
-            assert_eq!(wire_pointer(field), pointer);
-            let last = pointer.rsplit('/').next().unwrap();
+        ];
+        let expected: Vec<(&str, &str)> = expected.iter().map(|(k, p)| (*k, p.as_str())).collect();
+        assert_eq!(placed, expected);
+        let wire = serde_json::to_value(&desired.wire).unwrap();
+        for u in &desired.secrets {
+            assert_eq!(
+                wire.pointer(&u.pointer).and_then(|v| v.as_str()),
+                Some(format!("canary-{}", &u.key[1..]).as_str()),
+                "{}",
+                u.field
+            );
+            let last = u.pointer.rsplit('/').next().unwrap();
             assert!(crate::sinch::SECRET_FIELDS.contains(&last), "{last}");
         }
+        // Unresolved, each field is left out, and its place is still known.
+        let desired = app(&spec, "ns", &Secrets::default());
+        let places: Vec<&str> = desired.secrets.iter().map(|u| u.pointer.as_str()).collect();
+        assert_eq!(places, expected.iter().map(|(_, p)| *p).collect::<Vec<_>>());
+        let wire = serde_json::to_value(&desired.wire).unwrap();
+        assert!(places.iter().all(|p| wire.pointer(p).is_none()), "{wire}");
+        assert!(!wire.to_string().contains("sinch-operator-secret"), "{wire}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(super) fn pointers(
             .collect(),
         unresolved: uses
             .iter()
-            .filter(|u| u.unresolved.is_some())
+            .filter(|u| u.unresolved.is_some() && !u.pointer.is_empty())
             .map(|u| u.pointer.clone())
             .collect(),
     }
@@ -68,6 +68,55 @@ pub(super) fn to_map(value: &impl Serialize) -> Map<String, Value> {
     match serde_json::to_value(value).expect("wire types always serialise") {
         Value::Object(map) => map,
         _ => unreachable!("wire objects serialise as objects"),
+    }
+}
+
+/// The places of `body` that hold a secret in clear: a field the API calls a secret whose value
+/// is not the placeholder, or any string equal to a value of `uses`.
+fn leaks(body: &Value, uses: &[SecretUse]) -> Vec<String> {
+    let mut secret_fields = Vec::new();
+    diff::secret_leaves(body, "", &mut secret_fields);
+    let mut out: Vec<String> = secret_fields
+        .into_iter()
+        .filter(|p| body.pointer(p).and_then(Value::as_str) != Some(SENSITIVE))
+        .collect();
+    let values: Vec<&str> = uses
+        .iter()
+        .filter_map(|u| u.value.as_ref())
+        .map(|v| v.0.as_str())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut strings = Vec::new();
+    string_leaves(body, &mut String::new(), &mut strings);
+    for (pointer, s) in strings {
+        if values.contains(&s) && !out.contains(&pointer) {
+            out.push(pointer);
+        }
+    }
+    out
+}
+
+fn string_leaves<'v>(value: &'v Value, pointer: &mut String, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(s) => out.push((pointer.clone(), s)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(k);
+                string_leaves(v, pointer, out);
+                pointer.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let len = pointer.len();
+                pointer.push_str(&format!("/{i}"));
+                string_leaves(v, pointer, out);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -134,10 +183,13 @@ impl Builder<'_> {
         }
     }
 
-    /// Adds a change; secret values in its body become placeholders first.
-    pub(super) fn push(&mut self, mut change: Change, uses: &[SecretUse]) -> usize {
+    /// Adds a change; secret values in its body become placeholders first. Placement fails
+    /// closed: a body that still holds a secret afterwards (a field the API calls a secret, or
+    /// any value of the object's Secrets) is not planned but an error of its object, so that no
+    /// plan, rendering or saved file ever carries one. Its index, unless it failed.
+    pub(super) fn push(&mut self, mut change: Change, uses: &[SecretUse]) -> Option<usize> {
         if let Some(body) = change.request.as_mut().and_then(|r| r.body.as_mut()) {
-            for u in uses.iter().filter(|u| u.unresolved.is_none()) {
+            for u in uses.iter().filter(|u| u.value.is_some()) {
                 if let Some(slot) = body.pointer_mut(&u.pointer) {
                     let value = std::mem::replace(slot, Value::String(SENSITIVE.into()));
                     change.secrets.push(SecretSlot {
@@ -149,10 +201,27 @@ impl Builder<'_> {
                     });
                 }
             }
+            let leaks = leaks(body, uses);
+            if !leaks.is_empty() {
+                self.failed.insert(Scope {
+                    project: change.project.clone(),
+                    region: change.region,
+                });
+                self.plan.errors.push(PlanError {
+                    kind: Some(change.kind),
+                    name: Some(change.name.clone()),
+                    message: format!(
+                        "not planned: a secret would stay in the request at {} (a bug of sinch-operator; nothing is sent)",
+                        leaks.join(", ")
+                    ),
+                    class: None,
+                });
+                return None;
+            }
         }
         let index = self.plan.changes.len();
         self.plan.changes.push(change);
-        index
+        Some(index)
     }
 
     pub(super) fn change(&self, t: &Target, action: Action, id: Option<String>, observed: String) -> Change {
@@ -255,6 +324,7 @@ mod tests {
             namespace: "ns".into(),
             name: "s".into(),
             key: "token".into(),
+            value: Some(crate::sinch::Sensitive("canary-token-5151".into())),
             unresolved: None,
         }
     }
@@ -290,5 +360,91 @@ mod tests {
         );
         assert!(rekeyed(&recorded(fingerprint("secret-salt", value))).is_empty());
         assert!(rekeyed(&recorded(legacy_fingerprint("uid-1", b"old"))).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod fail_closed {
+    use super::*;
+    use crate::engine::observe::Live;
+    use crate::engine::plan::{Options, Plan};
+    use crate::input::Input;
+    use crate::model::Region;
+    use crate::sinch::Sensitive;
+    use crate::sinch::request::Request;
+    use serde_json::json;
+    use std::collections::BTreeSet;
+
+    fn push(body: Value, uses: &[SecretUse]) -> Plan {
+        let (input, live, options, none) = (Input::default(), Live::default(), Options::default(), BTreeSet::new());
+        let mut b = Builder {
+            input: &input,
+            live: &live,
+            options: &options,
+            no_prune: &none,
+            declared: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            plan: Plan::of(Vec::new()),
+        };
+        let body: crate::sinch::app::App = serde_json::from_value(body).unwrap();
+        let change = Change {
+            kind: Kind::ConversationApp,
+            name: "ns/shop".into(),
+            action: Action::Create,
+            id: None,
+            project: "p".into(),
+            region: Region::Us,
+            fields: Vec::new(),
+            request: Some(Request::create_app("p", &body)),
+            notes: Vec::new(),
+            secrets: Vec::new(),
+            after: Vec::new(),
+            app_from: None,
+            observed: String::new(),
+            rekeyed: BTreeMap::new(),
+        };
+        b.push(change, uses);
+        b.plan
+    }
+
+    fn used(pointer: &str, value: &str) -> SecretUse {
+        SecretUse {
+            field: "spec.x".into(),
+            pointer: pointer.into(),
+            namespace: "ns".into(),
+            name: "s".into(),
+            key: "k".into(),
+            value: Some(Sensitive(value.into())),
+            unresolved: None,
+        }
+    }
+
+    #[test]
+    fn a_secret_that_placement_missed_is_an_error_never_a_plan() {
+        let body = json!({"display_name": "Shop", "channel_credentials": [
+            {"channel": "SMS", "static_bearer": {"claimed_identity": "i", "token": "canary-bearer"}},
+            {"channel": "TELEGRAM", "telegram_credentials": {"token": "canary-telegram"}}
+        ]});
+        let bearer = used("/channel_credentials/0/static_bearer/token", "canary-bearer");
+        let telegram = used("/channel_credentials/1/telegram_credentials/token", "canary-telegram");
+        // Both placed: one change, placeholders only.
+        let plan = push(body.clone(), &[bearer.clone(), telegram.clone()]);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        assert!(!serde_json::to_string(&plan).unwrap().contains("canary"));
+        // A use placed at a wrong pointer (what a naming rule got wrong once): the token stays
+        // under a field the API calls a secret, and its value is the object's Secret's.
+        let wrong = used("/channel_credentials/1/telegram/token", "canary-telegram");
+        let plan = push(body.clone(), &[bearer.clone(), wrong]);
+        assert!(plan.changes.is_empty());
+        assert_eq!(
+            plan.errors[0].to_string(),
+            "ConversationApp ns/shop: not planned: a secret would stay in the request at /channel_credentials/1/telegram_credentials/token (a bug of sinch-operator; nothing is sent)"
+        );
+        assert!(!serde_json::to_string(&plan).unwrap().contains("canary"));
+        // A Secret's value under a field no list calls secret is caught by its value.
+        let body = json!({"display_name": "canary-bearer"});
+        let plan = push(body, &[bearer]);
+        assert_eq!(plan.changes.len(), 0);
+        assert!(plan.errors[0].message.contains("at /display_name"), "{:?}", plan.errors);
     }
 }

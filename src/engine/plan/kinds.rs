@@ -36,7 +36,10 @@ impl Builder<'_> {
                 let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
                 c.fields = created_fields(&wanted.wire);
                 c.request = Some(Request::create_app(project, &desired.wire));
-                AppSlot::Created(self.push(c, &desired.secrets))
+                match self.push(c, &desired.secrets) {
+                    Some(index) => AppSlot::Created(index),
+                    None => AppSlot::Failed(None),
+                }
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
@@ -46,8 +49,10 @@ impl Builder<'_> {
                 if c.action == Action::Update {
                     c.request = Some(Request::update_app(project, &id, &update.body, update.mask));
                 }
-                self.push(c, &desired.secrets);
-                AppSlot::Live(id)
+                match self.push(c, &desired.secrets) {
+                    Some(_) => AppSlot::Live(id),
+                    None => AppSlot::Failed(None),
+                }
             }
         }
     }

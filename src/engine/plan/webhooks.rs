@@ -93,7 +93,7 @@ impl Builder<'_> {
                 format!(" ({label})"),
                 observed(&salt, Some(*w)),
             );
-            deletes.push(self.push(c, &[]));
+            deletes.extend(self.push(c, &[]));
         }
         let mut later: Vec<(usize, &Target, &WebhookSpec, Option<&Webhook>)> = declared
             .iter()
