@@ -238,7 +238,7 @@ impl Controller {
     ) -> Controller {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-        cmd.args(["run", "--lease-name", lease, "--lease-namespace", operator_ns]);
+        cmd.args(["run", "--lease-name", lease, "--operator-namespace", operator_ns]);
         // An empty namespace: all of them, served by connections only; one namespace is a
         // single-tenant install, served by the operator's key.
         if !ns.is_empty() {
