@@ -465,10 +465,12 @@ fn unset_retry(app: &App) -> Answer {
     if shown.iter().all(|(_, v)| v.is_null()) {
         return answer("null", Some("--variant null-defaults"));
     }
-    if shown
-        .iter()
-        .all(|(field, v)| Some(v) == crate::engine::diff::server_default(field).as_ref())
-    {
+    if shown.iter().all(|(field, v)| {
+        Some(v)
+            == <crate::sinch::app::App as crate::sinch::Wire>::FIELDS
+                .server_default(field)
+                .as_ref()
+    }) {
         return answer("the defaults shown", Some(DEFAULT));
     }
     let each: Vec<String> = shown.iter().map(|(field, v)| format!("{field} {v}")).collect();

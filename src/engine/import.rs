@@ -5,15 +5,15 @@
 //! is written is what `plan` reads. Planning the result against the same live state shows no
 //! changes.
 
-use super::diff::{OUTPUT_ONLY, is_default};
+use super::diff::is_default;
 use crate::model::{
     API_VERSION, ConversationAppSpec, DEFAULT_NAMESPACE, Kind, ProjectSettingsSpec, Region, TemplateSpec, WebhookSpec,
 };
-use crate::sinch::SECRET_FIELDS;
 use crate::sinch::app::App;
 use crate::sinch::settings::ProjectSettings;
 use crate::sinch::template::{LATEST, Template};
 use crate::sinch::webhook::Webhook;
+use crate::sinch::{Descriptor, Wire};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,19 +114,20 @@ impl Refs<'_> {
 
 /// Wire JSON in the model's spelling. Message bodies (other than media) are free-form and kept as
 /// they are, and so are the keys of maps that hold user data (channel names, parameters).
-fn convert(value: &Value, refs: &mut Refs) -> Value {
+fn convert(fields: &Descriptor, value: &Value, refs: &mut Refs) -> Value {
     let Value::Object(map) = value else {
         return match value {
-            Value::Array(items) => Value::Array(items.iter().map(|v| convert(v, refs)).collect()),
+            Value::Array(items) => Value::Array(items.iter().map(|v| convert(fields, v, refs)).collect()),
             v => v.clone(),
         };
     };
     let mut out = Map::new();
     for (k, v) in map {
-        if OUTPUT_ONLY.contains(&k.as_str()) || k == "app_id" {
+        // A webhook's app is its manifest's appRef, not a field of its spec.
+        if fields.is_output_only(k) || k == "app_id" {
             continue;
         }
-        if SECRET_FIELDS.contains(&k.as_str()) {
+        if fields.is_secret(k) {
             if v.as_str().is_some_and(|s| !s.is_empty()) {
                 let key = format!("{}{}", refs.prefix, k.replace('_', "-"));
                 out.insert(format!("{}Ref", camel(k)), json!({"name": refs.secret, "key": key}));
@@ -138,7 +139,11 @@ fn convert(value: &Value, refs: &mut Refs) -> Value {
             "parameters" | "parameter_mappings" => v.clone(),
             k if k.ends_with("_message") && k != "media_message" => v.clone(),
             "channel_template_overrides" => match v {
-                Value::Object(o) => Value::Object(o.iter().map(|(ch, ov)| (ch.clone(), convert(ov, refs))).collect()),
+                Value::Object(o) => Value::Object(
+                    o.iter()
+                        .map(|(ch, ov)| (ch.clone(), convert(fields, ov, refs)))
+                        .collect(),
+                ),
                 v => v.clone(),
             },
             "channel_credentials" => match v {
@@ -152,7 +157,7 @@ fn convert(value: &Value, refs: &mut Refs) -> Value {
                                 Some(n) if n != 0 => format!("{saved}{}-{n}-", slug(channel)),
                                 _ => format!("{saved}{}-", slug(channel)),
                             };
-                            let out = convert(item, refs);
+                            let out = convert(fields, item, refs);
                             refs.prefix = saved;
                             out
                         })
@@ -160,7 +165,7 @@ fn convert(value: &Value, refs: &mut Refs) -> Value {
                 ),
                 v => v.clone(),
             },
-            _ => convert(v, refs),
+            _ => convert(fields, v, refs),
         };
         // proto3 defaults (`0`, `false`, `""`) mean "not set": writing them would declare
         // values, some of them out of the model's range, that nobody chose.
@@ -226,7 +231,11 @@ impl Imported {
             prefix: String::new(),
             keys: Vec::new(),
         };
-        let mut spec = convert(&serde_json::to_value(app).expect("wire types serialise"), &mut refs);
+        let mut spec = convert(
+            App::FIELDS,
+            &serde_json::to_value(app).expect("wire types serialise"),
+            &mut refs,
+        );
         spec["region"] = json!(region);
         // The id pins identity: two apps of one display name stay two apps.
         spec["appId"] = json!(app.id);
@@ -254,7 +263,11 @@ impl Imported {
                 prefix: format!("{wname}-"),
                 keys: Vec::new(),
             };
-            let mut spec = convert(&serde_json::to_value(w).expect("wire types serialise"), &mut refs);
+            let mut spec = convert(
+                Webhook::FIELDS,
+                &serde_json::to_value(w).expect("wire types serialise"),
+                &mut refs,
+            );
             spec["appRef"] = json!({"name": name});
             match through::<WebhookSpec>(spec) {
                 Ok(spec) => {
@@ -288,7 +301,11 @@ impl Imported {
         );
         stored.version = None;
         let mut refs = Refs::none();
-        let mut spec = convert(&serde_json::to_value(&stored).expect("wire types serialise"), &mut refs);
+        let mut spec = convert(
+            Template::FIELDS,
+            &serde_json::to_value(&stored).expect("wire types serialise"),
+            &mut refs,
+        );
         spec["region"] = json!(region);
         if name != id {
             spec["templateId"] = json!(id);
@@ -309,6 +326,7 @@ impl Imported {
         let name = names.take(Kind::ProjectSettings, "project-settings", region);
         let mut refs = Refs::none();
         let mut spec = convert(
+            ProjectSettings::FIELDS,
             &serde_json::to_value(&settings.settings).expect("wire types serialise"),
             &mut refs,
         );

@@ -223,3 +223,55 @@ pub struct ApplebcCredentials {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+impl super::Wire for App {
+    const FIELDS: &'static super::Descriptor = &super::Descriptor {
+        output_only: &["id", "state", "channel_known_id", "rate_limits", "queue_stats"],
+        identity: &["id"],
+        secrets: &[
+            "token",
+            "secret",
+            "callback_secret",
+            "api_key",
+            "password",
+            "kakaotalk_sender_key",
+            "app_secret",
+            "aes_key",
+            "apple_pay_certificate_password",
+            "secret_for_overridden_callback_urls",
+        ],
+        // "The order of the credentials defines the app channel priority" (Conversation API,
+        // App): matched by channel (and LINE's ordinal), and a reorder is a change.
+        keyed: &[super::KeyedList {
+            field: "channel_credentials",
+            key: channel_key,
+            ordered: true,
+        }],
+        sets: &[],
+        // May come back `null` (the Java SDK's own fixture; the Node SDK types them `| null`):
+        // a manifest declaring the defaults is then in sync, not a PATCH on every run.
+        defaults: &[
+            ("message_retry_settings", || serde_json::json!({"retry_duration": 3600})),
+            (
+                "delivery_report_based_fallback",
+                || serde_json::json!({"enabled": false, "delivery_report_waiting_time": 0}),
+            ),
+        ],
+    };
+}
+
+/// A channel credential's natural key: its channel, and its ordinal when not 0 (LINE's).
+fn channel_key(item: &serde_json::Value) -> String {
+    let channel = item
+        .get("channel")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    match item
+        .get("credential_ordinal_number")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
+    {
+        0 => channel.to_string(),
+        n => format!("{channel}#{n}"),
+    }
+}

@@ -49,3 +49,21 @@ pub struct IdentityConflict {
     #[serde(default)]
     pub contact_ids: Vec<String>,
 }
+
+/// The settings, asked or answered: nothing output-only, no secret, no list.
+const SETTINGS: &super::Descriptor = &super::Descriptor {
+    output_only: &[],
+    identity: &[],
+    secrets: &[],
+    keyed: &[],
+    sets: &[],
+    defaults: &[],
+};
+
+impl super::Wire for ProjectSettingsRequest {
+    const FIELDS: &'static super::Descriptor = SETTINGS;
+}
+
+impl super::Wire for ProjectSettings {
+    const FIELDS: &'static super::Descriptor = SETTINGS;
+}

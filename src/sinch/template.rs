@@ -84,6 +84,27 @@ pub struct TemplateReference {
     pub parameters: Option<BTreeMap<String, String>>,
 }
 
+impl super::Wire for Template {
+    const FIELDS: &'static super::Descriptor = &super::Descriptor {
+        output_only: &["id", "create_time", "update_time"],
+        identity: &["id"],
+        secrets: &[],
+        keyed: &[super::KeyedList {
+            field: "translations",
+            key: translation_key,
+            ordered: false,
+        }],
+        sets: &[],
+        defaults: &[],
+    };
+}
+
+/// A translation's natural key: its language and version.
+fn translation_key(item: &serde_json::Value) -> String {
+    let text = |k: &str| item.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
+    format!("{}@{}", text("language_code"), text("version"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,18 @@ pub struct ClientCredentials {
     pub extra: Extra,
 }
 
+impl super::Wire for Webhook {
+    const FIELDS: &'static super::Descriptor = &super::Descriptor {
+        output_only: &["id"],
+        // The app and the target are the webhook's identity (rule 3: a target once per app).
+        identity: &["id", "app_id", "target"],
+        secrets: &["secret", "client_secret"],
+        keyed: &[],
+        sets: &["triggers"],
+        defaults: &[],
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! - a secret is compared only when the API returns it in clear (rule 7), and every value shown
 //!   has its secrets replaced by `(sensitive)`.
 
-use crate::sinch::SECRET_FIELDS;
+use crate::sinch::Descriptor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -18,16 +18,13 @@ pub use secrets::{SecretPointers, hidden_secrets, is_masked, secret_leaves, valu
 
 pub use crate::sinch::SENSITIVE;
 
-/// Fields the API fills in and never takes: not drift, not part of an object's fingerprint.
-pub const OUTPUT_ONLY: &[&str] = &[
-    "id",
-    "state",
-    "channel_known_id",
-    "rate_limits",
-    "queue_stats",
-    "create_time",
-    "update_time",
-];
+/// What a comparison knows besides the values: what the resource's fields mean, and which
+/// places hold secrets.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub fields: &'a Descriptor,
+    pub secrets: &'a SecretPointers,
+}
 
 /// One changed field as a plan shows it; values already have their secrets redacted.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -50,54 +47,12 @@ pub fn is_default(v: &Value) -> bool {
     }
 }
 
-/// The natural key of a list element, for the lists whose order does not carry meaning.
-fn list_key(field: &str, item: &Value) -> Option<String> {
-    let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    match field {
-        "channel_credentials" => {
-            let ordinal = item
-                .get("credential_ordinal_number")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            Some(match ordinal {
-                0 => text("channel"),
-                n => format!("{}#{n}", text("channel")),
-            })
-        }
-        "translations" => Some(format!("{}@{}", text("language_code"), text("version"))),
-        _ => None,
-    }
-}
-
-/// Lists of plain values whose order means nothing.
-fn is_set(field: &str) -> bool {
-    field == "triggers"
-}
-
-/// What Sinch holds for an object it answers as `null` (or leaves out): its documented defaults.
-/// `message_retry_settings` and `delivery_report_based_fallback` may come back `null` (the Java
-/// SDK's own fixture; the Node SDK types them `| null`): a manifest declaring the defaults is
-/// then in sync, not a PATCH on every run.
-pub fn server_default(field: &str) -> Option<Value> {
-    match field {
-        "message_retry_settings" => Some(serde_json::json!({"retry_duration": 3600})),
-        "delivery_report_based_fallback" => {
-            Some(serde_json::json!({"enabled": false, "delivery_report_waiting_time": 0}))
-        }
-        _ => None,
-    }
-}
-
-/// Keyed lists whose order is meaning too: "The order of the credentials defines the app channel
-/// priority" (the app's fallback order; Conversation API, App). A reorder is a change, sent as
-/// the whole list in the declared order.
-fn is_ordered(field: &str) -> bool {
-    field == "channel_credentials"
-}
-
 /// The keys of a keyed list, in its order.
-fn keys_of(field: &str, items: &[Value]) -> Vec<String> {
-    items.iter().map(|v| list_key(field, v).unwrap_or_default()).collect()
+fn keys_of(fields: &Descriptor, field: &str, items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|v| fields.list_key(field, v).unwrap_or_default())
+        .collect()
 }
 
 fn scalar_eq(d: &Value, l: &Value) -> bool {
@@ -111,7 +66,8 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
 
 /// Whether `live` already has everything `desired` declares. `field` is the key `desired` sits
 /// under (it picks how lists are matched); `pointer` its place in the whole desired value.
-pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets: &SecretPointers) -> bool {
+pub fn covers(r: Rules, desired: &Value, live: &Value, field: &str, pointer: &str) -> bool {
+    let Rules { fields, secrets } = r;
     if secrets.is_resolved(pointer) {
         return match live {
             Value::String(l) if !l.is_empty() && !is_masked(l) => desired.as_str() == Some(l.as_str()),
@@ -122,25 +78,18 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
     match desired {
         Value::Object(d) => {
             let empty = Map::new();
-            let default = live.is_null().then(|| server_default(field)).flatten();
+            let default = live.is_null().then(|| fields.server_default(field)).flatten();
             let l = live
                 .as_object()
                 .or(default.as_ref().and_then(Value::as_object))
                 .unwrap_or(&empty);
-            d.iter().all(|(k, dv)| {
-                covers(
-                    dv,
-                    l.get(k).unwrap_or(&Value::Null),
-                    k,
-                    &format!("{pointer}/{k}"),
-                    secrets,
-                )
-            })
+            d.iter()
+                .all(|(k, dv)| covers(r, dv, l.get(k).unwrap_or(&Value::Null), k, &format!("{pointer}/{k}")))
         }
         Value::Array(d) => {
             let empty = Vec::new();
             let l = live.as_array().unwrap_or(&empty);
-            if is_set(field) {
+            if fields.is_set(field) {
                 let mut a: Vec<String> = d.iter().map(Value::to_string).collect();
                 let mut b: Vec<String> = l.iter().map(Value::to_string).collect();
                 a.sort();
@@ -150,15 +99,15 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
             if d.len() != l.len() {
                 return false;
             }
-            if is_ordered(field) && keys_of(field, d) != keys_of(field, l) {
+            if fields.is_ordered(field) && keys_of(fields, field, d) != keys_of(fields, field, l) {
                 return false;
             }
             d.iter().enumerate().all(|(i, dv)| {
-                let lv = match list_key(field, dv) {
-                    Some(key) => l.iter().find(|lv| list_key(field, lv).as_deref() == Some(&key)),
+                let lv = match fields.list_key(field, dv) {
+                    Some(key) => l.iter().find(|lv| fields.list_key(field, lv).as_deref() == Some(&key)),
                     None => l.get(i),
                 };
-                lv.is_some_and(|lv| covers(dv, lv, field, &format!("{pointer}/{i}"), secrets))
+                lv.is_some_and(|lv| covers(r, dv, lv, field, &format!("{pointer}/{i}")))
             })
         }
         _ => scalar_eq(desired, live),
@@ -167,15 +116,13 @@ pub fn covers(desired: &Value, live: &Value, field: &str, pointer: &str, secrets
 
 /// `live` with the declared parts of `desired` laid over it: what a merge-all PATCH of the field
 /// must send so that undeclared sub-fields keep their live values.
-pub fn overlay(live: &Value, desired: &Value) -> Value {
+pub fn overlay(fields: &Descriptor, live: &Value, desired: &Value) -> Value {
     match (live, desired) {
         (Value::Object(l), Value::Object(d)) => {
             let mut out = l.clone();
-            for key in OUTPUT_ONLY {
-                out.remove(*key);
-            }
+            out.retain(|k, _| !fields.is_output_only(k));
             for (k, dv) in d {
-                let merged = overlay(l.get(k).unwrap_or(&Value::Null), dv);
+                let merged = overlay(fields, l.get(k).unwrap_or(&Value::Null), dv);
                 out.insert(k.clone(), merged);
             }
             Value::Object(out)
@@ -185,39 +132,40 @@ pub fn overlay(live: &Value, desired: &Value) -> Value {
 }
 
 /// A value as a plan may show it: secrets replaced, output-only fields left out.
-pub fn redact(value: &Value) -> Value {
+pub fn redact(fields: &Descriptor, value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !OUTPUT_ONLY.contains(&k.as_str()))
+                .filter(|(k, _)| !fields.is_output_only(k))
                 .map(|(k, v)| match v {
-                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) && !s.is_empty() => {
+                    Value::String(s) if fields.is_secret(k) && !s.is_empty() => {
                         (k.clone(), Value::String(SENSITIVE.into()))
                     }
-                    v => (k.clone(), redact(v)),
+                    v => (k.clone(), redact(fields, v)),
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact(fields, v)).collect()),
         v => v.clone(),
     }
 }
 
-fn shown(v: &Value) -> Option<Value> {
-    (!v.is_null()).then(|| redact(v))
+fn shown(fields: &Descriptor, v: &Value) -> Option<Value> {
+    (!v.is_null()).then(|| redact(fields, v))
 }
 
 /// The declared leaves of `desired` that `live` does not have, as a person reads them.
 pub fn field_changes(
+    r: Rules,
     desired: &Value,
     live: &Value,
     field: &str,
     path: &str,
     pointer: &str,
-    secrets: &SecretPointers,
     out: &mut Vec<FieldChange>,
 ) {
-    if covers(desired, live, field, pointer, secrets) {
+    let Rules { fields, secrets } = r;
+    if covers(r, desired, live, field, pointer) {
         return;
     }
     if secrets.is_resolved(pointer) {
@@ -237,48 +185,49 @@ pub fn field_changes(
                 } else {
                     format!("{path}.{k}")
                 };
-                field_changes(dv, lv, k, &sub, &format!("{pointer}/{k}"), secrets, out);
+                field_changes(r, dv, lv, k, &sub, &format!("{pointer}/{k}"), out);
             }
         }
-        Value::Array(d) if d.first().is_some_and(|first| list_key(field, first).is_some()) => {
+        Value::Array(d) if d.first().is_some_and(|first| fields.list_key(field, first).is_some()) => {
             let empty = Vec::new();
             let l = live.as_array().unwrap_or(&empty);
             for (i, dv) in d.iter().enumerate() {
-                let key = list_key(field, dv).unwrap_or_default();
+                let key = fields.list_key(field, dv).unwrap_or_default();
                 let sub = format!("{path}[{key}]");
-                match l.iter().find(|lv| list_key(field, lv).as_deref() == Some(&key)) {
+                match l.iter().find(|lv| fields.list_key(field, lv).as_deref() == Some(&key)) {
                     Some(lv) => {
                         let p = format!("{pointer}/{i}");
                         match dv.as_object() {
-                            Some(fields) => {
-                                for (k, v) in fields {
+                            Some(members) => {
+                                for (k, v) in members {
                                     let lvk = lv.get(k).unwrap_or(&Value::Null);
-                                    field_changes(v, lvk, k, &format!("{sub}.{k}"), &format!("{p}/{k}"), secrets, out);
+                                    let (sub, p) = (format!("{sub}.{k}"), format!("{p}/{k}"));
+                                    field_changes(r, v, lvk, k, &sub, &p, out);
                                 }
                             }
-                            None => field_changes(dv, lv, field, &sub, &p, secrets, out),
+                            None => field_changes(r, dv, lv, field, &sub, &p, out),
                         }
                     }
                     None => out.push(FieldChange {
                         path: sub,
                         before: None,
-                        after: shown(dv),
+                        after: shown(fields, dv),
                     }),
                 }
             }
             for lv in l {
-                let key = list_key(field, lv).unwrap_or_default();
-                if !d.iter().any(|dv| list_key(field, dv).as_deref() == Some(&key)) {
+                let key = fields.list_key(field, lv).unwrap_or_default();
+                if !d.iter().any(|dv| fields.list_key(field, dv).as_deref() == Some(&key)) {
                     out.push(FieldChange {
                         path: format!("{path}[{key}]"),
-                        before: shown(lv),
+                        before: shown(fields, lv),
                         after: None,
                     });
                 }
             }
             // The elements both hold, in another order: the priority changes.
-            if is_ordered(field) {
-                let (dk, lk) = (keys_of(field, d), keys_of(field, l));
+            if fields.is_ordered(field) {
+                let (dk, lk) = (keys_of(fields, field, d), keys_of(fields, field, l));
                 let common = |keys: &[String], other: &[String]| -> Vec<String> {
                     keys.iter().filter(|k| other.contains(k)).cloned().collect()
                 };
@@ -291,15 +240,15 @@ pub fn field_changes(
                 }
             }
         }
-        _ if SECRET_FIELDS.contains(&field) => out.push(FieldChange {
+        _ if fields.is_secret(field) => out.push(FieldChange {
             path: path.to_string(),
             before: (!is_default(live)).then(|| SENSITIVE.into()),
             after: (!is_default(desired)).then(|| SENSITIVE.into()),
         }),
         _ => out.push(FieldChange {
             path: path.to_string(),
-            before: shown(live),
-            after: shown(desired),
+            before: shown(fields, live),
+            after: shown(fields, desired),
         }),
     }
 }
@@ -317,25 +266,27 @@ pub struct Update {
     pub blocked: Vec<String>,
 }
 
-/// Compares each declared top-level field (except `skip`) and builds the merge-all update.
+/// Compares each declared top-level field (but the resource's identity) and builds the
+/// merge-all update.
 pub fn update(
+    fields: &Descriptor,
     desired: &Map<String, Value>,
     live: &Map<String, Value>,
-    skip: &[&str],
     secrets: &SecretPointers,
 ) -> Update {
     let mut out = Update::default();
     for (k, dv) in desired {
-        if skip.contains(&k.as_str()) {
+        if fields.identity.contains(&k.as_str()) {
             continue;
         }
         let lv = live.get(k).unwrap_or(&Value::Null);
         let pointer = format!("/{k}");
-        if covers(dv, lv, k, &pointer, secrets) {
+        let r = Rules { fields, secrets };
+        if covers(r, dv, lv, k, &pointer) {
             continue;
         }
         let value = match (dv, lv) {
-            (Value::Object(_), Value::Object(_)) => overlay(lv, dv),
+            (Value::Object(_), Value::Object(_)) => overlay(fields, lv, dv),
             _ => dv.clone(),
         };
         for p in &secrets.unresolved {
@@ -347,14 +298,14 @@ pub fn update(
             }
         }
         let mut carried = Vec::new();
-        secret_leaves(&value, &pointer, &mut carried);
+        secret_leaves(fields, &value, &pointer, &mut carried);
         for p in carried.into_iter().filter(|p| !secrets.is_resolved(p)) {
             out.blocked.push(format!(
                 "{k} must be sent whole, and {} holds a secret that only Sinch knows: declare it with a Secret reference",
                 &p[1..].replace('/', ".")
             ));
         }
-        field_changes(dv, lv, k, k, &pointer, secrets, &mut out.fields);
+        field_changes(r, dv, lv, k, k, &pointer, &mut out.fields);
         out.mask.push(k.clone());
         out.body.insert(k.clone(), value);
     }
@@ -364,8 +315,13 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinch::Wire;
     use serde_json::json;
     use std::collections::BTreeMap;
+
+    pub(super) const APP: &Descriptor = crate::sinch::app::App::FIELDS;
+    pub(super) const WEBHOOK: &Descriptor = crate::sinch::webhook::Webhook::FIELDS;
+    const TEMPLATE: &Descriptor = crate::sinch::template::Template::FIELDS;
 
     pub(super) fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -382,19 +338,26 @@ mod tests {
 
     #[test]
     fn server_defaults_and_output_only_fields_are_not_drift() {
-        let desired = json!({"display_name": "A", "smart_conversation": {"enabled": false}, "triggers": ["B", "A"]});
+        let desired = json!({"display_name": "A", "smart_conversation": {"enabled": false}});
         let live = json!({"id": "01", "display_name": "A", "rate_limits": {"outbound": 20},
-                          "smart_conversation": {}, "triggers": ["A", "B"], "processing_mode": "CONVERSATION"});
-        let u = update(&obj(desired), &obj(live), &[], &SecretPointers::default());
+                          "smart_conversation": {}, "processing_mode": "CONVERSATION"});
+        let u = update(APP, &obj(desired), &obj(live), &SecretPointers::default());
         assert_eq!(u.mask, Vec::<String>::new());
         assert_eq!(u.fields, []);
+        // A webhook's triggers are a set: another order is no change.
+        let (desired, live) = (
+            json!({"triggers": ["B", "A"]}),
+            json!({"id": "w", "triggers": ["A", "B"]}),
+        );
+        let u = update(WEBHOOK, &obj(desired), &obj(live), &SecretPointers::default());
+        assert_eq!(u.mask, Vec::<String>::new());
     }
 
     #[test]
     fn a_partly_declared_object_is_laid_over_the_live_one_and_sent_whole() {
         let desired = json!({"retention_policy": {"ttl_days": 30}});
         let live = json!({"retention_policy": {"retention_type": "MESSAGE_EXPIRE_POLICY", "ttl_days": 180}});
-        let u = update(&obj(desired), &obj(live), &[], &SecretPointers::default());
+        let u = update(APP, &obj(desired), &obj(live), &SecretPointers::default());
         assert_eq!(u.mask, ["retention_policy"]);
         assert_eq!(
             Value::Object(u.body),
@@ -417,13 +380,13 @@ mod tests {
         let defaults = obj(json!({"message_retry_settings": {"retry_duration": 3600},
                                   "delivery_report_based_fallback": {"enabled": false}}));
         assert!(
-            update(&defaults, &live, &[], &SecretPointers::default())
+            update(APP, &defaults, &live, &SecretPointers::default())
                 .mask
                 .is_empty()
         );
         let other = obj(json!({"message_retry_settings": {"retry_duration": 60}}));
         assert_eq!(
-            update(&other, &live, &[], &SecretPointers::default()).mask,
+            update(APP, &other, &live, &SecretPointers::default()).mask,
             ["message_retry_settings"]
         );
     }
@@ -438,7 +401,7 @@ mod tests {
             {"channel": "WHATSAPP", "state": {"status": "ACTIVE"}, "static_bearer": {"claimed_identity": "1"}},
             {"channel": "SMS", "state": {"status": "ACTIVE"}, "static_bearer": {"claimed_identity": "2"}}]}));
         let swapped = obj(json!({"channel_credentials": [sms.clone(), wa.clone()]}));
-        let u = update(&swapped, &live, &[], &SecretPointers::default());
+        let u = update(APP, &swapped, &live, &SecretPointers::default());
         assert_eq!(u.mask, ["channel_credentials"]);
         assert_eq!(Value::Object(u.body), json!({"channel_credentials": [sms, wa]}));
         assert_eq!(
@@ -453,7 +416,7 @@ mod tests {
         let same = obj(
             json!({"channel_credentials": [wa, json!({"channel": "SMS", "static_bearer": {"claimed_identity": "2"}})]}),
         );
-        assert!(update(&same, &live, &[], &SecretPointers::default()).mask.is_empty());
+        assert!(update(APP, &same, &live, &SecretPointers::default()).mask.is_empty());
     }
 
     #[test]
@@ -471,7 +434,7 @@ mod tests {
         );
         let desired = obj(json!({"channel_credentials": [wa.clone(), sms.clone()]}));
         let live = obj(json!({"channel_credentials": [live_wa]}));
-        let u = update(&desired, &live, &[], &s);
+        let u = update(APP, &desired, &live, &s);
         assert_eq!(u.mask, ["channel_credentials"]);
         assert_eq!(Value::Object(u.body), json!({"channel_credentials": [wa, sms]}));
         assert_eq!(
@@ -487,25 +450,20 @@ mod tests {
 
     #[test]
     fn numbers_match_their_string_form_and_removed_list_elements_are_shown() {
-        assert!(covers(
-            &json!(1800),
-            &json!("1800"),
-            "x",
-            "/x",
-            &SecretPointers::default()
-        ));
+        let none = SecretPointers::default();
+        let r = Rules {
+            fields: APP,
+            secrets: &none,
+        };
+        assert!(covers(r, &json!(1800), &json!("1800"), "x", "/x"));
         let mut out = Vec::new();
         let d = json!([{"language_code": "en", "version": "2", "text_message": {"text": "Hi"}}]);
         let l = json!([{"language_code": "en", "version": "1", "text_message": {"text": "Hi"}, "create_time": "t"}]);
-        field_changes(
-            &d,
-            &l,
-            "translations",
-            "translations",
-            "/translations",
-            &SecretPointers::default(),
-            &mut out,
-        );
+        let r = Rules {
+            fields: TEMPLATE,
+            secrets: &none,
+        };
+        field_changes(r, &d, &l, "translations", "translations", "/translations", &mut out);
         assert_eq!(
             out.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["translations[en@2]", "translations[en@1]"]

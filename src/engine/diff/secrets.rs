@@ -2,8 +2,7 @@
 //! can be compared (only when Sinch returns it in clear, or against the hash of the last write),
 //! and how many Sinch hides.
 
-use super::list_key;
-use crate::sinch::SECRET_FIELDS;
+use crate::sinch::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -41,20 +40,20 @@ pub fn is_masked(s: &str) -> bool {
 }
 
 /// The pointers of the non-empty secret strings in `value`.
-pub fn secret_leaves(value: &Value, pointer: &str, out: &mut Vec<String>) {
+pub fn secret_leaves(fields: &Descriptor, value: &Value, pointer: &str, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
                 let p = format!("{pointer}/{k}");
                 match v {
-                    Value::String(s) if SECRET_FIELDS.contains(&k.as_str()) && !s.is_empty() => out.push(p),
-                    v => secret_leaves(v, &p, out),
+                    Value::String(s) if fields.is_secret(k) && !s.is_empty() => out.push(p),
+                    v => secret_leaves(fields, v, &p, out),
                 }
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                secret_leaves(v, &format!("{pointer}/{i}"), out);
+                secret_leaves(fields, v, &format!("{pointer}/{i}"), out);
             }
         }
         _ => {}
@@ -64,12 +63,17 @@ pub fn secret_leaves(value: &Value, pointer: &str, out: &mut Vec<String>) {
 /// How many resolved secrets of `desired` could not be compared because the live value hides
 /// them (masked, empty or left out, with what holds them). A secret of a list element Sinch
 /// does not have (a new channel) is part of a change of the list, not hidden.
-pub fn hidden_secrets(desired: &Map<String, Value>, live: &Map<String, Value>, secrets: &SecretPointers) -> usize {
+pub fn hidden_secrets(
+    fields: &Descriptor,
+    desired: &Map<String, Value>,
+    live: &Map<String, Value>,
+    secrets: &SecretPointers,
+) -> usize {
     secrets
         .resolved
         .iter()
         .filter(|p| !secrets.written.contains_key(*p))
-        .filter(|p| match counterpart(desired, live, p) {
+        .filter(|p| match counterpart(fields, desired, live, p) {
             Some(Some(Value::String(s))) => s.is_empty() || is_masked(s),
             Some(_) => true,
             None => false,
@@ -88,6 +92,7 @@ pub fn value_at<'v>(object: &'v Map<String, Value>, pointer: &str) -> Option<&'v
 /// natural key as [`covers`] matches them: `Some(None)` when Sinch left it (or an object
 /// holding it) out, `None` when a list element holding it is not in Sinch.
 fn counterpart<'v>(
+    fields: &Descriptor,
     desired: &Map<String, Value>,
     live: &'v Map<String, Value>,
     pointer: &str,
@@ -101,8 +106,10 @@ fn counterpart<'v>(
                 let i = seg.parse::<usize>().ok()?;
                 d = items.get(i)?;
                 let ls = l.and_then(Value::as_array);
-                let found = match list_key(field, d) {
-                    Some(key) => ls.and_then(|ls| ls.iter().find(|x| list_key(field, x).as_deref() == Some(&key))),
+                let found = match fields.list_key(field, d) {
+                    Some(key) => {
+                        ls.and_then(|ls| ls.iter().find(|x| fields.list_key(field, x).as_deref() == Some(&key)))
+                    }
                     None => ls.and_then(|ls| ls.get(i)),
                 };
                 Some(found?)
@@ -120,7 +127,7 @@ fn counterpart<'v>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::diff::tests::{obj, secrets};
+    use crate::engine::diff::tests::{APP, WEBHOOK, obj, secrets};
     use crate::engine::diff::{FieldChange, SENSITIVE, update};
     use serde_json::json;
 
@@ -129,7 +136,7 @@ mod tests {
         let s = secrets(&["/secret"], &[]);
         let desired = obj(json!({"target": "https://a", "secret": "new-canary"}));
         let clear = obj(json!({"target": "https://a", "secret": "old-canary"}));
-        let u = update(&desired, &clear, &["target"], &s);
+        let u = update(WEBHOOK, &desired, &clear, &s);
         assert_eq!(u.mask, ["secret"]);
         assert_eq!(
             u.fields,
@@ -140,8 +147,8 @@ mod tests {
             }]
         );
         let masked = obj(json!({"target": "https://a", "secret": "********"}));
-        assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
-        assert_eq!(hidden_secrets(&desired, &masked, &s), 1);
+        assert!(update(WEBHOOK, &desired, &masked, &s).mask.is_empty());
+        assert_eq!(hidden_secrets(WEBHOOK, &desired, &masked, &s), 1);
     }
 
     /// Only what Sinch holds can hide a secret: a channel it does not have yet is a change (its
@@ -160,19 +167,19 @@ mod tests {
             ]}))
         };
         assert_eq!(
-            hidden_secrets(&desired, &live(json!("********")), &s),
+            hidden_secrets(APP, &desired, &live(json!("********")), &s),
             1,
             "SMS masked, RCS new"
         );
         assert_eq!(
-            hidden_secrets(&desired, &live(json!("canary-sms")), &s),
+            hidden_secrets(APP, &desired, &live(json!("canary-sms")), &s),
             0,
             "SMS in clear, RCS new"
         );
         let omitted =
             obj(json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "b"}}]}));
         assert_eq!(
-            hidden_secrets(&desired, &omitted, &s),
+            hidden_secrets(APP, &desired, &omitted, &s),
             1,
             "a token Sinch leaves out is hidden"
         );
@@ -181,8 +188,12 @@ mod tests {
         let s = secrets(&[pointer], &[]);
         let desired = obj(json!({"callback_settings": {"secret_for_overridden_callback_urls": "canary-cb"}}));
         let live = obj(json!({"display_name": "x"}));
-        assert!(update(&desired, &live, &[], &s).mask.is_empty());
-        assert_eq!(hidden_secrets(&desired, &live, &s), 1, "noted, not silently skipped");
+        assert!(update(APP, &desired, &live, &s).mask.is_empty());
+        assert_eq!(
+            hidden_secrets(APP, &desired, &live, &s),
+            1,
+            "noted, not silently skipped"
+        );
     }
 
     /// Rule 7: a masked secret is compared with the hash recorded at the last write.
@@ -192,12 +203,16 @@ mod tests {
         let desired = obj(json!({"target": "https://a", "secret": "rotated-canary"}));
         let mut s = secrets(&["/secret"], &[]);
         s.written.insert("/secret".into(), true);
-        let u = update(&desired, &masked, &["target"], &s);
+        let u = update(WEBHOOK, &desired, &masked, &s);
         assert_eq!(u.mask, ["secret"]);
         assert_eq!(u.body["secret"], "rotated-canary");
-        assert_eq!(hidden_secrets(&desired, &masked, &s), 0, "compared, not hidden");
+        assert_eq!(
+            hidden_secrets(WEBHOOK, &desired, &masked, &s),
+            0,
+            "compared, not hidden"
+        );
         s.written.insert("/secret".into(), false);
-        assert!(update(&desired, &masked, &["target"], &s).mask.is_empty());
+        assert!(update(WEBHOOK, &desired, &masked, &s).mask.is_empty());
     }
 
     #[test]
@@ -206,7 +221,7 @@ mod tests {
         let desired =
             obj(json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "2"}}]}));
         let live = obj(json!({"channel_credentials": []}));
-        let u = update(&desired, &live, &[], &s);
+        let u = update(APP, &desired, &live, &s);
         assert_eq!(
             u.blocked,
             [
@@ -217,7 +232,7 @@ mod tests {
         let live = obj(
             json!({"channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "2", "token": "x"}}]}),
         );
-        let u = update(&desired, &live, &[], &s);
+        let u = update(APP, &desired, &live, &s);
         assert!(u.mask.is_empty() && u.blocked.is_empty());
     }
 

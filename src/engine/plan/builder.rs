@@ -9,6 +9,7 @@ use crate::engine::observe::Read;
 use crate::engine::{Scope, Target, diff};
 use crate::model::Kind;
 use crate::sinch::error::Class;
+use crate::sinch::{Descriptor, Wire};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -75,7 +76,7 @@ pub(super) fn to_map(value: &impl Serialize) -> Map<String, Value> {
 /// is not the placeholder, or any string equal to a value of `uses`.
 fn leaks(body: &Value, uses: &[SecretUse]) -> Vec<String> {
     let mut secret_fields = Vec::new();
-    diff::secret_leaves(body, "", &mut secret_fields);
+    diff::secret_leaves(crate::sinch::ANY_RESOURCE, body, "", &mut secret_fields);
     let mut out: Vec<String> = secret_fields
         .into_iter()
         .filter(|p| body.pointer(p).and_then(Value::as_str) != Some(SENSITIVE))
@@ -123,6 +124,8 @@ fn string_leaves<'v>(value: &'v Value, pointer: &mut String, out: &mut Vec<(Stri
 /// A desired object in wire form with the secrets it uses: their places and, for those Sinch
 /// hides, whether each differs from what was last written.
 pub(super) struct Wanted<'d> {
+    /// What the resource's fields mean.
+    pub fields: &'static Descriptor,
     pub wire: Map<String, Value>,
     pub uses: &'d [SecretUse],
     pub secrets: SecretPointers,
@@ -244,18 +247,17 @@ impl Builder<'_> {
     }
 
     /// The change of an object found in Sinch and its merge-all update, compared on every field
-    /// but `skip` (the request is left to the caller); `None`, with the error recorded, when the
-    /// update cannot be sent.
-    pub(super) fn found(
+    /// but its identity (the request is left to the caller); `None`, with the error recorded,
+    /// when the update cannot be sent.
+    pub(super) fn found<T: Wire>(
         &mut self,
         t: &Target,
         id: &str,
-        live: &impl Serialize,
+        live: &T,
         wanted: &Wanted,
-        skip: &[&str],
     ) -> Option<(Change, diff::Update)> {
         let live_map = to_map(live);
-        let mut update = diff::update(&wanted.wire, &live_map, skip, &wanted.secrets);
+        let mut update = diff::update(wanted.fields, &wanted.wire, &live_map, &wanted.secrets);
         if !update.blocked.is_empty() {
             self.error(t, format!("cannot update: {}", update.blocked.join("; ")));
             return None;
@@ -274,7 +276,7 @@ impl Builder<'_> {
         c.fields = std::mem::take(&mut update.fields);
         c.rekeyed = wanted.secrets.rekeyed.clone();
         c.notes = unresolved_notes(wanted.uses);
-        let hidden = diff::hidden_secrets(&wanted.wire, &live_map, &wanted.secrets);
+        let hidden = diff::hidden_secrets(wanted.fields, &wanted.wire, &live_map, &wanted.secrets);
         if hidden > 0 {
             c.notes.push(format!(
                 "{hidden} secret{} not compared: Sinch does not return {} in clear",
@@ -286,26 +288,25 @@ impl Builder<'_> {
     }
 
     /// A desired object as the planners compare it with the live one.
-    pub(super) fn wanted<'d>(&self, t: &Target, wire: &impl Serialize, uses: &'d [SecretUse]) -> Wanted<'d> {
+    pub(super) fn wanted<'d, T: Wire>(&self, t: &Target, wire: &T, uses: &'d [SecretUse]) -> Wanted<'d> {
         let wire = to_map(wire);
         let secrets = pointers(uses, &t.recorded, &self.options.salt, &wire);
-        Wanted { wire, uses, secrets }
+        Wanted {
+            fields: T::FIELDS,
+            wire,
+            uses,
+            secrets,
+        }
     }
 }
 
 /// The fields of a new object, leaf by leaf (list elements whole), secrets redacted.
-pub(super) fn created_fields(body: &Map<String, Value>) -> Vec<FieldChange> {
+pub(super) fn created_fields(fields: &Descriptor, body: &Map<String, Value>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    for (k, v) in body.iter().filter(|(k, _)| k.as_str() != "id") {
-        diff::field_changes(
-            v,
-            &Value::Null,
-            k,
-            k,
-            &format!("/{k}"),
-            &SecretPointers::default(),
-            &mut out,
-        );
+    for (k, v) in body.iter().filter(|(k, _)| !fields.is_output_only(k)) {
+        let none = SecretPointers::default();
+        let r = diff::Rules { fields, secrets: &none };
+        diff::field_changes(r, v, &Value::Null, k, k, &format!("/{k}"), &mut out);
     }
     out
 }

@@ -7,9 +7,11 @@ use super::{Action, AppSlot, Builder};
 use crate::engine::diff::{FieldChange, SecretPointers};
 use crate::engine::{Target, desired, diff, identity};
 use crate::model::{ConversationApp, ProjectSettings, Template as TemplateObject};
+use crate::sinch::Wire;
+use crate::sinch::app::App;
 use crate::sinch::request::Request;
+use crate::sinch::settings::{ProjectSettings as LiveSettings, ProjectSettingsRequest};
 use crate::sinch::template::{LATEST, Template};
-use serde_json::Value;
 
 impl Builder<'_> {
     pub(super) fn app(&mut self, t: &Target, a: &ConversationApp) -> AppSlot {
@@ -33,8 +35,8 @@ impl Builder<'_> {
                 if self.cannot_create(t, "app", &desired) {
                     return AppSlot::Failed(None);
                 }
-                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&wanted.wire);
+                let mut c = self.change(t, Action::Create, None, observed::<App>(&salt, None));
+                c.fields = created_fields(wanted.fields, &wanted.wire);
                 c.request = Some(Request::create_app(project, &desired.wire));
                 match self.push(c, &desired.secrets) {
                     Some(index) => AppSlot::Created(index),
@@ -43,7 +45,7 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let Some((mut c, update)) = self.found(t, &id, live, &wanted, &["id"]) else {
+                let Some((mut c, update)) = self.found(t, &id, live, &wanted) else {
                     return AppSlot::Failed(None);
                 };
                 if c.action == Action::Update {
@@ -67,8 +69,8 @@ impl Builder<'_> {
         let salt = self.options.salt.clone();
         match identity::template(&id, templates) {
             None => {
-                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&to_map(&desired));
+                let mut c = self.change(t, Action::Create, None, observed::<Template>(&salt, None));
+                c.fields = created_fields(Template::FIELDS, &to_map(&desired));
                 c.request = Some(Request::create_template(&t.scope.project, &desired));
                 self.push(c, &[]);
             }
@@ -122,15 +124,20 @@ impl Builder<'_> {
                     t,
                     Action::Create,
                     Some(t.scope.project.clone()),
-                    observed(&salt, None::<&Value>),
+                    observed::<LiveSettings>(&salt, None),
                 );
-                c.fields = created_fields(&to_map(&desired));
+                c.fields = created_fields(ProjectSettingsRequest::FIELDS, &to_map(&desired));
                 c.request = Some(Request::create_settings(&t.scope.project, &desired));
                 self.push(c, &[]);
             }
             Some(live) => {
                 let current = live.settings.clone().unwrap_or_default();
-                let update = diff::update(&to_map(&desired), &to_map(&current), &[], &SecretPointers::default());
+                let update = diff::update(
+                    ProjectSettingsRequest::FIELDS,
+                    &to_map(&desired),
+                    &to_map(&current),
+                    &SecretPointers::default(),
+                );
                 let action = if update.mask.is_empty() {
                     Action::Noop
                 } else {
@@ -153,7 +160,12 @@ impl Builder<'_> {
 pub fn template_update(desired: &Template, live: &Template) -> Option<(Vec<FieldChange>, Template)> {
     let mut stored = live.clone();
     stored.translations = Some(live.stored_translations().cloned().collect());
-    let update = diff::update(&to_map(desired), &to_map(&stored), &["id"], &SecretPointers::default());
+    let update = diff::update(
+        Template::FIELDS,
+        &to_map(desired),
+        &to_map(&stored),
+        &SecretPointers::default(),
+    );
     if update.mask.is_empty() {
         return None;
     }

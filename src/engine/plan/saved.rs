@@ -3,8 +3,7 @@
 //! the check that they still hold.
 
 use super::{Action, Change, Plan};
-use crate::engine::diff;
-use serde::Serialize;
+use crate::sinch::{Descriptor, Wire};
 use serde_json::Value;
 
 /// Why a saved plan can no longer be applied as it is: an object it was planned from changed in
@@ -52,14 +51,14 @@ fn hex16(digest: &[u8]) -> String {
 }
 
 /// The fingerprint of a live object, without the fields Sinch changes on its own.
-pub fn observed(salt: &str, live: Option<&impl Serialize>) -> String {
-    fn strip(v: &mut Value) {
+pub fn observed<T: Wire>(salt: &str, live: Option<&T>) -> String {
+    fn strip(fields: &Descriptor, v: &mut Value) {
         match v {
             Value::Object(map) => {
-                map.retain(|k, _| k == "id" || !diff::OUTPUT_ONLY.contains(&k.as_str()));
-                map.values_mut().for_each(strip);
+                map.retain(|k, _| k == "id" || !fields.is_output_only(k));
+                map.values_mut().for_each(|v| strip(fields, v));
             }
-            Value::Array(items) => items.iter_mut().for_each(strip),
+            Value::Array(items) => items.iter_mut().for_each(|v| strip(fields, v)),
             _ => {}
         }
     }
@@ -67,7 +66,7 @@ pub fn observed(salt: &str, live: Option<&impl Serialize>) -> String {
         None => "absent".into(),
         Some(live) => {
             let mut v = serde_json::to_value(live).expect("wire types always serialise");
-            strip(&mut v);
+            strip(T::FIELDS, &mut v);
             fingerprint(salt, v.to_string().as_bytes())
         }
     }

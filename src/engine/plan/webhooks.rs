@@ -155,8 +155,8 @@ impl Builder<'_> {
                 if self.cannot_create(t, "webhook", &desired) {
                     return;
                 }
-                let mut c = self.change(t, Action::Create, None, observed(&salt, None::<&Value>));
-                c.fields = created_fields(&wanted.wire);
+                let mut c = self.change(t, Action::Create, None, observed::<Webhook>(&salt, None));
+                c.fields = created_fields(wanted.fields, &wanted.wire);
                 c.request = Some(Request::create_webhook(&scope.project, &desired.wire));
                 c.after = deletes.to_vec();
                 if let AppSlot::Created(i) = slot {
@@ -167,7 +167,7 @@ impl Builder<'_> {
             }
             Some(live) => {
                 let id = live.id.clone().unwrap_or_default();
-                let Some((mut c, update)) = self.found(t, &id, live, &wanted, &["id", "app_id", "target"]) else {
+                let Some((mut c, update)) = self.found(t, &id, live, &wanted) else {
                     return;
                 };
                 if c.action == Action::Update {
