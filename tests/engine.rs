@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::json;
 use sinch_operator::model::Region;
-use sinch_operator::sim::{self, Fault, Recorded, Sim};
+use sinch_operator::sim::{self, Fault, Sim};
 use sinch_operator::sinch::Sensitive;
 use sinch_operator::sinch::app::App;
 use sinch_operator::sinch::client::{Client, Config, Credentials, Project};
@@ -75,7 +75,7 @@ fn api(sim: &Sim, region: Region) -> Project {
     )
 }
 
-fn writes(journal: &[Recorded]) -> Vec<&Recorded> {
+fn writes(journal: &[sim::Call]) -> Vec<&sim::Call> {
     journal.iter().filter(|r| r.method != "GET").collect()
 }
 

@@ -19,7 +19,7 @@ use crate::engine::plan::{Action, Change, Plan};
 use crate::input::Secrets;
 use crate::model::Kind;
 use crate::sinch::app::App;
-use crate::sinch::client::{Client, Credentials, Project, Reason};
+use crate::sinch::client::{Client, Credentials, Project, Purpose};
 use crate::sinch::settings::{IdentityConflict, ProjectSettings};
 use crate::sinch::template::Template;
 use crate::sinch::webhook::Webhook;
@@ -249,7 +249,7 @@ impl Observations {
     pub async fn read_back(&self, credentials: &Credentials, scope: &Scope, kind: Kind, id: &str) {
         let cache = self.scope(&self.access(credentials), scope);
         let project = self.project(scope, credentials);
-        Reason::ReadBack
+        Purpose::ReadBack
             .scope(async {
                 match kind {
                     Kind::ConversationApp => match project.get_app(id).await {
@@ -410,7 +410,7 @@ impl View<'_> {
 }
 
 async fn poll<T>(f: impl Future<Output = Result<T, crate::sinch::error::RequestError>>) -> Read<T> {
-    Ok(Arc::new(Reason::Poll.scope(f).await.map_err(ReadError::from)?))
+    Ok(Arc::new(Purpose::Poll.scope(f).await.map_err(ReadError::from)?))
 }
 
 impl View<'_> {
@@ -455,7 +455,7 @@ impl Observations {
     /// Carries out a one-change plan through the shared client and lays what was written over
     /// the shared observation.
     pub async fn write(&self, plan: &Plan, salt: &str, credentials: &Credentials, secrets: &Secrets) -> Status {
-        let outcome = Reason::Write
+        let outcome = Purpose::Write
             .scope(execute(plan, salt, &self.sinch, credentials, secrets, &|_, _| {}))
             .await;
         let status = outcome

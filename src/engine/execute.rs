@@ -5,7 +5,7 @@
 
 use super::plan::{Action, Change, Plan, fingerprint, template_update};
 use crate::input::Secrets;
-use crate::sinch::client::{Client, Credentials, Project, Reason};
+use crate::sinch::client::{Client, Credentials, Project, Purpose};
 use crate::sinch::error::{Class, ErrorKind, RequestError};
 use crate::sinch::request::{Api, Method, Request};
 use crate::sinch::template::Template;
@@ -102,9 +102,9 @@ pub async fn execute(
             };
             let project = client.project(&c.project, c.region, credentials.clone());
             let id = c.id.clone();
-            // A spawned task does not inherit the caller's request reason: hand it on.
-            let reason = Reason::current().unwrap_or(Reason::Write);
-            tasks.spawn(reason.scope(async move { (i, send(&project, request, id).await) }));
+            // A spawned task does not inherit the caller's request purpose: hand it on.
+            let purpose = Purpose::current().unwrap_or(Purpose::Write);
+            tasks.spawn(purpose.scope(async move { (i, send(&project, request, id).await) }));
         }
         while let Some(joined) = tasks.join_next().await {
             let (i, s) = joined.expect("a change's task does not panic");

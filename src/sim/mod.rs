@@ -184,7 +184,7 @@ pub struct Fault {
 
 /// One API request as received, for tests that assert exactly what a client sent.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Recorded {
+pub struct Call {
     pub method: String,
     /// With the region: `/us/v1/projects/p/apps`.
     pub path: String,
@@ -207,7 +207,7 @@ struct Shared {
     tokens: Mutex<HashMap<String, (Instant, String)>>,
     stats: Mutex<Stats>,
     /// The last [`JOURNAL_LENGTH`] API requests, secrets in clear.
-    journal: Mutex<VecDeque<Recorded>>,
+    journal: Mutex<VecDeque<Call>>,
     faults: Mutex<VecDeque<Fault>>,
     limiters: Mutex<HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
     /// Held across a whole save, so that files are written in the order their states were taken
@@ -267,7 +267,7 @@ impl Shared {
         let _ = hold.wait_for(|h| h.is_none_or(|after| n <= after)).await;
     }
 
-    fn record(&self, request: Recorded) {
+    fn record(&self, request: Call) {
         let mut journal = self.journal.lock().expect("never poisoned");
         if journal.len() == JOURNAL_LENGTH {
             journal.pop_front();
@@ -275,7 +275,7 @@ impl Shared {
         journal.push_back(request);
     }
 
-    fn journal(&self) -> Vec<Recorded> {
+    fn journal(&self) -> Vec<Call> {
         self.journal.lock().expect("never poisoned").iter().cloned().collect()
     }
 
@@ -411,7 +411,7 @@ impl Sim {
     /// The API requests received since the start (or the last reset), in order, the last
     /// [`JOURNAL_LENGTH`] of them, with the secrets they carried in clear: for tests in this
     /// process only (`GET /_sim/requests` redacts them).
-    pub fn journal(&self) -> Vec<Recorded> {
+    pub fn journal(&self) -> Vec<Call> {
         self.shared.journal()
     }
 
@@ -484,7 +484,7 @@ mod tests {
     fn the_journal_keeps_the_latest_requests_and_no_more() {
         let shared = Shared::new(Config::default()).unwrap();
         for i in 0..JOURNAL_LENGTH + 3 {
-            shared.record(Recorded {
+            shared.record(Call {
                 method: "GET".into(),
                 path: format!("/{i}"),
                 query: None,

@@ -1,7 +1,7 @@
 //! HTTP: routes, authentication, the faults and limits set by flags, request counting.
 
 use super::store::{Object, SimError, View, hide, parse_body};
-use super::{Fault, Recorded, Shared};
+use super::{Call, Fault, Shared};
 use crate::model::Region;
 use crate::sinch::settings::IdentityConflict;
 use crate::sinch::{SECRET_FIELDS, SENSITIVE};
@@ -160,7 +160,7 @@ async fn gate(State(sim): Sim, request: Request, next: Next) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return error(SimError::invalid("the request body is too large"));
     };
-    sim.record(Recorded {
+    sim.record(Call {
         method: method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(String::from),

@@ -132,9 +132,9 @@ pub struct RequestLabels {
 }
 
 /// Why a request is sent, as the controller counts them: set around a call with
-/// [`Reason::scope`]; unset, a GET is a poll and anything else a write.
+/// [`Purpose::scope`]; unset, a GET is a poll and anything else a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
+pub enum Purpose {
     /// Observing a scope: the lists that planning reads.
     Poll,
     /// Reading one object again after writing it (an app's channel states, a template's version).
@@ -144,32 +144,32 @@ pub enum Reason {
 }
 
 tokio::task_local! {
-    static REASON: Reason;
+    static PURPOSE: Purpose;
 }
 
-impl Reason {
+impl Purpose {
     pub async fn scope<F: Future>(self, f: F) -> F::Output {
-        REASON.scope(self, f).await
+        PURPOSE.scope(self, f).await
     }
 
     /// The reason set around the current task, if any.
-    pub fn current() -> Option<Reason> {
-        REASON.try_with(|r| *r).ok()
+    pub fn current() -> Option<Purpose> {
+        PURPOSE.try_with(|r| *r).ok()
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::Poll => "poll",
-            Reason::ReadBack => "read-back",
-            Reason::Write => "write",
+            Purpose::Poll => "poll",
+            Purpose::ReadBack => "read-back",
+            Purpose::Write => "write",
         }
     }
 
-    fn of(method: Method) -> Reason {
-        Reason::current().unwrap_or(if method == Method::Get {
-            Reason::Poll
+    fn of(method: Method) -> Purpose {
+        Purpose::current().unwrap_or(if method == Method::Get {
+            Purpose::Poll
         } else {
-            Reason::Write
+            Purpose::Write
         })
     }
 }

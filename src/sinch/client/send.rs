@@ -2,7 +2,7 @@
 //! counting, the answer read within its limit), and retries with backoff and `Retry-After`
 //! (rule 8) until the answer is a success or an error worth reporting.
 
-use super::{AuthMode, Project, Reason, RequestLabels, RetryPolicy};
+use super::{AuthMode, Project, Purpose, RequestLabels, RetryPolicy};
 use crate::scrub;
 use crate::sinch::Sensitive;
 use crate::sinch::error::{ApiError, Class, ErrorKind, RequestError};
@@ -169,7 +169,7 @@ impl Project {
                 method: request.method.as_str().into(),
                 route: request.route.to_string(),
                 status,
-                reason: Reason::of(request.method).as_str().into(),
+                reason: Purpose::of(request.method).as_str().into(),
             })
             .inc();
     }
