@@ -46,7 +46,13 @@ pub struct Args {
 
 /// Observes and plans the validated `manifests`.
 pub async fn make(manifests: &Input, connection: &connection::Connection, options: &Options) -> crate::Result<Plan> {
-    let targets = crate::engine::targets(manifests, &connection.defaults)?;
+    let targets = crate::engine::targets(manifests, &connection.defaults).map_err(|none| crate::Error::Config {
+        var: connection::PROJECT_VAR,
+        message: format!(
+            "not set, and these objects name no spec.projectId: {}",
+            none.0.join(", ")
+        ),
+    })?;
     let source = crate::engine::observe::Direct {
         client: &connection.client,
         credentials: &connection.credentials,

@@ -245,7 +245,10 @@ pub(super) async fn lookup<K: Managed>(
     prepared: &Prepared,
     ctx: &Context,
 ) -> crate::Result<Option<(String, Scope)>> {
-    let targets = engine::targets(&prepared.input, &prepared.access.defaults)?;
+    let targets = engine::targets(&prepared.input, &prepared.access.defaults).map_err(|_| crate::Error::Cleanup {
+        reason: Reason::ProjectMissing,
+        message: super::reconcile::NO_PROJECT.into(),
+    })?;
     let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let live = observe::observe(&view, &targets, false).await;
     if let Some(e) = live.failure() {

@@ -222,7 +222,7 @@ impl Out {
         self.known.extend(&input.secrets.known());
         let targets = match engine::targets(&input, &access.defaults) {
             Ok(targets) => targets,
-            Err(e) => return self.error(Kind::Webhook, &hook, e.to_string()),
+            Err(_) => return self.error(Kind::Webhook, &hook, super::reconcile::NO_PROJECT.into()),
         };
         let view = ctx.observations.view(&access.credentials, MAX_AGE);
         let live = observe::observe(&view, &targets, false).await;

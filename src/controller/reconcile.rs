@@ -32,6 +32,9 @@ use tracing::Instrument;
 
 pub const FINALIZER: &str = "conversation.sinch.com/cleanup";
 
+/// Why an object has no project, as the controller says it.
+pub const NO_PROJECT: &str = "no project: spec.projectId is not set, and neither its SinchConnection, its credentialsRef Secret nor the operator's SINCH_PROJECT_ID names one";
+
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
 
@@ -371,7 +374,7 @@ async fn plan_one<K: Managed>(
     let fail = |reason: Reason, message: String, retry: Retry| Err(Box::new(failed::<K>(ctx, reason, message, retry)));
     let mut targets = match engine::targets(input, defaults) {
         Ok(t) => t,
-        Err(e) => return fail(Reason::ProjectMissing, e.to_string(), Retry::OnChange),
+        Err(_) => return fail(Reason::ProjectMissing, NO_PROJECT.into(), Retry::OnChange),
     };
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let salt = ctx.salt(&uid);

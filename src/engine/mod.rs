@@ -73,10 +73,15 @@ impl Target<'_> {
     }
 }
 
+/// The objects (their labels) that name no project where the connection names none either;
+/// each caller says where a project comes from (the CLI's environment, a SinchConnection).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NoProject(pub Vec<String>);
+
 /// Places every manifest: its own `projectId`/`region`, else the connection's; a webhook with
 /// `appRef` takes its app's (validate has checked that they agree). Objects that end up with no
-/// project are named in one error.
-pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> crate::Result<Vec<Target<'a>>> {
+/// project are named together.
+pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> Result<Vec<Target<'a>>, NoProject> {
     let own = |m: &Manifest| {
         let p = m.object.placement();
         (
@@ -105,13 +110,7 @@ pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> crate::Result<Vec<T
         }
     }
     if !homeless.is_empty() {
-        return Err(crate::Error::Config {
-            var: "SINCH_PROJECT_ID",
-            message: format!(
-                "not set, and these objects name no spec.projectId: {}",
-                homeless.join(", ")
-            ),
-        });
+        return Err(NoProject(homeless));
     }
     Ok(out)
 }
