@@ -166,7 +166,7 @@ impl Out {
                 }
                 self.error(K::KIND, &object, format!("{} ({})", synced.message, synced.reason));
             }
-            Decision::Observe(planned, _) => {
+            Decision::Observe(planned) => {
                 let mut change = planned.change().clone();
                 let why = match crate::model::is_paused(obj.meta()) {
                     true => format!("paused ({PAUSED_ANNOTATION})"),

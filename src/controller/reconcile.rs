@@ -96,8 +96,8 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         observed,
     } = decide(obj, &object, max_age, ctx, &mut events).await;
     let (mut report, retry) = match decision {
-        Decision::Stop(report, retry) => (report, retry),
-        Decision::Observe(_, report) => (report, Retry::Poll),
+        Decision::Stop(report, retry) => (*report, retry),
+        Decision::Observe(planned) => (planned.report, Retry::Poll),
         Decision::Write(planned) => write(obj, &object, *planned, ctx, &mut events).await,
     };
     // Handled, whatever came of it (as Flux records `lastHandledReconcileAt`).
@@ -129,9 +129,9 @@ pub struct Decided {
 
 pub enum Decision {
     /// Refused or not plannable: the report, and when to look again.
-    Stop(Report, Retry),
-    /// Paused or ObserveOnly: what was found, reported; nothing is written.
-    Observe(Box<Planned>, Report),
+    Stop(Box<Report>, Retry),
+    /// Paused or ObserveOnly: what was found, reported (`report`); nothing is written.
+    Observe(Box<Planned>),
     /// The change to carry out.
     Write(Box<Planned>),
 }
@@ -146,7 +146,7 @@ pub struct Planned {
     pub held: Held,
     /// Drift found (the report of the fields), when the change sets Sinch back.
     pub drift: Option<String>,
-    /// The report so far: the scope's fields.
+    /// The report so far: the scope's fields (and, observed only, what was found).
     pub report: Report,
 }
 
@@ -175,7 +175,7 @@ pub async fn decide<K: Managed>(
         Err(blocked) => {
             let (report, retry) = refused(obj, blocked, ctx, events);
             return Decided {
-                decision: Decision::Stop(report, retry),
+                decision: Decision::Stop(Box::new(report), retry),
                 known,
                 observed: None,
             };
@@ -204,11 +204,11 @@ async fn plan_and_claim<K: Managed>(
 ) -> Decision {
     let (plan, live, scope) = match plan_one(obj, object, &prepared, view, ctx, events).await {
         Ok(planned) => planned,
-        Err(stopped) => return Decision::Stop(stopped.0, stopped.1),
+        Err(stopped) => return Decision::Stop(Box::new(stopped.0), stopped.1),
     };
     let Some(change) = plan.changes.first() else {
         let (report, retry) = failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
-        return Decision::Stop(report, retry);
+        return Decision::Stop(Box::new(report), retry);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
     let paused = crate::model::is_paused(obj.meta());
@@ -228,7 +228,7 @@ async fn plan_and_claim<K: Managed>(
         Ok(held) => held,
         Err(blocked) => {
             let (report, retry) = refused(obj, blocked, ctx, events);
-            return Decision::Stop(report, retry);
+            return Decision::Stop(Box::new(report), retry);
         }
     };
     // A Secret rotated in the cluster is a change of ours, not drift in Sinch.
@@ -250,38 +250,32 @@ async fn plan_and_claim<K: Managed>(
         fields: Fields::of_scope(&scope),
         ..Report::default()
     };
-    if !observing {
-        return Decision::Write(Box::new(Planned {
-            prepared,
-            plan,
-            live,
-            scope,
-            held,
-            drift,
-            report,
-        }));
-    }
-    observe_only(object, change, paused, drift.as_deref(), &mut report, events);
-    match held {
-        Held::Unclaimed => {
-            report.fields.id = Some(None);
-            report.fields.observed_id = Some(change.id.clone());
+    if observing {
+        observe_only(object, change, paused, drift.as_deref(), &mut report, events);
+        match held {
+            Held::Unclaimed => {
+                report.fields.id = Some(None);
+                report.fields.observed_id = Some(change.id.clone());
+            }
+            _ => report.fields.observed_id = Some(None),
         }
-        _ => report.fields.observed_id = Some(None),
+        if drift.is_none() && was_drifted(obj) {
+            report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
+        }
     }
-    if drift.is_none() && was_drifted(obj) {
-        report.drifted = Some(Cond::no(Reason::InSync, "Sinch matches the spec again"));
-    }
-    let planned = Planned {
+    let planned = Box::new(Planned {
         prepared,
         plan,
         live,
         scope,
         held,
         drift,
-        report: report.clone(),
-    };
-    Decision::Observe(Box::new(planned), report)
+        report,
+    });
+    match observing {
+        true => Decision::Observe(planned),
+        false => Decision::Write(planned),
+    }
 }
 
 /// Carries out the planned change (unless Sinch did not keep the same update a moment ago) and

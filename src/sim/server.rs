@@ -3,8 +3,8 @@
 use super::store::{Object, SimError, View, hide, parse_body};
 use super::{Call, Fault, Shared};
 use crate::model::Region;
+use crate::sinch::SENSITIVE;
 use crate::sinch::settings::IdentityConflict;
-use crate::sinch::{SECRET_FIELDS, SENSITIVE};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
@@ -455,7 +455,9 @@ async fn reset_stats(State(sim): Sim) -> StatusCode {
 async fn journal(State(sim): Sim) -> Response {
     let mut journal = sim.journal();
     for body in journal.iter_mut().filter_map(|r| r.body.as_mut()) {
-        hide(body, SECRET_FIELDS, SENSITIVE);
+        for fields in crate::sinch::resources() {
+            hide(body, fields.secrets, SENSITIVE);
+        }
     }
     axum::Json(journal).into_response()
 }

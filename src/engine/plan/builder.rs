@@ -76,7 +76,11 @@ pub(super) fn to_map(value: &impl Serialize) -> Map<String, Value> {
 /// is not the placeholder, or any string equal to a value of `uses`.
 fn leaks(body: &Value, uses: &[SecretUse]) -> Vec<String> {
     let mut secret_fields = Vec::new();
-    diff::secret_leaves(crate::sinch::ANY_RESOURCE, body, "", &mut secret_fields);
+    for fields in crate::sinch::resources() {
+        diff::secret_leaves(fields, body, "", &mut secret_fields);
+    }
+    secret_fields.sort();
+    secret_fields.dedup();
     let mut out: Vec<String> = secret_fields
         .into_iter()
         .filter(|p| body.pointer(p).and_then(Value::as_str) != Some(SENSITIVE))
