@@ -30,14 +30,7 @@ impl Document {
     /// with no lines to point at.
     pub fn from_value(label: &str, value: serde_json::Value) -> Document {
         Document {
-            source: Source {
-                origin: Origin {
-                    file: label.into(),
-                    document: 1,
-                },
-                line: 1,
-                lines: HashMap::new(),
-            },
+            source: Source::named(label),
             value,
         }
     }
@@ -53,6 +46,18 @@ pub struct Source {
 }
 
 impl Source {
+    /// What is not in a file (an object of the cluster), named by `label`; no lines.
+    pub fn named(label: &str) -> Source {
+        Source {
+            origin: Origin {
+                file: label.into(),
+                document: 1,
+            },
+            line: 1,
+            lines: HashMap::new(),
+        }
+    }
+
     /// A problem at `field` of this document's object (`object` is `Kind namespace/name`).
     pub fn diagnostic(&self, object: Option<&str>, field: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {

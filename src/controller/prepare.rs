@@ -5,13 +5,12 @@
 use super::Context;
 use super::connections::{self, Access, Tenancy};
 use super::status::{Blocked, Reason, Retry};
-use crate::input::Input;
-use crate::load::Document;
+use crate::input::{Input, Manifest};
+use crate::load::Source;
 use crate::model::{AppOf, Object, Webhook, WebhookApp};
 use crate::validate;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The engine's input for one object, read from the cluster.
@@ -40,13 +39,19 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
 }
 
 /// The engine's input of `objects` (of one namespace) and the Secrets they refer to, read from
-/// the cluster and checked by the offline rules, as the CLI reads files: the one constructor of
-/// an input from cluster objects (`plan --from-cluster` uses it too).
+/// the cluster and checked by the typed rules (the API server checked the schema): the one
+/// constructor of an input from cluster objects (`plan --from-cluster` uses it too).
 pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Blocked> {
     let Some(ns) = objects.first().map(|o| o.namespace().to_string()) else {
         return Ok(Input::default());
     };
-    let mut docs: Vec<Document> = objects.iter().map(|o| document(o)).collect();
+    let mut input = Input::default();
+    for object in objects {
+        input.manifests.push(Manifest {
+            source: Source::named(&object.label()),
+            object: (*object).clone(),
+        });
+    }
     // Secret name -> (the first field naming it, the keys the objects use).
     let mut names: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for (path, r) in objects.iter().flat_map(|o| o.secret_refs()) {
@@ -68,14 +73,8 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
                 for key in keys.iter().filter(|k| !data.contains_key(*k)) {
                     missing.push(format!("key {key:?} of Secret {ns}/{name} ({path})"));
                 }
-                let data: BTreeMap<_, _> = data.into_iter().filter(|(k, _)| keys.contains(k)).collect();
-                let doc = json!({
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": name, "namespace": ns},
-                    "data": data,
-                });
-                docs.push(Document::from_value(&format!("Secret {ns}/{name}"), doc));
+                let data = data.into_iter().filter(|(k, _)| keys.contains(k));
+                input.secrets.insert(&ns, &name, data.map(|(k, v)| (k, v.0)).collect());
             }
             None => missing.push(format!("Secret {ns}/{name} ({path})")),
         }
@@ -88,7 +87,7 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
             Retry::Poll,
         ));
     }
-    validate::validate(docs, Vec::new()).map_err(|report| {
+    validate::check(input, Vec::new()).map_err(|report| {
         let lines: Vec<String> = report
             .0
             .into_iter()
@@ -99,18 +98,6 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
             .collect();
         Blocked::new(Reason::InvalidSpec, lines.join("; "), Retry::OnChange)
     })
-}
-
-/// The object as the offline rules read it: its name, namespace and spec. Its labels and
-/// annotations are the controller's to read (pause, policies), not the engine's.
-fn document(object: &Object) -> Document {
-    let manifest = json!({
-        "apiVersion": crate::model::API_VERSION,
-        "kind": object.kind().name(),
-        "metadata": {"name": object.name(), "namespace": object.namespace()},
-        "spec": object.spec_value(),
-    });
-    Document::from_value(&object.label(), manifest)
 }
 
 /// A webhook with `appRef` is planned as one with the id, project and region of its app, once

@@ -30,7 +30,14 @@ pub fn load(paths: &[std::path::PathBuf]) -> Result<Input, Report> {
 
 /// Classifies, schema-checks and cross-checks the documents, after `errors` the loader found.
 /// Every problem is reported; the input is returned only when there is none.
-pub fn validate(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> Result<Input, Report> {
+pub fn validate(docs: Vec<Document>, errors: Vec<Diagnostic>) -> Result<Input, Report> {
+    let (input, errors) = parse(docs, errors);
+    check(input, errors)
+}
+
+/// The documents as typed objects and Secrets: each classified, checked against its kind's
+/// schema (the CRD's) and read; with every problem met on the way.
+fn parse(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> (Input, Vec<Diagnostic>) {
     let mut input = Input::default();
     for doc in docs {
         match classify(&doc) {
@@ -54,6 +61,13 @@ pub fn validate(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> Result<Inpu
     if input.manifests.is_empty() && !any_document_failed {
         errors.push(Diagnostic::new(format!("no {API_VERSION} objects found in the input")));
     }
+    (input, errors)
+}
+
+/// The typed rules on objects already read (their fields, and checks across them), after the
+/// `errors` met reading them: the input, or every problem. The controller asks only this: its
+/// objects were read by the watches, and the API server checked them against the CRD's schema.
+pub fn check(input: Input, mut errors: Vec<Diagnostic>) -> Result<Input, Report> {
     errors.extend(cross::cross_check(&input));
     if errors.is_empty() {
         return Ok(input);
