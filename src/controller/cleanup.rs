@@ -13,9 +13,7 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
 use crate::input::Secrets;
-use crate::model::{
-    DELETION_POLICY_LABEL, DeletionPolicy, Kind, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp,
-};
+use crate::model::{DELETION_POLICY_LABEL, DeletionPolicy, ManagementPolicy, Object, PAUSED_ANNOTATION, WebhookApp};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
@@ -140,7 +138,7 @@ fn kept(object: &Object, namespace: Option<&PartialObjectMeta<Namespace>>, ctx: 
         Some(format!(
             "the operator's default deletion policy is Orphan: the {what} stays in Sinch"
         ))
-    } else if object.kind() == Kind::ProjectSettings {
+    } else if !object.kind().deletable() {
         Some("project settings cannot be deleted in Sinch; they stay as they are".into())
     } else {
         None

@@ -47,16 +47,11 @@ impl Subject {
     /// Templates (their template id) and the settings (their project) know their id before
     /// they exist.
     fn id_is_key(&self) -> bool {
-        matches!(self.kind, Kind::Template | Kind::ProjectSettings)
+        self.kind.id_known_before_create()
     }
 
     fn noun(&self) -> &'static str {
-        match self.kind {
-            Kind::ConversationApp => "app",
-            Kind::Webhook => "webhook",
-            Kind::Template => "template",
-            Kind::ProjectSettings => "settings",
-        }
+        self.kind.noun()
     }
 
     fn id_claim(&self, id: &str) -> String {

@@ -62,6 +62,34 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// What the Sinch object of this kind is called in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::ConversationApp => "app",
+            Kind::Webhook => "webhook",
+            Kind::Template => "template",
+            Kind::ProjectSettings => "project settings",
+        }
+    }
+
+    /// Whether its Sinch id is known before it exists (a template's id, the settings' project):
+    /// the id is claimed before the create, no natural key stands in for it.
+    pub fn id_known_before_create(self) -> bool {
+        matches!(self, Kind::Template | Kind::ProjectSettings)
+    }
+
+    /// Whether Sinch deletes it: the settings belong to the project and stay.
+    pub fn deletable(self) -> bool {
+        self != Kind::ProjectSettings
+    }
+
+    /// Whether a write's answer leaves something Sinch sets after it (channel states, a
+    /// template's version), read back soon after; a webhook's and the settings' answer says it
+    /// all.
+    pub fn reads_back(self) -> bool {
+        matches!(self, Kind::ConversationApp | Kind::Template)
+    }
+
     /// Group, version, kind and plural, for dynamic API calls (no schema derived).
     pub fn api_resource(self) -> kube::api::ApiResource {
         match self {
