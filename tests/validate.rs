@@ -69,7 +69,8 @@ fn every_invalid_example_gives_its_exact_errors() {
 }
 
 /// `plan` and `apply` refuse every invalid example with the same errors as `validate`, before
-/// any request: the simulator they point at counts none, token requests included.
+/// any request to a project: the simulator they point at counts none but the access token
+/// `plan` fetches while it reads the input (issue 28: the token arrives meanwhile).
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_apply_send_nothing_for_any_invalid_input() {
     let sim = sinch_operator::sim::Sim::start(Default::default(), "127.0.0.1:0".parse().unwrap())
@@ -121,7 +122,10 @@ async fn plan_and_apply_send_nothing_for_any_invalid_input() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(sim.stats().total, 0, "{:?}", sim.stats());
+    let stats = sim.stats();
+    let tokens = stats.count("POST /oauth2/token");
+    assert!(tokens <= inputs.len() as u64, "one token per plan at most: {stats:?}");
+    assert_eq!(stats.total - tokens, 0, "nothing reached a project: {stats:?}");
 }
 
 fn text_of_header(bytes: &[u8]) -> String {

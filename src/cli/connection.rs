@@ -138,6 +138,16 @@ fn region(get: &impl Fn(&str) -> Option<String>) -> crate::Result<Region> {
 }
 
 impl Connection {
+    /// Asks for the access token now, in the background: it arrives while the input is read
+    /// and checked, and the first list does not wait for it. Nothing is sent to a project.
+    pub fn warm_up(&self) {
+        let project = self.defaults.project.as_deref().unwrap_or_default();
+        let project = self
+            .client
+            .project(project, self.defaults.region, self.credentials.clone());
+        tokio::spawn(async move { project.warm_up().await });
+    }
+
     /// Notes the retries, if any: a run that succeeded under faults should say so. Then stops
     /// the in-process simulator, if any, once its state file is written.
     pub async fn close(self) {

@@ -44,6 +44,24 @@ pub struct Args {
     pub prune: bool,
 }
 
+/// The validated input and the connection, the access token fetched while the input is read and
+/// checked. Bad input is reported before anything else, even before a missing connection.
+pub async fn load_and_connect(
+    input: &InputArgs,
+    args: &connection::ConnectionArgs,
+) -> crate::Result<(Input, connection::Connection)> {
+    let connected = connection::connect(args, |v| std::env::var(v).ok()).await;
+    if let Ok(connection) = &connected {
+        connection.warm_up();
+    }
+    let files = input.filename.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::validate::load(&files))
+        .await
+        .expect("reading the input does not panic");
+    let manifests = loaded.map_err(crate::Error::Invalid)?;
+    Ok((manifests, connected?))
+}
+
 /// Observes and plans the validated `manifests`.
 pub async fn make(manifests: &Input, connection: &connection::Connection, options: &Options) -> crate::Result<Plan> {
     let targets = crate::engine::targets(manifests, &connection.defaults).map_err(|none| crate::Error::Config {
@@ -110,19 +128,15 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     let runtime = super::runtime()?;
     let (plan, known) = match args.from_cluster {
         true => runtime.block_on(from_cluster(&args))?,
-        false => {
-            // Bad input is reported before anything else, even before a missing connection.
-            let mut manifests = crate::validate::load(&args.input.filename).map_err(crate::Error::Invalid)?;
-            runtime.block_on(async {
-                cluster_secrets(&mut manifests, &args.secrets).await?;
-                let connection = connection::connect(&args.connection, |v| std::env::var(v).ok()).await?;
-                let options = options(&args.input, &args.secrets, args.prune, None, &connection.credentials);
-                let plan = make(&manifests, &connection, &options).await;
-                let known = known(&manifests, &connection);
-                connection.close().await;
-                Ok::<_, crate::Error>((plan?, known))
-            })?
-        }
+        false => runtime.block_on(async {
+            let (mut manifests, connection) = load_and_connect(&args.input, &args.connection).await?;
+            cluster_secrets(&mut manifests, &args.secrets).await?;
+            let options = options(&args.input, &args.secrets, args.prune, None, &connection.credentials);
+            let plan = make(&manifests, &connection, &options).await;
+            let known = known(&manifests, &connection);
+            connection.close().await;
+            Ok::<_, crate::Error>((plan?, known))
+        })?,
     };
     let shown = match args.output {
         Format::Text => render::text::render(&plan, colour()),

@@ -332,6 +332,15 @@ pub struct Project {
 impl Project {
     // The typed calls, one per operation of the API.
 
+    /// Fetches the access token ahead of the first call (OAuth; the token slot is per key and
+    /// region, whatever the project), so that it arrives while the caller does other work. A
+    /// failure is left for the first call to report.
+    pub async fn warm_up(&self) {
+        if self.client.inner.config.auth == AuthMode::OAuth {
+            let _ = self.token().await;
+        }
+    }
+
     pub async fn list_apps(&self) -> Result<Vec<App>, RequestError> {
         Ok(self.call::<ListAppsResponse>(&Request::list_apps(&self.id)).await?.apps)
     }
