@@ -119,7 +119,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
             )
         })?;
     let status = app.status.clone().unwrap_or_default();
-    let ready = status.sync.conditions.iter().find(|c| c.type_ == "Ready");
+    let ready = status.sync.condition(crate::model::CondType::Ready);
     let (Some(id), Some(project), Some(region), Some("True")) = (
         status.app_id.clone(),
         status.sync.project_id.clone(),

@@ -194,7 +194,7 @@ fn app_readiness(app: &ConversationApp) -> Option<u64> {
     status.and_then(|s| s.sync.project_id.as_deref()).hash(&mut h);
     status.and_then(|s| s.sync.region).map(|r| r.as_str()).hash(&mut h);
     status
-        .and_then(|s| s.sync.conditions.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|s| s.sync.condition(crate::model::CondType::Ready))
         .map(|c| c.status.as_str())
         .hash(&mut h);
     Some(h.finish())

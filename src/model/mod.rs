@@ -470,6 +470,41 @@ pub struct SyncStatus {
     pub secret_hashes: std::collections::BTreeMap<String, String>,
 }
 
+/// The condition types the operator writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CondType {
+    /// The Sinch object exists (and, managed, matches the spec).
+    Ready,
+    /// The last reconcile did what the spec asks.
+    Synced,
+    /// Sinch changed under a spec it matched.
+    Drifted,
+}
+
+impl CondType {
+    pub const ALL: [CondType; 3] = [CondType::Ready, CondType::Synced, CondType::Drifted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CondType::Ready => "Ready",
+            CondType::Synced => "Synced",
+            CondType::Drifted => "Drifted",
+        }
+    }
+}
+
+impl SyncStatus {
+    /// The condition of type `t`, if written.
+    pub fn condition(&self, t: CondType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == t.as_str())
+    }
+
+    /// Whether the condition of type `t` is written and `True`.
+    pub fn is_true(&self, t: CondType) -> bool {
+        self.condition(t).is_some_and(|c| c.status == "True")
+    }
+}
+
 /// Kubernetes stores only what a structural schema declares, and old API servers (1.20) reject
 /// `null` inside an `enum` list, which schemars writes for `Option<Enum>`: strip it everywhere.
 /// On a Secret of a tenant's namespace: sinch-operator may use it (the controller, and the CLI's
