@@ -121,6 +121,9 @@ pub struct Context {
     updates: Mutex<HashMap<String, (u64, Instant)>>,
     /// Keys the fingerprints of secret values recorded in statuses (see [`Context::salt`]).
     pub fingerprint_key: ring::hmac::Key,
+    /// The uids of objects whose finalizer this process added and whose copy with it the watch
+    /// has not brought yet.
+    finalizing: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -170,6 +173,7 @@ impl Context {
             read_back: Mutex::default(),
             updates: Mutex::default(),
             fingerprint_key,
+            finalizing: Mutex::default(),
         };
         let writers = Writers {
             apps: apps_writer,
@@ -223,6 +227,35 @@ impl Context {
         let n = failures.entry(key(obj)).or_default();
         *n = n.saturating_add(1);
         *n
+    }
+
+    /// Whether this copy of the object `uid` (`finalized`: it has our finalizer) is as new as
+    /// our last finalizer patch of it: false while the watch has not brought that patch.
+    pub fn finalizer_known(&self, uid: &str, finalized: bool) -> bool {
+        let mut finalizing = self.finalizing.lock().expect("never poisoned");
+        match finalized {
+            true => {
+                finalizing.remove(uid);
+                true
+            }
+            false => !finalizing.contains(uid),
+        }
+    }
+
+    /// Records that the finalizer of the object `uid` was added (see [`Context::finalizer_known`]).
+    pub fn finalizer_added(&self, uid: &str) {
+        let mut finalizing = self.finalizing.lock().expect("never poisoned");
+        // Objects deleted before the watch brought them leave an entry: bounded.
+        if finalizing.len() >= 65_536 {
+            finalizing.clear();
+        }
+        finalizing.insert(uid.to_string());
+    }
+
+    /// Whether `obj` has neither failed nor waited since its last success: a wait now is its
+    /// first look.
+    pub fn first_wait<K: Managed>(&self, obj: &K) -> bool {
+        !self.failures.lock().expect("never poisoned").contains_key(&key(obj))
     }
 
     pub fn clear_failures<K: Managed>(&self, obj: &K) {

@@ -103,8 +103,6 @@ reasons!(
     InSync,
     ObserveOnly,
     // Events only
-    Created,
-    Updated,
     DriftReverted,
     DriftDetected,
     Deleted,
@@ -392,6 +390,13 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
     )
     .await
     .map(|_| state)
+}
+
+/// What the object's conditions would say after `report`, with nothing written.
+pub fn state_after<K: Managed>(obj: &K, report: &Report) -> ObjectState {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let mut next = next_status::<K>(obj.status(), report, obj.meta().generation, &now);
+    state(K::KIND, &K::sync(&mut next).conditions)
 }
 
 /// The `Ready` and `Synced` status of `conditions` (`Unknown` when absent) and the `Synced` reason.
