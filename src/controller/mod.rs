@@ -203,11 +203,13 @@ impl Context {
                 self.read_back.lock().expect("never poisoned").insert(key(obj));
                 Action::requeue(jitter(SOON.min(every)))
             }
-            // 5 s doubling up to the poll interval: a thousand webhooks waiting for an app that
-            // never becomes Ready do not each look (and write a status) every 5 s.
+            // 1 s doubling up to the poll interval: the app's readiness also triggers the
+            // webhook, but may come before the store shows it (then the next look, a second
+            // later, finds it); a thousand webhooks waiting for an app that never becomes Ready
+            // do not each look every second (a look that finds the same wait writes nothing).
             Retry::Wait => {
                 let n = self.failed_again(obj);
-                let wait = SOON.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
+                let wait = WAIT.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
                 Action::requeue(jitter(wait.min(every)))
             }
             Retry::Backoff => Action::requeue(jitter(backoff(self.failed_again(obj)))),
@@ -348,8 +350,11 @@ fn key<K: Managed>(obj: &K) -> String {
     format!("{}/{}/{}", K::KIND, obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// How soon an object is looked at again after a write, or while it waits for another.
+/// How soon an object is looked at again after a write.
 const SOON: Duration = Duration::from_secs(5);
+
+/// The first look again of an object waiting for another (doubling at each look).
+const WAIT: Duration = Duration::from_secs(1);
 
 /// 2 s doubling per consecutive failure, at most 5 minutes.
 pub fn backoff(failures: u32) -> Duration {

@@ -132,19 +132,20 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     Ok(ctx.requeue(obj, retry, observed))
 }
 
-/// Whether a webhook waiting for its app leaves its status as it is. The wait is written once
-/// it has lasted one look (an app created alongside is usually Ready by then, and its readiness
-/// brings the webhook back at once: the wait was nothing a person needed to read, and its
-/// write one more per webhook for the API server), and once per reason: a look that finds the
-/// same wait again writes nothing, even if the app's own message changed (the app's conditions
-/// say that). A reconcile request is always answered.
+/// Whether a webhook waiting for its app leaves its status as it is. While the app is being
+/// created (no `Synced=False`) the wait is not written at all: the app's status shows its
+/// progress, and its readiness brings the webhook back at once (each wait written was one more
+/// write per webhook for the API server). An app that does not exist, or failed, is written
+/// once the wait has lasted one look, and once per reason: a look that finds the same wait
+/// again writes nothing, even if the app's own message changed (the app's conditions say
+/// that). A reconcile request is always answered.
 fn quiet_wait<K: Managed>(obj: &K, report: &Report, retry: Retry, ctx: &Context) -> bool {
     let Some(reason) = report.synced.as_ref().map(|c| c.reason).filter(|r| report::is_wait(*r)) else {
         return false;
     };
     retry == Retry::Wait
         && report.fields.handled_request.is_none()
-        && (report::has_synced_reason(obj, reason) || ctx.first_wait(obj))
+        && (report.quiet || report::has_synced_reason(obj, reason) || ctx.first_wait(obj))
 }
 
 /// What a reconcile decided before writing anything to Sinch, and what it must scrub.

@@ -35,6 +35,7 @@ pub(super) fn refused<K: Managed>(
             .is_none()
             .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
         synced: Some(Cond::no(blocked.reason, blocked.message)),
+        quiet: blocked.quiet,
         ..Report::default()
     };
     (report, blocked.retry)

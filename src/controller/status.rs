@@ -211,6 +211,9 @@ pub struct Report {
     pub fields: Fields,
     /// Sinch matched the spec: `lastSyncedTime` becomes now.
     pub in_sync: bool,
+    /// Nothing a person needs to read: the status is left as it is (a webhook waiting while its
+    /// app is being created; the app's status shows the progress).
+    pub quiet: bool,
 }
 
 /// The longest condition message: a person reads it in `kubectl describe`; an object's status
@@ -508,6 +511,9 @@ pub struct Blocked {
     pub reason: Reason,
     pub message: String,
     pub retry: Retry,
+    /// The normal course of things (a webhook's app being created), which the status need
+    /// not say: see [`Report::quiet`].
+    pub quiet: bool,
 }
 
 impl Blocked {
@@ -516,7 +522,12 @@ impl Blocked {
             reason,
             message: message.into(),
             retry,
+            quiet: false,
         }
+    }
+
+    pub fn quiet(self) -> Blocked {
+        Blocked { quiet: true, ..self }
     }
 }
 
