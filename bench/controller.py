@@ -144,6 +144,108 @@ def rss_mib(pid):
     return float("nan")
 
 
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+KINDS = set(PLURALS)
+
+
+class Audit:
+    """The API server's audit log (scripts/e2e-cluster logs every request of the controller's
+    user): the controller's writes between two offsets of the file, by kind of write."""
+
+    def __init__(self, cluster):
+        self.path = os.path.join(cluster, "audit.log")
+
+    def offset(self):
+        return os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def writes(self, start, end=None):
+        """{kind of write: count} of the controller's writes logged in [start, end), with
+        `refused` (answered >= 400, e.g. a claim that exists: 409) counted apart too, and the
+        span from the first write received to the last completed."""
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            data = f.read() if end is None else f.read(end - start)
+        counts, first, last = {}, None, None
+        for line in data.decode(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue  # a line cut at the offset
+            if e.get("user", {}).get("username") != "sinch-operator" or e.get("verb") not in WRITE_VERBS:
+                continue
+            o, verb = e.get("objectRef") or {}, e["verb"]
+            resource, sub = o.get("resource", ""), o.get("subresource")
+            if resource == "sinchclaims":
+                kind = f"claim {verb}"
+            elif resource == "events":
+                kind = f"event {verb}"
+            elif resource in KINDS and sub == "status":
+                kind = f"status {verb}"
+            elif resource in KINDS and not sub:
+                kind = f"finalizer {verb}"  # the only write of the objects themselves
+            elif resource == "leases":
+                kind = "lease"  # leader election: per replica, not per object
+            else:
+                kind = f"other {resource}{'/' + sub if sub else ''} {verb}"
+            counts[kind] = counts.get(kind, 0) + 1
+            if (e.get("responseStatus") or {}).get("code", 200) >= 400:
+                counts[f"refused {kind}"] = counts.get(f"refused {kind}", 0) + 1
+            t0, t1 = e.get("requestReceivedTimestamp"), e.get("stageTimestamp")
+            first = t0 if first is None or (t0 and t0 < first) else first
+            last = t1 if last is None or (t1 and t1 > last) else last
+        return counts, first, last
+
+
+def per_object(counts):
+    """The writes that reach the API server for objects (leases and refusals apart)."""
+    return sum(v for k, v in counts.items() if not k.startswith("refused ") and k != "lease")
+
+
+def calibrate(kube, n, threads=16):
+    """The API server's write rate here: `n` SinchClaims (a kind of this CRD group, as every
+    write of the controller is) created from `threads` threads, each on one kept-alive
+    connection as the controller's client, then deleted with one request. Taken before the
+    controller starts: what its writes are compared against."""
+    import http.client
+    import threading
+    host, port = re.match(r"https://([^:/]+):(\d+)", kube.server).groups()
+    path = f"{GROUP}/sinchclaims"
+    headers = {"Authorization": f"Bearer {kube.token}", "Content-Type": "application/json"}
+    todo = list(range(n))
+    lock = threading.Lock()
+    failed = []
+
+    def worker():
+        c = http.client.HTTPSConnection(host, int(port), context=kube.ctx, timeout=60)
+        while True:
+            with lock:
+                if not todo:
+                    break
+                i = todo.pop()
+            body = json.dumps({"apiVersion": "conversation.sinch.com/v1alpha1", "kind": "SinchClaim",
+                               "metadata": {"name": f"calibrate-{i}", "labels": {"bench/calibrate": "1"}},
+                               "spec": {"projectId": "calibrate", "region": "us", "kind": "Webhook",
+                                        "key": f"k{i}", "owner": {"namespace": "calibrate", "name": f"c{i}", "uid": f"u{i}"}}})
+            c.request("POST", path, body, headers)
+            r = c.getresponse()
+            answer = r.read()
+            if r.status not in (200, 201):
+                failed.append((r.status, answer[:300]))
+        c.close()
+
+    started = time.perf_counter()
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    rate = n / (time.perf_counter() - started)
+    kube.call("DELETE", f"{path}?labelSelector=bench%2Fcalibrate%3D1")
+    if failed:
+        raise RuntimeError(f"calibration: {len(failed)} creates failed ({failed[:2]})")
+    return rate
+
+
 def gets(stats):
     return sum(v for k, v in stats["requests"].items() if k.startswith("GET "))
 
@@ -157,6 +259,7 @@ def diff(after, before):
 
 def bench(n, kube, cluster, sim):
     objects = n + n * scale.WEBHOOKS_PER_APP + n // 2 + 1
+    audit = Audit(cluster)
     out = {"apps": n, "objects": objects}
 
     # The CLI: apply to an empty project, then one plan of the converged inventory.
@@ -194,6 +297,10 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(kube.create, [d for d in docs if d not in secrets]))
     created_s = time.perf_counter() - created
+    # The API server's write rate, measured here before the controller starts (as many writes
+    # as the objects, at least 1,000).
+    out["api_write_rate"] = calibrate(kube, max(objects, 1000))
+    audit_start = audit.offset()
     log = open(os.path.join(cluster, f"controller-{n}.log"), "w")
     start_stats = sim.stats()
     started = time.perf_counter()
@@ -229,6 +336,7 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
             if diff(sim.stats(), a)["writes"] == 0:
                 break
         conv = diff(sim.stats(), start_stats)
+        audit_converged = audit.offset()
         token = conv["requests"].get("POST /oauth2/token", 0)
         store = sim.call("GET", f"/v1/projects/{project}/apps")["apps"]
         names = [a["display_name"] for a in store]
@@ -241,8 +349,17 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
                            "webhooks_in_sinch": hooks, "templates_in_sinch": templates}
         time.sleep(RESYNC_S)  # one whole interval settled
         a = sim.stats()
+        audit_steady = audit.offset()
         time.sleep(2 * RESYNC_S)
         steady = diff(sim.stats(), a)
+        time.sleep(2)  # the audit log is written a moment after each request
+        counts, first, last = audit.writes(audit_start, audit_converged)
+        steady_counts, _, _ = audit.writes(audit_steady)
+        out["kube_writes"] = {"by_kind": dict(sorted(counts.items())), "total": per_object(counts),
+                              "per_object": per_object(counts) / objects, "first": first, "last": last,
+                              "floor_s": per_object(counts) / out["api_write_rate"],
+                              "steady": dict(sorted(steady_counts.items())),
+                              "steady_total": per_object(steady_counts)}
         out["steady"] = {"gets_per_interval": gets(steady) / 2, "bytes_per_interval": steady["bytes"] / 2,
                          "writes": steady["writes"],
                          "by_route": {k: v for k, v in steady["requests"].items() if v}}
@@ -279,6 +396,29 @@ def table(results):
             f"{s['writes']} | {a['requests']} | {c['requests'] + c['token']} | {(c['requests'] + c['token']) / a['requests']:.2f} | "
             f"{a['wall_s']:.2f} s | {c['create_objects_s']:.2f} s | {c['sinch_done_s']:.2f} s | {c['sinch_done_s'] / a['wall_s']:.2f} | "
             f"{c['wall_s']:.2f} s | {dup} | {r['controller_rss_mib']:.1f} MiB |")
+    return "\n".join(rows)
+
+
+def writes_table(results):
+    """The controller's writes to the API server on the way to Ready, from the audit log."""
+    rows = ["| apps | objects | claims | events | status | finalizer | other | writes / object | refused | "
+            "API server write rate | floor (writes / rate) | all Ready in | wall / floor | steady writes |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        w = r["kube_writes"]
+        k, n = w["by_kind"], r["objects"]
+
+        def of(prefix):
+            parts = {kk.split(" ", 1)[1]: v for kk, v in k.items() if kk.startswith(prefix + " ")}
+            total = sum(parts.values())
+            detail = ", ".join(f"{verb} {v}" for verb, v in sorted(parts.items()))
+            return f"{total / n:.2f} ({detail})" if total else "0"
+        other = sum(v for kk, v in k.items() if kk.startswith("other "))
+        refused = sum(v for kk, v in k.items() if kk.startswith("refused "))
+        rows.append(
+            f"| {r['apps']} | {n} | {of('claim')} | {of('event')} | {of('status')} | {of('finalizer')} | "
+            f"{other} | **{w['per_object']:.2f}** | {refused} | {r['api_write_rate']:.0f}/s | {w['floor_s']:.1f} s | "
+            f"{r['converge']['wall_s']:.1f} s | {r['converge']['wall_s'] / w['floor_s']:.2f} | {w['steady_total']} |")
     return "\n".join(rows)
 
 
@@ -329,6 +469,8 @@ def main():
         json.dump({"machine": scale.machine(), "resync_s": RESYNC_S, "results": results}, f, indent=2)
     svg(results, os.path.join(ROOT, "bench", "controller.svg"))
     print(table(results))
+    print()
+    print(writes_table(results))
 
 
 if __name__ == "__main__":

@@ -772,8 +772,15 @@ async fn a_second_replica_does_not_act_while_the_first_holds_the_lease() {
     };
     apply_yaml(&admin, &app("one"), Some(ns)).await;
     all_ready(&admin, ns, 1).await;
-    // While the first goes on (its read-back of the new app), the second does nothing.
+    // While the first goes on (a reconcile asked for: the create's read-back happens within
+    // the create's reconcile now when its channels settled), the second does nothing.
     let seen = first.metric("sinch_operator_reconciles_total").await;
+    let requested = app("one").replace(
+        "name: one}",
+        "name: one, annotations: {conversation.sinch.com/reconcile-requested-at: \"2026-12-06T17:00:00Z\"}}",
+    );
+    assert_ne!(requested, app("one"));
+    apply_yaml(&admin, &requested, Some(ns)).await;
     eventually(
         Duration::from_secs(30),
         "the first replica reconciles again",

@@ -121,6 +121,9 @@ pub struct Context {
     updates: Mutex<HashMap<String, (u64, Instant)>>,
     /// Keys the fingerprints of secret values recorded in statuses (see [`Context::salt`]).
     pub fingerprint_key: ring::hmac::Key,
+    /// The uids of objects whose finalizer this process added and whose copy with it the watch
+    /// has not brought yet.
+    finalizing: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -170,6 +173,7 @@ impl Context {
             read_back: Mutex::default(),
             updates: Mutex::default(),
             fingerprint_key,
+            finalizing: Mutex::default(),
         };
         let writers = Writers {
             apps: apps_writer,
@@ -199,11 +203,13 @@ impl Context {
                 self.read_back.lock().expect("never poisoned").insert(key(obj));
                 Action::requeue(jitter(SOON.min(every)))
             }
-            // 5 s doubling up to the poll interval: a thousand webhooks waiting for an app that
-            // never becomes Ready do not each look (and write a status) every 5 s.
+            // 1 s doubling up to the poll interval: the app's readiness also triggers the
+            // webhook, but may come before the store shows it (then the next look, a second
+            // later, finds it); a thousand webhooks waiting for an app that never becomes Ready
+            // do not each look every second (a look that finds the same wait writes nothing).
             Retry::Wait => {
                 let n = self.failed_again(obj);
-                let wait = SOON.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
+                let wait = WAIT.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
                 Action::requeue(jitter(wait.min(every)))
             }
             Retry::Backoff => Action::requeue(jitter(backoff(self.failed_again(obj)))),
@@ -223,6 +229,35 @@ impl Context {
         let n = failures.entry(key(obj)).or_default();
         *n = n.saturating_add(1);
         *n
+    }
+
+    /// Whether this copy of the object `uid` (`finalized`: it has our finalizer) is as new as
+    /// our last finalizer patch of it: false while the watch has not brought that patch.
+    pub fn finalizer_known(&self, uid: &str, finalized: bool) -> bool {
+        let mut finalizing = self.finalizing.lock().expect("never poisoned");
+        match finalized {
+            true => {
+                finalizing.remove(uid);
+                true
+            }
+            false => !finalizing.contains(uid),
+        }
+    }
+
+    /// Records that the finalizer of the object `uid` was added (see [`Context::finalizer_known`]).
+    pub fn finalizer_added(&self, uid: &str) {
+        let mut finalizing = self.finalizing.lock().expect("never poisoned");
+        // Objects deleted before the watch brought them leave an entry: bounded.
+        if finalizing.len() >= 65_536 {
+            finalizing.clear();
+        }
+        finalizing.insert(uid.to_string());
+    }
+
+    /// Whether `obj` has neither failed nor waited since its last success: a wait now is its
+    /// first look.
+    pub fn first_wait<K: Managed>(&self, obj: &K) -> bool {
+        !self.failures.lock().expect("never poisoned").contains_key(&key(obj))
     }
 
     pub fn clear_failures<K: Managed>(&self, obj: &K) {
@@ -315,8 +350,11 @@ fn key<K: Managed>(obj: &K) -> String {
     format!("{}/{}/{}", K::KIND, obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// How soon an object is looked at again after a write, or while it waits for another.
+/// How soon an object is looked at again after a write.
 const SOON: Duration = Duration::from_secs(5);
+
+/// The first look again of an object waiting for another (doubling at each look).
+const WAIT: Duration = Duration::from_secs(1);
 
 /// 2 s doubling per consecutive failure, at most 5 minutes.
 pub fn backoff(failures: u32) -> Duration {

@@ -246,14 +246,21 @@ impl Observations {
 
     /// Reads one object again after a write of ours (an app's channel states settle, a template
     /// gets its new version) and puts it into the held list: one GET instead of a re-list.
-    pub async fn read_back(&self, credentials: &Credentials, scope: &Scope, kind: Kind, id: &str) {
+    /// Returns the app read, if it was one.
+    pub async fn read_back(&self, credentials: &Credentials, scope: &Scope, kind: Kind, id: &str) -> Option<App> {
         let cache = self.scope(&self.access(credentials), scope);
         let project = self.project(scope, credentials);
         Purpose::ReadBack
             .scope(async {
                 match kind {
                     Kind::ConversationApp => match project.get_app(id).await {
-                        Ok(app) => cache.apps.edit(|apps| upsert(apps, app, |a| a.id.as_deref())).await,
+                        Ok(app) => {
+                            cache
+                                .apps
+                                .edit(|apps| upsert(apps, app.clone(), |a| a.id.as_deref()))
+                                .await;
+                            return Some(app);
+                        }
                         Err(e) if e.is_not_found() => {
                             cache.apps.edit(|apps| remove(apps, id, |a| a.id.as_deref())).await
                         }
@@ -268,8 +275,9 @@ impl Observations {
                     },
                     Kind::Webhook | Kind::ProjectSettings => {}
                 }
+                None
             })
-            .await;
+            .await
     }
 
     /// Our own write, done: the written object as Sinch answered it replaces (or joins, or

@@ -127,11 +127,20 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
         ready.map(|c| c.status.as_str()),
     ) else {
         let why = ready.map_or("it has not been reconciled yet".to_string(), |c| c.message.clone());
-        return Err(Blocked::new(
+        let blocked = Blocked::new(
             Reason::AppNotReady,
             format!("waiting for ConversationApp {ns}/{name} to be Ready: {why}"),
             Retry::Wait,
-        ));
+        );
+        // An app that has not failed is being created: its own status shows that, the
+        // webhook's need not (one write less per webhook). An app that failed (`Synced=False`)
+        // may need a person: the webhook says what it waits for.
+        let failed = status
+            .sync
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Synced" && c.status == "False");
+        return Err(if failed { blocked } else { blocked.quiet() });
     };
     w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), &ctx.tenancy);
     if w.spec.placement.connection_ref.is_none() {

@@ -19,7 +19,7 @@ use super::status::{self, Cond, Fields, Managed, Reason, Report, Retry};
 use crate::engine::execute::Status;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
-use crate::model::{ManagementPolicy, Object, WebhookApp};
+use crate::model::{Kind, ManagementPolicy, Object, WebhookApp};
 use crate::render;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -43,6 +43,16 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let label = obj.object().label();
     let uid = obj.meta().uid.clone().unwrap_or_default();
+    // Our finalizer patch is not in this copy of the object yet (another trigger, such as a
+    // webhook's app becoming Ready, came before the watch brought it): the patch would be
+    // refused as stale, one more write for the API server. The watch brings the object, and a
+    // reconcile with it.
+    let finalized = obj.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    if !ctx.finalizer_known(&uid, finalized) && !deleting {
+        tracing::debug!(object = %label, "waiting for the watch to bring our finalizer");
+        return Ok(Requeue::requeue(jitter_stale()));
+    }
     // Every line logged meanwhile (each Sinch request) names the object it was for.
     let span = tracing::info_span!("reconcile", object = %label);
     let result = finalizer(&api, FINALIZER, obj, |event| async {
@@ -60,7 +70,12 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
     ctx.metrics.reconciled(K::KIND, started.elapsed());
     use kube::runtime::finalizer::Error as F;
     match result {
-        Ok(requeue) => Ok(requeue),
+        Ok(requeue) => {
+            if !finalized && !deleting {
+                ctx.finalizer_added(&uid);
+            }
+            Ok(requeue)
+        }
         // The finalizer patch tests the list it changes: refused, our copy of the object is
         // older than the server's (the watch has not yet brought our own write). Not a failure:
         // look again once the watch has caught up.
@@ -109,12 +124,31 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
     let drifted = report.drifted.as_ref().map_or_else(|| was_drifted(obj), |c| c.status);
     let uid = obj.meta().uid.clone().unwrap_or_default();
     ctx.metrics.set_drifted(&uid, K::KIND, drifted);
-    let state = status::write(api, obj, &report)
-        .await
-        .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), e))?;
+    let state = match quiet_wait(obj, &report, retry, ctx) {
+        true => status::state_after(obj, &report),
+        false => status::write(api, obj, &report)
+            .await
+            .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), e))?,
+    };
     ctx.metrics.set_object(&uid, Some(state));
     publish(ctx, obj, events).await;
     Ok(ctx.requeue(obj, retry, observed))
+}
+
+/// Whether a webhook waiting for its app leaves its status as it is. While the app is being
+/// created (no `Synced=False`) the wait is not written at all: the app's status shows its
+/// progress, and its readiness brings the webhook back at once (each wait written was one more
+/// write per webhook for the API server). An app that does not exist, or failed, is written
+/// once the wait has lasted one look, and once per reason: a look that finds the same wait
+/// again writes nothing, even if the app's own message changed (the app's conditions say
+/// that). A reconcile request is always answered.
+fn quiet_wait<K: Managed>(obj: &K, report: &Report, retry: Retry, ctx: &Context) -> bool {
+    let Some(reason) = report.synced.as_ref().map(|c| c.reason).filter(|r| report::is_wait(*r)) else {
+        return false;
+    };
+    retry == Retry::Wait
+        && report.fields.handled_request.is_none()
+        && (report.quiet || report::has_synced_reason(obj, reason) || ctx.first_wait(obj))
 }
 
 /// What a reconcile decided before writing anything to Sinch, and what it must scrub.
@@ -321,16 +355,47 @@ async fn write<K: Managed>(
         }
     }
     let mut report = report;
-    ids(object, &scope, id.as_deref(), &live, &mut report.fields);
+    // A create's answer is the whole new object, with what Sinch set (a template's version,
+    // the channels' states) that no read before it could know.
+    let created = matches!(status, Status::Done { .. }) && change.action == Action::Create;
+    let answer = match &status {
+        Status::Done { answer, .. } if created => answer.as_ref(),
+        _ => None,
+    };
+    let mut app = report::app_after(&live, &scope, id.as_deref(), answer);
+    // A new app's channels are PENDING while Sinch checks their credentials: read it back at
+    // once, so that the one status write of the create shows what Sinch decided when it has
+    // (the read-back of a few seconds later, and its second status write, only if not).
+    let mut settled = false;
+    if created
+        && object.kind() == Kind::ConversationApp
+        && let Some(id) = &id
+        && app.as_ref().is_some_and(|a| report::pending(&report::channels(a)))
+        && let Some(read) = ctx.observations.read_back(credentials, &scope, K::KIND, id).await
+    {
+        settled = !report::pending(&report::channels(&read));
+        app = Some(read);
+    }
+    ids(
+        object,
+        &scope,
+        id.as_deref(),
+        &live,
+        answer,
+        app.as_ref(),
+        &mut report.fields,
+    );
     let written = Written {
         object,
         change,
         id: id.as_deref(),
         drift: drift.as_deref(),
-        live: &live,
-        scope: &scope,
+        app: app.as_ref(),
     };
-    let (report, retry) = report::outcome(obj, written, status, report, ctx, events);
+    let (report, mut retry) = report::outcome(obj, written, status, report, ctx, events);
+    if settled && retry == Retry::ReadBack {
+        retry = Retry::Poll;
+    }
     if retry == Retry::ReadBack && change.action == Action::Update {
         ctx.updated(obj, change);
     }

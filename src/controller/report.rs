@@ -9,6 +9,8 @@ use crate::engine::execute::Status;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{ChannelStatus, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
+use crate::sinch::app::App;
+use crate::sinch::template::Template;
 use kube::runtime::events::{Event, EventType};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -22,13 +24,10 @@ pub(super) fn refused<K: Managed>(
 ) -> (Report, Retry) {
     ctx.metrics.failed(K::KIND, blocked.reason);
     // An event says what is new: a refusal the status already shows is not published again
-    // at each look (each would be a write to the API server).
-    if !has_synced_reason(obj, blocked.reason) {
-        // Waiting for the app is the normal course of things, not a warning.
-        events.push(match blocked.reason {
-            Reason::AppNotFound | Reason::AppNotReady => normal(blocked.reason, blocked.message.clone(), "Reconcile"),
-            _ => warning(blocked.reason, &blocked.message, "Reconcile"),
-        });
+    // at each look (each would be a write to the API server). Waiting for the app is the
+    // normal course of things: its condition says so, no event.
+    if !has_synced_reason(obj, blocked.reason) && !is_wait(blocked.reason) {
+        events.push(warning(blocked.reason, &blocked.message, "Reconcile"));
     }
     let report = Report {
         ready: obj
@@ -36,9 +35,15 @@ pub(super) fn refused<K: Managed>(
             .is_none()
             .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
         synced: Some(Cond::no(blocked.reason, blocked.message)),
+        quiet: blocked.quiet,
         ..Report::default()
     };
     (report, blocked.retry)
+}
+
+/// A webhook waiting for its app: the normal course of a create, not a failure to report.
+pub(super) fn is_wait(reason: Reason) -> bool {
+    matches!(reason, Reason::AppNotFound | Reason::AppNotReady)
 }
 
 /// An update of an object whose spec has not changed since its last successful sync, or since
@@ -127,32 +132,24 @@ pub(super) fn observe_only(
     }
 }
 
-/// The ids (and an app's channel states) for the status.
-pub(super) fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &observe::Live, fields: &mut Fields) {
+/// The ids (and an app's channel states, a template's version) for the status: from Sinch's
+/// answer to the write when it gave one (a create's, which the read before it cannot know), else
+/// from what was read.
+pub(super) fn ids(
+    object: &Object,
+    scope: &Scope,
+    id: Option<&str>,
+    live: &observe::Live,
+    answer: Option<&serde_json::Value>,
+    app: Option<&App>,
+    fields: &mut Fields,
+) {
     fields.id = Some(id.map(str::to_string));
     fields.observed_id = Some(None);
+    let answered = |kind: Kind| answer.filter(|_| object.kind() == kind && id.is_some());
     match object {
         Object::ConversationApp(_) => {
-            let app = live
-                .apps(scope)
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id && id.is_some()));
-            fields.channels = app.map(|a| {
-                a.channel_credentials
-                    .iter()
-                    .flatten()
-                    .filter_map(|c| {
-                        let state = c.state.as_ref()?;
-                        Some(ChannelStatus {
-                            channel: serde_json::from_value(json!(c.channel)).ok()?,
-                            credential_ordinal_number: c.credential_ordinal_number.and_then(|n| i32::try_from(n).ok()),
-                            state: state.status.clone().unwrap_or_else(|| "PENDING".into()),
-                            // Sinch's words: scrubbed like any upstream text.
-                            description: state.description.as_deref().map(crate::scrub::upstream),
-                        })
-                    })
-                    .collect()
-            });
+            fields.channels = app.map(channels);
         }
         Object::Webhook(w) => {
             if let WebhookApp::AppId(app) = &w.spec.app {
@@ -160,26 +157,73 @@ pub(super) fn ids(object: &Object, scope: &Scope, id: Option<&str>, live: &obser
             }
         }
         Object::Template(_) => {
-            let version = live
-                .scopes
-                .get(scope)
-                .and_then(|s| s.templates.as_ref())
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
+            let answered = answered(Kind::Template)
+                .and_then(|a| serde_json::from_value::<Template>(a.clone()).ok())
+                .filter(|t| t.id.as_deref() == id)
                 .and_then(|t| t.version);
-            fields.version = version;
+            let read = || {
+                live.scopes
+                    .get(scope)
+                    .and_then(|s| s.templates.as_ref())
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|ts| ts.iter().find(|t| t.id.as_deref() == id))
+                    .and_then(|t| t.version)
+            };
+            fields.version = answered.or_else(read);
         }
         Object::ProjectSettings(_) => {}
     }
 }
 
+/// An app's channel states, as the status shows them.
+pub(super) fn channels(app: &App) -> Vec<ChannelStatus> {
+    app.channel_credentials
+        .iter()
+        .flatten()
+        .filter_map(|c| {
+            let state = c.state.as_ref()?;
+            Some(ChannelStatus {
+                channel: serde_json::from_value(json!(c.channel)).ok()?,
+                credential_ordinal_number: c.credential_ordinal_number.and_then(|n| i32::try_from(n).ok()),
+                state: state.status.clone().unwrap_or_else(|| "PENDING".into()),
+                // Sinch's words: scrubbed like any upstream text.
+                description: state.description.as_deref().map(crate::scrub::upstream),
+            })
+        })
+        .collect()
+}
+
+/// The app `id` as Sinch holds it after a write: its `answer` (a create's) when given, else as
+/// it was read.
+pub(super) fn app_after(
+    live: &observe::Live,
+    scope: &Scope,
+    id: Option<&str>,
+    answer: Option<&serde_json::Value>,
+) -> Option<App> {
+    id?;
+    let answered = answer
+        .and_then(|a| serde_json::from_value::<App>(a.clone()).ok())
+        .filter(|a| a.id.as_deref() == id);
+    answered.or_else(|| {
+        live.apps(scope)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id))
+            .cloned()
+    })
+}
+
+/// Whether Sinch is still checking a channel of the app (a new or changed credential).
+pub(super) fn pending(channels: &[ChannelStatus]) -> bool {
+    channels.iter().any(|c| c.state == "PENDING")
+}
+
 /// An app with a failing channel is not Ready.
-pub(super) fn app_ready(live: &observe::Live, scope: &Scope, object: &Object, id: Option<&str>) -> Option<Cond> {
+pub(super) fn app_ready(object: &Object, app: Option<&App>) -> Option<Cond> {
     if object.kind() != Kind::ConversationApp {
         return None;
     }
-    let apps = live.apps(scope)?.as_ref().ok()?;
-    let app = apps.iter().find(|a| a.id.as_deref() == id && id.is_some())?;
+    let app = app?;
     let failing: Vec<String> = app
         .channel_credentials
         .iter()
@@ -245,36 +289,24 @@ pub(super) fn fields_of(change: &Change) -> String {
     names.join(", ")
 }
 
-/// The event of a write that succeeded; `drift`, the report of what it set back.
+/// The event of a write that succeeded, when it tells a person something the status does not:
+/// drift set back (what changed in Sinch behind the spec's back). A plain create or update
+/// publishes none: the status says it (`Ready`, `Synced` at the new generation, the id), and
+/// each event is one more write to the API server per object (at 1,000 apps a `Created` for
+/// every object was a fifth of the controller's writes).
 pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> Option<Event> {
+    let (Action::Update, Some(drift)) = (change.action, drift) else {
+        return None;
+    };
     let what = noun(object.kind());
     let id = change.id.clone().unwrap_or_default();
-    let (type_, reason, note) = match change.action {
-        Action::Create => (
-            EventType::Normal,
-            Reason::Created,
-            format!("created the {what} in Sinch"),
-        ),
-        Action::Update if drift.is_some() => (
-            EventType::Warning,
-            Reason::DriftReverted,
-            format!(
-                "{} changed in Sinch; set back to the spec ({what} {id}):\n{}",
-                fields_of(change),
-                drift.unwrap_or_default()
-            ),
-        ),
-        Action::Update => (
-            EventType::Normal,
-            Reason::Updated,
-            format!("updated {} of {what} {id}", fields_of(change)),
-        ),
-        Action::Delete | Action::Noop => return None,
-    };
     Some(Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
+        type_: EventType::Warning,
+        reason: Reason::DriftReverted.to_string(),
+        note: Some(format!(
+            "{} changed in Sinch; set back to the spec ({what} {id}):\n{drift}",
+            fields_of(change)
+        )),
         action: verb(change.action).into(),
         secondary: None,
     })
@@ -365,8 +397,8 @@ pub(super) struct Written<'a> {
     pub id: Option<&'a str>,
     /// The field-by-field report of the drift the write set back.
     pub drift: Option<&'a str>,
-    pub live: &'a observe::Live,
-    pub scope: &'a Scope,
+    /// An app as Sinch holds it after the write (its channel states).
+    pub app: Option<&'a App>,
 }
 
 /// The report (conditions, events) of a write, and when to look again.
@@ -383,14 +415,13 @@ pub(super) fn outcome<K: Managed>(
         change,
         id,
         drift,
-        live,
-        scope,
+        app,
     } = what;
     match status {
         Status::Done { .. } | Status::Unchanged => {
             record_hashes(obj, change, &mut report.fields);
             let exists = format!("{} {} exists in Sinch", noun(object.kind()), id.unwrap_or_default());
-            report.ready = Some(app_ready(live, scope, object, id).unwrap_or(Cond::yes(Reason::Available, exists)));
+            report.ready = Some(app_ready(object, app).unwrap_or(Cond::yes(Reason::Available, exists)));
             report.synced = Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec"));
             report.in_sync = true;
             report.drifted = match drift {
@@ -401,17 +432,12 @@ pub(super) fn outcome<K: Managed>(
                 None => was_drifted(obj).then(|| Cond::no(Reason::InSync, "Sinch matches the spec again")),
             };
             ctx.clear_failures(obj);
-            let retry = match written(object, change, drift) {
-                Some(event) => {
-                    events.push(event);
-                    // What Sinch sets after a write (channel states, a template's version)
-                    // is read back soon; a webhook's and the settings' answer says it all.
-                    match object.kind() {
-                        Kind::ConversationApp | Kind::Template => Retry::ReadBack,
-                        Kind::Webhook | Kind::ProjectSettings => Retry::Poll,
-                    }
-                }
-                None => Retry::Poll,
+            events.extend(written(object, change, drift));
+            // What Sinch sets after a write (channel states, a template's version) is read
+            // back soon; a webhook's and the settings' answer says it all.
+            let retry = match (change.action, object.kind()) {
+                (Action::Create | Action::Update, Kind::ConversationApp | Kind::Template) => Retry::ReadBack,
+                _ => Retry::Poll,
             };
             (report, retry)
         }

@@ -103,8 +103,6 @@ reasons!(
     InSync,
     ObserveOnly,
     // Events only
-    Created,
-    Updated,
     DriftReverted,
     DriftDetected,
     Deleted,
@@ -213,6 +211,9 @@ pub struct Report {
     pub fields: Fields,
     /// Sinch matched the spec: `lastSyncedTime` becomes now.
     pub in_sync: bool,
+    /// Nothing a person needs to read: the status is left as it is (a webhook waiting while its
+    /// app is being created; the app's status shows the progress).
+    pub quiet: bool,
 }
 
 /// The longest condition message: a person reads it in `kubectl describe`; an object's status
@@ -394,6 +395,13 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
     .map(|_| state)
 }
 
+/// What the object's conditions would say after `report`, with nothing written.
+pub fn state_after<K: Managed>(obj: &K, report: &Report) -> ObjectState {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let mut next = next_status::<K>(obj.status(), report, obj.meta().generation, &now);
+    state(K::KIND, &K::sync(&mut next).conditions)
+}
+
 /// The `Ready` and `Synced` status of `conditions` (`Unknown` when absent) and the `Synced` reason.
 pub fn state(kind: Kind, conditions: &[Condition]) -> ObjectState {
     let find = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
@@ -503,6 +511,9 @@ pub struct Blocked {
     pub reason: Reason,
     pub message: String,
     pub retry: Retry,
+    /// The normal course of things (a webhook's app being created), which the status need
+    /// not say: see [`Report::quiet`].
+    pub quiet: bool,
 }
 
 impl Blocked {
@@ -511,7 +522,12 @@ impl Blocked {
             reason,
             message: message.into(),
             retry,
+            quiet: false,
         }
+    }
+
+    pub fn quiet(self) -> Blocked {
+        Blocked { quiet: true, ..self }
     }
 }
 

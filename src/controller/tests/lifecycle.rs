@@ -131,17 +131,46 @@ async fn apply_creates_in_sinch_then_patches_the_status_and_records_an_event() {
         ["/channel_credentials/0/static_bearer/token"]
     );
     assert!(!status.to_string().contains("canary-sms-token-7777"));
+    // Sinch answered the create with the channel PENDING: the app was read back at once, and
+    // the status shows what Sinch decided.
+    assert_eq!(
+        s["channels"],
+        json!([{"channel": "SMS", "credentialOrdinalNumber": 0, "state": "ACTIVE", "description": ""}])
+    );
+    assert_eq!(
+        sim.stats()
+            .count("GET /{region}/v1/projects/{project_id}/apps/{app_id}"),
+        1,
+        "read back"
+    );
+    // No `Created` event: the status says it, and the event would be one more write to the
+    // API server per object. The channels settled: no read-back later, the next look is the
+    // poll's.
+    let action = task.await.unwrap().unwrap();
+    assert!(requeue_secs(&action) > 300.0, "{action:?}");
+}
 
-    let (method, uri, event) = expect(&mut api, json!({})).await;
-    assert_eq!(
-        (method, uri.as_str()),
-        (Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events?")
-    );
-    assert_eq!(
-        (event["reason"].as_str(), event["note"].as_str(), event["type"].as_str()),
-        (Some("Created"), Some("created the app in Sinch"), Some("Normal"))
-    );
-    // Read back soon (the new app's channel states), not after the whole poll interval.
+/// A channel still PENDING at the read right after the create: the status says so, and the
+/// app is read back soon (a second status write, when the state settles).
+#[tokio::test]
+async fn a_channel_still_pending_after_the_create_is_read_back_soon() {
+    let (ctx, mut api, sim) = context().await;
+    // The read right after the create fails: the channel state is the create's answer's.
+    sim.inject(crate::sim::Fault {
+        status: 400,
+        times: 1,
+        retry_after: None,
+        after_write: false,
+        matching: Some("GET /us/v1/projects/p-test/apps/".into()),
+        message: None,
+    });
+    let obj = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    expect(&mut api, secret()).await;
+    expect_with(&mut api, created).await; // the key claim
+    expect_with(&mut api, created).await; // the id claim
+    let (_, _, status) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!(status["status"]["channels"][0]["state"], "PENDING");
     let action = task.await.unwrap().unwrap();
     assert!((4.5..=5.5).contains(&requeue_secs(&action)), "{action:?}");
 }
@@ -330,8 +359,7 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     expect_with(&mut api, created).await; // the key claim
     let (_, _, id_claim) = expect_with(&mut api, created).await;
     let (_, _, first) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
-    expect(&mut api, json!({})).await; // Created
-    task.await.unwrap().unwrap();
+    task.await.unwrap().unwrap(); // no `Created` event
 
     let mut synced = serde_json::to_value(&obj).unwrap();
     synced["status"] = first["status"].clone();
@@ -342,7 +370,7 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     let task = tokio::spawn(reconcile(Arc::new(synced.clone()), ctx.clone()));
     expect(&mut api, secret_with("canary-token-before")).await;
     expect(&mut api, id_claim.clone()).await; // ours
-    expect(&mut api, serde_json::to_value(&synced).unwrap()).await; // status (sync time)
+    // No status write either: the create's already showed the channels' states.
     task.await.unwrap().unwrap();
     assert_eq!(sim.stats().writes, 0);
 
@@ -351,7 +379,7 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
     expect(&mut api, secret_with("canary-token-after")).await;
     expect(&mut api, id_claim).await;
     let (_, _, status) = expect(&mut api, serde_json::to_value(&synced).unwrap()).await;
-    let (_, _, event) = expect(&mut api, json!({})).await;
+    // No event: a rotation is not drift, and the status records the new hash.
     task.await.unwrap().unwrap();
     let patch = sim
         .journal()
@@ -364,11 +392,6 @@ async fn a_rotated_secret_that_sinch_masks_is_found_by_its_recorded_hash() {
         "canary-token-after"
     );
     assert_ne!(status["status"]["secretHashes"], first["status"]["secretHashes"]);
-    assert_eq!(
-        (event["reason"].as_str(), event["type"].as_str()),
-        (Some("Updated"), Some("Normal")),
-        "a rotation is not drift"
-    );
 }
 
 /// Under every undocumented answer the simulator can play (masks of any shape, defaults
@@ -521,4 +544,89 @@ async fn bulk_deletions_and_orphan_defaults_keep_the_sinch_side() {
             );
         }
     }
+}
+
+/// Our own finalizer patch not yet in the copy another trigger brought: no second patch (the API
+/// server would refuse it as stale), the object is looked at again once the watch brings it.
+#[tokio::test]
+async fn a_copy_without_our_new_finalizer_waits_for_the_watch_instead_of_patching_again() {
+    let (ctx, mut api, sim) = context().await;
+    let obj = app(json!({}));
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let (method, _, _) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!(method, Method::PATCH);
+    task.await.unwrap().unwrap();
+    // The same copy again (the watch has not brought the patch): nothing sent.
+    let action = reconcile(Arc::new(obj.clone()), ctx.clone()).await.unwrap();
+    assert!((0.8..1.2).contains(&requeue_secs(&action)), "{action:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), api.next_request())
+            .await
+            .is_err(),
+        "no request"
+    );
+    // The copy with the finalizer goes on (its Secret read first); one without it later (a
+    // person removed it) gets it again.
+    let finalized = app(json!({"metadata": {"finalizers": [FINALIZER]}}));
+    let task = tokio::spawn(reconcile(Arc::new(finalized), ctx.clone()));
+    let (method, uri, _) = expect_with(&mut api, not_found).await;
+    assert_eq!(
+        (method, uri.as_str()),
+        (Method::GET, "/api/v1/namespaces/shop/secrets/sms")
+    );
+    expect(&mut api, serde_json::to_value(&obj).unwrap()).await; // the status: SecretNotFound
+    expect(&mut api, json!({})).await; // its event
+    task.await.unwrap().unwrap();
+    let task = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx));
+    let (method, uri, _) = expect(&mut api, serde_json::to_value(&obj).unwrap()).await;
+    assert_eq!((method, uri.as_str()), (Method::PATCH, &*format!("{APPS}/web?")));
+    task.await.unwrap().unwrap();
+    assert_eq!(sim.stats().total, 0);
+}
+
+/// A webhook waiting for its app: its first look writes nothing (the app is usually Ready by the
+/// next, and its readiness brings the webhook back), a wait that lasts is written once, and a
+/// look that finds the same wait writes nothing more. No event: the condition says it.
+#[tokio::test]
+async fn a_webhook_waiting_for_its_app_writes_its_wait_once_when_it_lasts() {
+    let (ctx, api, sim) = context().await;
+    let hook: crate::model::Webhook = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+        "metadata": {"name": "orders", "namespace": NS, "uid": "uid-hook", "generation": 1, "finalizers": [FINALIZER]},
+        "spec": {"appRef": {"name": "shop"}, "target": "https://orders.example.com/in", "triggers": ["MESSAGE_INBOUND"]}
+    }))
+    .unwrap();
+    let seen = serve_kube_seen(
+        api,
+        by_path(std::slice::from_ref(&hook)).into_iter().collect(),
+        Claims::default(),
+    );
+    let first = reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
+    assert!((0.9..=1.1).contains(&requeue_secs(&first)), "{first:?}");
+    assert!(
+        seen.statuses.lock().unwrap().is_empty(),
+        "the first look writes nothing"
+    );
+    let second = reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
+    assert!((1.8..=2.2).contains(&requeue_secs(&second)), "{second:?}");
+    let statuses = seen.statuses.lock().unwrap().clone();
+    assert_eq!(statuses.len(), 1, "the wait that lasts is written");
+    let synced = condition(&statuses[0], "Synced");
+    assert_eq!(
+        (&synced["status"], &synced["reason"]),
+        (&json!("False"), &json!("AppNotFound"))
+    );
+    // Looked at again with its status saying so: nothing more.
+    let mut waiting = serde_json::to_value(&hook).unwrap();
+    waiting["status"] = statuses[0]["status"].clone();
+    let waiting: crate::model::Webhook = serde_json::from_value(waiting).unwrap();
+    reconcile(Arc::new(waiting), ctx.clone()).await.unwrap();
+    assert_eq!(seen.statuses.lock().unwrap().len(), 1);
+    assert!(
+        seen.events.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.events.lock().unwrap()
+    );
+    assert!(ctx.metrics.render().contains("reason=\"AppNotFound\"} 3"));
+    assert_eq!(sim.stats().total, 0);
 }
