@@ -9,7 +9,7 @@ use sinch_operator::model::{Kind, Region};
 use sinch_operator::render::{self, markdown};
 use sinch_operator::sim::{self, Sim};
 use sinch_operator::sinch::Sensitive;
-use sinch_operator::sinch::client::{Client, Config, Credentials};
+use sinch_operator::sinch::client::{Credentials, RetryPolicy};
 use sinch_operator::sinch::request::Request;
 use sinch_operator::{load, validate};
 
@@ -108,12 +108,8 @@ fn sample() -> Plan {
             mask_secrets: true,
             ..sim::Config::default()
         };
-        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let client = Client::new(Config {
-            endpoints: sim.endpoints(),
-            ..Config::default()
-        })
-        .unwrap();
+        let sim = Sim::start_local(config).await.unwrap();
+        let client = sim.client(RetryPolicy::default()).unwrap();
         let credentials = Credentials {
             key_id: "key".into(),
             key_secret: Sensitive("key-secret".into()),

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 
 async fn start(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    Sim::start_local(config).await.unwrap()
 }
 
 /// `POST` an app to project `p` in `us`, with a key.

@@ -26,7 +26,7 @@ impl Api {
             basic_rate_limit: None,
             ..sim::Config::default()
         };
-        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let sim = Sim::start_local(config).await.unwrap();
         let mut api = Api {
             sim,
             http: reqwest::Client::new(),
