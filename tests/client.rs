@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::start;
 use serde_json::{Value, json};
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Sim};
@@ -19,10 +20,6 @@ use std::time::{Duration, Instant};
 const PROJECT: &str = "3f2a0c4e-project";
 const KEY_SECRET: &str = "canary-key-secret-5b1e";
 const TOKEN: &str = "canary-sms-token-90d2";
-
-async fn start(config: sim::Config) -> Sim {
-    Sim::start_local(config).await.unwrap()
-}
 
 /// Fast retries, so tests of backoff do not wait for production delays.
 fn client_config(sim: &Sim) -> Config {

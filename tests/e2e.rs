@@ -324,7 +324,7 @@ async fn start_sim() -> Sim {
 }
 
 async fn start_sim_with(config: sim::Config) -> Sim {
-    Sim::start_local(config).await.unwrap()
+    common::start(config).await
 }
 
 fn sinch(sim: &Sim, region: Region) -> Project {

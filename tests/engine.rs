@@ -22,7 +22,7 @@ async fn start() -> Sim {
 }
 
 async fn start_with(config: sim::Config) -> Sim {
-    Sim::start_local(config).await.unwrap()
+    common::start(config).await
 }
 
 /// The connection's key secret, a canary: it must never appear in any output.

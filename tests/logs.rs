@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::json;
 use sinch_operator::model::Region;
-use sinch_operator::sim::{self, Fault, Sim};
+use sinch_operator::sim::{self, Fault};
 use sinch_operator::sinch::Sensitive;
 use sinch_operator::sinch::app::App;
 use sinch_operator::sinch::client::Credentials;
@@ -36,7 +36,7 @@ async fn no_secret_reaches_the_logs() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
-    let sim = Sim::start_local(sim::Config::default()).await.unwrap();
+    let sim = common::start(sim::Config::default()).await;
     let p = sim.client(common::fast_retries()).unwrap().project(
         "3f2a0c4e-project",
         Region::Us,

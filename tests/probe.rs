@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Connection, text};
+use common::{Connection, start, text};
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Sim, Variant};
 use std::process::Output;
@@ -11,10 +11,6 @@ use std::process::Output;
 const PROJECT: &str = "p-probe";
 /// The connection's key secret, a canary: it must never appear in any output.
 const KEY_SECRET: &str = "canary-key-secret-probe-91c";
-
-async fn start(config: sim::Config) -> Sim {
-    Sim::start_local(config).await.unwrap()
-}
 
 /// The binary with `args`, its connection pointed at `sim`.
 async fn run(sim: &Sim, args: &[&str]) -> Output {

@@ -70,7 +70,7 @@ const CONNECTION: Connection = Connection {
 /// any request: the simulator they point at counts none, token requests included.
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_apply_send_nothing_for_any_invalid_input() {
-    let sim = sinch_operator::sim::Sim::start_local(Default::default()).await.unwrap();
+    let sim = common::start(Default::default()).await;
     let huge = tempfile::tempdir().unwrap();
     let huge_file = huge.path().join("huge.yaml");
     let mut yaml = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n");

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use sinch_operator::sim::Sim;
+use sinch_operator::sim::{self, Sim};
 use sinch_operator::sinch::client::RetryPolicy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -53,6 +53,11 @@ pub fn examples() -> String {
         .map(|f| std::fs::read_to_string(f).unwrap())
         .collect::<Vec<_>>()
         .join("\n---\n")
+}
+
+/// A simulator of the test's own, on a free local port.
+pub async fn start(config: sim::Config) -> Sim {
+    Sim::start_local(config).await.expect("the simulator starts")
 }
 
 /// Bytes the binary printed, as text.
