@@ -410,8 +410,7 @@ impl Sim {
         Ok(self.client(RetryPolicy::default())?.project(project, region, key))
     }
 
-    /// Project `project` in `region` here, as someone with a throwaway key sees it (any key is
-    /// accepted while `keys` is empty): for changes made behind a product's back.
+    /// Project `project` in `region` here, as a throwaway key sees it (accepted while `keys` is empty).
     pub fn project(&self, project: &str, region: Region) -> crate::Result<Project> {
         let key = Credentials {
             key_id: "someone-else".into(),
