@@ -1,6 +1,9 @@
 //! The client of the Sinch API against the simulator: every call, and every rule of auth, retry,
 //! rate and errors, asserted on what went over the wire (the simulator's journal and counts).
 
+mod common;
+
+use common::start;
 use serde_json::{Value, json};
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Sim};
@@ -18,20 +21,11 @@ const PROJECT: &str = "3f2a0c4e-project";
 const KEY_SECRET: &str = "canary-key-secret-5b1e";
 const TOKEN: &str = "canary-sms-token-90d2";
 
-async fn start(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
-}
-
 /// Fast retries, so tests of backoff do not wait for production delays.
 fn client_config(sim: &Sim) -> Config {
     Config {
         endpoints: sim.endpoints(),
-        retry: RetryPolicy {
-            max_attempts: 4,
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
+        retry: common::fast_retries(),
         ..Config::default()
     }
 }

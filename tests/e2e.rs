@@ -4,7 +4,10 @@
 //!
 //! Each test has its own namespace, simulator, controller and Lease. Run with `scripts/e2e`.
 
+mod common;
+
 use base64::Engine as _;
+use common::{Connection, examples, root};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -17,13 +20,20 @@ use sinch_operator::model::{ConversationApp, Kind, ProjectSettings, Region, Temp
 use sinch_operator::sim::{self, Sim};
 use sinch_operator::sinch::Sensitive;
 use sinch_operator::sinch::app::App;
-use sinch_operator::sinch::client::{Client, Config, Credentials, Project};
+use sinch_operator::sinch::client::{Credentials, Project};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "p-e2e";
 const OPERATOR_NS: &str = "sinch-operator-system";
+
+/// The operator's key, as the controller's environment holds it.
+const OPERATOR: Connection = Connection {
+    project: PROJECT,
+    key_id: "e2e-key",
+    key_secret: "canary-operator-key-5150",
+};
 
 fn cluster_dir() -> PathBuf {
     PathBuf::from(std::env::var("SINCH_E2E_DIR").expect("SINCH_E2E_DIR: run this suite with scripts/e2e"))
@@ -176,10 +186,6 @@ fn unique(base: &str) -> String {
     format!("{base}-{:06x}", fastrand::u32(..0xff_ffff))
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Polls `check` until it answers, or fails the test naming what it waited for.
 async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -237,8 +243,12 @@ impl Controller {
         filter: &str,
     ) -> Controller {
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-        cmd.args(["run", "--lease-name", lease, "--operator-namespace", operator_ns]);
+        let connection = Connection { project, ..OPERATOR };
+        let mut cmd = common::command(
+            sim,
+            &connection,
+            &["run", "--lease-name", lease, "--operator-namespace", operator_ns],
+        );
         // An empty namespace: all of them, served by connections only; one namespace is a
         // single-tenant install, served by the operator's key.
         if !ns.is_empty() {
@@ -252,16 +262,10 @@ impl Controller {
         ])
         .args(extra)
         .env("KUBECONFIG", cluster_dir().join("controller.kubeconfig"))
-        .env("SINCH_PROJECT_ID", project)
-        .env("SINCH_KEY_ID", "e2e-key")
-        .env("SINCH_KEY_SECRET", "canary-operator-key-5150")
         .env("SINCH_OPERATOR_LOG", filter)
         .stdout(Stdio::null());
         let log = cluster_dir().join(format!("controller-{lease}-{port}.log"));
         cmd.stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
-        for (k, v) in sim.env() {
-            cmd.env(k, v);
-        }
         Controller {
             child: cmd.spawn().unwrap(),
             metrics: format!("http://127.0.0.1:{port}/metrics"),
@@ -320,7 +324,7 @@ async fn start_sim() -> Sim {
 }
 
 async fn start_sim_with(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    common::start(config).await
 }
 
 fn sinch(sim: &Sim, region: Region) -> Project {
@@ -328,45 +332,7 @@ fn sinch(sim: &Sim, region: Region) -> Project {
 }
 
 fn sinch_in(sim: &Sim, project: &str, region: Region) -> Project {
-    Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
-        project,
-        region,
-        Credentials {
-            key_id: "someone-in-the-dashboard".into(),
-            key_secret: Sensitive("x".into()),
-        },
-    )
-}
-
-/// All the example manifests (apps, webhooks, templates, settings, their Secrets).
-fn examples() -> String {
-    let mut out = String::new();
-    for path in [
-        "examples/secrets.yaml",
-        "examples/apps",
-        "examples/webhooks",
-        "examples/templates",
-        "examples/project-settings.yaml",
-    ] {
-        let p = root().join(path);
-        let files: Vec<PathBuf> = if p.is_dir() {
-            let mut f: Vec<PathBuf> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()).collect();
-            f.sort();
-            f
-        } else {
-            vec![p]
-        };
-        for f in files {
-            out.push_str("\n---\n");
-            out.push_str(&std::fs::read_to_string(f).unwrap());
-        }
-    }
-    out
+    sim.project(project, region).unwrap()
 }
 
 fn condition(obj: &DynamicObject, kind: &str) -> Option<(String, String, String)> {
@@ -928,19 +894,13 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() {
 /// `plan` and `apply` as a user runs them, with the kubeconfig of the admin user (off the
 /// runtime's thread: the simulator answers on it).
 async fn cli(sim: &Sim, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-    cmd.args(args)
-        .env("KUBECONFIG", cluster_dir().join("admin.kubeconfig"))
-        .env("SINCH_PROJECT_ID", PROJECT)
-        .env("SINCH_KEY_ID", "e2e-key")
-        .env("SINCH_KEY_SECRET", "canary-cli-key-6060")
-        .env_remove("SINCH_OPERATOR_LOG");
-    for (k, v) in sim.env() {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    let connection = Connection {
+        project: PROJECT,
+        key_id: "e2e-key",
+        key_secret: "canary-cli-key-6060",
+    };
+    let kubeconfig = cluster_dir().join("admin.kubeconfig");
+    common::run(sim, &connection, args, &[("KUBECONFIG", kubeconfig.to_str().unwrap())]).await
 }
 
 #[tokio::test]
@@ -1190,25 +1150,23 @@ async fn plan_from_cluster_shows_what_the_controller_would_do_and_writes_nothing
 #[ignore = "needs a Kubernetes API server: run scripts/e2e"]
 async fn run_names_a_missing_lease_namespace_plainly() {
     let sim = start_sim().await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-    cmd.args([
-        "run",
-        "--lease-namespace",
-        "e2e-no-such-namespace",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ])
-    .env("KUBECONFIG", cluster_dir().join("admin.kubeconfig"))
-    .env("SINCH_PROJECT_ID", PROJECT)
-    .env("SINCH_KEY_ID", "e2e-key")
-    .env("SINCH_KEY_SECRET", "canary-operator-key-5150")
-    .env("SINCH_OPERATOR_LOG", "error");
-    for (k, v) in sim.env() {
-        cmd.env(k, v);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let kubeconfig = cluster_dir().join("admin.kubeconfig");
+    let out = common::run(
+        &sim,
+        &OPERATOR,
+        &[
+            "run",
+            "--lease-namespace",
+            "e2e-no-such-namespace",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("SINCH_OPERATOR_LOG", "error"),
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let last = stderr.lines().last().unwrap_or_default();
@@ -1309,7 +1267,7 @@ fn rbac_grants_exactly_what_the_suite_used() {
     assert!(!used.is_empty(), "no request of the controller in the audit log");
     assert!(refused.is_empty(), "refused by RBAC: {refused:#?}");
 
-    let rbac = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/rbac.yaml")).unwrap();
+    let rbac = std::fs::read_to_string(root().join("manifests/rbac.yaml")).unwrap();
     let mut unused = Vec::new();
     let mut granted = 0;
     for doc in serde_yaml::Deserializer::from_str(&rbac) {
@@ -1545,19 +1503,11 @@ async fn tenants_reach_only_their_own_sinch_objects() {
         ..sim::Config::default()
     })
     .await;
-    let project = Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
-        PROJECT,
-        Region::Us,
-        Credentials {
-            key_id: CONNECTION_KEY.0.into(),
-            key_secret: Sensitive(CONNECTION_KEY.1.into()),
-        },
-    );
+    let key = Credentials {
+        key_id: CONNECTION_KEY.0.into(),
+        key_secret: Sensitive(CONNECTION_KEY.1.into()),
+    };
+    let project = sim.project_as(PROJECT, Region::Us, key).unwrap();
     let seeded = project
         .create_app(&serde_json::from_value(json!({"display_name": "Seeded", "channel_credentials": []})).unwrap())
         .await

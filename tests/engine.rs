@@ -3,14 +3,16 @@
 
 mod common;
 
+use common::{Connection, command, text, walk};
+
 use serde_json::json;
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Sim};
 use sinch_operator::sinch::Sensitive;
 use sinch_operator::sinch::app::App;
-use sinch_operator::sinch::client::{Client, Config, Credentials, Project};
+use sinch_operator::sinch::client::{Credentials, Project, RetryPolicy};
 use sinch_operator::sinch::webhook::Webhook;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const PROJECT: &str = "p-engine";
@@ -20,59 +22,39 @@ async fn start() -> Sim {
 }
 
 async fn start_with(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    common::start(config).await
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+/// The connection's key secret, a canary: it must never appear in any output.
+const KEY_SECRET: &str = "canary-key-secret-77aa";
+
+/// Who the binary connects as.
+const CONNECTION: Connection = Connection {
+    project: PROJECT,
+    key_id: "key-id",
+    key_secret: KEY_SECRET,
+};
 
 /// Runs the binary against `sim` with the connection in its environment.
 async fn run(sim: &Sim, args: &[&str]) -> Output {
     run_env(sim, args, &[]).await
 }
 
-/// The connection's key secret, a canary: it must never appear in any output.
-const KEY_SECRET: &str = "canary-key-secret-77aa";
-
-/// The binary with `args`, its connection pointed at `sim`.
-fn command(sim: &Sim, args: &[&str]) -> Command {
-    let mut cmd = common::command(sim, PROJECT, KEY_SECRET, args);
-    cmd.current_dir(root());
-    cmd
-}
-
 async fn run_env(sim: &Sim, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = command(sim, args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    common::output(cmd).await
+    common::run(sim, &CONNECTION, args, env).await
 }
 
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 /// A client of the simulator for changes made "behind our back".
 fn api(sim: &Sim, region: Region) -> Project {
-    Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
-        PROJECT,
-        region,
-        Credentials {
-            key_id: "someone-else".into(),
-            key_secret: Sensitive("x".into()),
-        },
-    )
+    sim.project(PROJECT, region).unwrap()
 }
 
 fn writes(journal: &[sim::Call]) -> Vec<&sim::Call> {
@@ -761,19 +743,6 @@ async fn import_of_a_populated_project_plans_no_changes_and_writes_no_secret() {
     );
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// Every secret of the model, each with a unique canary value: all 11 credential objects (LINE
 /// Enterprise in both markets), the callback secrets of the app and of a channel, and the
 /// webhook's secret and OAuth client secret.
@@ -1320,6 +1289,7 @@ async fn an_apply_killed_mid_run_converges_on_rerun_without_duplicates() {
         .await;
         let mut child = command(
             &sim,
+            &CONNECTION,
             &["apply", "-f", path(dir.path()), "--auto-approve", "--concurrency", "3"],
         )
         .stdout(std::process::Stdio::null())
@@ -1553,6 +1523,7 @@ async fn tokens_expiring_mid_run_are_renewed_and_nothing_fails() {
     .await;
     let child = command(
         &sim,
+        &CONNECTION,
         &["apply", "-f", path(dir.path()), "--auto-approve", "--concurrency", "2"],
     )
     .stdout(std::process::Stdio::piped())
@@ -1741,11 +1712,7 @@ async fn a_stale_template_put_is_read_again_whatever_status_refuses_it() {
             region: Region::Us,
         };
         let targets = engine::targets(&input, &defaults).unwrap();
-        let client = Client::new(Config {
-            endpoints: sim.endpoints(),
-            ..Config::default()
-        })
-        .unwrap();
+        let client = sim.client(RetryPolicy::default()).unwrap();
         let credentials = Credentials {
             key_id: "key-id".into(),
             key_secret: Sensitive(KEY_SECRET.into()),

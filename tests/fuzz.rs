@@ -6,6 +6,9 @@
 //!
 //! `PROPTEST_CASES` raises the case count for a longer run.
 
+mod common;
+
+use common::examples;
 use proptest::prelude::*;
 use serde_json::Value;
 use sinch_operator::engine::observe::{Live, ScopeLive};
@@ -13,32 +16,6 @@ use sinch_operator::engine::{self, Defaults, plan};
 use sinch_operator::load::{self, Document};
 use sinch_operator::model::Region;
 use sinch_operator::render;
-use std::path::Path;
-
-/// Every example manifest, one stream of YAML documents.
-fn examples() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files = Vec::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if !path.ends_with("invalid") && !path.ends_with("ci") {
-                    dirs.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-}
 
 fn parse(label: &str, bytes: &[u8]) -> (Vec<Document>, Vec<sinch_operator::diagnostic::Diagnostic>) {
     let (mut docs, mut errors) = (Vec::new(), Vec::new());

@@ -2,13 +2,14 @@
 //! callsite whether anyone listens, and another test's thread (with no subscriber) reaching a
 //! callsite first would hide it from this test's subscriber.
 
+mod common;
+
 use serde_json::json;
 use sinch_operator::model::Region;
-use sinch_operator::sim::{self, Fault, Sim};
+use sinch_operator::sim::{self, Fault};
 use sinch_operator::sinch::Sensitive;
 use sinch_operator::sinch::app::App;
-use sinch_operator::sinch::client::{Client, Config, Credentials, RetryPolicy};
-use std::time::Duration;
+use sinch_operator::sinch::client::Credentials;
 
 const KEY_SECRET: &str = "canary-key-secret-5b1e";
 const TOKEN: &str = "canary-sms-token-90d2";
@@ -35,21 +36,8 @@ async fn no_secret_reaches_the_logs() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
-    let sim = Sim::start(sim::Config::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let p = Client::new(Config {
-        endpoints: sim.endpoints(),
-        retry: RetryPolicy {
-            max_attempts: 4,
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
+    let sim = common::start(sim::Config::default()).await;
+    let p = sim.client(common::fast_retries()).unwrap().project(
         "3f2a0c4e-project",
         Region::Us,
         Credentials {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::{Connection, start, text};
 use sinch_operator::model::Region;
 use sinch_operator::sim::{self, Fault, Sim, Variant};
 use std::process::Output;
@@ -11,13 +12,14 @@ const PROJECT: &str = "p-probe";
 /// The connection's key secret, a canary: it must never appear in any output.
 const KEY_SECRET: &str = "canary-key-secret-probe-91c";
 
-async fn start(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
-}
-
 /// The binary with `args`, its connection pointed at `sim`.
 async fn run(sim: &Sim, args: &[&str]) -> Output {
-    common::output(common::command(sim, PROJECT, KEY_SECRET, args)).await
+    let connection = Connection {
+        project: PROJECT,
+        key_id: "key-id",
+        key_secret: KEY_SECRET,
+    };
+    common::run(sim, &connection, args, &[]).await
 }
 
 /// The next request matching `matching` answered `status` instead of carried out.
@@ -30,10 +32,6 @@ fn fail_next(sim: &Sim, status: u16, matching: String, message: Option<&str>) {
         matching: Some(matching),
         message: message.map(String::from),
     });
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The default answers, one line per question, in order.

@@ -1,15 +1,17 @@
 //! The three renderings of one plan, as a person and a machine read them. The plan is made by
 //! the real engine against a simulator holding a project with some history (see `sample`).
 
+mod common;
+
 use serde_json::json;
 use sinch_operator::engine::diff::FieldChange;
 use sinch_operator::engine::plan::{self, Action, Change, Options, Plan};
 use sinch_operator::engine::{self, Defaults, observe};
 use sinch_operator::model::{Kind, Region};
 use sinch_operator::render::{self, markdown};
-use sinch_operator::sim::{self, Sim};
+use sinch_operator::sim;
 use sinch_operator::sinch::Sensitive;
-use sinch_operator::sinch::client::{Client, Config, Credentials};
+use sinch_operator::sinch::client::{Credentials, RetryPolicy};
 use sinch_operator::sinch::request::Request;
 use sinch_operator::{load, validate};
 
@@ -108,12 +110,8 @@ fn sample() -> Plan {
             mask_secrets: true,
             ..sim::Config::default()
         };
-        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let client = Client::new(Config {
-            endpoints: sim.endpoints(),
-            ..Config::default()
-        })
-        .unwrap();
+        let sim = common::start(config).await;
+        let client = sim.client(RetryPolicy::default()).unwrap();
         let credentials = Credentials {
             key_id: "key".into(),
             key_secret: Sensitive("key-secret".into()),

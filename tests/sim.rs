@@ -1,14 +1,13 @@
 //! The simulator's own flags, over HTTP and as the `sim` subcommand.
 
+mod common;
+
+use common::start;
 use serde_json::{Value, json};
 use sinch_operator::sim::{self, Sim};
 use std::io::{BufRead, BufReader};
 use std::num::NonZeroU32;
-use std::process::{Command, Stdio};
-
-async fn start(config: sim::Config) -> Sim {
-    Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
-}
+use std::process::Stdio;
 
 /// `POST` an app to project `p` in `us`, with a key.
 async fn create_app(http: &reqwest::Client, sim: &Sim, app: &Value) -> reqwest::Result<reqwest::Response> {
@@ -135,8 +134,7 @@ async fn requests_without_valid_credentials_are_refused() {
 
 /// Runs `sinch-operator sim --listen 127.0.0.1:0 FLAGS`, gives `check` its URL, then stops it.
 fn with_sim_command<T, F: std::future::Future<Output = T>>(flags: &[&str], check: impl FnOnce(String) -> F) -> T {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
+    let mut child = common::binary(&["sim", "--listen", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::piped())
         .spawn()
@@ -162,7 +160,6 @@ fn with_sim_command<T, F: std::future::Future<Output = T>>(flags: &[&str], check
 
 #[test]
 fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
-    let bin = env!("CARGO_BIN_EXE_sinch-operator");
     let stats: Value = with_sim_command(&["--latency", "1"], |url| async move {
         reqwest::get(format!("{url}/_sim/stats"))
             .await
@@ -173,7 +170,7 @@ fn the_sim_command_serves_until_stopped_and_checks_its_flags() {
     });
     assert_eq!(stats["total"], 0);
 
-    let out = Command::new(bin).args(["sim", "--failure-rate", "2"]).output().unwrap();
+    let out = common::binary(&["sim", "--failure-rate", "2"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -332,7 +329,6 @@ async fn the_echo_headers_rate_answers_502_quoting_the_authorization_header() {
 /// so on stderr, and only then.
 #[test]
 fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
-    let bin = env!("CARGO_BIN_EXE_sinch-operator");
     let warning = "warning: listening on 0.0.0.0:0, beyond this machine, and accepting any access key: whoever reaches it can read and change what it holds; give --key KEY_ID:KEY_SECRET, or listen on 127.0.0.1\n";
     let cases: [(&[&str], &str); 3] = [
         (&["--listen", "0.0.0.0:0", "--echo-headers-rate", "0.5"], warning),
@@ -340,8 +336,7 @@ fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
         (&["--listen", "127.0.0.1:0"], ""),
     ];
     for (args, expected) in cases {
-        let mut child = Command::new(bin)
-            .arg("sim")
+        let mut child = common::binary(&["sim"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -356,10 +351,7 @@ fn listening_beyond_loopback_without_a_key_warns_on_stderr() {
         let out = child.wait_with_output().unwrap();
         assert_eq!(String::from_utf8(out.stderr).unwrap(), expected, "{args:?}");
     }
-    let out = Command::new(bin)
-        .args(["sim", "--echo-headers-rate", "1.5"])
-        .output()
-        .unwrap();
+    let out = common::binary(&["sim", "--echo-headers-rate", "1.5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -507,7 +499,6 @@ async fn basic_auth_has_a_lower_rate_limit_than_tokens() {
 
 #[test]
 fn the_sim_command_binds_keys_to_projects_and_limits_basic_auth() {
-    let bin = env!("CARGO_BIN_EXE_sinch-operator");
     let flags = ["--basic-rate-limit", "1", "--key", "a:s@p,q", "--key", "b:s"];
     let statuses = with_sim_command(&flags, |url| async move {
         let http = reqwest::Client::new();
@@ -526,7 +517,7 @@ fn the_sim_command_binds_keys_to_projects_and_limits_basic_auth() {
     // q is a's, r is not; b may use s, once a second with Basic.
     assert_eq!(statuses, [200, 403, 200, 429]);
 
-    let out = Command::new(bin).args(["sim", "--key", "a:s@"]).output().unwrap();
+    let out = common::binary(&["sim", "--key", "a:s@"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
@@ -610,8 +601,7 @@ async fn an_ignored_field_is_accepted_in_a_patch_and_not_kept() {
     assert_eq!(answer["processing_mode"], "CONVERSATION");
 
     // The flag names only writable app fields.
-    let out = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(["sim", "--ignore-updates-of", "rate_limits"])
+    let out = common::binary(&["sim", "--ignore-updates-of", "rate_limits"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -1,6 +1,8 @@
 //! The simulator refuses what the API refuses (shared/reference/sinch-api-facts.md): one test
 //! per rule, over HTTP, each checking the exact status and that nothing was stored.
 
+mod common;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use sinch_operator::sim::store::{Project, Store};
@@ -26,7 +28,7 @@ impl Api {
             basic_rate_limit: None,
             ..sim::Config::default()
         };
-        let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let sim = common::start(config).await;
         let mut api = Api {
             sim,
             http: reqwest::Client::new(),

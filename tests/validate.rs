@@ -1,22 +1,13 @@
 //! `sinch-operator validate` and `crds`, run as a user runs them: exact output, exact exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{Connection, root, text, walk};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::binary(args).output().expect("the binary runs")
 }
 
 #[test]
@@ -68,14 +59,19 @@ fn every_invalid_example_gives_its_exact_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Who `plan` and `apply` connect as.
+const CONNECTION: Connection = Connection {
+    project: "p",
+    key_id: "k",
+    key_secret: "s",
+};
+
 /// `plan` and `apply` refuse every invalid example with the same errors as `validate`, before
 /// any request to a project: the simulator they point at counts none but the access token
 /// `plan` fetches while it reads the input (issue 28: the token arrives meanwhile).
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_apply_send_nothing_for_any_invalid_input() {
-    let sim = sinch_operator::sim::Sim::start(Default::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = common::start(Default::default()).await;
     let huge = tempfile::tempdir().unwrap();
     let huge_file = huge.path().join("huge.yaml");
     let mut yaml = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n");
@@ -99,17 +95,9 @@ async fn plan_and_apply_send_nothing_for_any_invalid_input() {
     let mut failures = Vec::new();
     for (file, expected) in &inputs {
         for command in [&["plan", "-f"][..], &["apply", "--auto-approve", "-f"][..]] {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sinch-operator"));
-            cmd.args(command).arg(file).current_dir(root());
-            cmd.env("SINCH_PROJECT_ID", "p")
-                .env("SINCH_KEY_ID", "k")
-                .env("SINCH_KEY_SECRET", "s");
-            for (k, v) in sim.env() {
-                cmd.env(k, v);
-            }
-            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-                .await
-                .unwrap();
+            let mut cmd = common::command(&sim, &CONNECTION, command);
+            cmd.arg(file);
+            let out = common::output(cmd).await;
             if out.status.code() != Some(1) || !out.stdout.is_empty() || text(&out.stderr) != *expected {
                 failures.push(format!(
                     "{} {file}: exit {:?}\n{}{}",
@@ -200,9 +188,7 @@ fn a_directory_given_explicitly_is_read_even_where_a_parent_ignores_it() {
 
 fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sinch-operator"))
-        .args(args)
-        .current_dir(root())
+    let mut child = common::binary(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -263,9 +249,7 @@ fn a_region_flag_takes_only_the_three_regions_and_says_which() {
 fn crds_dir_matches_what_the_types_generate() {
     let out = run(&["crds"]);
     assert_eq!(out.status.code(), Some(0));
-    let committed =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/conversation.sinch.com.yaml"))
-            .unwrap();
+    let committed = std::fs::read_to_string(root().join("crds/conversation.sinch.com.yaml")).unwrap();
     assert!(
         text(&out.stdout) == committed,
         "crds/ is stale: run `cargo run -- crds > crds/conversation.sinch.com.yaml` and commit it"
@@ -277,10 +261,11 @@ fn schemas_dir_matches_what_the_types_generate() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["schemas", "--out", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let committed = root().join("schemas");
     let files = |root: &Path| -> Vec<(String, String)> {
         let mut found: Vec<_> = walk(root)
             .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .map(|p| {
                 let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
                 (name, std::fs::read_to_string(&p).unwrap())
@@ -299,17 +284,4 @@ fn schemas_dir_matches_what_the_types_generate() {
         generated == files(&committed),
         "schemas/ is stale: run `cargo run -- schemas --out schemas` and commit it"
     );
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
-    out
 }

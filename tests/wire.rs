@@ -1,6 +1,8 @@
 //! The wire types read the official SDKs' JSON fixtures (tests/fixtures/sdk, copied verbatim)
 //! and write them back unchanged: nothing is lost on a read-modify-write.
 
+mod common;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -11,7 +13,7 @@ use sinch_operator::sinch::template::{ListTemplatesResponse, ListTranslationsRes
 use sinch_operator::sinch::webhook::{ClientCredentials, ListWebhooksResponse, Webhook};
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/sdk/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = common::root().join("tests/fixtures/sdk").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

@@ -60,13 +60,10 @@ async fn connect_with(
     config.rate_limit = args.rate_limit;
     config.concurrency = args.concurrency;
     if args.sim {
-        let sim = Sim::start(
-            crate::sim::Config {
-                state_file: args.sim_state.clone(),
-                ..Default::default()
-            },
-            ([127, 0, 0, 1], 0).into(),
-        )
+        let sim = Sim::start_local(crate::sim::Config {
+            state_file: args.sim_state.clone(),
+            ..Default::default()
+        })
         .await?;
         config.endpoints = sim.endpoints();
         config.auth = client::AuthMode::OAuth;

@@ -485,7 +485,7 @@ mod tests {
     use crate::model::Region;
     use crate::sim::{self, Sim};
     use crate::sinch::Sensitive;
-    use crate::sinch::client::Config;
+    use crate::sinch::client::RetryPolicy;
 
     const APPS: &str = "GET /{region}/v1/projects/{project_id}/apps";
 
@@ -497,20 +497,13 @@ mod tests {
     }
 
     async fn setup() -> (Sim, Observations, Scope) {
-        let sim = Sim::start(
-            sim::Config {
-                keys: vec![("good".into(), "good-secret".into())],
-                ..sim::Config::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
+        let sim = Sim::start_local(sim::Config {
+            keys: vec![("good".into(), "good-secret".into())],
+            ..sim::Config::default()
+        })
         .await
         .unwrap();
-        let client = Client::new(Config {
-            endpoints: sim.endpoints(),
-            ..Config::default()
-        })
-        .unwrap();
+        let client = sim.client(RetryPolicy::default()).unwrap();
         let scope = Scope {
             project: "p".into(),
             region: Region::Us,

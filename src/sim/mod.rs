@@ -12,6 +12,8 @@ mod server;
 pub mod store;
 
 use crate::model::Region;
+use crate::sinch::Sensitive;
+use crate::sinch::client::{self, Client, Credentials, Project, RetryPolicy};
 use crate::sinch::endpoints::{AUTH_URL_VAR, CONVERSATION_URL_VAR, Endpoints, TEMPLATE_URL_VAR};
 use crate::sinch::settings::IdentityConflict;
 use serde::{Deserialize, Serialize};
@@ -373,6 +375,11 @@ impl Sim {
         })
     }
 
+    /// Binds 127.0.0.1 on a free port: a simulator only this machine reaches (a test's, `--sim`'s).
+    pub async fn start_local(config: Config) -> crate::Result<Sim> {
+        Sim::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -387,6 +394,29 @@ impl Sim {
         let vars = self.env();
         Endpoints::from_lookup(|k| vars.iter().find(|(v, _)| *v == k).map(|(_, url)| url.clone()))
             .expect("loopback URLs are accepted")
+    }
+
+    /// A client pointed here, with the client's defaults but for `retry`.
+    pub fn client(&self, retry: RetryPolicy) -> crate::Result<Client> {
+        Client::new(client::Config {
+            endpoints: self.endpoints(),
+            retry,
+            ..client::Config::default()
+        })
+    }
+
+    /// Project `project` in `region` here, as the holder of `key` sees it (default retries).
+    pub fn project_as(&self, project: &str, region: Region, key: Credentials) -> crate::Result<Project> {
+        Ok(self.client(RetryPolicy::default())?.project(project, region, key))
+    }
+
+    /// Project `project` in `region` here, as a throwaway key sees it (accepted while `keys` is empty).
+    pub fn project(&self, project: &str, region: Region) -> crate::Result<Project> {
+        let key = Credentials {
+            key_id: "someone-else".into(),
+            key_secret: Sensitive("x".into()),
+        };
+        self.project_as(project, region, key)
     }
 
     /// The environment variables that point `sinch-operator` here.

@@ -178,13 +178,10 @@ async fn a_channel_still_pending_after_the_create_is_read_back_soon() {
 #[tokio::test]
 async fn cleanup_deletes_the_app_in_sinch_then_removes_the_finalizer() {
     let (ctx, mut api, sim) = context().await;
-    let created = crate::sinch::client::Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap())
-    .create_app(
+    let created = sim
+        .project_as("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap())
+        .unwrap()
+        .create_app(
         &serde_json::from_value(json!({"display_name": "Web", "channel_credentials": [{"channel": "SMS", "static_bearer": {"claimed_identity": "w", "token": "t"}}]}))
             .unwrap(),
     )

@@ -15,7 +15,7 @@ use crate::engine::Defaults;
 use crate::model::{ConversationApp, Region};
 use crate::sim::{self, Sim};
 use crate::sinch::Sensitive;
-use crate::sinch::client::{Client, Config, Credentials};
+use crate::sinch::client::{Credentials, RetryPolicy};
 use http::{Method, Request, Response};
 use kube::client::Body;
 use kube::runtime::reflector;
@@ -43,14 +43,9 @@ async fn context_with(config: sim::Config) -> (Arc<Context>, ApiHandle, Sim) {
 async fn parts(config: sim::Config) -> (Context, ApiHandle, Sim) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let kube = kube::Client::new(service, "default");
-    let sim = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = Sim::start_local(config).await.unwrap();
     // The controller's retry policy: 10 s of waits at most.
-    let sinch = Client::new(Config {
-        endpoints: sim.endpoints(),
-        retry: crate::sinch::client::RetryPolicy::controller(),
-        ..Config::default()
-    })
-    .unwrap();
+    let sinch = sim.client(RetryPolicy::controller()).unwrap();
     let metrics = Arc::new(Metrics::default());
     sinch.count_requests(metrics.sinch_requests.clone());
     let settings = super::Settings {
@@ -154,19 +149,11 @@ fn sinch(sim: &Sim) -> crate::sinch::client::Project {
 
 /// The simulator's project, as a person with this access key sees it.
 fn sinch_as(sim: &Sim, key_id: &str, key_secret: &str) -> crate::sinch::client::Project {
-    Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project(
-        "p-test",
-        Region::Us,
-        Credentials {
-            key_id: key_id.into(),
-            key_secret: Sensitive(key_secret.into()),
-        },
-    )
+    let key = Credentials {
+        key_id: key_id.into(),
+        key_secret: Sensitive(key_secret.into()),
+    };
+    sim.project_as("p-test", Region::Us, key).unwrap()
 }
 
 /// The owner label of the ConversationApp `name` of the test namespace.
@@ -378,12 +365,9 @@ fn claim(kind: crate::model::Kind, owner: (&str, &str), id: &str, key: &str) -> 
 /// its claim for the objects of `inventory`); returns the apps' ids and the claims.
 async fn seed(sim: &Sim, ctx: &Context, n: usize) -> (Vec<String>, Claims) {
     let claims = Claims::default();
-    let project = Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap());
+    let project = sim
+        .project_as("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap())
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..n {
         let app = project

@@ -86,12 +86,9 @@ async fn a_write_updates_the_shared_view_and_drift_is_found_once_the_interval_pa
 
     // Someone changes the webhook in Sinch; once the object's poll interval passed, one read of
     // its app's webhooks finds it, and the object's next reconcile sets it back.
-    let project = Client::new(Config {
-        endpoints: sim.endpoints(),
-        ..Config::default()
-    })
-    .unwrap()
-    .project("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap());
+    let project = sim
+        .project_as("p-test", Region::Us, ctx.tenancy.credentials.clone().unwrap())
+        .unwrap();
     let hook = project
         .list_webhooks(&ids[0])
         .await
