@@ -5,7 +5,7 @@ use super::Context;
 use super::connections;
 use super::ledger::{self, owner, subject};
 use super::prepare::{Prepared, prepare};
-use super::report::{normal, noun, publish, warning};
+use super::report::{normal, publish, warning};
 use super::status::Managed;
 use super::status::Reason;
 use super::status::Retry;
@@ -25,7 +25,7 @@ use kube::runtime::reflector::ObjectRef;
 pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
     let object = obj.object();
     let placement = object.placement();
-    let what = noun(object.kind());
+    let what = object.kind().noun();
     let me = owner(obj);
     let namespace = ctx.tenancy.namespaces.get(&ObjectRef::new(object.namespace()));
     if let Some(note) = kept(&object, namespace.as_deref(), ctx) {
@@ -118,7 +118,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
 /// Why the Sinch side of `object` stays whatever this object holds, if it does.
 fn kept(object: &Object, namespace: Option<&PartialObjectMeta<Namespace>>, ctx: &Context) -> Option<String> {
     let placement = object.placement();
-    let what = noun(object.kind());
+    let what = object.kind().noun();
     let labelled = namespace
         .and_then(|n| n.metadata.labels.as_ref())
         .and_then(|l| l.get(DELETION_POLICY_LABEL))
@@ -154,7 +154,7 @@ async fn bulk<K: Managed>(
     ctx: &Context,
 ) -> crate::Result<Option<String>> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let what = noun(object.kind());
+    let what = object.kind().noun();
     let crd = format!("{}.{}", K::plural(&()), K::group(&()));
     let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(ctx.kube.clone());
     let going = crds

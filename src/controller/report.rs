@@ -8,7 +8,7 @@ use super::status::{Cond, Fields, Reason, Report};
 use crate::engine::execute::Status;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
-use crate::model::{ChannelStatus, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
+use crate::model::{ChannelStatus, CondType, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
 use crate::sinch::app::App;
 use crate::sinch::template::Template;
 use kube::runtime::events::{Event, EventType};
@@ -51,20 +51,16 @@ pub(super) fn is_wait(reason: Reason) -> bool {
 pub(super) fn is_drift<K: Managed>(obj: &K) -> bool {
     let Some(status) = obj.sync_status() else { return false };
     let generation = obj.meta().generation;
-    status.conditions.iter().any(|c| {
-        let at_this_spec = match c.type_.as_str() {
-            "Synced" => status.observed_generation == generation,
-            "Drifted" => c.observed_generation == generation,
-            _ => false,
-        };
-        at_this_spec && c.status == "True"
-    })
+    let synced = status.is_true(CondType::Synced) && status.observed_generation == generation;
+    let drifted = status
+        .condition(CondType::Drifted)
+        .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
+    synced || drifted
 }
 
 /// Whether the last reconcile left the object drifted (its `Drifted` condition is True).
 pub(super) fn was_drifted<K: Managed>(obj: &K) -> bool {
-    obj.sync_status()
-        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Drifted" && c.status == "True"))
+    obj.sync_status().is_some_and(|s| s.is_true(CondType::Drifted))
 }
 
 /// `ObserveOnly`, or paused: what would be written is reported, never sent. `drift` is the
@@ -77,7 +73,7 @@ pub(super) fn observe_only(
     report: &mut Report,
     events: &mut Vec<Event>,
 ) {
-    let what = noun(object.kind());
+    let what = object.kind().noun();
     let why = match paused {
         true => format!("paused ({PAUSED_ANNOTATION})"),
         false => "managementPolicy ObserveOnly".to_string(),
@@ -260,15 +256,6 @@ pub(super) fn record_hashes<K: Managed>(obj: &K, change: &Change, fields: &mut F
     fields.secret_hashes = Some(hashes);
 }
 
-pub(super) fn noun(kind: Kind) -> &'static str {
-    match kind {
-        Kind::ConversationApp => "app",
-        Kind::Webhook => "webhook",
-        Kind::Template => "template",
-        Kind::ProjectSettings => "project settings",
-    }
-}
-
 pub(super) fn verb(action: Action) -> &'static str {
     match action {
         Action::Create => "Create",
@@ -298,7 +285,7 @@ pub(super) fn written(object: &Object, change: &Change, drift: Option<&str>) -> 
     let (Action::Update, Some(drift)) = (change.action, drift) else {
         return None;
     };
-    let what = noun(object.kind());
+    let what = object.kind().noun();
     let id = change.id.clone().unwrap_or_default();
     Some(Event {
         type_: EventType::Warning,
@@ -385,7 +372,7 @@ pub(super) fn has_synced_reason<K: Managed>(obj: &K, reason: Reason) -> bool {
     obj.sync_status().is_some_and(|s| {
         s.conditions
             .iter()
-            .any(|c| c.type_ == "Synced" && c.reason == reason.as_str())
+            .any(|c| c.type_ == CondType::Synced.as_str() && c.reason == reason.as_str())
     })
 }
 
@@ -420,7 +407,7 @@ pub(super) fn outcome<K: Managed>(
     match status {
         Status::Done { .. } | Status::Unchanged => {
             record_hashes(obj, change, &mut report.fields);
-            let exists = format!("{} {} exists in Sinch", noun(object.kind()), id.unwrap_or_default());
+            let exists = format!("{} {} exists in Sinch", object.kind().noun(), id.unwrap_or_default());
             report.ready = Some(app_ready(object, app).unwrap_or(Cond::yes(Reason::Available, exists)));
             report.synced = Some(Cond::yes(Reason::ReconcileSuccess, "Sinch matches the spec"));
             report.in_sync = true;
@@ -436,7 +423,7 @@ pub(super) fn outcome<K: Managed>(
             // What Sinch sets after a write (channel states, a template's version) is read
             // back soon; a webhook's and the settings' answer says it all.
             let retry = match (change.action, object.kind()) {
-                (Action::Create | Action::Update, Kind::ConversationApp | Kind::Template) => Retry::ReadBack,
+                (Action::Create | Action::Update, kind) if kind.reads_back() => Retry::ReadBack,
                 _ => Retry::Poll,
             };
             (report, retry)

@@ -9,8 +9,8 @@
 
 use super::metrics::ObjectState;
 use crate::model::{
-    ChannelStatus, ConversationApp, ConversationAppStatus, Kind, Object, ProjectSettings, ProjectSettingsStatus,
-    Region, SyncStatus, Template, TemplateStatus, Webhook, WebhookStatus,
+    ChannelStatus, CondType, ConversationApp, ConversationAppStatus, Kind, Object, ProjectSettings,
+    ProjectSettingsStatus, Region, SyncStatus, Template, TemplateStatus, Webhook, WebhookStatus,
 };
 use crate::sinch::error::Class;
 use k8s_openapi::NamespaceResourceScope;
@@ -272,10 +272,11 @@ pub struct Fields {
 pub fn conditions(previous: &[Condition], report: &Report, generation: Option<i64>, now: &Time) -> Vec<Condition> {
     let mut out = Vec::new();
     for (kind, cond) in [
-        ("Ready", &report.ready),
-        ("Synced", &report.synced),
-        ("Drifted", &report.drifted),
+        (CondType::Ready, &report.ready),
+        (CondType::Synced, &report.synced),
+        (CondType::Drifted, &report.drifted),
     ] {
+        let kind = kind.as_str();
         let old = previous.iter().find(|c| c.type_ == kind);
         let Some(cond) = cond else {
             out.extend(old.cloned());
@@ -404,13 +405,13 @@ pub fn state_after<K: Managed>(obj: &K, report: &Report) -> ObjectState {
 
 /// The `Ready` and `Synced` status of `conditions` (`Unknown` when absent) and the `Synced` reason.
 pub fn state(kind: Kind, conditions: &[Condition]) -> ObjectState {
-    let find = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
-    let status = |type_: &str| find(type_).map_or_else(|| "Unknown".to_string(), |c| c.status.clone());
+    let find = |t: CondType| conditions.iter().find(|c| c.type_ == t.as_str());
+    let status = |t: CondType| find(t).map_or_else(|| "Unknown".to_string(), |c| c.status.clone());
     ObjectState {
         kind: kind.name().into(),
-        ready: status("Ready"),
-        synced: status("Synced"),
-        reason: find("Synced").map(|c| c.reason.clone()).unwrap_or_default(),
+        ready: status(CondType::Ready),
+        synced: status(CondType::Synced),
+        reason: find(CondType::Synced).map(|c| c.reason.clone()).unwrap_or_default(),
     }
 }
 
