@@ -66,12 +66,6 @@ pub enum Error {
     /// This replica lost the leader Lease and must stop.
     #[error("lost the leader Lease; exiting so that a restart waits for it again")]
     LostLease,
-    /// An object's deletion cannot finish yet; the finalizer stays. `reason` is the metric's.
-    #[error("{message}")]
-    Cleanup {
-        reason: controller::status::Reason,
-        message: String,
-    },
     #[error("cannot write to standard output: {0}")]
     Output(#[source] std::io::Error),
     /// A call to the Kubernetes API server failed (the controller, `plan --from-cluster`).
@@ -85,10 +79,6 @@ pub enum Error {
     /// task ended.
     #[error("{0}")]
     LeaderElection(String),
-    /// kube-runtime's finalizer helper refused the object (no name, an invalid finalizer name):
-    /// a bug of ours, not a state of the cluster.
-    #[error("updating the finalizer: {0}")]
-    Finalizer(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,7 +22,7 @@ use kube::runtime::reflector::ObjectRef;
 /// Deleting the object: with `deletionPolicy: Delete` (and `Full` management) the Sinch object
 /// goes too, if this object holds its claim; the finalizer stays until that succeeded. Its
 /// claims go with it either way.
-pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result<Requeue> {
+pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> super::Result<Requeue> {
     let object = obj.object();
     let placement = object.placement();
     let what = object.kind().noun();
@@ -44,7 +44,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         // An error keeps the finalizer (the helper removes it on success). No watch event
         // brings the annotation's removal (annotations change no generation): the error policy
         // looks again at the poll interval, and counts no failure (see `error_policy`).
-        return Err(crate::Error::Cleanup {
+        return Err(super::Error::Cleanup {
             reason: Reason::Paused,
             message: note,
         });
@@ -68,7 +68,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         None => {
             connections::access(&object, &ctx.tenancy)
                 .await
-                .map_err(|b| crate::Error::Cleanup {
+                .map_err(|b| super::Error::Cleanup {
                     reason: b.reason,
                     message: b.message,
                 })?
@@ -103,12 +103,12 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> crate::Result
         }
         Status::Failed { message, .. } => {
             publish(ctx, obj, vec![warning(Reason::DeleteFailed, &message, "Delete")]).await;
-            Err(crate::Error::Cleanup {
+            Err(super::Error::Cleanup {
                 reason: Reason::DeleteFailed,
                 message: format!("cannot delete {what} {id}: {message}"),
             })
         }
-        other => Err(crate::Error::Cleanup {
+        other => Err(super::Error::Cleanup {
             reason: Reason::DeleteFailed,
             message: format!("cannot delete {what} {id}: {other:?}"),
         }),
@@ -152,7 +152,7 @@ async fn bulk<K: Managed>(
     object: &Object,
     namespace: Option<&PartialObjectMeta<Namespace>>,
     ctx: &Context,
-) -> crate::Result<Option<String>> {
+) -> super::Result<Option<String>> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let what = object.kind().noun();
     let crd = format!("{}.{}", K::plural(&()), K::group(&()));
@@ -160,7 +160,7 @@ async fn bulk<K: Managed>(
     let going = crds
         .get_opt(&crd)
         .await
-        .map_err(|e| crate::Error::kube(format!("reading CustomResourceDefinition {crd}"), e))?
+        .map_err(|e| super::Error::kube(format!("reading CustomResourceDefinition {crd}"), e))?
         .is_none_or(|c| c.metadata.deletion_timestamp.is_some());
     if going {
         return Ok(Some(format!(
@@ -182,7 +182,7 @@ async fn found<K: Managed>(
     obj: &K,
     object: &Object,
     ctx: &Context,
-) -> crate::Result<Option<(String, Scope, Option<Prepared>)>> {
+) -> super::Result<Option<(String, Scope, Option<Prepared>)>> {
     let status = obj.sync_status();
     let recorded = (
         obj.recorded_id(),
@@ -193,7 +193,7 @@ async fn found<K: Managed>(
         return Ok(Some((id, Scope { project, region }, None)));
     }
     match prepare(object, ctx).await {
-        Err(blocked) if blocked.retry == Retry::Backoff => Err(crate::Error::Cleanup {
+        Err(blocked) if blocked.retry == Retry::Backoff => Err(super::Error::Cleanup {
             reason: blocked.reason,
             message: blocked.message,
         }),
@@ -226,15 +226,15 @@ pub(super) async fn orphan<K: Managed>(
     me: &ledger::Owner,
     note: String,
     ctx: &Context,
-) -> crate::Result<Requeue> {
+) -> super::Result<Requeue> {
     ctx.ledger.release_all(me).await.map_err(ledger_error)?;
     ctx.metrics.deletion(K::KIND, false);
     publish(ctx, obj, vec![normal(Reason::Orphaned, note, "Delete")]).await;
     Ok(Requeue::await_change())
 }
 
-pub(super) fn ledger_error(e: kube::Error) -> crate::Error {
-    crate::Error::kube("updating the ownership ledger (SinchClaim)", e)
+pub(super) fn ledger_error(e: kube::Error) -> super::Error {
+    super::Error::kube("updating the ownership ledger (SinchClaim)", e)
 }
 
 /// The id and scope of the live object apply would manage, if it exists.
@@ -242,15 +242,15 @@ pub(super) async fn lookup<K: Managed>(
     obj: &K,
     prepared: &Prepared,
     ctx: &Context,
-) -> crate::Result<Option<(String, Scope)>> {
-    let targets = engine::targets(&prepared.input, &prepared.access.defaults).map_err(|_| crate::Error::Cleanup {
+) -> super::Result<Option<(String, Scope)>> {
+    let targets = engine::targets(&prepared.input, &prepared.access.defaults).map_err(|_| super::Error::Cleanup {
         reason: Reason::ProjectMissing,
         message: super::reconcile::NO_PROJECT.into(),
     })?;
     let view = ctx.observations.view(&prepared.access.credentials, ctx.fresh_for(obj));
     let live = observe::observe(&view, &targets, false).await;
     if let Some(e) = live.failure() {
-        return Err(crate::Error::Cleanup {
+        return Err(super::Error::Cleanup {
             reason: Reason::of_read(e.class).0,
             message: format!("cannot read Sinch to find what {} manages: {e}", obj.object().label()),
         });

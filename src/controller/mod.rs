@@ -41,6 +41,39 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What stops one reconcile: the error policy looks again (with backoff, or at the poll
+/// interval for a deletion that waits). What stops `run` as a whole is the library's
+/// [`crate::Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the Kubernetes API server failed.
+    #[error("{context}: {}", crate::kube_message(.source))]
+    Kubernetes {
+        context: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// An object's deletion cannot finish yet; the finalizer stays. `reason` is the metric's.
+    #[error("{message}")]
+    Cleanup { reason: status::Reason, message: String },
+    /// kube-runtime's finalizer helper refused the object (no name, an invalid finalizer name):
+    /// a bug of ours, not a state of the cluster.
+    #[error("updating the finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Error {
+    /// A failed call to the Kubernetes API server: `context`, then [`crate::kube_message`].
+    pub fn kube(context: impl Into<String>, e: kube::Error) -> Error {
+        Error::Kubernetes {
+            context: context.into(),
+            source: Box::new(e),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// How the controller runs (the flags of `run`).
 #[derive(Clone, Debug)]
 pub struct Settings {

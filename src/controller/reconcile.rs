@@ -38,7 +38,7 @@ pub const NO_PROJECT: &str = "no project: spec.projectId is not set, and neither
 /// Bytes of a drift report in a condition or an event (an event's note holds at most 1 KiB).
 const DRIFT_REPORT_LIMIT: usize = 800;
 
-pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Result<Requeue> {
+pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> super::Result<Requeue> {
     let started = std::time::Instant::now();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let label = obj.object().label();
@@ -86,8 +86,8 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> crate::Res
             Ok(Requeue::requeue(jitter_stale()))
         }
         Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
-        Err(F::AddFinalizer(e) | F::RemoveFinalizer(e)) => Err(crate::Error::kube("updating the finalizer", e)),
-        Err(other) => Err(crate::Error::Finalizer(other.to_string())),
+        Err(F::AddFinalizer(e) | F::RemoveFinalizer(e)) => Err(super::Error::kube("updating the finalizer", e)),
+        Err(other) => Err(super::Error::Finalizer(other.to_string())),
     }
 }
 
@@ -96,7 +96,7 @@ fn jitter_stale() -> Duration {
     Duration::from_millis(fastrand::u64(800..1200))
 }
 
-async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Result<Requeue> {
+async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> super::Result<Requeue> {
     let object = obj.object();
     let mut events = Vec::new();
     // Asked for by the annotation: what Sinch holds now, not the shared list of a while ago.
@@ -128,7 +128,7 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> crate::Resul
         true => status::state_after(obj, &report),
         false => status::write(api, obj, &report)
             .await
-            .map_err(|e| crate::Error::kube(format!("writing the status of {}", object.label()), e))?,
+            .map_err(|e| super::Error::kube(format!("writing the status of {}", object.label()), e))?,
     };
     ctx.metrics.set_object(&uid, Some(state));
     publish(ctx, obj, events).await;
@@ -483,9 +483,9 @@ async fn plan_one<K: Managed>(
 
 /// The error policy: a reconcile that could not even write its status (the API server failed)
 /// tries again with backoff.
-pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Requeue {
+pub fn error_policy<K: Managed>(obj: Arc<K>, error: &super::Error, ctx: Arc<Context>) -> Requeue {
     // A paused deletion waits, as asked: no failure, no backoff; looked at each poll interval.
-    if let crate::Error::Cleanup {
+    if let super::Error::Cleanup {
         reason: Reason::Paused, ..
     } = error
     {
@@ -494,7 +494,7 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Cont
     }
     tracing::warn!(object = %obj.object().label(), %error, "reconcile failed");
     let reason = match error {
-        crate::Error::Cleanup { reason, .. } => *reason,
+        super::Error::Cleanup { reason, .. } => *reason,
         _ => Reason::KubernetesError,
     };
     ctx.metrics.failed(K::KIND, reason);
