@@ -1156,7 +1156,7 @@ async fn identity_conflicts_are_read_up_to_a_thousand() {
 /// create learns its id from the answer, and only one that can be an id.
 #[tokio::test]
 async fn an_answer_naming_another_object_retargets_nothing() {
-    use sinch_operator::engine::execute::{Status, execute};
+    use sinch_operator::engine::execute::{Fate, execute};
     use sinch_operator::engine::plan::{Action, Change, Plan};
     use sinch_operator::sinch::request::Request;
     let server = Hostile::start(|head| match head.starts_with("PATCH") {
@@ -1201,14 +1201,14 @@ async fn an_answer_naming_another_object_retargets_nothing() {
         ),
     ]);
     let outcomes = execute(&plan, "", &client, &credentials(), &Default::default(), &|_, _| {}).await;
-    let status: Vec<&Status> = outcomes.iter().map(|o| &o.status).collect();
+    let status: Vec<&Fate> = outcomes.iter().map(|o| &o.status).collect();
     assert_eq!(
         status[0],
-        &Status::Done {
+        &Fate::Done {
             id: Some("01MINE".into()),
             note: None,
             answer: None
         }
     );
-    assert!(matches!(status[1], Status::Done { id: None, .. }), "{:?}", status[1]);
+    assert!(matches!(status[1], Fate::Done { id: None, .. }), "{:?}", status[1]);
 }

@@ -1734,7 +1734,7 @@ async fn a_stale_template_put_is_read_again_whatever_status_refuses_it() {
         sim.reset_stats();
         let outcomes = execute::execute(&planned, "", &client, &credentials, &input.secrets, &|_, _| {}).await;
         assert!(
-            matches!(&outcomes[0].status, execute::Status::Done { note: Some(n), .. } if n == "changed in Sinch meanwhile; replaced version 2"),
+            matches!(&outcomes[0].status, execute::Fate::Done { note: Some(n), .. } if n == "changed in Sinch meanwhile; replaced version 2"),
             "{variants:?}: {:?}",
             outcomes[0].status
         );

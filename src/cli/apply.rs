@@ -2,7 +2,7 @@
 //! `apply PLANFILE`: carries out exactly a saved plan, refusing one that is stale.
 
 use super::{InputArgs, SecretArgs, connection, exit};
-use crate::engine::execute::{self, Status};
+use crate::engine::execute::{self, Fate};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::render;
 use std::io::{BufRead, IsTerminal, Write};
@@ -107,8 +107,8 @@ async fn run(
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} changes {elapsed}").expect("a valid template"),
     );
-    let report = |c: &Change, s: &Status| {
-        if *s == Status::Unchanged {
+    let report = |c: &Change, s: &Fate| {
+        if *s == Fate::Unchanged {
             return;
         }
         bar.inc(1);
@@ -127,9 +127,9 @@ async fn run(
     .await;
     bar.finish_and_clear();
     let count =
-        |f: &dyn Fn(&Change, &Status) -> bool| outcomes.iter().filter(|o| f(&plan.changes[o.index], &o.status)).count();
-    let done = |a: Action| move |c: &Change, s: &Status| c.action == a && matches!(s, Status::Done { .. });
-    let failed = count(&|_, s| matches!(s, Status::Failed { .. } | Status::Skipped(_)));
+        |f: &dyn Fn(&Change, &Fate) -> bool| outcomes.iter().filter(|o| f(&plan.changes[o.index], &o.status)).count();
+    let done = |a: Action| move |c: &Change, s: &Fate| c.action == a && matches!(s, Fate::Done { .. });
+    let failed = count(&|_, s| matches!(s, Fate::Failed { .. } | Fate::Skipped(_)));
     let summary = format!(
         "{} created, {} updated, {} deleted, {} failed",
         count(&done(Action::Create)),
@@ -154,7 +154,7 @@ async fn run(
     Ok(if ok { exit::OK } else { exit::ERROR })
 }
 
-fn outcome_line(c: &Change, s: &Status) -> String {
+fn outcome_line(c: &Change, s: &Fate) -> String {
     let verb = match c.action {
         Action::Create => "created",
         Action::Update => "updated",
@@ -162,14 +162,14 @@ fn outcome_line(c: &Change, s: &Status) -> String {
         Action::Noop => "unchanged",
     };
     match s {
-        Status::Done { id, note, .. } => {
+        Fate::Done { id, note, .. } => {
             let id = id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default();
             let note = note.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
             format!("{verb} {}{id}{note}", c.label())
         }
-        Status::Failed { message, .. } => format!("failed {}: {message}", c.label()),
-        Status::Skipped(why) => format!("skipped {}: {why}", c.label()),
-        Status::Unchanged => format!("unchanged {}", c.label()),
+        Fate::Failed { message, .. } => format!("failed {}: {message}", c.label()),
+        Fate::Skipped(why) => format!("skipped {}: {why}", c.label()),
+        Fate::Unchanged => format!("unchanged {}", c.label()),
     }
 }
 

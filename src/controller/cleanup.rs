@@ -9,7 +9,7 @@ use super::report::{normal, publish, warning};
 use super::status::Managed;
 use super::status::Reason;
 use super::status::Retry;
-use crate::engine::execute::Status;
+use crate::engine::execute::Fate;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Scope, observe};
 use crate::input::Secrets;
@@ -91,7 +91,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> super::Result
         .write(&plan, "", &credentials, &Secrets::default())
         .await
     {
-        Status::Done { note, .. } => {
+        Fate::Done { note, .. } => {
             let note = match note {
                 Some(n) => format!("deleted {what} {id} in Sinch ({n})"),
                 None => format!("deleted {what} {id} in Sinch"),
@@ -101,7 +101,7 @@ pub(super) async fn cleanup<K: Managed>(obj: &K, ctx: &Context) -> super::Result
             publish(ctx, obj, vec![normal(Reason::Deleted, note, "Delete")]).await;
             Ok(Requeue::await_change())
         }
-        Status::Failed { message, .. } => {
+        Fate::Failed { message, .. } => {
             publish(ctx, obj, vec![warning(Reason::DeleteFailed, &message, "Delete")]).await;
             Err(super::Error::Cleanup {
                 reason: Reason::DeleteFailed,

@@ -13,7 +13,7 @@
 //! another key read.
 
 use crate::engine::Scope;
-use crate::engine::execute::{Status, execute};
+use crate::engine::execute::{Fate, execute};
 use crate::engine::observe::{self, Read, ReadError};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::input::Secrets;
@@ -283,8 +283,8 @@ impl Observations {
     /// Our own write, done: the written object as Sinch answered it replaces (or joins, or
     /// leaves) the held list. A write whose answer cannot be read leaves the list to the next
     /// poll.
-    pub async fn written(&self, credentials: &Credentials, change: &Change, status: &Status) {
-        let Status::Done { id, answer, .. } = status else {
+    pub async fn written(&self, credentials: &Credentials, change: &Change, status: &Fate) {
+        let Fate::Done { id, answer, .. } = status else {
             return;
         };
         let scope = Scope {
@@ -462,15 +462,11 @@ impl observe::Source for View<'_> {
 impl Observations {
     /// Carries out a one-change plan through the shared client and lays what was written over
     /// the shared observation.
-    pub async fn write(&self, plan: &Plan, salt: &str, credentials: &Credentials, secrets: &Secrets) -> Status {
+    pub async fn write(&self, plan: &Plan, salt: &str, credentials: &Credentials, secrets: &Secrets) -> Fate {
         let outcome = Purpose::Write
             .scope(execute(plan, salt, &self.sinch, credentials, secrets, &|_, _| {}))
             .await;
-        let status = outcome
-            .into_iter()
-            .next()
-            .map(|o| o.status)
-            .unwrap_or(Status::Unchanged);
+        let status = outcome.into_iter().next().map(|o| o.status).unwrap_or(Fate::Unchanged);
         if let Some(change) = plan.changes.first() {
             self.written(credentials, change, &status).await;
         }

@@ -16,7 +16,7 @@ use super::prepare::{Prepared, prepare};
 use super::report::{self, Written};
 use super::report::{ids, is_drift, observe_only, publish, refused, warning, was_drifted};
 use super::status::{self, Cond, Fields, Managed, Reason, Report, Retry};
-use crate::engine::execute::Status;
+use crate::engine::execute::Fate;
 use crate::engine::plan::{self, Action, Options, Plan};
 use crate::engine::{self, Recorded, Scope, observe};
 use crate::model::{Kind, ManagementPolicy, Object, WebhookApp};
@@ -344,10 +344,10 @@ async fn write<K: Managed>(
         .await;
     // Only a create learns its id from Sinch's answer (execute keeps an update's own).
     let id = match &status {
-        Status::Done { id, .. } if change.id.is_none() => id.clone(),
+        Fate::Done { id, .. } if change.id.is_none() => id.clone(),
         _ => change.id.clone(),
     };
-    if let (Held::Creating, Status::Done { .. }, Some(id)) = (&held, &status, &id) {
+    if let (Held::Creating, Fate::Done { .. }, Some(id)) = (&held, &status, &id) {
         let subject = subject(&prepared.resolved, &scope);
         if let Err(e) = ledger::created(&ctx.ledger, &owner(obj), &subject, id).await {
             // The key claim stays ours; the next reconcile claims the id from it.
@@ -357,9 +357,9 @@ async fn write<K: Managed>(
     let mut report = report;
     // A create's answer is the whole new object, with what Sinch set (a template's version,
     // the channels' states) that no read before it could know.
-    let created = matches!(status, Status::Done { .. }) && change.action == Action::Create;
+    let created = matches!(status, Fate::Done { .. }) && change.action == Action::Create;
     let answer = match &status {
-        Status::Done { answer, .. } if created => answer.as_ref(),
+        Fate::Done { answer, .. } if created => answer.as_ref(),
         _ => None,
     };
     let mut app = report::app_after(&live, &scope, id.as_deref(), answer);

@@ -5,7 +5,7 @@ use super::Context;
 use super::status::Managed;
 use super::status::{Blocked, Retry};
 use super::status::{Cond, Fields, Reason, Report};
-use crate::engine::execute::Status;
+use crate::engine::execute::Fate;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{ChannelStatus, CondType, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
@@ -392,7 +392,7 @@ pub(super) struct Written<'a> {
 pub(super) fn outcome<K: Managed>(
     obj: &K,
     what: Written<'_>,
-    status: Status,
+    status: Fate,
     mut report: Report,
     ctx: &Context,
     events: &mut Vec<Event>,
@@ -405,7 +405,7 @@ pub(super) fn outcome<K: Managed>(
         app,
     } = what;
     match status {
-        Status::Done { .. } | Status::Unchanged => {
+        Fate::Done { .. } | Fate::Unchanged => {
             record_hashes(obj, change, &mut report.fields);
             let exists = format!("{} {} exists in Sinch", object.kind().noun(), id.unwrap_or_default());
             report.ready = Some(app_ready(object, app).unwrap_or(Cond::yes(Reason::Available, exists)));
@@ -428,7 +428,7 @@ pub(super) fn outcome<K: Managed>(
             };
             (report, retry)
         }
-        Status::Failed { message, class } => {
+        Fate::Failed { message, class } => {
             let (reason, retry) = Reason::of_write(class);
             ctx.metrics.failed(K::KIND, reason);
             events.push(warning(reason, &message, verb(change.action)));
@@ -444,7 +444,7 @@ pub(super) fn outcome<K: Managed>(
             }
             (report, retry)
         }
-        Status::Skipped(message) => {
+        Fate::Skipped(message) => {
             report.synced = Some(Cond::no(Reason::Skipped, message));
             (report, Retry::Backoff)
         }

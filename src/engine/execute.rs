@@ -12,8 +12,9 @@ use crate::sinch::template::Template;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
+/// What became of one change of a plan.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Status {
+pub enum Fate {
     /// Sent and accepted; the id of the object (a created one's new id), and what Sinch
     /// answered (the object as written) when it answered one.
     Done {
@@ -30,10 +31,10 @@ pub enum Status {
     Unchanged,
 }
 
-impl Status {
+impl Fate {
     /// A failure that only a change of the input can fix.
-    fn failed(message: impl Into<String>) -> Status {
-        Status::Failed {
+    fn failed(message: impl Into<String>) -> Fate {
+        Fate::Failed {
             message: message.into(),
             class: Class::Terminal,
         }
@@ -43,7 +44,7 @@ impl Status {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub index: usize,
-    pub status: Status,
+    pub status: Fate,
 }
 
 /// Runs every change of `plan`; `secrets` fill the placeholders (each checked against the
@@ -54,17 +55,17 @@ pub async fn execute(
     client: &Client,
     credentials: &Credentials,
     secrets: &Secrets,
-    done: &(dyn Fn(&Change, &Status) + Sync),
+    done: &(dyn Fn(&Change, &Fate) + Sync),
 ) -> Vec<Outcome> {
     let changes = &plan.changes;
     let mut level = vec![0usize; changes.len()];
     for (i, c) in changes.iter().enumerate() {
         level[i] = c.after.iter().map(|&a| level[a].saturating_add(1)).max().unwrap_or(0);
     }
-    let mut status: Vec<Option<Status>> = vec![None; changes.len()];
+    let mut status: Vec<Option<Fate>> = vec![None; changes.len()];
     for (i, c) in changes.iter().enumerate() {
         if c.action == Action::Noop {
-            status[i] = Some(Status::Unchanged);
+            status[i] = Some(Fate::Unchanged);
         }
     }
     let depth = level.iter().copied().max().unwrap_or(0);
@@ -77,24 +78,20 @@ pub async fn execute(
             .collect();
         for i in ready {
             let c = &changes[i];
-            if let Some(failed) = c
-                .after
-                .iter()
-                .find(|&&a| !matches!(status[a], Some(Status::Done { .. })))
-            {
-                let s = Status::Skipped(format!("{} did not succeed", changes[*failed].label()));
+            if let Some(failed) = c.after.iter().find(|&&a| !matches!(status[a], Some(Fate::Done { .. }))) {
+                let s = Fate::Skipped(format!("{} did not succeed", changes[*failed].label()));
                 done(c, &s);
                 status[i] = Some(s);
                 continue;
             }
             let app_id = c.app_from.and_then(|a| match &status[a] {
-                Some(Status::Done { id, .. }) => id.clone(),
+                Some(Fate::Done { id, .. }) => id.clone(),
                 _ => None,
             });
             let request = match prepare(c, salt, secrets, app_id) {
                 Ok(r) => r,
                 Err(message) => {
-                    let s = Status::failed(message);
+                    let s = Fate::failed(message);
                     done(c, &s);
                     status[i] = Some(s);
                     continue;
@@ -109,7 +106,7 @@ pub async fn execute(
         while let Some(joined) = tasks.join_next().await {
             let (i, s) = joined.expect("a change's task does not panic");
             let s = match s {
-                Status::Failed { message, class } => Status::Failed {
+                Fate::Failed { message, class } => Fate::Failed {
                     message: known.scrub(&message),
                     class,
                 },
@@ -166,19 +163,19 @@ fn prepare(c: &Change, salt: &str, secrets: &Secrets, app_id: Option<String>) ->
     Ok(request)
 }
 
-async fn send(project: &Project, request: Request, id: Option<String>) -> Status {
+async fn send(project: &Project, request: Request, id: Option<String>) -> Fate {
     match project.send(&request).await {
         Ok(bytes) => {
             let answer: Option<Value> = serde_json::from_slice(&bytes).ok().filter(Value::is_object);
             match id {
                 // Only a create learns its id from the answer. An update's answer naming another
                 // object (a hostile upstream) retargets nothing: it is not laid over the view.
-                Some(id) => Status::Done {
+                Some(id) => Fate::Done {
                     answer: answer.filter(|a| created_id(a).is_none_or(|answered| answered == id)),
                     id: Some(id),
                     note: None,
                 },
-                None => Status::Done {
+                None => Fate::Done {
                     id: answer.as_ref().and_then(created_id),
                     note: None,
                     answer,
@@ -190,12 +187,12 @@ async fn send(project: &Project, request: Request, id: Option<String>) -> Status
             let create = Request::settings_created_instead(&request).expect("just checked");
             Box::pin(send(project, create, id)).await
         }
-        Err(e) if request.method == Method::Delete && e.is_not_found() => Status::Done {
+        Err(e) if request.method == Method::Delete && e.is_not_found() => Fate::Done {
             id,
             note: Some("already gone from Sinch".into()),
             answer: None,
         },
-        Err(e) => Status::Failed {
+        Err(e) => Fate::Failed {
             message: e.to_string(),
             class: e.class(),
         },
@@ -229,35 +226,35 @@ fn may_be_stale_template(request: &Request, e: &RequestError) -> bool {
 /// Rule 4: the template changed since it was read. Read it again and plan it once more; never
 /// overwrite blindly. A 400 or 412 whose template still has the version sent was refused for
 /// something else: that refusal is the outcome.
-async fn retry_template(project: &Project, request: &Request, refused: RequestError) -> Status {
+async fn retry_template(project: &Project, request: &Request, refused: RequestError) -> Fate {
     let desired: Template = match request.body.clone().map(serde_json::from_value) {
         Some(Ok(t)) => t,
-        _ => return Status::failed("the template request has no body"),
+        _ => return Fate::failed("the template request has no body"),
     };
     let id = desired.id.clone().unwrap_or_default();
     let live = match project.get_template(&id).await {
         Ok(live) => live,
         Err(e) => {
-            return Status::Failed {
+            return Fate::Failed {
                 message: format!("the template changed while applying, and reading it again failed: {e}"),
                 class: e.class(),
             };
         }
     };
     if refused.status() != Some(409) && live.version == desired.version {
-        return Status::Failed {
+        return Fate::Failed {
             message: refused.to_string(),
             class: refused.class(),
         };
     }
     match template_update(&desired, &live) {
-        None => Status::Done {
+        None => Fate::Done {
             id: Some(id),
             note: Some("changed in Sinch meanwhile; it already matches".into()),
             answer: serde_json::to_value(&live).ok(),
         },
         Some((_, body)) => match project.update_template(&id, &body).await {
-            Ok(written) => Status::Done {
+            Ok(written) => Fate::Done {
                 answer: serde_json::to_value(&written).ok(),
                 id: Some(id),
                 note: Some(format!(
@@ -265,7 +262,7 @@ async fn retry_template(project: &Project, request: &Request, refused: RequestEr
                     live.version.unwrap_or_default()
                 )),
             },
-            Err(e) => Status::Failed {
+            Err(e) => Fate::Failed {
                 message: format!("the template changed while applying; after reading it again: {e}"),
                 class: e.class(),
             },
