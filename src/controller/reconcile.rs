@@ -115,6 +115,13 @@ async fn apply<K: Managed>(api: &Api<K>, obj: &K, ctx: &Context) -> super::Resul
         Decision::Observe(planned) => (planned.report, Retry::Poll),
         Decision::Write(planned) => write(obj, &object, *planned, ctx, &mut events).await,
     };
+    // The report's effects, applied here alone: the failure metric and the backoff.
+    if let Some(reason) = report.failure {
+        ctx.metrics.failed(K::KIND, reason);
+    }
+    if report.settled {
+        ctx.clear_failures(obj);
+    }
     // Handled, whatever came of it (as Flux records `lastHandledReconcileAt`).
     report.fields.handled_request = requested;
     report.scrub(&known);
@@ -207,7 +214,7 @@ pub async fn decide<K: Managed>(
     let prepared = match prepare(object, ctx).await {
         Ok(prepared) => prepared,
         Err(blocked) => {
-            let (report, retry) = refused(obj, blocked, ctx, events);
+            let (report, retry) = refused(obj, blocked, events);
             return Decided {
                 decision: Decision::Stop(Box::new(report), retry),
                 known,
@@ -241,7 +248,7 @@ async fn plan_and_claim<K: Managed>(
         Err(stopped) => return Decision::Stop(Box::new(stopped.0), stopped.1),
     };
     let Some(change) = plan.changes.first() else {
-        let (report, retry) = failed::<K>(ctx, Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
+        let (report, retry) = failed(Reason::CannotPlan, "the plan is empty".into(), Retry::OnChange);
         return Decision::Stop(Box::new(report), retry);
     };
     let policy = object.placement().management_policy.unwrap_or_default();
@@ -261,7 +268,7 @@ async fn plan_and_claim<K: Managed>(
     {
         Ok(held) => held,
         Err(blocked) => {
-            let (report, retry) = refused(obj, blocked, ctx, events);
+            let (report, retry) = refused(obj, blocked, events);
             return Decision::Stop(Box::new(report), retry);
         }
     };
@@ -334,7 +341,7 @@ async fn write<K: Managed>(
     // Asked of every plan, so that what the last write left is compared once.
     let unkept = ctx.unkept(obj, change);
     if change.action == Action::Update && unkept {
-        return report::not_converging(obj, &change.fields, report, ctx, events);
+        return report::not_converging(obj, &change.fields, report, events);
     }
     let salt = ctx.salt(&obj.meta().uid.clone().unwrap_or_default());
     let credentials = &prepared.access.credentials;
@@ -392,7 +399,7 @@ async fn write<K: Managed>(
         drift: drift.as_deref(),
         app: app.as_ref(),
     };
-    let (report, mut retry) = report::outcome(obj, written, status, report, ctx, events);
+    let (report, mut retry) = report::outcome(obj, written, status, report, events);
     if settled && retry == Retry::ReadBack {
         retry = Retry::Poll;
     }
@@ -403,10 +410,10 @@ async fn write<K: Managed>(
 }
 
 /// The report of a reconcile that stops before writing: `reason`, counted.
-fn failed<K: Managed>(ctx: &Context, reason: Reason, message: String, retry: Retry) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, reason);
+fn failed(reason: Reason, message: String, retry: Retry) -> (Report, Retry) {
     (
         Report {
+            failure: Some(reason),
             synced: Some(Cond::no(reason, message)),
             ..Report::default()
         },
@@ -430,7 +437,7 @@ async fn plan_one<K: Managed>(
         access,
     } = prepared;
     let (defaults, credentials) = (&access.defaults, &access.credentials);
-    let fail = |reason: Reason, message: String, retry: Retry| Err(Box::new(failed::<K>(ctx, reason, message, retry)));
+    let fail = |reason: Reason, message: String, retry: Retry| Err(Box::new(failed(reason, message, retry)));
     let mut targets = match engine::targets(input, defaults) {
         Ok(t) => t,
         Err(_) => return fail(Reason::ProjectMissing, NO_PROJECT.into(), Retry::OnChange),
@@ -452,7 +459,7 @@ async fn plan_one<K: Managed>(
         && let WebhookApp::AppId(app) = &w.spec.app
         && let Err(blocked) = ledger::may_attach(&ctx.ledger, object.namespace(), &scope, app).await
     {
-        return Err(Box::new(refused(obj, blocked, ctx, events)));
+        return Err(Box::new(refused(obj, blocked, events)));
     }
     if ctx.take_read_back(obj)
         && let Some(id) = obj.recorded_id()
@@ -474,7 +481,7 @@ async fn plan_one<K: Managed>(
         // A failed read is retried as its class says; anything else needs a change of the spec.
         let (reason, retry) = e.class.map_or((Reason::CannotPlan, Retry::OnChange), Reason::of_read);
         events.push(warning(reason, &e.message, "Plan"));
-        let (mut report, retry) = failed::<K>(ctx, reason, e.message.clone(), retry);
+        let (mut report, retry) = failed(reason, e.message.clone(), retry);
         report.fields = Fields::of_scope(&scope);
         return Err(Box::new((report, retry)));
     }

@@ -16,13 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The report of a reconcile that cannot go on (nothing was written to Sinch).
-pub(super) fn refused<K: Managed>(
-    obj: &K,
-    blocked: Blocked,
-    ctx: &Context,
-    events: &mut Vec<Event>,
-) -> (Report, Retry) {
-    ctx.metrics.failed(K::KIND, blocked.reason);
+pub(super) fn refused<K: Managed>(obj: &K, blocked: Blocked, events: &mut Vec<Event>) -> (Report, Retry) {
     // An event says what is new: a refusal the status already shows is not published again
     // at each look (each would be a write to the API server). Waiting for the app is the
     // normal course of things: its condition says so, no event.
@@ -34,6 +28,7 @@ pub(super) fn refused<K: Managed>(
             .recorded_id()
             .is_none()
             .then(|| Cond::no(blocked.reason, "not created in Sinch yet")),
+        failure: Some(blocked.reason),
         synced: Some(Cond::no(blocked.reason, blocked.message)),
         quiet: blocked.quiet,
         ..Report::default()
@@ -336,11 +331,10 @@ pub(super) fn not_converging<K: Managed>(
     obj: &K,
     unkept: &[crate::engine::diff::FieldChange],
     mut report: Report,
-    ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
     use crate::render::value;
-    ctx.metrics.failed(K::KIND, Reason::NotConverging);
+    report.failure = Some(Reason::NotConverging);
     let shown = |v: &Option<serde_json::Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), value);
     let fields: Vec<String> = unkept
         .iter()
@@ -394,7 +388,6 @@ pub(super) fn outcome<K: Managed>(
     what: Written<'_>,
     status: Fate,
     mut report: Report,
-    ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
     let Written {
@@ -418,7 +411,7 @@ pub(super) fn outcome<K: Managed>(
                 )),
                 None => was_drifted(obj).then(|| Cond::no(Reason::InSync, "Sinch matches the spec again")),
             };
-            ctx.clear_failures(obj);
+            report.settled = true;
             events.extend(written(object, change, drift));
             // What Sinch sets after a write (channel states, a template's version) is read
             // back soon; a webhook's and the settings' answer says it all.
@@ -430,7 +423,7 @@ pub(super) fn outcome<K: Managed>(
         }
         Fate::Failed { message, class } => {
             let (reason, retry) = Reason::of_write(class);
-            ctx.metrics.failed(K::KIND, reason);
+            report.failure = Some(reason);
             events.push(warning(reason, &message, verb(change.action)));
             if let Some(fields) = drift {
                 report.drifted = Some(Cond::yes(

@@ -214,6 +214,10 @@ pub struct Report {
     /// Nothing a person needs to read: the status is left as it is (a webhook waiting while its
     /// app is being created; the app's status shows the progress).
     pub quiet: bool,
+    /// The reconcile failed for this reason: counted by the failure metric.
+    pub failure: Option<Reason>,
+    /// The object converged: its backoff starts over.
+    pub settled: bool,
 }
 
 /// The longest condition message: a person reads it in `kubectl describe`; an object's status
