@@ -9,7 +9,7 @@ use crate::engine::execute::Fate;
 use crate::engine::plan::{Action, Change};
 use crate::engine::{Scope, observe};
 use crate::model::{ChannelStatus, CondType, Kind, Object, PAUSED_ANNOTATION, WebhookApp};
-use crate::sinch::app::App;
+use crate::sinch::app::{App, ChannelIntegrationState as State};
 use crate::sinch::template::Template;
 use kube::runtime::events::{Event, EventType};
 use serde_json::json;
@@ -176,7 +176,7 @@ pub(super) fn channels(app: &App) -> Vec<ChannelStatus> {
             Some(ChannelStatus {
                 channel: serde_json::from_value(json!(c.channel)).ok()?,
                 credential_ordinal_number: c.credential_ordinal_number.and_then(|n| i32::try_from(n).ok()),
-                state: state.status.clone().unwrap_or_else(|| "PENDING".into()),
+                state: state.status.clone().unwrap_or_else(|| State::PENDING.into()),
                 // Sinch's words: scrubbed like any upstream text.
                 description: state.description.as_deref().map(crate::scrub::upstream),
             })
@@ -206,7 +206,7 @@ pub(super) fn app_after(
 
 /// Whether Sinch is still checking a channel of the app (a new or changed credential).
 pub(super) fn pending(channels: &[ChannelStatus]) -> bool {
-    channels.iter().any(|c| c.state == "PENDING")
+    channels.iter().any(|c| c.state == State::PENDING)
 }
 
 /// An app with a failing channel is not Ready.
@@ -219,7 +219,7 @@ pub(super) fn app_ready(object: &Object, app: Option<&App>) -> Option<Cond> {
         .channel_credentials
         .iter()
         .flatten()
-        .filter(|c| c.state.as_ref().and_then(|s| s.status.as_deref()) == Some("FAILING"))
+        .filter(|c| c.state.as_ref().is_some_and(|s| s.is(State::FAILING)))
         .map(|c| {
             let why = c
                 .state

@@ -114,9 +114,22 @@ pub struct ChannelCredentials {
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ChannelIntegrationState {
-    /// `PENDING`, `ACTIVE` or `FAILING`.
+    /// [`Self::PENDING`], [`Self::ACTIVE`] or [`Self::FAILING`] (kept as text: a state the API
+    /// adds later must not break reading an app).
     pub status: Option<String>,
     pub description: Option<String>,
+}
+
+impl ChannelIntegrationState {
+    /// Sinch is still checking the credential.
+    pub const PENDING: &'static str = "PENDING";
+    pub const ACTIVE: &'static str = "ACTIVE";
+    /// The credential does not work; `description` says why.
+    pub const FAILING: &'static str = "FAILING";
+
+    pub fn is(&self, state: &str) -> bool {
+        self.status.as_deref() == Some(state)
+    }
 }
 
 #[serde_with::skip_serializing_none]
