@@ -328,16 +328,9 @@ async fn write<K: Managed>(
     ctx: &Context,
     events: &mut Vec<Event>,
 ) -> (Report, Retry) {
-    let Planned {
-        prepared,
-        plan,
-        live,
-        scope,
-        held,
-        drift,
-        report,
-    } = planned;
-    let change = plan.changes.first().expect("planned: one change");
+    let change = planned.change();
+    let (prepared, scope, live) = (&planned.prepared, &planned.scope, &planned.live);
+    let mut report = planned.report.clone();
     // Asked of every plan, so that what the last write left is compared once.
     let unkept = ctx.unkept(obj, change);
     if change.action == Action::Update && unkept {
@@ -347,21 +340,20 @@ async fn write<K: Managed>(
     let credentials = &prepared.access.credentials;
     let status = ctx
         .observations
-        .write(&plan, &salt, credentials, &prepared.input.secrets)
+        .write(&planned.plan, &salt, credentials, &prepared.input.secrets)
         .await;
     // Only a create learns its id from Sinch's answer (execute keeps an update's own).
     let id = match &status {
         Fate::Done { id, .. } if change.id.is_none() => id.clone(),
         _ => change.id.clone(),
     };
-    if let (Held::Creating, Fate::Done { .. }, Some(id)) = (&held, &status, &id) {
-        let subject = subject(&prepared.resolved, &scope);
+    if let (Held::Creating, Fate::Done { .. }, Some(id)) = (&planned.held, &status, &id) {
+        let subject = subject(&prepared.resolved, scope);
         if let Err(e) = ledger::created(&ctx.ledger, &owner(obj), &subject, id).await {
             // The key claim stays ours; the next reconcile claims the id from it.
             tracing::warn!(object = %object.label(), error = %crate::kube_message(&e), "cannot record the claim of a created object");
         }
     }
-    let mut report = report;
     // A create's answer is the whole new object, with what Sinch set (a template's version,
     // the channels' states) that no read before it could know.
     let created = matches!(status, Fate::Done { .. }) && change.action == Action::Create;
@@ -369,7 +361,7 @@ async fn write<K: Managed>(
         Fate::Done { answer, .. } if created => answer.as_ref(),
         _ => None,
     };
-    let mut app = report::app_after(&live, &scope, id.as_deref(), answer);
+    let mut app = report::app_after(live, scope, id.as_deref(), answer);
     // A new app's channels are PENDING while Sinch checks their credentials: read it back at
     // once, so that the one status write of the create shows what Sinch decided when it has
     // (the read-back of a few seconds later, and its second status write, only if not).
@@ -378,16 +370,16 @@ async fn write<K: Managed>(
         && object.kind() == Kind::ConversationApp
         && let Some(id) = &id
         && app.as_ref().is_some_and(|a| report::pending(&report::channels(a)))
-        && let Some(read) = ctx.observations.read_back(credentials, &scope, K::KIND, id).await
+        && let Some(read) = ctx.observations.read_back(credentials, scope, K::KIND, id).await
     {
         settled = !report::pending(&report::channels(&read));
         app = Some(read);
     }
     ids(
         object,
-        &scope,
+        scope,
         id.as_deref(),
-        &live,
+        live,
         answer,
         app.as_ref(),
         &mut report.fields,
@@ -396,7 +388,7 @@ async fn write<K: Managed>(
         object,
         change,
         id: id.as_deref(),
-        drift: drift.as_deref(),
+        drift: planned.drift.as_deref(),
         app: app.as_ref(),
     };
     let (report, mut retry) = report::outcome(obj, written, status, report, events);
