@@ -20,7 +20,7 @@
 
 use super::status::{Blocked, Managed, Reason, Retry};
 use crate::engine::Scope;
-use crate::model::{ClaimOwner, ConversationApp, Kind, Object, SinchClaim, SinchClaimSpec, Template, WebhookApp};
+use crate::model::{ClaimOwner, ConversationApp, Kind, Object, SinchClaim, SinchClaimSpec, Template};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -539,15 +539,8 @@ pub fn owner<K: Managed>(obj: &K) -> Owner {
 
 /// The Sinch object `resolved` stands for, by its natural key.
 pub fn subject(resolved: &Object, scope: &Scope) -> Subject {
-    let key = match resolved {
-        Object::ConversationApp(a) => a.spec.display_name.clone(),
-        Object::Webhook(w) => match &w.spec.app {
-            WebhookApp::AppId(app) => format!("{app}/{}", w.spec.target),
-            WebhookApp::AppRef(r) => format!("{}/{}", r.name, w.spec.target), // resolved before
-        },
-        Object::Template(t) => t.spec.id(resolved.name()),
-        Object::ProjectSettings(_) => scope.project.clone(),
-    };
+    // A webhook's `appRef` is resolved to the app's id before it is claimed.
+    let key = resolved.natural_key().unwrap_or_else(|| scope.project.clone());
     Subject {
         scope: scope.clone(),
         kind: resolved.kind(),

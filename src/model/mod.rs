@@ -126,6 +126,21 @@ pub enum Object {
 }
 
 impl Object {
+    /// What tells its Sinch object apart before an id is known, within a project: an app's
+    /// display name, a webhook's app and target, a template's id; the settings are the
+    /// project's own (`None`: the project is the key).
+    pub fn natural_key(&self) -> Option<String> {
+        match self {
+            Object::ConversationApp(a) => Some(a.spec.display_name.clone()),
+            Object::Webhook(w) => Some(match &w.spec.app {
+                WebhookApp::AppId(app) => format!("{app}/{}", w.spec.target),
+                WebhookApp::AppRef(r) => format!("{}/{}", r.name, w.spec.target),
+            }),
+            Object::Template(t) => Some(t.spec.id(self.name())),
+            Object::ProjectSettings(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Object::ConversationApp(_) => Kind::ConversationApp,
