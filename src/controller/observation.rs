@@ -247,7 +247,14 @@ impl Observations {
     /// Reads one object again after a write of ours (an app's channel states settle, a template
     /// gets its new version) and puts it into the held list: one GET instead of a re-list.
     /// Returns the app read, if it was one.
-    pub async fn read_back(&self, credentials: &Credentials, scope: &Scope, kind: Kind, id: &str) -> Option<App> {
+    pub async fn read_back(
+        &self,
+        credentials: &Credentials,
+        scope: &Scope,
+        kind: Kind,
+        id: &str,
+        just_created: bool,
+    ) -> Option<App> {
         let cache = self.scope(&self.access(credentials), scope);
         let project = self.project(scope, credentials);
         Purpose::ReadBack
@@ -261,7 +268,9 @@ impl Observations {
                                 .await;
                             return Some(app);
                         }
-                        Err(e) if e.is_not_found() => {
+                        // Read at once after its create, a 404 may be Sinch not showing the new
+                        // app yet (read-after-write is not documented): the answer's copy stays.
+                        Err(e) if e.is_not_found() && !just_created => {
                             cache.apps.edit(|apps| remove(apps, id, |a| a.id.as_deref())).await
                         }
                         Err(e) => tracing::info!(error = %e, "reading an app back failed; the next poll reads it"),

@@ -39,7 +39,8 @@ pub async fn prepare(object: &Object, ctx: &Context) -> Result<Prepared, Blocked
 }
 
 /// The engine's input of `objects` (of one namespace) and the Secrets they refer to, read from
-/// the cluster and checked by the typed rules (the API server checked the schema): the one
+/// the cluster and checked by the schema's and the typed rules (already read: not parsed
+/// again): the one
 /// constructor of an input from cluster objects (`plan --from-cluster` uses it too).
 pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Blocked> {
     let Some(ns) = objects.first().map(|o| o.namespace().to_string()) else {
@@ -87,7 +88,8 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
             Retry::Poll,
         ));
     }
-    validate::check(input, Vec::new()).map_err(|report| {
+    let errors = validate::schema_errors(&input.manifests);
+    validate::check(input, errors).map_err(|report| {
         let lines: Vec<String> = report
             .0
             .into_iter()
@@ -132,15 +134,12 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
             format!("waiting for ConversationApp {ns}/{name} to be Ready: {why}"),
             Retry::Wait,
         );
-        // An app that has not failed is being created: its own status shows that, the
-        // webhook's need not (one write less per webhook). An app that failed (`Synced=False`)
-        // may need a person: the webhook says what it waits for.
-        let failed = status
-            .sync
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Synced" && c.status == "False");
-        return Err(if failed { blocked } else { blocked.quiet() });
+        // An app not reconciled yet (no condition at all) is being created: its own status
+        // will show that, the webhook's need not (one write less per webhook). Any other app
+        // that is not Ready with an id (it failed, a channel is FAILING, it is observed only and
+        // claims no id) may need a person: the webhook says what it waits for.
+        let in_progress = ready.is_none() && !status.sync.conditions.iter().any(|c| c.status == "False");
+        return Err(if in_progress { blocked.quiet() } else { blocked });
     };
     w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), &ctx.tenancy);
     if w.spec.placement.connection_ref.is_none() {

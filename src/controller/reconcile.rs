@@ -370,7 +370,7 @@ async fn write<K: Managed>(
         && object.kind() == Kind::ConversationApp
         && let Some(id) = &id
         && app.as_ref().is_some_and(|a| report::pending(&report::channels(a)))
-        && let Some(read) = ctx.observations.read_back(credentials, scope, K::KIND, id).await
+        && let Some(read) = ctx.observations.read_back(credentials, scope, K::KIND, id, true).await
     {
         settled = !report::pending(&report::channels(&read));
         app = Some(read);
@@ -456,7 +456,9 @@ async fn plan_one<K: Managed>(
     if ctx.take_read_back(obj)
         && let Some(id) = obj.recorded_id()
     {
-        ctx.observations.read_back(credentials, &scope, K::KIND, &id).await;
+        ctx.observations
+            .read_back(credentials, &scope, K::KIND, &id, false)
+            .await;
     }
     let live = observe::observe(view, &targets, false).await;
     let plan = plan::build(

@@ -79,8 +79,8 @@ impl Descriptor {
     }
 }
 
-/// Every resource's descriptor, for what reads a body whatever it is (the fail-closed check of
-/// a plan's requests).
+/// Every resource's descriptor, for what reads a body whatever it is (the simulator's journal,
+/// which hides every resource's secrets).
 pub fn resources() -> [&'static Descriptor; 4] {
     [
         <app::App as Wire>::FIELDS,

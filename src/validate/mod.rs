@@ -64,9 +64,27 @@ fn parse(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> (Input, Vec<Diagno
     (input, errors)
 }
 
+/// The CRD schema's rules on objects already read: the API server checked them when they were
+/// written, but an object stored before a bound was added (or under older CRDs) was not.
+pub fn schema_errors(manifests: &[Manifest]) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for m in manifests {
+        let mut violations = Vec::new();
+        let schema = schema::of_kind(m.object.kind());
+        schema::check(
+            &schema["properties"]["spec"],
+            &m.object.spec_value(),
+            "spec",
+            &mut violations,
+        );
+        errors.extend(violations.into_iter().map(|(path, msg)| m.error(&path, msg)));
+    }
+    errors
+}
+
 /// The typed rules on objects already read (their fields, and checks across them), after the
-/// `errors` met reading them: the input, or every problem. The controller asks only this: its
-/// objects were read by the watches, and the API server checked them against the CRD's schema.
+/// `errors` met reading them: the input, or every problem. The controller asks this after
+/// [`schema_errors`]: its objects were read by the watches, not parsed again.
 pub fn check(input: Input, mut errors: Vec<Diagnostic>) -> Result<Input, Report> {
     errors.extend(cross::cross_check(&input));
     if errors.is_empty() {

@@ -627,3 +627,57 @@ async fn a_webhook_waiting_for_its_app_writes_its_wait_once_when_it_lasts() {
     assert!(ctx.metrics.render().contains("reason=\"AppNotFound\"} 3"));
     assert_eq!(sim.stats().total, 0);
 }
+
+/// A webhook whose app exists but is not Ready (a channel FAILING) says why it waits once the
+/// wait has lasted one look, as any wait a person may need to act on: only an app not
+/// reconciled yet is waited for quietly, however long.
+#[tokio::test]
+async fn a_webhook_waiting_for_an_app_with_a_failing_channel_says_why() {
+    let (mut parts, api, sim) = parts(sim::Config::default()).await;
+    let (apps, mut writer) = reflector::store::<ConversationApp>();
+    parts.tenancy.apps = apps.clone();
+    parts.ledger.apps = apps;
+    let failing = "Sinch reports these channels FAILING: SMS (invalid token)";
+    let shop: ConversationApp = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+        "metadata": {"name": "shop", "namespace": NS, "uid": "uid-shop"},
+        "spec": {"displayName": "Shop"},
+        "status": {"appId": "01SHOP", "projectId": "p-test", "region": "us", "conditions": [
+            {"type": "Ready", "status": "False", "reason": "ChannelFailing", "message": failing,
+             "lastTransitionTime": "2026-12-06T00:00:00Z"},
+            {"type": "Synced", "status": "True", "reason": "ReconcileSuccess", "message": "Sinch matches the spec",
+             "lastTransitionTime": "2026-12-06T00:00:00Z"}]}
+    }))
+    .unwrap();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(shop));
+    let ctx = Arc::new(parts);
+    let hook: crate::model::Webhook = serde_json::from_value(json!({
+        "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+        "metadata": {"name": "orders", "namespace": NS, "uid": "uid-hook", "generation": 1, "finalizers": [FINALIZER]},
+        "spec": {"appRef": {"name": "shop"}, "target": "https://orders.example.com/in", "triggers": ["MESSAGE_INBOUND"]}
+    }))
+    .unwrap();
+    let seen = serve_kube_seen(
+        api,
+        by_path(std::slice::from_ref(&hook)).into_iter().collect(),
+        Claims::default(),
+    );
+    reconcile(Arc::new(hook.clone()), ctx.clone()).await.unwrap();
+    assert!(
+        seen.statuses.lock().unwrap().is_empty(),
+        "the first look writes nothing"
+    );
+    reconcile(Arc::new(hook), ctx.clone()).await.unwrap();
+    let statuses = seen.statuses.lock().unwrap().clone();
+    assert_eq!(statuses.len(), 1, "the wait that lasts is written");
+    let synced = condition(&statuses[0], "Synced");
+    assert_eq!(
+        (&synced["status"], &synced["reason"], &synced["message"]),
+        (
+            &json!("False"),
+            &json!("AppNotReady"),
+            &json!(format!("waiting for ConversationApp {NS}/shop to be Ready: {failing}"))
+        )
+    );
+    assert_eq!(sim.stats().total, 0);
+}
