@@ -53,17 +53,34 @@ pub struct Args {
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
 /// controller whose reconciles hop between worker threads fragments them all: at 1,000 apps its
-/// peak RSS was 154 MiB. Two arenas serve two cores. And glibc raises its mmap threshold after
-/// each large block freed (up to 32 MiB), so that list bodies of megabytes then come from the
-/// arenas and pin them; a fixed threshold returns them to the system when freed (139 against
-/// 151 MiB at 1,000 apps in one run each, BENCHMARKS.md). Called before any thread starts.
+/// peak RSS was 154 MiB. One arena serves the two worker threads (each keeps its own small
+/// cache of freed blocks). And glibc raises its mmap threshold after each large block freed (up
+/// to 32 MiB), so that list bodies of megabytes then come from the arena and pin it; a fixed
+/// threshold returns them to the system when freed. What is freed inside the arena stays
+/// resident until `malloc_trim` gives its whole pages back: once a second (a few milliseconds
+/// of one core), so that the free pages between live objects never add up (BENCHMARKS.md, the
+/// controller's memory). Called before any thread starts.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    {
+        // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+        }
+        let trim = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                // SAFETY: malloc_trim takes the arena's lock like any allocation.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        });
+        if let Err(e) = trim {
+            tracing::warn!(error = %e, "cannot start the thread that returns freed memory");
+        }
     }
 }
 
