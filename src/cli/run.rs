@@ -53,18 +53,54 @@ pub struct Args {
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
 /// controller whose reconciles hop between worker threads fragments them all: at 1,000 apps its
-/// peak RSS was 154 MiB. Two arenas serve two cores. And glibc raises its mmap threshold after
-/// each large block freed (up to 32 MiB), so that list bodies of megabytes then come from the
-/// arenas and pin them; a fixed threshold returns them to the system when freed (139 against
-/// 151 MiB at 1,000 apps in one run each, BENCHMARKS.md). Called before any thread starts.
+/// peak RSS was 154 MiB. One arena serves the two worker threads (each keeps its own small
+/// cache of freed blocks). And glibc raises its mmap threshold after each large block freed (up
+/// to 32 MiB), so that list bodies of megabytes then come from the arena and pin it; a fixed
+/// threshold returns them to the system when freed. What is freed inside the arena stays
+/// resident until `malloc_trim` gives its whole pages back: once a second (a few milliseconds
+/// of one core), so that the free pages between live objects never add up (BENCHMARKS.md, the
+/// controller's memory). Called before any thread starts.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    {
+        // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+        }
+        let trim = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                // SAFETY: malloc_trim takes the arena's lock like any allocation.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        });
+        if let Err(e) = trim {
+            tracing::warn!(error = %e, "cannot start the thread that returns freed memory");
+        }
     }
+}
+
+/// Requests to the API server in flight at once from the controllers (reconciles and watches;
+/// a watch holds its slot only until the answer's headers arrive). Each request in flight holds
+/// a connection, and each connection its buffers (about 100 KiB once it has read a list page):
+/// 4 kinds x 64 workers kept about 200 connections open (20 MiB at 1,000 apps), where the API
+/// server on a few cores takes no more writes at once from 256 than from 32.
+const KUBE_REQUESTS: usize = 32;
+
+/// The client of the controllers, with at most [`KUBE_REQUESTS`] requests in flight, and the
+/// Lease's own, which never waits behind them (a renewal queued behind a burst of writes
+/// could let the Lease expire).
+async fn kube_clients() -> Result<(kube::Client, kube::Client), kube::Error> {
+    let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+    let lease = kube::Client::try_from(config.clone())?;
+    let limited = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(KUBE_REQUESTS))
+        .build();
+    Ok((limited, lease))
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -80,7 +116,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     tune_malloc();
     super::runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
-        let kube = kube::Client::try_default().await.map_err(|e| {
+        let (kube, lease_kube) = kube_clients().await.map_err(|e| {
             crate::Error::kube(
                 "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)",
                 e,
@@ -111,7 +147,10 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         };
         let result = controller::run(
             settings,
-            kube,
+            controller::Clients {
+                kube,
+                lease: lease_kube,
+            },
             sinch,
             credentials,
             defaults,

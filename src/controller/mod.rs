@@ -20,7 +20,7 @@ mod startup;
 pub mod status;
 mod watches;
 
-pub use startup::{FINGERPRINT_SECRET, run};
+pub use startup::{Clients, FINGERPRINT_SECRET, run};
 
 use crate::engine::Defaults;
 use crate::engine::plan::Change;

@@ -16,11 +16,19 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The API server's clients of `run`: the controllers' (reconciles, watches, the fingerprint
+/// key), and the leader Lease's own, so that its renewals never wait behind the controllers'
+/// requests.
+pub struct Clients {
+    pub kube: kube::Client,
+    pub lease: kube::Client,
+}
+
 /// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
 /// waits for it again, so two replicas never act at once).
 pub async fn run(
     settings: Settings,
-    kube: kube::Client,
+    clients: Clients,
     sinch: SinchClient,
     credentials: Option<Credentials>,
     defaults: Defaults,
@@ -34,7 +42,8 @@ pub async fn run(
     let stopped = move || until_stopped(stop_rx.clone());
     let server = serve_metrics(settings.listen, metrics.clone(), stopped()).await?;
     let mut shutdown = Box::pin(shutdown);
-    let lease = lease(&kube, &settings).await?;
+    let Clients { kube, lease } = clients;
+    let lease = lease_manager(&lease, &settings).await?;
     metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut leader, lease_task) = lease.watch().await;
     tracing::info!(identity = %settings.identity, lease = %settings.lease_name, "waiting to hold the leader Lease");
@@ -101,7 +110,7 @@ async fn serve_metrics(
 }
 
 /// The leader Lease of `settings`, not yet watched.
-async fn lease(kube: &kube::Client, settings: &Settings) -> crate::Result<LeaseManager> {
+async fn lease_manager(kube: &kube::Client, settings: &Settings) -> crate::Result<LeaseManager> {
     let context = format!(
         "cannot use the Lease {}/{}",
         settings.lease_namespace, settings.lease_name
