@@ -51,7 +51,12 @@ impl<T> Desired<T> {
 /// What a resolved secret stands as in the wire value until [`Resolver::finish`] finds where
 /// serialisation put it: the secret's pointer is where its marker lands, whatever the wire
 /// field is called. No naming rule stands between a manifest field and its place in a request.
-const MARKER: &str = "\u{0}sinch-operator-secret:";
+/// A random part, drawn once per process, keeps a manifest's own strings from ever reading as
+/// a marker.
+fn marker_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| format!("\u{0}sinch-operator-secret-{:016x}:", fastrand::u64(..)))
+}
 
 /// Reads secret values for one namespace and records every use.
 struct Resolver<'a> {
@@ -86,7 +91,7 @@ impl Resolver<'_> {
                 None => (None, Some(format!("Secret {ns}/{name} is not in the input"))),
             },
         };
-        let marker = Sensitive(format!("{MARKER}{}\u{0}", self.uses.len()));
+        let marker = Sensitive(format!("{}{}\u{0}", marker_prefix(), self.uses.len()));
         self.uses.push(SecretUse {
             field: field.to_string(),
             pointer: String::new(),
@@ -126,7 +131,7 @@ fn place(value: &mut serde_json::Value, pointer: &mut String, uses: &mut [Secret
     use serde_json::Value;
     let marked = |v: &Value| {
         v.as_str()
-            .and_then(|s| s.strip_prefix(MARKER))
+            .and_then(|s| s.strip_prefix(marker_prefix()))
             .and_then(|rest| rest.strip_suffix('\u{0}'))
             .and_then(|i| i.parse::<usize>().ok())
     };
@@ -671,6 +676,12 @@ channelCredentials:
         let wire = serde_json::to_value(&desired.wire).unwrap();
         assert!(places.iter().all(|p| wire.pointer(p).is_none()), "{wire}");
         assert!(!wire.to_string().contains("sinch-operator-secret"), "{wire}");
+        // A manifest string shaped like a marker is only a string.
+        let mut spec = spec.clone();
+        spec.display_name = "\u{0}sinch-operator-secret:0\u{0}".into();
+        let desired = app(&spec, "ns", &secrets);
+        assert_eq!(desired.wire.display_name.as_deref(), Some(spec.display_name.as_str()));
+        assert_eq!(desired.secrets[0].pointer, expected[0].1);
     }
 
     #[test]
