@@ -1173,21 +1173,23 @@ async fn an_answer_naming_another_object_retargets_nothing() {
     })
     .await;
     let client = server.client(RetryPolicy::default());
-    let change = |id: Option<&str>, request: Request| Change {
-        kind: sinch_operator::model::Kind::ConversationApp,
-        name: "shop/web".into(),
-        action: if id.is_some() { Action::Update } else { Action::Create },
-        id: id.map(str::to_string),
-        project: PROJECT.into(),
-        region: Region::Us,
-        fields: Vec::new(),
-        request: Some(request),
-        notes: Vec::new(),
-        secrets: Vec::new(),
-        after: Vec::new(),
-        app_from: None,
-        observed: "absent".into(),
-        rekeyed: Default::default(),
+    let change = |id: Option<&str>, request: Request| {
+        let action = if id.is_some() { Action::Update } else { Action::Create };
+        let scope = sinch_operator::engine::Scope {
+            project: PROJECT.into(),
+            region: Region::Us,
+        };
+        let kind = sinch_operator::model::Kind::ConversationApp;
+        let mut c = Change::new(
+            kind,
+            "shop/web".into(),
+            action,
+            id.map(str::to_string),
+            &scope,
+            "absent".into(),
+        );
+        c.request = Some(request);
+        c
     };
     let body = json!({"display_name": "Web"});
     let plan = Plan::of(vec![

@@ -16,22 +16,22 @@ use sinch_operator::sinch::request::Request;
 use sinch_operator::{load, validate};
 
 fn change(name: &str, action: Action, fields: Vec<FieldChange>, request: Option<Request>) -> Change {
-    Change {
-        kind: Kind::ConversationApp,
-        name: format!("team/{name}"),
-        action,
-        id: (action != Action::Create).then(|| "01APP".to_string()),
+    let scope = sinch_operator::engine::Scope {
         project: "p".into(),
         region: Region::Eu,
-        fields,
-        request,
-        notes: Vec::new(),
-        secrets: Vec::new(),
-        after: Vec::new(),
-        app_from: None,
-        observed: "absent".into(),
-        rekeyed: Default::default(),
-    }
+    };
+    let id = (action != Action::Create).then(|| "01APP".to_string());
+    let mut change = Change::new(
+        Kind::ConversationApp,
+        format!("team/{name}"),
+        action,
+        id,
+        &scope,
+        "absent".into(),
+    );
+    change.fields = fields;
+    change.request = request;
+    change
 }
 
 fn field(path: &str, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> FieldChange {

@@ -46,7 +46,7 @@ pub struct Args {
 
 /// The validated input and the connection, the access token fetched while the input is read and
 /// checked. Bad input is reported before anything else, even before a missing connection.
-pub async fn load_and_connect(
+async fn load_and_connect(
     input: &InputArgs,
     args: &connection::ConnectionArgs,
 ) -> crate::Result<(Input, connection::Connection)> {

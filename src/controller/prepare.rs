@@ -7,7 +7,7 @@ use super::connections::{self, Access, Tenancy};
 use super::status::{Blocked, Reason, Retry};
 use crate::input::{Input, Manifest};
 use crate::load::Source;
-use crate::model::{AppOf, Object, Webhook, WebhookApp};
+use crate::model::{AppOf, ConversationApp, Object, Webhook, WebhookApp};
 use crate::validate;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -102,6 +102,15 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
     })
 }
 
+/// A webhook with `appRef` reaches Sinch as its app does: with the app's `credentialsRef` and
+/// `connectionRef`, unless it names its own.
+pub fn inherit_access(w: &mut Webhook, app: &ConversationApp, tenancy: &Tenancy) {
+    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), tenancy);
+    if w.spec.placement.connection_ref.is_none() {
+        w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
+    }
+}
+
 /// A webhook with `appRef` is planned as one with the id, project and region of its app, once
 /// the app is Ready; it uses the app's credentials unless it names its own.
 fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
@@ -141,10 +150,7 @@ fn resolve_app(w: &mut Webhook, ctx: &Context) -> Result<(), Blocked> {
         let in_progress = ready.is_none() && !status.sync.conditions.iter().any(|c| c.status == "False");
         return Err(if in_progress { blocked.quiet() } else { blocked });
     };
-    w.spec.placement.credentials_ref = connections::credentials_ref(&Object::Webhook(w.clone()), &ctx.tenancy);
-    if w.spec.placement.connection_ref.is_none() {
-        w.spec.placement.connection_ref = app.spec.placement.connection_ref.clone();
-    }
+    inherit_access(w, &app, &ctx.tenancy);
     w.spec.app = WebhookApp::AppId(id);
     w.spec.placement.project_id = Some(project);
     w.spec.placement.region = Some(region);

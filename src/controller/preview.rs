@@ -198,12 +198,10 @@ impl Out {
         let (Some(index), Some(app)) = (created, app) else {
             return self.error(Kind::Webhook, &hook, format!("{why} ({})", Reason::AppNotReady));
         };
-        let app = Object::ConversationApp((*app).clone());
-        // The access the webhook will have: its app's, unless it names its own.
+        // The access the webhook will have once its app is Ready.
         let mut resolved = webhook.clone();
-        if resolved.spec.placement.connection_ref.is_none() {
-            resolved.spec.placement.connection_ref = app.placement().connection_ref.clone();
-        }
+        prepare::inherit_access(&mut resolved, &app, &ctx.tenancy);
+        let app = Object::ConversationApp((*app).clone());
         let planned = async {
             let access = connections::access(&Object::Webhook(resolved), &ctx.tenancy).await?;
             let input = prepare::input(&[&app, &hook], &ctx.tenancy).await?;
@@ -251,34 +249,21 @@ async fn list<K: Managed>(kube: &kube::Client, namespace: Option<&str>, out: &mu
         None => Api::all(kube.clone()),
     };
     let mut objects = Vec::new();
-    let mut params = ListParams::default().limit(50);
-    loop {
-        let page = api.list(&params).await.map_err(|e| {
-            crate::Error::kube(
-                format!("--from-cluster: cannot list {}", K::KIND.api_resource().plural),
-                e,
-            )
-        })?;
-        for raw in &page.items {
-            match raw.parse() {
-                Ok(object) => objects.push(object),
-                Err(why) => out.errors.push(PlanError {
-                    kind: Some(K::KIND),
-                    name: Some(format!(
-                        "{}/{}",
-                        raw.metadata.namespace.as_deref().unwrap_or_default(),
-                        raw.metadata.name.as_deref().unwrap_or_default()
-                    )),
-                    message: format!("the object cannot be read: {why} ({})", Reason::InvalidSpec),
-                    class: None,
-                }),
-            }
-        }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(objects),
-        }
-    }
+    pages(&api, |raw| match raw.parse() {
+        Ok(object) => objects.push(object),
+        Err(why) => out.errors.push(PlanError {
+            kind: Some(K::KIND),
+            name: Some(format!(
+                "{}/{}",
+                raw.metadata.namespace.as_deref().unwrap_or_default(),
+                raw.metadata.name.as_deref().unwrap_or_default()
+            )),
+            message: format!("the object cannot be read: {why} ({})", Reason::InvalidSpec),
+            class: None,
+        }),
+    })
+    .await?;
+    Ok(objects)
 }
 
 /// Fills a store of the tenancy kinds from one list.
@@ -286,14 +271,30 @@ async fn fill<K>(writer: &mut Writer<K>, api: Api<K>) -> crate::Result<()>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", K::plural(&())), e))?;
-    for object in list {
-        writer.apply_watcher_event(&watcher::Event::Apply(object));
+    pages(&api, |object| {
+        writer.apply_watcher_event(&watcher::Event::Apply(object))
+    })
+    .await
+}
+
+/// Every object of `api`, in pages of 50 as the watches read them (never one answer holding a
+/// whole kind), each handed to `each`.
+async fn pages<K>(api: &Api<K>, mut each: impl FnMut(K)) -> crate::Result<()>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = ListParams::default().limit(50);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| crate::Error::kube(format!("--from-cluster: cannot list {}", K::plural(&())), e))?;
+        page.items.into_iter().for_each(&mut each);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// The namespaces' labels, for connections that select namespaces by label. Whoever may not
@@ -323,10 +324,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
     match super::startup::stored_fingerprint_key(kube, namespace).await {
         Ok(Some(key)) => Ok(key),
         Ok(None) => {
-            let mut bytes = [0u8; 32];
-            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| {
-                crate::Error::OperatorState("the system gave no random bytes for the fingerprint key".into())
-            })?;
+            let bytes = super::startup::new_fingerprint_key()?;
             Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
         }
         Err(e) => Err(crate::Error::kube(

@@ -161,6 +161,14 @@ async fn release(
 /// The Secret in the operator's namespace holding the key of secret fingerprints.
 pub const FINGERPRINT_SECRET: &str = "sinch-operator-fingerprint-key";
 
+/// 32 random bytes: a new key of secret fingerprints.
+pub(super) fn new_fingerprint_key() -> crate::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| crate::Error::OperatorState("the system gave no random bytes for the fingerprint key".into()))?;
+    Ok(bytes)
+}
+
 /// The key of secret fingerprints [`FINGERPRINT_SECRET`] holds, if it holds one.
 pub(super) async fn stored_fingerprint_key(
     kube: &kube::Client,
@@ -198,9 +206,7 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
     if let Some(key) = stored_fingerprint_key(kube, namespace).await.map_err(failed)? {
         return Ok(key);
     }
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| crate::Error::OperatorState("the system gave no random bytes for the fingerprint key".into()))?;
+    let bytes = new_fingerprint_key()?;
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": FINGERPRINT_SECRET, "namespace": namespace},
         "data": {"key": ByteString(bytes.to_vec())},

@@ -99,25 +99,23 @@ fn leaks(fields: &Descriptor, body: &Value, uses: &[SecretUse]) -> Vec<String> {
         .map(|v| v.0.as_str())
         .filter(|v| !v.is_empty())
         .collect();
-    let mut strings = Vec::new();
-    string_leaves(body, &mut String::new(), &mut strings);
-    for (pointer, s) in strings {
-        if values.contains(&s) && !out.contains(&pointer) {
-            out.push(pointer);
-        }
+    if !values.is_empty() {
+        holding(body, &values, &mut String::new(), &mut out);
     }
     out
 }
 
-fn string_leaves<'v>(value: &'v Value, pointer: &mut String, out: &mut Vec<(String, &'v str)>) {
+/// The pointers (under `pointer`) of the strings of `value` equal to one of `values`, not yet
+/// in `out`. A pointer is built only for a match: this runs on every request a plan holds.
+fn holding(value: &Value, values: &[&str], pointer: &mut String, out: &mut Vec<String>) {
     match value {
-        Value::String(s) => out.push((pointer.clone(), s)),
+        Value::String(s) if values.contains(&s.as_str()) && !out.contains(pointer) => out.push(pointer.clone()),
         Value::Object(map) => {
             for (k, v) in map {
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(k);
-                string_leaves(v, pointer, out);
+                holding(v, values, pointer, out);
                 pointer.truncate(len);
             }
         }
@@ -125,7 +123,7 @@ fn string_leaves<'v>(value: &'v Value, pointer: &mut String, out: &mut Vec<(Stri
             for (i, v) in items.iter().enumerate() {
                 let len = pointer.len();
                 pointer.push_str(&format!("/{i}"));
-                string_leaves(v, pointer, out);
+                holding(v, values, pointer, out);
                 pointer.truncate(len);
             }
         }
@@ -240,22 +238,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn change(&self, t: &Target, action: Action, id: Option<String>, observed: String) -> Change {
-        Change {
-            kind: t.kind(),
-            name: t.name(),
-            action,
-            id,
-            project: t.scope.project.clone(),
-            region: t.scope.region,
-            fields: Vec::new(),
-            request: None,
-            notes: Vec::new(),
-            secrets: Vec::new(),
-            after: Vec::new(),
-            app_from: None,
-            observed,
-            rekeyed: BTreeMap::new(),
-        }
+        Change::new(t.kind(), t.name(), action, id, &t.scope, observed)
     }
 
     /// The change of an object found in Sinch and its merge-all update, compared on every field
@@ -404,22 +387,12 @@ mod fail_closed {
             failed: BTreeSet::new(),
             plan: Plan::of(Vec::new()),
         };
-        let change = Change {
-            kind,
-            name: "ns/shop".into(),
-            action: Action::Create,
-            id: None,
+        let scope = Scope {
             project: "p".into(),
             region: Region::Us,
-            fields: Vec::new(),
-            request: Some(request),
-            notes: Vec::new(),
-            secrets: Vec::new(),
-            after: Vec::new(),
-            app_from: None,
-            observed: String::new(),
-            rekeyed: BTreeMap::new(),
         };
+        let mut change = Change::new(kind, "ns/shop".into(), Action::Create, None, &scope, String::new());
+        change.request = Some(request);
         b.push(change, uses);
         b.plan
     }

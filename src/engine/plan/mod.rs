@@ -122,6 +122,34 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change of `kind` object `name` in `scope`, nothing to send yet (no fields, request or
+    /// notes); `observed`: the fingerprint of the live object it was planned from.
+    pub fn new(
+        kind: Kind,
+        name: String,
+        action: Action,
+        id: Option<String>,
+        scope: &Scope,
+        observed: String,
+    ) -> Change {
+        Change {
+            kind,
+            name,
+            action,
+            id,
+            project: scope.project.clone(),
+            region: scope.region,
+            fields: Vec::new(),
+            request: None,
+            notes: Vec::new(),
+            secrets: Vec::new(),
+            after: Vec::new(),
+            app_from: None,
+            observed,
+            rekeyed: BTreeMap::new(),
+        }
+    }
+
     pub fn label(&self) -> String {
         format!("{} {}", self.kind, self.name)
     }

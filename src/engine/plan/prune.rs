@@ -80,22 +80,10 @@ pub fn delete(kind: Kind, name: String, id: String, scope: &Scope, note: String)
         Kind::Template => Request::delete_template(&scope.project, &id),
         Kind::ProjectSettings => return None,
     };
-    Some(Change {
-        kind,
-        name,
-        action: Action::Delete,
-        id: Some(id),
-        project: scope.project.clone(),
-        region: scope.region,
-        fields: Vec::new(),
-        request: Some(request),
-        notes: vec![note],
-        secrets: Vec::new(),
-        after: Vec::new(),
-        app_from: None,
-        observed: "absent".into(),
-        rekeyed: Default::default(),
-    })
+    let mut change = Change::new(kind, name, Action::Delete, Some(id), scope, "absent".into());
+    change.request = Some(request);
+    change.notes.push(note);
+    Some(change)
 }
 
 /// The delete of an object no manifest declares (only with `--prune`).
