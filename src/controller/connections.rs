@@ -81,7 +81,14 @@ pub struct Tenancy {
     pub connections: Store<SinchConnection>,
     /// Namespaces' labels, for connections that select namespaces by label.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// The Secrets read so far, when reads are remembered (`plan --from-cluster`, one pass over
+    /// many objects naming the same Secrets). The controller reads each anew: Secrets are not
+    /// watched, and a rotated one must be seen at the next poll.
+    pub read: Option<SecretsRead>,
 }
+
+/// Secrets by (namespace, name), `None` where none exists.
+pub type SecretsRead = std::sync::Mutex<std::collections::HashMap<(String, String), Option<Secret>>>;
 
 /// What a reconcile reaches Sinch with.
 #[derive(Clone, Debug)]
@@ -269,8 +276,14 @@ pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Tenancy) -> bool {
 /// Reads one Secret with `get` (the operator may list or watch none). A refusal is the
 /// namespace not having opted in, which its admin can fix.
 pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
+    let key = (ns.to_string(), name.to_string());
+    if let Some(read) = &ctx.read
+        && let Some(secret) = read.lock().expect("never poisoned").get(&key)
+    {
+        return Ok(secret.clone());
+    }
     let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
-    api.get_opt(name).await.map_err(|e| match e {
+    let secret = api.get_opt(name).await.map_err(|e| match e {
         kube::Error::Api(s) if s.code == 403 => Blocked::new(
             Reason::SecretForbidden,
             format!(
@@ -285,7 +298,11 @@ pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Se
             format!("cannot read Secret {ns}/{name}: {}", crate::kube_message(&e)),
             Retry::Backoff,
         ),
-    })
+    })?;
+    if let Some(read) = &ctx.read {
+        read.lock().expect("never poisoned").insert(key, secret.clone());
+    }
+    Ok(secret)
 }
 
 /// A Secret of the object's namespace (its own key, or what its fields refer to), only when

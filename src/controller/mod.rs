@@ -194,6 +194,7 @@ impl Context {
                 apps: apps.clone(),
                 connections,
                 namespaces,
+                read: None,
             },
             deletion: settings.deletion,
             metrics,

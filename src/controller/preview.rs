@@ -87,6 +87,7 @@ pub async fn preview(
         key,
     );
     ctx.ledger.run_dry();
+    ctx.tenancy.read = Some(Default::default());
     fill(&mut writers.connections, Api::<SinchConnection>::all(kube.clone())).await?;
     fill(&mut writers.claims, Api::<SinchClaim>::all(kube.clone())).await?;
     namespaces(&kube, &mut writers.namespaces).await?;
