@@ -24,14 +24,14 @@ pub use startup::{Clients, FINGERPRINT_SECRET, run};
 
 use crate::engine::Defaults;
 use crate::engine::plan::Change;
-use crate::model::{ConversationApp, SinchClaim, SinchConnection, Template, Webhook};
+use crate::model::{ConversationApp, SinchClaim, SinchConnection, Template};
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::reflector::{self, store::Writer};
 use metrics::Metrics;
 use observation::Observations;
 use status::Managed;
@@ -122,7 +122,7 @@ impl Default for Deletion {
 pub struct Writers {
     pub apps: Writer<ConversationApp>,
     pub templates: Writer<Template>,
-    pub webhooks: Writer<Webhook>,
+    pub webhooks: watches::WebhookWriter,
     pub connections: Writer<SinchConnection>,
     pub claims: Writer<SinchClaim>,
     pub namespaces: Writer<PartialObjectMeta<Namespace>>,
@@ -139,7 +139,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// For the one-claim-per-(app, target) rule.
-    pub webhooks: Store<Webhook>,
+    pub webhooks: watches::WebhookStore,
     /// Who manages which Sinch object.
     pub ledger: ledger::Ledger,
     resync: Duration,
@@ -173,7 +173,7 @@ impl Context {
         fingerprint_key: ring::hmac::Key,
     ) -> (Context, Writers) {
         let (apps, apps_writer) = reflector::store();
-        let (webhooks, webhooks_writer) = reflector::store();
+        let (webhooks, webhooks_writer) = watches::webhook_store();
         let (connections, connections_writer) = reflector::store();
         let (claims, claims_writer) = reflector::store();
         let (templates, templates_writer) = reflector::store();

@@ -173,13 +173,13 @@ fn check_claim(w: &Webhook, ctx: &Context) -> Result<(), Blocked> {
             .and_then(|a| a.status.as_ref().and_then(|s| s.app_id.clone())),
     };
     let age = |o: &Webhook| (o.metadata.creation_timestamp.clone(), o.namespace(), o.name_any());
+    let namespace = w.namespace().unwrap_or_default();
     let older = ctx
         .webhooks
-        .state()
+        .declaring(&namespace, &w.spec.target)
         .into_iter()
         .filter(|o| o.metadata.uid != w.metadata.uid && o.metadata.deletion_timestamp.is_none())
-        .filter(|o| o.metadata.namespace == w.metadata.namespace)
-        .filter(|o| o.spec.target == w.spec.target && app_of(o).as_deref() == Some(app.as_str()))
+        .filter(|o| app_of(o).as_deref() == Some(app.as_str()))
         .filter(|o| age(o) < age(w))
         .min_by_key(|o| age(o));
     match older {

@@ -175,7 +175,7 @@ async fn a_webhook_may_attach_only_to_an_app_of_its_namespace_or_one_that_grants
     let (apps, mut writer) = reflector::store::<ConversationApp>();
     parts.tenancy.apps = apps.clone();
     parts.ledger.apps = apps;
-    let (webhooks, mut hooks) = reflector::store::<Webhook>();
+    let (webhooks, mut hooks) = crate::controller::watches::webhook_store();
     parts.webhooks = webhooks;
     let ctx = Arc::new(parts);
     let webhook = |ns: &str, uid: &str, created: &str| -> Webhook {
