@@ -201,11 +201,20 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
             return;
         }
     };
-    let marks = index_lines(text);
-    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    // The two parses are independent: on a large file each takes a core.
+    let (marks, values) = if text.len() < PARALLEL_ABOVE_BYTES {
+        (index_lines(text), values(text))
+    } else {
+        std::thread::scope(|s| {
+            let marks = s.spawn(|| index_lines(text));
+            let values = values(text);
+            (marks.join().expect("indexing lines does not panic"), values)
+        })
+    };
+    for (i, yaml) in values.into_iter().enumerate() {
         let document = i.saturating_add(1);
         let mark = marks.get(i);
-        let yaml = match serde_yaml::Value::deserialize(de) {
+        let yaml = match yaml {
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| l.line()).or(mark.map(|m| m.line));
@@ -235,10 +244,6 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
                     d.message = "invalid YAML: the key is repeated; each key may appear once in a mapping".into();
                 }
                 errors.push(d);
-                // libyaml cannot resume after a syntax error: the rest of the stream is lost.
-                if e.location().is_some() {
-                    break;
-                }
                 continue;
             }
         };
@@ -260,6 +265,24 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
             }
         }
     }
+}
+
+/// Below this size a file is parsed on one thread: a thread costs more than it saves.
+const PARALLEL_ABOVE_BYTES: usize = 64 * 1024;
+
+/// Each document's value, up to and including the first syntax error: libyaml cannot resume
+/// after one, so the rest of the stream is lost.
+fn values(text: &str) -> Vec<Result<serde_yaml::Value, serde_yaml::Error>> {
+    let mut values = Vec::new();
+    for de in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(de);
+        let fatal = value.as_ref().is_err_and(|e| e.location().is_some());
+        values.push(value);
+        if fatal {
+            break;
+        }
+    }
+    values
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the line is reported separately.
@@ -490,6 +513,27 @@ spec:
         // A missing field points at the nearest field that exists.
         assert_eq!(d.line_of("spec.list[1].missing"), 8);
         assert_eq!(d.line_of("nothing.here"), 3);
+    }
+
+    #[test]
+    fn a_large_file_read_on_two_threads_reads_as_a_small_one() {
+        let doc = |i: usize| format!("kind: X\nmetadata:\n  name: n{i}\nspec:\n  list:\n    - a: {i}\n");
+        let large: String = (0..2_000).map(doc).collect::<Vec<_>>().join("---\n");
+        assert!(large.len() > PARALLEL_ABOVE_BYTES);
+        let (docs, errors) = parse(&large);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.len(), 2_000);
+        let last = &docs[1_999].source;
+        // A document starts at its `---`.
+        assert_eq!((last.line, last.origin.document), (1_999 * 7, 2_000));
+        assert_eq!(last.line_of("spec.list[0].a"), 1_999 * 7 + 6);
+        assert_eq!(docs[1_999].value["spec"]["list"][0]["a"], 1_999);
+        // A syntax error loses the rest of the stream, with its line and the object it was in.
+        let broken = format!("{large}---\nkind: X\nmetadata: {{name: bad\n---\n{}", doc(1));
+        let (docs, errors) = parse(&broken);
+        assert_eq!(docs.len(), 2_000);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].document, errors[0].line), (Some(2_001), Some(2_000 * 7 + 3)));
     }
 
     #[test]

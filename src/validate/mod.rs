@@ -24,7 +24,12 @@ impl Manifest {
 
 /// Reads and validates the inputs: every problem of every file, or the input when there is none.
 pub fn load(paths: &[std::path::PathBuf]) -> Result<Input, Report> {
-    let (docs, errors) = crate::load::read_inputs(paths);
+    let (docs, errors) = std::thread::scope(|s| {
+        // Deriving the kinds' schemas (once per process) takes as long as parsing a few hundred
+        // documents: it runs beside the reading.
+        s.spawn(|| schema::of_kind(crate::model::Kind::ConversationApp));
+        crate::load::read_inputs(paths)
+    });
     validate(docs, errors)
 }
 
@@ -37,24 +42,30 @@ pub fn validate(docs: Vec<Document>, errors: Vec<Diagnostic>) -> Result<Input, R
 
 /// The documents as typed objects and Secrets: each classified, checked against its kind's
 /// schema (the CRD's) and read; with every problem met on the way.
-fn parse(docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> (Input, Vec<Diagnostic>) {
+fn parse(mut docs: Vec<Document>, mut errors: Vec<Diagnostic>) -> (Input, Vec<Diagnostic>) {
+    // Each document is read on its own: a large input is read in two halves, one per core.
+    let read: Vec<Read> = if docs.len() < PARALLEL_ABOVE_DOCUMENTS {
+        docs.into_iter().map(read).collect()
+    } else {
+        let second = docs.split_off(docs.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| second.into_iter().map(read).collect::<Vec<_>>());
+            let mut read: Vec<Read> = docs.into_iter().map(read).collect();
+            read.extend(second.join().expect("reading a document does not panic"));
+            read
+        })
+    };
     let mut input = Input::default();
-    for doc in docs {
-        match classify(&doc) {
-            Ok(Some(kind)) => match parse_object(kind, schema::of_kind(kind), &doc) {
-                Ok(object) => input.manifests.push(Manifest {
-                    source: doc.source,
-                    object,
-                }),
-                Err(mut e) => errors.append(&mut e),
-            },
-            Ok(None) if is_secret(&doc.value) => {
+    for r in read {
+        match r {
+            Read::Object(m) => input.manifests.push(*m),
+            Read::Secret(doc) => {
                 if let Err(e) = add_secret(&doc, &mut input.secrets) {
                     errors.push(e);
                 }
             }
-            Ok(None) => {} // another tool's object (a ConfigMap, a Deployment): not ours to judge
-            Err(e) => errors.push(e),
+            Read::Other => {}
+            Read::Invalid(mut e) => errors.append(&mut e),
         }
     }
     let any_document_failed = !errors.is_empty();
@@ -151,6 +162,33 @@ fn classify(doc: &Document) -> Result<Option<Kind>, Diagnostic> {
                 format!("unknown kind {kind:?} of {GROUP}; expected one of {}", kinds.join(", ")),
             ))
         }
+    }
+}
+
+/// Below this many documents, one thread reads them all: a thread costs more than it saves.
+const PARALLEL_ABOVE_DOCUMENTS: usize = 200;
+
+/// One document, read.
+enum Read {
+    Object(Box<Manifest>),
+    Secret(Document),
+    /// Another tool's object (a ConfigMap, a Deployment): not ours to judge.
+    Other,
+    Invalid(Vec<Diagnostic>),
+}
+
+fn read(doc: Document) -> Read {
+    match classify(&doc) {
+        Ok(Some(kind)) => match parse_object(kind, schema::of_kind(kind), &doc) {
+            Ok(object) => Read::Object(Box::new(Manifest {
+                source: doc.source,
+                object,
+            })),
+            Err(e) => Read::Invalid(e),
+        },
+        Ok(None) if is_secret(&doc.value) => Read::Secret(doc),
+        Ok(None) => Read::Other,
+        Err(e) => Read::Invalid(vec![e]),
     }
 }
 
