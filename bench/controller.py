@@ -267,8 +267,8 @@ def bench(n, kube, cluster, sim):
     with tempfile.TemporaryDirectory() as d:
         scale.manifests(n, d, cli_project)
         env = sim.env(cli_project)
-        applied = scale.run_measured(sim, [BIN, "apply", "--auto-approve", "-f", d] + FLAGS, env, {0})
-        planned = scale.run_measured(sim, [BIN, "plan", "-f", d] + FLAGS, env, {0})
+        applied = scale.measure(sim, [BIN, "apply", "--auto-approve", "-f", d] + FLAGS, env, {0})
+        planned = scale.measure(sim, [BIN, "plan", "-f", d] + FLAGS, env, {0})
     out["apply"] = {k: applied[k] for k in ("wall_s", "requests", "writes", "rss_mib")}
     out["plan"] = {k: planned[k] for k in ("wall_s", "requests", "rss_mib")}
 
