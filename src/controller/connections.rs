@@ -15,6 +15,7 @@ use crate::engine::Defaults;
 use crate::model::{AppOf, ConversationApp, Kind, LocalRef, Object, Region, SinchConnection};
 use crate::sinch::Sensitive;
 use crate::sinch::client::Credentials;
+use futures_util::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -85,6 +86,24 @@ pub struct Tenancy {
     /// many objects naming the same Secrets). The controller reads each anew: Secrets are not
     /// watched, and a rotated one must be seen at the next poll.
     pub read: Option<SecretsRead>,
+    /// The reads of Secrets on their way: a reconcile that asks for a Secret while another's
+    /// read of it is in flight shares that read. At 1,000 apps whose tokens are in one Secret,
+    /// each poll read that Secret (100 KiB) once per app, most of them at the same moment.
+    pub in_flight: SecretsInFlight,
+}
+
+/// One read of a Secret, awaited by every reconcile that asked for it meanwhile.
+type SharedRead = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<Option<Arc<Secret>>, Arc<kube::Error>>>,
+>;
+
+#[derive(Default)]
+pub struct SecretsInFlight(std::sync::Mutex<std::collections::HashMap<(String, String), SharedRead>>);
+
+impl SecretsInFlight {
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().expect("never poisoned").is_empty()
+    }
 }
 
 /// Secrets by (namespace, name), `None` where none exists.
@@ -282,8 +301,25 @@ pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Se
     {
         return Ok(secret.clone());
     }
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
-    let secret = api.get_opt(name).await.map_err(|e| match e {
+    let read = {
+        let mut in_flight = ctx.in_flight.0.lock().expect("never poisoned");
+        let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), ns);
+        let name = name.to_string();
+        let read = async move { api.get_opt(&name).await.map(|s| s.map(Arc::new)).map_err(Arc::new) };
+        in_flight
+            .entry(key.clone())
+            .or_insert_with(|| read.boxed().shared())
+            .clone()
+    };
+    let answer = read.clone().await;
+    {
+        // The first to have the answer clears the entry: whoever asks later reads anew.
+        let mut in_flight = ctx.in_flight.0.lock().expect("never poisoned");
+        if in_flight.get(&key).is_some_and(|r| r.ptr_eq(&read)) {
+            in_flight.remove(&key);
+        }
+    }
+    let secret = answer.map(|s| s.map(Arc::unwrap_or_clone)).map_err(|e| match &*e {
         kube::Error::Api(s) if s.code == 403 => Blocked::new(
             Reason::SecretForbidden,
             format!(
@@ -295,7 +331,7 @@ pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Se
         ),
         e => Blocked::new(
             Reason::SecretUnreadable,
-            format!("cannot read Secret {ns}/{name}: {}", crate::kube_message(&e)),
+            format!("cannot read Secret {ns}/{name}: {}", crate::kube_message(e)),
             Retry::Backoff,
         ),
     })?;

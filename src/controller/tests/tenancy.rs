@@ -569,3 +569,41 @@ async fn an_ambiguous_display_name_tells_a_tenant_no_ids() {
     );
     assert!(!message.contains(&first));
 }
+
+/// Reconciles asking for one Secret while a read of it is in flight share that read; one asking
+/// after the answer reads it anew (a rotated Secret is seen at the next poll).
+#[tokio::test]
+async fn reads_of_one_secret_at_the_same_time_share_one_get() {
+    let (ctx, mut api, _sim) = context().await;
+    let ask = || crate::controller::connections::get_secret(&ctx.tenancy, NS, "sms");
+    let together = futures_util::future::join_all((0..10).map(|_| ask()));
+    let serve = async {
+        let (method, path, _) = expect(&mut api, secret()).await;
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("GET", &*format!("/api/v1/namespaces/{NS}/secrets/sms"))
+        );
+    };
+    // One GET is answered: ten asks that did not share it would wait for ever.
+    let answers = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(together, serve).0 })
+        .await
+        .expect("the ten asks shared the one GET");
+    assert!(answers.iter().all(|a| {
+        a.as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .data
+            .as_ref()
+            .unwrap()
+            .contains_key("token")
+    }));
+    assert!(
+        ctx.tenancy.in_flight.is_empty(),
+        "the read is done: nothing stays in flight"
+    );
+    let (later, (_, path, _)) = tokio::join!(ask(), expect(&mut api, secret_with("rotated")));
+    assert_eq!(path, format!("/api/v1/namespaces/{NS}/secrets/sms"));
+    let data = later.unwrap().unwrap().data.unwrap();
+    assert_eq!(data["token"].0, b"rotated");
+}
