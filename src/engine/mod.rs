@@ -13,8 +13,9 @@ pub mod observe;
 pub mod plan;
 
 use crate::input::{Input, Manifest};
-use crate::model::{Kind, Object, Region};
+use crate::model::{AppOf, Kind, Object, Region};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A project in a region: the unit that list calls read and rate limits count.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,15 +90,18 @@ pub fn targets<'a>(input: &'a Input, defaults: &Defaults) -> Result<Vec<Target<'
             p.region.unwrap_or(defaults.region),
         )
     };
+    // A webhook with `appRef` goes where its app goes: the apps by name, looked up once each.
+    let mut apps: HashMap<AppOf<'_>, &Manifest> = HashMap::new();
+    for m in &input.manifests {
+        if let Object::ConversationApp(app) = &m.object {
+            apps.entry(AppOf::object(app)).or_insert(m);
+        }
+    }
     let mut out = Vec::new();
     let mut homeless = Vec::new();
     for m in &input.manifests {
         let (project, region) = match &m.object {
-            Object::Webhook(w) => input
-                .manifests
-                .iter()
-                .find(|a| matches!(&a.object, Object::ConversationApp(app) if w.refers_to(app)))
-                .map_or_else(|| own(m), own),
+            Object::Webhook(w) => apps.get(&w.app_of()).map_or_else(|| own(m), |app| own(app)),
             _ => own(m),
         };
         match project {

@@ -7,7 +7,7 @@
 //! the CLI asks Sinch ([`Direct`]), the controller its shared observation of each scope (rule 13).
 
 use super::{Scope, Target, identity};
-use crate::model::{Kind, Object, WebhookApp};
+use crate::model::{AppOf, Kind, Object, WebhookApp};
 use crate::sinch::app::App;
 use crate::sinch::client::{Client, Credentials};
 use crate::sinch::error::{Class, RequestError};
@@ -15,7 +15,7 @@ use crate::sinch::settings::{IdentityConflict, ProjectSettings};
 use crate::sinch::template::Template;
 use crate::sinch::webhook::Webhook;
 use futures_util::future::join_all;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// A read's result, shared (not copied) by every object that needed it.
@@ -202,17 +202,26 @@ async fn when<F: Future>(needed: bool, read: impl FnOnce() -> F) -> Option<F::Ou
 /// The apps whose webhooks planning needs: those named by id, and those the input manages that
 /// have declared webhooks (with `prune`, any in a scope that declares webhooks).
 fn webhook_apps(targets: &[Target<'_>], live: &Live, prune: bool) -> BTreeSet<(Scope, String)> {
+    // The apps webhooks name, and the scopes that declare webhooks: once, not per app.
+    let named: HashSet<AppOf<'_>> = targets
+        .iter()
+        .filter_map(|t| match t.object() {
+            Object::Webhook(w) => Some(w.app_of()),
+            _ => None,
+        })
+        .collect();
+    let with_webhooks: HashSet<&Scope> = targets
+        .iter()
+        .filter(|t| t.kind() == Kind::Webhook)
+        .map(|t| &t.scope)
+        .collect();
     let mut apps = BTreeSet::new();
     for t in targets {
         match t.object() {
             Object::ConversationApp(a) => {
-                let declares_webhooks = targets
-                    .iter()
-                    .any(|w| matches!(w.object(), Object::Webhook(w) if w.refers_to(a)));
                 if let Some(Ok(list)) = live.apps(&t.scope)
                     && let Ok(Some(app)) = identity::app(t.recorded.id.as_deref(), &a.spec, list)
-                    && (declares_webhooks
-                        || prune && targets.iter().any(|w| w.kind() == Kind::Webhook && w.scope == t.scope))
+                    && (named.contains(&AppOf::object(a)) || prune && with_webhooks.contains(&t.scope))
                 {
                     apps.insert((t.scope.clone(), app.id.clone().unwrap_or_default()));
                 }

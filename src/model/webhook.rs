@@ -136,7 +136,7 @@ pub struct WebhookStatus {
 }
 
 /// The app a webhook belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AppOf<'a> {
     /// A live app by its id (`appId`), managed here or not.
     Id(&'a str),
@@ -159,11 +159,17 @@ impl Webhook {
 
     /// Whether its `appRef` names `app`.
     pub fn refers_to(&self, app: &super::ConversationApp) -> bool {
-        self.app_of()
-            == AppOf::Object {
-                namespace: app.metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE),
-                name: app.metadata.name.as_deref().unwrap_or_default(),
-            }
+        self.app_of() == AppOf::object(app)
+    }
+}
+
+impl<'a> AppOf<'a> {
+    /// `app`, as a webhook's `appRef` names it.
+    pub fn object(app: &'a super::ConversationApp) -> AppOf<'a> {
+        AppOf::Object {
+            namespace: app.metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE),
+            name: app.metadata.name.as_deref().unwrap_or_default(),
+        }
     }
 }
 
