@@ -23,11 +23,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-/// How stale `lastSyncedTime` may get while nothing else in the status changes. Moving it on
-/// every poll would write every object's status every interval (65 writes/s at 200 apps x 5
-/// webhooks polled every 20 s), which the API server and etcd pay for.
-pub const SYNCED_TIME_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Field manager of the status (1.20 records no subresource in managedFields, so spec and
 /// status writes need distinct managers).
 pub const STATUS_MANAGER: &str = "sinch-operator-status";
@@ -343,9 +338,11 @@ pub fn next_status<K: Managed>(
 }
 
 /// Whether `status` is worth a write over `previous`: something other than `lastSyncedTime`
-/// changed, or the recorded sync time is older than [`SYNCED_TIME_REFRESH`]. A failing object
-/// therefore writes once, not on every retry, and a steady one every few minutes.
-pub fn needs_write(status: &Value, previous: &Value, last_synced: Option<&Time>, now: &Time) -> bool {
+/// changed, or the object has its first sync time. The time alone is never a reason: a steady
+/// fleet writes nothing (Kubernetes moved node heartbeats out of status for the same write load
+/// on etcd; how fresh each reading is shows in `sinch_operator_observation_age_seconds`). A
+/// failing object therefore writes once, not on every retry.
+pub fn needs_write(status: &Value, previous: &Value) -> bool {
     let without_time = |v: &Value| {
         let mut v = v.clone();
         if let Value::Object(map) = &mut v {
@@ -353,19 +350,8 @@ pub fn needs_write(status: &Value, previous: &Value, last_synced: Option<&Time>,
         }
         v
     };
-    if without_time(status) != without_time(previous) {
-        return true;
-    }
-    if status.get("lastSyncedTime") == previous.get("lastSyncedTime") {
-        return false;
-    }
-    match last_synced {
-        None => true,
-        Some(then) => {
-            let age = now.0.duration_since(then.0);
-            age.as_secs() >= SYNCED_TIME_REFRESH.as_secs() as i64 || age.is_negative()
-        }
-    }
+    without_time(status) != without_time(previous)
+        || previous.get("lastSyncedTime").is_none() && status.get("lastSyncedTime").is_some()
 }
 
 /// Writes the status with server-side apply; nothing is sent when it would not change. Returns
@@ -377,12 +363,7 @@ pub async fn write<K: Managed>(api: &Api<K>, obj: &K, report: &Report) -> Result
     let state = state(K::KIND, &K::sync(&mut next).conditions);
     let status = serde_json::to_value(&next).expect("a status always serialises");
     let previous = serde_json::to_value(obj.status()).expect("a status always serialises");
-    if !needs_write(
-        &status,
-        &previous,
-        obj.sync_status().and_then(|s| s.last_synced_time.as_ref()),
-        &now,
-    ) {
+    if !needs_write(&status, &previous) {
         return Ok(state);
     }
     let patch = json!({
@@ -576,35 +557,23 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_object_moves_its_sync_time_every_few_minutes_not_on_every_poll() {
-        let then = time("2026-01-01T00:00:00Z");
+    fn a_steady_object_never_writes_its_status_for_the_sync_time_alone() {
         let previous = json!({"observedGeneration": 1, "lastSyncedTime": "2026-01-01T00:00:00Z"});
         let at = |now: &str| {
             let mut s = previous.clone();
             s["lastSyncedTime"] = json!(now);
-            needs_write(&s, &previous, Some(&then), &time(now))
+            needs_write(&s, &previous)
         };
         assert!(!at("2026-01-01T00:00:20Z"), "one poll later: nothing to write");
-        assert!(!at("2026-01-01T00:04:59Z"));
-        assert!(at("2026-01-01T00:05:00Z"), "five minutes later the time is refreshed");
+        assert!(!at("2026-01-02T00:00:00Z"), "nor a day later");
         // Anything else changing is written at once, sync time included.
         let mut changed = previous.clone();
         changed["lastSyncedTime"] = json!("2026-01-01T00:00:20Z");
         changed["observedGeneration"] = json!(2);
-        assert!(needs_write(
-            &changed,
-            &previous,
-            Some(&then),
-            &time("2026-01-01T00:00:20Z")
-        ));
+        assert!(needs_write(&changed, &previous));
         // A status never synced gets its first time; an unchanged failing one writes nothing.
-        assert!(needs_write(&previous, &json!({"observedGeneration": 1}), None, &then));
-        assert!(!needs_write(
-            &previous,
-            &previous,
-            Some(&then),
-            &time("2026-01-01T01:00:00Z")
-        ));
+        assert!(needs_write(&previous, &json!({"observedGeneration": 1})));
+        assert!(!needs_write(&previous, &previous));
     }
 
     /// The health script Argo CD runs must call Degraded exactly the reasons no retry fixes,

@@ -467,7 +467,8 @@ pub struct SyncStatus {
     /// `Ready` (the Sinch object exists and matches) and `Synced` (the last reconcile succeeded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// When the object last matched Sinch.
+    /// When Sinch was seen to match the spec, as of the status's last change (not refreshed while
+    /// nothing else changes).
     pub last_synced_time: Option<Time>,
     /// The Sinch project the object lives in.
     pub project_id: Option<String>,
