@@ -107,7 +107,7 @@ impl SecretsInFlight {
 }
 
 /// Secrets by (namespace, name), `None` where none exists.
-pub type SecretsRead = std::sync::Mutex<std::collections::HashMap<(String, String), Option<Secret>>>;
+pub type SecretsRead = std::sync::Mutex<std::collections::HashMap<(String, String), Option<Arc<Secret>>>>;
 
 /// What a reconcile reaches Sinch with.
 #[derive(Clone, Debug)]
@@ -294,7 +294,9 @@ pub fn allows(connection: &SinchConnection, ns: &str, ctx: &Tenancy) -> bool {
 
 /// Reads one Secret with `get` (the operator may list or watch none). A refusal is the
 /// namespace not having opted in, which its admin can fix.
-pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Secret>, Blocked> {
+/// Shared, not copied: one Secret may hold the tokens of thousands of apps, and a copy per
+/// reconcile made each poll O(apps x keys).
+pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Arc<Secret>>, Blocked> {
     let key = (ns.to_string(), name.to_string());
     if let Some(read) = &ctx.read
         && let Some(secret) = read.lock().expect("never poisoned").get(&key)
@@ -319,7 +321,7 @@ pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Se
             in_flight.remove(&key);
         }
     }
-    let secret = answer.map(|s| s.map(Arc::unwrap_or_clone)).map_err(|e| match &*e {
+    let secret = answer.map_err(|e| match &*e {
         kube::Error::Api(s) if s.code == 403 => Blocked::new(
             Reason::SecretForbidden,
             format!(
@@ -343,7 +345,12 @@ pub async fn get_secret(ctx: &Tenancy, ns: &str, name: &str) -> Result<Option<Se
 
 /// A Secret of the object's namespace (its own key, or what its fields refer to), only when
 /// labelled for the operator ([`crate::model::SECRET_LABEL`]); `what` names the field.
-pub async fn get_tenant_secret(ctx: &Tenancy, ns: &str, name: &str, what: &str) -> Result<Option<Secret>, Blocked> {
+pub async fn get_tenant_secret(
+    ctx: &Tenancy,
+    ns: &str,
+    name: &str,
+    what: &str,
+) -> Result<Option<Arc<Secret>>, Blocked> {
     let Some(secret) = get_secret(ctx, ns, name).await? else {
         return Ok(None);
     };

@@ -70,12 +70,17 @@ pub async fn input(objects: &[&Object], tenancy: &Tenancy) -> Result<Input, Bloc
                 // apps, and loading all of them for each app made every reconcile O(apps). A
                 // missing key is named alone: the Secret's other keys are not this object's to
                 // learn.
-                let data = secret.data.unwrap_or_default();
-                for key in keys.iter().filter(|k| !data.contains_key(*k)) {
-                    missing.push(format!("key {key:?} of Secret {ns}/{name} ({path})"));
+                let data = secret.data.as_ref();
+                let mut used = BTreeMap::new();
+                for key in keys {
+                    match data.and_then(|d| d.get(&key)) {
+                        Some(value) => {
+                            used.insert(key, value.0.clone());
+                        }
+                        None => missing.push(format!("key {key:?} of Secret {ns}/{name} ({path})")),
+                    }
                 }
-                let data = data.into_iter().filter(|(k, _)| keys.contains(k));
-                input.secrets.insert(&ns, &name, data.map(|(k, v)| (k, v.0)).collect());
+                input.secrets.insert(&ns, &name, used);
             }
             None => missing.push(format!("Secret {ns}/{name} ({path})")),
         }

@@ -604,6 +604,6 @@ async fn reads_of_one_secret_at_the_same_time_share_one_get() {
     );
     let (later, (_, path, _)) = tokio::join!(ask(), expect(&mut api, secret_with("rotated")));
     assert_eq!(path, format!("/api/v1/namespaces/{NS}/secrets/sms"));
-    let data = later.unwrap().unwrap().data.unwrap();
+    let data = later.unwrap().unwrap().data.clone().unwrap();
     assert_eq!(data["token"].0, b"rotated");
 }
