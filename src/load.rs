@@ -202,7 +202,7 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
         }
     };
     // The two parses are independent: on a large file each takes a core.
-    let (marks, values) = if text.len() < PARALLEL_ABOVE_BYTES {
+    let (mut marks, values) = if text.len() < PARALLEL_ABOVE_BYTES {
         (index_lines(text), values(text))
     } else {
         std::thread::scope(|s| {
@@ -211,12 +211,13 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
             (marks.join().expect("indexing lines does not panic"), values)
         })
     };
-    for (i, yaml) in values.into_iter().enumerate() {
+    for (i, read) in values.into_iter().enumerate() {
         let document = i.saturating_add(1);
-        let mark = marks.get(i);
-        let yaml = match yaml {
+        let mark = marks.get_mut(i);
+        let converted = match read {
             Ok(v) => v,
             Err(e) => {
+                let mark = mark.as_deref();
                 let line = e.location().map(|l| l.line()).or(mark.map(|m| m.line));
                 let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(&e))).in_file(&file, line);
                 d.document = Some(document);
@@ -247,22 +248,21 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
                 continue;
             }
         };
-        if yaml.is_null() {
-            continue;
-        }
+        let Some(converted) = converted else {
+            continue; // an empty document
+        };
+        let object = mark.as_deref().and_then(LineIndex::object);
         let source = Source {
             origin: Origin {
                 file: file.clone(),
                 document,
             },
-            line: mark.map_or(1, |m| m.line),
-            lines: mark.map(|m| m.lines.clone()).unwrap_or_default(),
+            line: mark.as_ref().map_or(1, |m| m.line),
+            lines: mark.map(|m| std::mem::take(&mut m.lines)).unwrap_or_default(),
         };
-        match to_json(&yaml, "") {
+        match converted {
             Ok(value) => docs.push(Document { source, value }),
-            Err((field, message)) => {
-                errors.push(source.diagnostic(mark.and_then(LineIndex::object).as_deref(), &field, message));
-            }
+            Err((field, message)) => errors.push(source.diagnostic(object.as_deref(), &field, message)),
         }
     }
 }
@@ -270,12 +270,17 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
 /// Below this size a file is parsed on one thread: a thread costs more than it saves.
 const PARALLEL_ABOVE_BYTES: usize = 64 * 1024;
 
+/// One document as read: its JSON value (`None`: an empty document) or what JSON cannot hold
+/// in it (the field and why); or the YAML error.
+type Converted = Result<Option<Result<serde_json::Value, (String, String)>>, serde_yaml::Error>;
+
 /// Each document's value, up to and including the first syntax error: libyaml cannot resume
-/// after one, so the rest of the stream is lost.
-fn values(text: &str) -> Vec<Result<serde_yaml::Value, serde_yaml::Error>> {
+/// after one, so the rest of the stream is lost. Each is made JSON as it is read, so that no
+/// more than one document's YAML value is held at a time.
+fn values(text: &str) -> Vec<Converted> {
     let mut values = Vec::new();
     for de in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(de);
+        let value = serde_yaml::Value::deserialize(de).map(|v| (!v.is_null()).then(|| to_json(&v, "")));
         let fatal = value.as_ref().is_err_and(|e| e.location().is_some());
         values.push(value);
         if fatal {
