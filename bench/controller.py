@@ -11,7 +11,7 @@ bench/run.py), side by side in one run:
     until every object is Ready, requests, writes, duplicates;
   - the controller's steady state over two poll intervals: GETs and bytes per interval, writes;
   - the controller's peak RSS (VmHWM).
-Writes bench/controller-results.json and bench/controller.svg and prints the table of
+Writes bench/controller-results.json, bench/controller.svg and bench/controller-scale.svg and prints the table of
 BENCHMARKS.md's controller section.
 """
 
@@ -35,6 +35,9 @@ ROOT = scale.ROOT
 BIN = scale.BIN
 SIZES = scale.SIZES
 RESYNC_S = 20
+# The API server's write rate is measured with as many claims as objects, at most this many:
+# deleting 32,501 at once (5,000 apps) took the API server past its request timeouts.
+CALIBRATION_MAX = 6501
 FLAGS = ["--rate-limit", str(scale.OUR_RATE), "--concurrency", str(scale.CONCURRENCY)]
 GROUP = "/apis/conversation.sinch.com/v1alpha1"
 PLURALS = ["conversationapps", "webhooks", "templates", "projectsettings"]
@@ -240,7 +243,21 @@ def calibrate(kube, n, threads=16):
     for t in ts:
         t.join()
     rate = n / (time.perf_counter() - started)
-    kube.call("DELETE", f"{path}?labelSelector=bench%2Fcalibrate%3D1")
+    # One request deletes them all; past the API server's request timeout (13,001 claims took
+    # longer than its 34 s) it answers 504: ask again until none is left.
+    selector = "labelSelector=bench%2Fcalibrate%3D1"
+    while True:
+        try:
+            kube.call("DELETE", f"{path}?{selector}")
+        except RuntimeError as e:
+            if ": 504 " not in str(e):
+                raise
+        try:
+            if not kube.call("GET", f"{path}?{selector}&limit=1")["items"]:
+                break
+        except RuntimeError as e:
+            if ": 504 " not in str(e):
+                raise
     if failed:
         raise RuntimeError(f"calibration: {len(failed)} creates failed ({failed[:2]})")
     return rate
@@ -298,8 +315,8 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
         list(pool.map(kube.create, [d for d in docs if d not in secrets]))
     created_s = time.perf_counter() - created
     # The API server's write rate, measured here before the controller starts (as many writes
-    # as the objects, at least 1,000).
-    out["api_write_rate"] = calibrate(kube, max(objects, 1000))
+    # as the objects, at least 1,000 and at most CALIBRATION_MAX).
+    out["api_write_rate"] = calibrate(kube, min(max(objects, 1000), CALIBRATION_MAX))
     audit_start = audit.offset()
     log = open(os.path.join(cluster, f"controller-{n}.log"), "w")
     start_stats = sim.stats()
@@ -450,6 +467,61 @@ def svg(results, path):
     open(path, "w").write("\n".join(parts) + "\n")
 
 
+def memory_table(results):
+    """Peak RSS against the inventory: per object, and between sizes (the slope: what one more
+    object costs, the fixed part left out)."""
+    rows = ["| apps | objects | controller peak RSS | per object | per object since the size before | writes / object |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    before = None
+    for r in results:
+        n, rss = r["objects"], r["controller_rss_mib"]
+        slope = f"{(rss - before[1]) * 1024 / (n - before[0]):.1f} KiB" if before else ""
+        rows.append(f"| {r['apps']} | {n} | {rss:.1f} MiB | {rss * 1024 / n:.1f} KiB | {slope} | "
+                    f"{r['kube_writes']['per_object']:.2f} |")
+        before = (n, rss)
+    return "\n".join(rows)
+
+
+def scale_svg(results, path):
+    """Two panels against objects in the inventory: the controller's peak RSS, and its API-server
+    writes per object on the way to Ready."""
+    w, h, pad = 720, 300, 55
+    panel = (w - pad) // 2
+    xs = [r["objects"] for r in results]
+    panels = [("controller peak RSS (MiB)", "#c0392b", [r["controller_rss_mib"] for r in results], None),
+              ("API-server writes per object", "#2471a3", [r["kube_writes"]["per_object"] for r in results], 4.0)]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{w}" height="{h}" fill="white"/>']
+    for i, (name, colour, ys, limit) in enumerate(panels):
+        left = pad + i * panel
+        right = left + panel - pad
+        top = max(max(ys), limit or 0) * 1.15
+        xmax = max(xs)
+
+        def px(x, y, left=left, right=right, top=top, xmax=xmax):
+            return left + (right - left) * x / xmax, h - pad - (h - 2 * pad) * y / top
+        parts += [f'<line x1="{left}" y1="{h - pad}" x2="{right}" y2="{h - pad}" stroke="black"/>',
+                  f'<line x1="{left}" y1="{pad}" x2="{left}" y2="{h - pad}" stroke="black"/>',
+                  f'<text x="{(left + right) / 2}" y="{h - 14}" text-anchor="middle">objects (A apps x 6 + A/2 + 1)</text>',
+                  f'<text x="{left}" y="{pad - 18}" fill="{colour}">{name}</text>',
+                  f'<text x="{left - 4}" y="{pad + 4}" text-anchor="end">{top:.0f}</text>' if top >= 10 else
+                  f'<text x="{left - 4}" y="{pad + 4}" text-anchor="end">{top:.1f}</text>',
+                  f'<text x="{left - 4}" y="{h - pad + 4}" text-anchor="end">0</text>']
+        if limit:
+            (x0, y0), (x1, _) = px(0, limit), px(xmax, limit)
+            parts.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y0:.1f}" stroke="#999" stroke-dasharray="4 3"/>')
+            parts.append(f'<text x="{x1:.1f}" y="{y0 - 4:.1f}" text-anchor="end" fill="#999">target {limit:g}</text>')
+        for x, y in zip(xs, ys):
+            X, Y = px(x, y)
+            parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="3" fill="{colour}"/>')
+            parts.append(f'<text x="{X:.1f}" y="{Y - 7:.1f}" text-anchor="middle" font-size="10">{y:.{1 if limit is None else 2}f}</text>')
+            parts.append(f'<text x="{X:.1f}" y="{h - pad + 14}" text-anchor="middle" font-size="10">{x}</text>')
+        pts = " ".join(f"{px(x, y)[0]:.1f},{px(x, y)[1]:.1f}" for x, y in zip(xs, ys))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+    parts.append("</svg>")
+    open(path, "w").write("\n".join(parts) + "\n")
+
+
 def main():
     cluster = tempfile.mkdtemp(prefix="sinch-bench-cluster.")
     subprocess.run([os.path.join(ROOT, "scripts", "e2e-cluster"), "start", cluster], check=True)
@@ -468,9 +540,12 @@ def main():
     with open(os.path.join(ROOT, "bench", "controller-results.json"), "w") as f:
         json.dump({"machine": scale.machine(), "resync_s": RESYNC_S, "results": results}, f, indent=2)
     svg(results, os.path.join(ROOT, "bench", "controller.svg"))
+    scale_svg(results, os.path.join(ROOT, "bench", "controller-scale.svg"))
     print(table(results))
     print()
     print(writes_table(results))
+    print()
+    print(memory_table(results))
 
 
 if __name__ == "__main__":

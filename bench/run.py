@@ -276,7 +276,10 @@ def table(results):
             writes = str(row.get("writes", "n/a"))
             if "errors" in row and row["errors"]:
                 writes = f"{row['errors']} failed"
-            lines.append(f"| {r['apps']} | {name} | {row['wall_s']:.2f} s | {row['requests']} | "
+            wall = f"{row['wall_s']:.2f} s"
+            if "wall_range_s" in row:  # the median of several runs, and their range
+                wall += " ({:.2f} to {:.2f})".format(*row["wall_range_s"])
+            lines.append(f"| {r['apps']} | {name} | {wall} | {row['requests']} | "
                          f"{row['per_object']:.3f} | {row['floor_s']:.2f} s | {row['ratio']:.2f} | {rss} | {writes} |")
     return "\n".join(lines)
 
