@@ -119,7 +119,7 @@ fn start<K: Managed>(
 fn webhooks(
     kube: &kube::Client,
     ns: &Option<String>,
-    mut writer: WebhookWriter,
+    writer: WebhookWriter,
     ctx: &Context,
     config: &ControllerConfig,
 ) -> Controller<Webhook> {
@@ -127,17 +127,14 @@ fn webhooks(
     let app_changes = raw::watch(api::<ConversationApp>(kube, ns), raw::config())
         .applied_objects()
         .predicate_filter(app_readiness, Default::default());
-    let trigger = trigger(api::<Webhook>(kube, ns), move |event| writer.apply_watcher_event(event));
-    Controller::for_stream(trigger, ctx.webhooks.store.clone())
-        .with_config(config.clone())
-        .watches_stream(app_changes, move |app| {
-            webhooks_store
-                .state()
-                .into_iter()
-                .filter(|w| w.refers_to(&app))
-                .map(|w| ObjectRef::from_obj(&*w))
-                .collect::<Vec<_>>()
-        })
+    controller(kube, ns, writer, ctx.webhooks.store.clone(), config).watches_stream(app_changes, move |app| {
+        webhooks_store
+            .state()
+            .into_iter()
+            .filter(|w| w.refers_to(&app))
+            .map(|w| ObjectRef::from_obj(&*w))
+            .collect::<Vec<_>>()
+    })
 }
 
 /// The controller of one kind, triggered by its own filtered watch. Secrets are not watched:
@@ -146,12 +143,29 @@ fn webhooks(
 fn controller<K: Managed>(
     kube: &kube::Client,
     ns: &Option<String>,
-    mut writer: reflector::store::Writer<K>,
+    writer: impl Keeps<K>,
     store: Store<K>,
     config: &ControllerConfig,
 ) -> Controller<K> {
-    let trigger = trigger(api::<K>(kube, ns), move |event| writer.apply_watcher_event(event));
-    Controller::for_stream(trigger, store).with_config(config.clone())
+    Controller::for_stream(trigger(api::<K>(kube, ns), writer), store).with_config(config.clone())
+}
+
+/// What keeps a kind's store from its watch's events: kube's writer, or the webhooks' (which
+/// keeps their index beside the store).
+trait Keeps<K>: Send + 'static {
+    fn keep(&mut self, event: &watcher::Event<K>);
+}
+
+impl<K: Managed> Keeps<K> for reflector::store::Writer<K> {
+    fn keep(&mut self, event: &watcher::Event<K>) {
+        self.apply_watcher_event(event);
+    }
+}
+
+impl Keeps<Webhook> for WebhookWriter {
+    fn keep(&mut self, event: &watcher::Event<Webhook>) {
+        self.apply_watcher_event(event);
+    }
 }
 
 /// The watch of a kind that triggers its reconciles: only spec (generation) and finalizer
@@ -159,12 +173,12 @@ fn controller<K: Managed>(
 /// sees every change (a webhook reads its app's status from it).
 fn trigger<K: Managed>(
     api: Api<Raw<K>>,
-    mut keep: impl FnMut(&watcher::Event<K>) + Send + 'static,
+    mut writer: impl Keeps<K>,
 ) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
     raw::watch(api, raw::config())
         .modify(slim)
         .map_ok(move |event| {
-            keep(&event);
+            writer.keep(&event);
             event
         })
         .applied_objects()
