@@ -24,7 +24,7 @@ pub use startup::{Clients, FINGERPRINT_SECRET, run};
 
 use crate::engine::Defaults;
 use crate::engine::plan::Change;
-use crate::model::{ConversationApp, SinchClaim, SinchConnection, Template};
+use crate::model::{ConversationApp, SinchConnection, Template};
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
@@ -124,7 +124,7 @@ pub struct Writers {
     pub templates: Writer<Template>,
     pub webhooks: watches::WebhookWriter,
     pub connections: Writer<SinchConnection>,
-    pub claims: Writer<SinchClaim>,
+    pub claims: ledger::ClaimWriter,
     pub namespaces: Writer<PartialObjectMeta<Namespace>>,
 }
 
@@ -175,7 +175,7 @@ impl Context {
         let (apps, apps_writer) = reflector::store();
         let (webhooks, webhooks_writer) = watches::webhook_store();
         let (connections, connections_writer) = reflector::store();
-        let (claims, claims_writer) = reflector::store();
+        let (claims, claims_writer) = ledger::claim_store();
         let (templates, templates_writer) = reflector::store();
         let (namespaces, namespaces_writer) = reflector::store();
         let reporter = Reporter {

@@ -89,7 +89,10 @@ pub async fn preview(
     ctx.ledger.run_dry();
     ctx.tenancy.read = Some(Default::default());
     fill(&mut writers.connections, Api::<SinchConnection>::all(kube.clone())).await?;
-    fill(&mut writers.claims, Api::<SinchClaim>::all(kube.clone())).await?;
+    pages(&Api::<SinchClaim>::all(kube.clone()), |claim| {
+        writers.claims.apply_watcher_event(watcher::Event::Apply(claim))
+    })
+    .await?;
     namespaces(&kube, &mut writers.namespaces).await?;
     let mut out = Out::default();
     let apps = list::<ConversationApp>(&kube, namespace, &mut out).await?;

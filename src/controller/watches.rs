@@ -50,7 +50,7 @@ pub(super) async fn controllers<F, S>(
     }
     tracing::info!(
         connections = ctx.tenancy.connections.state().len(),
-        claims = ctx.ledger.store.state().len(),
+        claims = ctx.ledger.store.count(),
         "tenancy known"
     );
     let config = ControllerConfig::default().concurrency(settings.concurrency);
@@ -72,7 +72,7 @@ pub(super) async fn controllers<F, S>(
 async fn tenancy(
     kube: kube::Client,
     connections_writer: reflector::store::Writer<SinchConnection>,
-    claims_writer: reflector::store::Writer<SinchClaim>,
+    mut claims_writer: super::ledger::ClaimWriter,
     namespaces_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
 ) {
     let connections = watcher(Api::<SinchConnection>::all(kube.clone()), watcher::Config::default())
@@ -81,9 +81,12 @@ async fn tenancy(
         .for_each(|_| async {});
     let claims = watcher(Api::<SinchClaim>::all(kube.clone()), watcher::Config::default())
         .default_backoff()
-        .modify(slim_claim)
-        .reflect(claims_writer)
-        .for_each(|_| async {});
+        .for_each(move |event| {
+            if let Ok(event) = event {
+                claims_writer.apply_watcher_event(event);
+            }
+            async {}
+        });
     let namespaces = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(kube.clone()),
         watcher::Config::default(),
@@ -98,7 +101,7 @@ async fn tenancy(
 /// connection exists", the single-tenant mode, so no reconcile starts before.
 async fn tenancy_known(ctx: &Context) {
     let _ = ctx.tenancy.connections.wait_until_ready().await;
-    let _ = ctx.ledger.store.wait_until_ready().await;
+    ctx.ledger.store.wait_until_listed().await;
     let _ = ctx.tenancy.namespaces.wait_until_ready().await;
 }
 
@@ -197,17 +200,6 @@ fn slim<K: kube::Resource>(obj: &mut K) {
     obj.managed_fields_mut().clear();
     obj.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
-}
-
-/// A claim as the ledger reads it from the store: its name and spec (the owner, uid included,
-/// is in the spec). The rest of its metadata (the owner label, which is only for listing by
-/// label at the API server, the uid, timestamps, resource version) was about 900 bytes per
-/// claim, and there are two claims for most objects.
-fn slim_claim(claim: &mut SinchClaim) {
-    claim.metadata = kube::api::ObjectMeta {
-        name: claim.metadata.name.take(),
-        ..Default::default()
-    };
 }
 
 /// A new value of the reconcile-requested annotation triggers a reconcile too.
