@@ -195,7 +195,7 @@ impl Context {
                 connections,
                 namespaces,
                 read: None,
-                in_flight: Default::default(),
+                shared: Default::default(),
             },
             deletion: settings.deletion,
             metrics,
