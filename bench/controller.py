@@ -38,6 +38,8 @@ RESYNC_S = 20
 # The API server's write rate is measured with as many claims as objects, at most this many:
 # deleting 32,501 at once (5,000 apps) took the API server past its request timeouts.
 CALIBRATION_MAX = 6501
+# The rate of the controller's own writes is measured on a copy of at most this many apps' objects.
+MIX_CALIBRATION_MAX = 1000
 FLAGS = ["--rate-limit", str(scale.OUR_RATE), "--concurrency", str(scale.CONCURRENCY)]
 GROUP = "/apis/conversation.sinch.com/v1alpha1"
 PLURALS = ["conversationapps", "webhooks", "templates", "projectsettings"]
@@ -270,7 +272,8 @@ def calibrate_mix(kube, n, namespace, project, threads=16):
     of the same size. The claims' creates alone (`calibrate`) are cheap: a finalizer's JSON patch
     or a status written by server-side apply makes the API server read, patch, validate against
     the CRD's schema and track field managers, about three times a create's CPU here. So, once
-    the controller converged and stopped, a copy of the inventory in namespace calibrate-N gets
+    the controller converged and stopped, a copy of the inventory (at most its first
+    MIX_CALIBRATION_MAX apps and their objects) in namespace calibrate-N gets
     each write the controller made for its original, from `threads` threads on kept-alive
     connections: the finalizer's JSON patch, the status copied from the converged object (applied
     as the controller applies it) and a copy of each of its claims. Nothing watches the copies,
@@ -281,13 +284,18 @@ def calibrate_mix(kube, n, namespace, project, threads=16):
     import threading
     ns = f"calibrate-{n}"
     kube.create(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n")
-    docs = [d for d in documents(inventory(n, project, ns)) if not re.search(r"^kind: Secret", d, re.M)]
+    # The inventory's first MIX_CALIBRATION_MAX apps at most (names do not depend on the size).
+    docs = [d for d in documents(inventory(min(n, MIX_CALIBRATION_MAX), project, ns))
+            if not re.search(r"^kind: Secret", d, re.M)]
+    copied = {re.search(r"metadata: \{name: ([\w-]+)", d).group(1) for d in docs}
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(kube.create, docs))
     writes = []
     for plural in PLURALS:
         for o in kube.call("GET", f"{GROUP}/namespaces/{namespace}/{plural}").get("items", []):
             name = o["metadata"]["name"]
+            if name not in copied:
+                continue
             path = f"{GROUP}/namespaces/{ns}/{plural}/{name}"
             writes.append(("PATCH", path, json.dumps([
                 {"op": "test", "path": "/metadata/finalizers", "value": None},
@@ -298,7 +306,8 @@ def calibrate_mix(kube, n, namespace, project, threads=16):
             writes.append(("PATCH", f"{path}/status?fieldManager=sinch-operator-status&force=true",
                            json.dumps(status), "application/apply-patch+yaml"))
     for c in kube.call("GET", f"{GROUP}/sinchclaims").get("items", []):
-        if c["spec"].get("owner", {}).get("namespace") != namespace:
+        owner = c["spec"].get("owner", {})
+        if owner.get("namespace") != namespace or owner.get("name") not in copied:
             continue
         spec = dict(c["spec"], owner=dict(c["spec"]["owner"], namespace=ns))
         claim = {"apiVersion": c["apiVersion"], "kind": "SinchClaim",

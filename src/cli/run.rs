@@ -84,23 +84,22 @@ fn tune_malloc() {
     }
 }
 
-/// Requests to the API server in flight at once from the controllers (reconciles and watches;
-/// a watch holds its slot only until the answer's headers arrive). Each request in flight holds
-/// a connection, and each connection its buffers (about 100 KiB once it has read a list page):
-/// 4 kinds x 64 workers kept about 200 connections open (20 MiB at 1,000 apps), where the API
-/// server on a few cores takes no more writes at once from 256 than from 32.
+/// Requests to the API server in flight at once from the reconciles. Each request in flight
+/// holds a connection, and each connection its buffers (about 100 KiB once it has read a list
+/// page): 4 kinds x 64 workers kept about 200 connections open (20 MiB at 1,000 apps), where
+/// the API server on a few cores takes no more writes at once from 256 than from 32.
 const KUBE_REQUESTS: usize = 32;
 
-/// The client of the controllers, with at most [`KUBE_REQUESTS`] requests in flight, and the
-/// Lease's own, which never waits behind them (a renewal queued behind a burst of writes
-/// could let the Lease expire).
-async fn kube_clients() -> Result<(kube::Client, kube::Client), kube::Error> {
+/// The reconciles' client, with at most [`KUBE_REQUESTS`] requests in flight, and the one
+/// whose requests never wait behind them: the Lease's (a renewal queued behind a burst of
+/// writes could let the Lease expire) and the watches' (see [`controller::Clients`]).
+async fn kube_clients() -> Result<controller::Clients, kube::Error> {
     let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
-    let lease = kube::Client::try_from(config.clone())?;
-    let limited = kube::client::ClientBuilder::try_from(config)?
+    let direct = kube::Client::try_from(config.clone())?;
+    let kube = kube::client::ClientBuilder::try_from(config)?
         .with_layer(&tower::limit::ConcurrencyLimitLayer::new(KUBE_REQUESTS))
         .build();
-    Ok((limited, lease))
+    Ok(controller::Clients { kube, direct })
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -116,7 +115,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
     tune_malloc();
     super::runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
-        let (kube, lease_kube) = kube_clients().await.map_err(|e| {
+        let clients = kube_clients().await.map_err(|e| {
             crate::Error::kube(
                 "cannot reach the Kubernetes API server (KUBECONFIG, or the pod's service account)",
                 e,
@@ -147,10 +146,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
         };
         let result = controller::run(
             settings,
-            controller::Clients {
-                kube,
-                lease: lease_kube,
-            },
+            clients,
             sinch,
             credentials,
             defaults,

@@ -16,12 +16,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The API server's clients of `run`: the controllers' (reconciles, watches, the fingerprint
-/// key), and the leader Lease's own, so that its renewals never wait behind the controllers'
-/// requests.
+/// The API server's clients of `run`: the reconciles' (and the fingerprint key's), whose
+/// requests in flight are bounded, and one for the requests that must never wait behind
+/// theirs: the leader Lease's renewals, and the watches. A kind's reconciles start once its
+/// watch has listed it whole, and the list's pages queued behind the other kinds' writes held
+/// every webhook back for 2.9 s at 200 apps (20 pages of 50).
 pub struct Clients {
     pub kube: kube::Client,
-    pub lease: kube::Client,
+    pub direct: kube::Client,
 }
 
 /// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
@@ -42,8 +44,8 @@ pub async fn run(
     let stopped = move || until_stopped(stop_rx.clone());
     let server = serve_metrics(settings.listen, metrics.clone(), stopped()).await?;
     let mut shutdown = Box::pin(shutdown);
-    let Clients { kube, lease } = clients;
-    let lease = lease_manager(&lease, &settings).await?;
+    let Clients { kube, direct } = clients;
+    let lease = lease_manager(&direct, &settings).await?;
     metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut leader, lease_task) = lease.watch().await;
     tracing::info!(identity = %settings.identity, lease = %settings.lease_name, "waiting to hold the leader Lease");
@@ -65,7 +67,7 @@ pub async fn run(
         defaults,
         key,
     );
-    let controllers = controllers(&settings, kube, Arc::new(ctx), writers, stopped);
+    let controllers = controllers(&settings, direct, Arc::new(ctx), writers, stopped);
     tokio::pin!(controllers);
     let lost = tokio::select! {
         () = &mut shutdown => false,

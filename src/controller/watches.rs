@@ -26,7 +26,8 @@ fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<Raw<K
     }
 }
 
-/// The four controllers, until `stopped` resolves.
+/// The four controllers, until `stopped` resolves; `kube`: the client of the watches (the
+/// reconciles use the context's).
 pub(super) async fn controllers<F, S>(
     settings: &Settings,
     kube: kube::Client,
