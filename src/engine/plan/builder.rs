@@ -1,7 +1,7 @@
 //! What every kind's planner shares: the change of a target, errors per object, reads that
 //! failed, secret values turned into placeholders, the fields of a new object.
 
-use super::saved::{fingerprint, legacy_fingerprint, observed};
+use super::saved::{fingerprint, legacy_fingerprint, observed_map};
 use super::{Action, Builder, Change, PlanError, SecretSlot};
 use crate::engine::desired::{Desired, SecretUse};
 use crate::engine::diff::{FieldChange, SENSITIVE, SecretPointers};
@@ -266,7 +266,7 @@ impl Builder<'_> {
             t,
             action,
             Some(id.to_string()),
-            observed(&self.options.salt, Some(live)),
+            observed_map(&self.options.salt, T::FIELDS, &live_map),
         );
         c.fields = std::mem::take(&mut update.fields);
         c.rekeyed = wanted.secrets.rekeyed.clone();

@@ -290,7 +290,8 @@ fn build_with(
         failed: BTreeSet::new(),
         plan: Plan {
             format_version: FORMAT_VERSION.into(),
-            changes: Vec::new(),
+            // One change per target at most, before prune's deletes: no regrowth of large items.
+            changes: Vec::with_capacity(targets.len()),
             errors: Vec::new(),
             summary: Summary::default(),
             saved: Saved {

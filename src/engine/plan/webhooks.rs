@@ -11,6 +11,7 @@ use crate::sinch::request::Request;
 use crate::sinch::webhook::{Limits, MAX_PER_APP as MAX_WEBHOOKS_PER_APP, Webhook};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl Builder<'_> {
     pub(super) fn webhooks(&mut self, targets: &[Target], apps: &BTreeMap<(String, String), AppSlot>) {
@@ -117,12 +118,12 @@ impl Builder<'_> {
         slot: &AppSlot,
         label: &str,
         declared: &[Declared],
-    ) -> Option<(Option<String>, Vec<Webhook>)> {
+    ) -> Option<(Option<String>, Arc<Vec<Webhook>>)> {
         let (failure, class) = match slot {
-            AppSlot::Created(_) => return Some((None, Vec::new())),
+            AppSlot::Created(_) => return Some((None, Arc::default())),
             AppSlot::Failed(class) => (format!("not planned: {label} has an error"), *class),
             AppSlot::Live(id) => match self.live.webhooks.get(&(scope.clone(), id.clone())) {
-                Some(Ok(list)) => return Some((Some(id.clone()), list.to_vec())),
+                Some(Ok(list)) => return Some((Some(id.clone()), list.clone())),
                 Some(Err(e)) => (
                     format!("cannot read the webhooks of {label} ({id}): {e}"),
                     Some(e.class),
