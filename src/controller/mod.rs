@@ -24,7 +24,7 @@ pub use startup::{Clients, FINGERPRINT_SECRET, run};
 
 use crate::engine::Defaults;
 use crate::engine::plan::Change;
-use crate::model::{ConversationApp, SinchConnection, Template};
+use crate::model::{SinchConnection, Template};
 use crate::sinch::client::Credentials;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
@@ -120,7 +120,7 @@ impl Default for Deletion {
 
 /// The writers of the stores a [`Context`] reads.
 pub struct Writers {
-    pub apps: Writer<ConversationApp>,
+    pub apps: watches::AppWriter,
     pub templates: Writer<Template>,
     pub webhooks: watches::WebhookWriter,
     pub connections: Writer<SinchConnection>,
@@ -172,7 +172,7 @@ impl Context {
         defaults: Defaults,
         fingerprint_key: ring::hmac::Key,
     ) -> (Context, Writers) {
-        let (apps, apps_writer) = reflector::store();
+        let (apps, apps_writer) = watches::app_store();
         let (webhooks, webhooks_writer) = watches::webhook_store();
         let (connections, connections_writer) = reflector::store();
         let (claims, claims_writer) = ledger::claim_store();

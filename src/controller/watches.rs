@@ -5,7 +5,7 @@
 use super::raw::{self, Raw};
 use super::status::Managed;
 use super::{Context, Settings, Writers, reconcile};
-use crate::model::{ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Webhook};
+use crate::model::{AppOf, ConversationApp, ProjectSettings, SinchClaim, SinchConnection, Webhook};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
@@ -17,6 +17,7 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
 
 /// The kind's objects as raw JSON, parsed one by one (see [`raw`]).
 fn api<K: Managed>(kube: &kube::Client, namespace: &Option<String>) -> Api<Raw<K>> {
@@ -55,9 +56,10 @@ pub(super) async fn controllers<F, S>(
         "tenancy known"
     );
     let config = ControllerConfig::default().concurrency(settings.concurrency);
-    let apps = controller(&kube, ns, writers.apps, ctx.tenancy.apps.clone(), &config);
+    let (apps_writer, ready) = writers.apps.with_readiness();
+    let apps = controller(&kube, ns, apps_writer, ctx.tenancy.apps.clone(), &config);
     let apps = start(apps, stopped(), ctx.clone());
-    let webhooks = webhooks(&kube, ns, writers.webhooks, &ctx, &config);
+    let webhooks = webhooks(&kube, ns, writers.webhooks, ready, &ctx, &config);
     let webhooks = start(webhooks, stopped(), ctx.clone());
     let templates = controller(&kube, ns, writers.templates, ctx.ledger.templates.clone(), &config);
     let templates = start(templates, stopped(), ctx.clone());
@@ -118,27 +120,21 @@ fn start<K: Managed>(
         .for_each(log)
 }
 
-/// The webhooks' controller. A webhook goes on when its app becomes Ready or gets another id;
-/// the app's other status writes (each poll) do not trigger its webhooks.
+/// The webhooks' controller. A webhook goes on when its app becomes Ready or gets another id
+/// (`ready`: those apps, from the apps' own watch); the app's other status writes (each poll) do
+/// not trigger its webhooks.
 fn webhooks(
     kube: &kube::Client,
     ns: &Option<String>,
     writer: WebhookWriter,
+    mut ready: mpsc::UnboundedReceiver<ObjectRef<ConversationApp>>,
     ctx: &Context,
     config: &ControllerConfig,
 ) -> Controller<Webhook> {
-    let webhooks_store = ctx.webhooks.store.clone();
-    let app_changes = raw::watch(api::<ConversationApp>(kube, ns), raw::config())
-        .applied_objects()
-        .predicate_filter(app_readiness, Default::default());
-    controller(kube, ns, writer, ctx.webhooks.store.clone(), config).watches_stream(app_changes, move |app| {
-        webhooks_store
-            .state()
-            .into_iter()
-            .filter(|w| w.refers_to(&app))
-            .map(|w| ObjectRef::from_obj(&*w))
-            .collect::<Vec<_>>()
-    })
+    let store = ctx.webhooks.clone();
+    let ready = futures_util::stream::poll_fn(move |cx| ready.poll_recv(cx));
+    let webhooks_of = ready.flat_map(move |app| futures_util::stream::iter(store.of_app(&app)));
+    controller(kube, ns, writer, ctx.webhooks.store.clone(), config).reconcile_on(webhooks_of)
 }
 
 /// The controller of one kind, triggered by its own filtered watch. Secrets are not watched:
@@ -162,6 +158,12 @@ trait Keeps<K>: Send + 'static {
 
 impl<K: Managed> Keeps<K> for reflector::store::Writer<K> {
     fn keep(&mut self, event: &watcher::Event<K>) {
+        self.apply_watcher_event(event);
+    }
+}
+
+impl Keeps<ConversationApp> for AppWriter {
+    fn keep(&mut self, event: &watcher::Event<ConversationApp>) {
         self.apply_watcher_event(event);
     }
 }
@@ -213,7 +215,7 @@ fn reconcile_requested<K: Managed>(obj: &K) -> Option<u64> {
 }
 
 /// What a webhook needs of its app: its id, where it lives, whether it is Ready.
-fn app_readiness(app: &ConversationApp) -> Option<u64> {
+fn app_readiness(app: &ConversationApp) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let status = app.status.as_ref();
@@ -224,7 +226,7 @@ fn app_readiness(app: &ConversationApp) -> Option<u64> {
         .and_then(|s| s.sync.condition(crate::model::CondType::Ready))
         .map(|c| c.status.as_str())
         .hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {
@@ -234,78 +236,198 @@ async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {
     }
 }
 
-/// The webhooks' store, and beside it which Webhook objects declare each target in a
-/// namespace (the one-claim-per-(app, target) rule asks it). Scanning the whole store on every
-/// webhook's reconcile instead was 42% of the controller's CPU at 5,000 webhooks.
+/// Feeds the apps' store, and once the webhooks' controller asks for them
+/// ([`AppWriter::with_readiness`]), tells it each app whose readiness changed: one watch serves
+/// both (a second watch of the apps cost the API server an event per app write).
+pub struct AppWriter {
+    store: reflector::store::Writer<ConversationApp>,
+    ready: Option<Readiness>,
+}
+
+/// Each app's [`app_readiness`] as last seen (during a relist, also the one that will replace
+/// it), and where to send the apps whose readiness changed.
+struct Readiness {
+    seen: HashMap<(String, String), u64>,
+    relisted: Option<HashMap<(String, String), u64>>,
+    changed: mpsc::UnboundedSender<ObjectRef<ConversationApp>>,
+}
+
+pub fn app_store() -> (Store<ConversationApp>, AppWriter) {
+    let (store, writer) = reflector::store();
+    (
+        store,
+        AppWriter {
+            store: writer,
+            ready: None,
+        },
+    )
+}
+
+impl AppWriter {
+    /// The writer, now also sending each app whose readiness changed (or that is new) to the
+    /// receiver. The channel holds one reference per change until the webhooks' controller takes
+    /// it, which it does as they come.
+    pub fn with_readiness(self) -> (AppWriter, mpsc::UnboundedReceiver<ObjectRef<ConversationApp>>) {
+        let (changed, receiver) = mpsc::unbounded_channel();
+        let ready = Readiness {
+            seen: HashMap::new(),
+            relisted: None,
+            changed,
+        };
+        (
+            AppWriter {
+                store: self.store,
+                ready: Some(ready),
+            },
+            receiver,
+        )
+    }
+
+    pub fn apply_watcher_event(&mut self, event: &watcher::Event<ConversationApp>) {
+        self.store.apply_watcher_event(event);
+        if let Some(ready) = &mut self.ready {
+            ready.apply(event);
+        }
+    }
+}
+
+impl Readiness {
+    fn apply(&mut self, event: &watcher::Event<ConversationApp>) {
+        let key = |app: &ConversationApp| (app.namespace().unwrap_or_default(), app.name_any());
+        match event {
+            watcher::Event::Apply(app) => {
+                let now = app_readiness(app);
+                if self.seen.insert(key(app), now) != Some(now) {
+                    let _ = self.changed.send(ObjectRef::from_obj(app));
+                }
+            }
+            watcher::Event::Delete(app) => {
+                self.seen.remove(&key(app));
+            }
+            watcher::Event::Init => self.relisted = Some(HashMap::new()),
+            watcher::Event::InitApply(app) => {
+                let now = app_readiness(app);
+                if self.seen.get(&key(app)) != Some(&now) {
+                    let _ = self.changed.send(ObjectRef::from_obj(app));
+                }
+                self.relisted.get_or_insert_default().insert(key(app), now);
+            }
+            watcher::Event::InitDone => {
+                if let Some(relisted) = self.relisted.take() {
+                    self.seen = relisted;
+                }
+            }
+        }
+    }
+}
+
+/// The webhooks' store, and beside it which Webhook objects declare each target in a namespace
+/// (the one-claim-per-(app, target) rule asks it) and which name each app (its readiness
+/// triggers them). Scanning the whole store on every webhook's reconcile instead was 42% of the
+/// controller's CPU at 5,000 webhooks.
 #[derive(Clone)]
 pub struct WebhookStore {
     pub store: Store<Webhook>,
-    targets: Arc<RwLock<Targets>>,
+    index: Arc<RwLock<Index>>,
 }
 
 /// Feeds a [`WebhookStore`]: the store and the index from the same watch events.
 pub struct WebhookWriter {
     store: reflector::store::Writer<Webhook>,
-    targets: Arc<RwLock<Targets>>,
+    index: Arc<RwLock<Index>>,
 }
 
 pub fn webhook_store() -> (WebhookStore, WebhookWriter) {
     let (store, writer) = reflector::store();
-    let targets = Arc::new(RwLock::new(Targets::default()));
+    let index = Arc::new(RwLock::new(Index::default()));
     let reader = WebhookStore {
         store,
-        targets: targets.clone(),
+        index: index.clone(),
     };
-    (reader, WebhookWriter { store: writer, targets })
+    (reader, WebhookWriter { store: writer, index })
 }
 
 impl WebhookStore {
     /// The Webhook objects of `namespace` that declare `target`, as the store holds them.
     pub fn declaring(&self, namespace: &str, target: &str) -> Vec<Arc<Webhook>> {
-        let targets = self.targets.read().expect("never poisoned");
-        let key = targets.hash.hash_one((namespace, target));
-        let Some(names) = targets.live.objects.get(&key) else {
-            return Vec::new();
-        };
-        names
-            .iter()
-            .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
-            // Two keys can share a hash: the store's copy says what it declares.
-            .filter(|w| w.spec.target == target && w.namespace().as_deref() == Some(namespace))
+        self.filed(namespace, Key::Target(namespace, target))
+            .filter(|w| w.spec.target == target)
             .collect()
+    }
+
+    /// The Webhook objects whose `appRef` names `app`.
+    pub fn of_app(&self, app: &ObjectRef<ConversationApp>) -> Vec<ObjectRef<Webhook>> {
+        let namespace = app.namespace.as_deref().unwrap_or(crate::model::DEFAULT_NAMESPACE);
+        self.filed(namespace, Key::App(namespace, &app.name))
+            .filter(|w| {
+                w.app_of()
+                    == AppOf::Object {
+                        namespace,
+                        name: &app.name,
+                    }
+            })
+            .map(|w| ObjectRef::from_obj(&*w))
+            .collect()
+    }
+
+    /// The objects of `namespace` filed under `key`. Two keys can share a hash: the caller
+    /// checks what the store's copy declares.
+    fn filed(&self, namespace: &str, key: Key) -> impl Iterator<Item = Arc<Webhook>> {
+        let index = self.index.read().expect("never poisoned");
+        let names = index
+            .live
+            .objects
+            .get(&index.hash.hash_one(key))
+            .cloned()
+            .unwrap_or_default();
+        let namespace = namespace.to_string();
+        let store = self.store.clone();
+        names
+            .into_iter()
+            .filter_map(move |name| store.get(&ObjectRef::new(&name).within(&namespace)))
     }
 }
 
 impl WebhookWriter {
     pub fn apply_watcher_event(&mut self, event: &watcher::Event<Webhook>) {
-        self.targets.write().expect("never poisoned").apply(event);
+        self.index.write().expect("never poisoned").apply(event);
         self.store.apply_watcher_event(event);
     }
 }
 
-/// The names of the Webhook objects by the hash of (namespace, target), as the watch last
-/// showed them; and during a relist (`Init` to `InitDone`), the index that will replace it.
+/// What a Webhook object is filed under in its namespace.
+#[derive(Hash)]
+enum Key<'a> {
+    /// (namespace, target): its target.
+    Target(&'a str, &'a str),
+    /// (namespace, name): the app its `appRef` names.
+    App(&'a str, &'a str),
+}
+
+/// The names of the Webhook objects by the hash of each [`Key`] they are filed under, as the
+/// watch last showed them; and during a relist (`Init` to `InitDone`), the index that will
+/// replace it.
 #[derive(Default)]
-struct Targets {
+struct Index {
     hash: std::hash::RandomState,
-    live: TargetIndex,
-    relisted: Option<TargetIndex>,
+    live: Filing,
+    relisted: Option<Filing>,
 }
 
 #[derive(Default)]
-struct TargetIndex {
+struct Filing {
     objects: HashMap<u64, Vec<String>>,
-    /// (namespace, name) -> the hash its object is filed under, to move it when it changes.
-    filed: HashMap<(String, String), u64>,
+    /// (namespace, name) -> the hashes its object is filed under, to move it when it changes.
+    filed: HashMap<(String, String), Vec<u64>>,
 }
 
-impl Targets {
+impl Index {
     fn apply(&mut self, event: &watcher::Event<Webhook>) {
         let hash = &self.hash;
         match event {
             watcher::Event::Apply(w) => self.live.file(hash, w),
             watcher::Event::Delete(w) => self.live.remove(&(w.namespace().unwrap_or_default(), w.name_any())),
-            watcher::Event::Init => self.relisted = Some(TargetIndex::default()),
+            watcher::Event::Init => self.relisted = Some(Filing::default()),
             watcher::Event::InitApply(w) => self.relisted.get_or_insert_default().file(hash, w),
             watcher::Event::InitDone => {
                 if let Some(relisted) = self.relisted.take() {
@@ -316,27 +438,34 @@ impl Targets {
     }
 }
 
-impl TargetIndex {
+impl Filing {
     fn file(&mut self, hash: &impl BuildHasher, w: &Webhook) {
         let (namespace, name) = (w.namespace().unwrap_or_default(), w.name_any());
-        let key = hash.hash_one((namespace.as_str(), w.spec.target.as_str()));
+        let mut keys = vec![hash.hash_one(Key::Target(&namespace, &w.spec.target))];
+        if let AppOf::Object { name: app, .. } = w.app_of() {
+            keys.push(hash.hash_one(Key::App(&namespace, app)));
+        }
         let object = (namespace, name);
-        if self.filed.get(&object) == Some(&key) {
+        if self.filed.get(&object) == Some(&keys) {
             return;
         }
         self.remove(&object);
-        self.objects.entry(key).or_default().push(object.1.clone());
-        self.filed.insert(object, key);
+        for key in &keys {
+            self.objects.entry(*key).or_default().push(object.1.clone());
+        }
+        self.filed.insert(object, keys);
     }
 
     fn remove(&mut self, object: &(String, String)) {
-        let Some(key) = self.filed.remove(object) else {
+        let Some(keys) = self.filed.remove(object) else {
             return;
         };
-        if let Some(names) = self.objects.get_mut(&key) {
-            names.retain(|n| *n != object.1);
-            if names.is_empty() {
-                self.objects.remove(&key);
+        for key in keys {
+            if let Some(names) = self.objects.get_mut(&key) {
+                names.retain(|n| *n != object.1);
+                if names.is_empty() {
+                    self.objects.remove(&key);
+                }
             }
         }
     }
@@ -354,6 +483,109 @@ mod tests {
             "spec": {"appId": "APP", "target": target, "triggers": ["MESSAGE_INBOUND"]}
         }))
         .unwrap()
+    }
+
+    fn app(namespace: &str, name: &str, status: serde_json::Value) -> ConversationApp {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "ConversationApp",
+            "metadata": {"name": name, "namespace": namespace, "uid": name},
+            "spec": {"displayName": name},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    fn hook_of(namespace: &str, name: &str, app: &str) -> Webhook {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "conversation.sinch.com/v1alpha1", "kind": "Webhook",
+            "metadata": {"name": name, "namespace": namespace, "uid": name},
+            "spec": {"appRef": {"name": app}, "target": format!("https://x/{name}"), "triggers": ["MESSAGE_INBOUND"]}
+        }))
+        .unwrap()
+    }
+
+    /// The apps' watch tells the webhooks' controller of an app when it is new, becomes Ready or
+    /// gets another id, and only then: its other status writes (each poll) trigger nothing.
+    #[test]
+    fn an_app_is_sent_to_its_webhooks_when_its_readiness_changes() {
+        let (_, writer) = app_store();
+        let (mut writer, mut changed) = writer.with_readiness();
+        let mut sent = || {
+            let mut names = Vec::new();
+            while let Ok(app) = changed.try_recv() {
+                names.push(format!("{}/{}", app.namespace.unwrap(), app.name));
+            }
+            names
+        };
+        let pending = serde_json::json!({"conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+        let ready = |id: &str, polled: &str| {
+            serde_json::json!({
+                "appId": id, "projectId": "p", "region": "us", "lastPolled": polled,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Synced", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+            })
+        };
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(app("a", "one", pending.clone())));
+        writer.apply_watcher_event(&Event::InitDone);
+        assert_eq!(sent(), ["a/one"], "new");
+        writer.apply_watcher_event(&Event::Apply(app("a", "one", pending.clone())));
+        assert!(sent().is_empty(), "unchanged");
+        writer.apply_watcher_event(&Event::Apply(app("a", "one", ready("APP1", "2026-01-01T00:00:01Z"))));
+        assert_eq!(sent(), ["a/one"], "Ready");
+        writer.apply_watcher_event(&Event::Apply(app("a", "one", ready("APP1", "2026-01-01T00:05:00Z"))));
+        assert!(sent().is_empty(), "polled again, still Ready with the same id");
+        writer.apply_watcher_event(&Event::Apply(app("a", "one", ready("APP2", "2026-01-01T00:05:00Z"))));
+        assert_eq!(sent(), ["a/one"], "another id");
+        // A relist sends what changed while the watch was away, and forgets apps deleted then.
+        writer.apply_watcher_event(&Event::Apply(app("b", "two", pending.clone())));
+        assert_eq!(sent(), ["b/two"]);
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(app(
+            "a",
+            "one",
+            ready("APP2", "2026-01-01T00:09:00Z"),
+        )));
+        writer.apply_watcher_event(&Event::InitDone);
+        assert!(sent().is_empty());
+        writer.apply_watcher_event(&Event::Apply(app("b", "two", pending)));
+        assert_eq!(sent(), ["b/two"], "deleted during the relist: new again");
+    }
+
+    #[test]
+    fn the_apps_index_follows_the_watch_events() {
+        let (store, mut writer) = webhook_store();
+        let of_app = |namespace: &str, name: &str| {
+            let mut names: Vec<String> = store
+                .of_app(&ObjectRef::new(name).within(namespace))
+                .into_iter()
+                .map(|w| w.name)
+                .collect();
+            names.sort();
+            names
+        };
+        for (namespace, name, app) in [
+            ("a", "h1", "one"),
+            ("a", "h2", "one"),
+            ("a", "h3", "two"),
+            ("b", "h4", "one"),
+        ] {
+            writer.apply_watcher_event(&Event::Apply(hook_of(namespace, name, app)));
+        }
+        writer.apply_watcher_event(&Event::Apply(hook("a", "by-id", "https://x/id")));
+        assert_eq!(of_app("a", "one"), ["h1", "h2"]);
+        assert_eq!(of_app("a", "two"), ["h3"]);
+        assert_eq!(of_app("b", "one"), ["h4"]);
+        assert!(of_app("b", "two").is_empty());
+        writer.apply_watcher_event(&Event::Apply(hook_of("a", "h2", "two")));
+        assert_eq!(of_app("a", "one"), ["h1"]);
+        assert_eq!(of_app("a", "two"), ["h2", "h3"]);
+        writer.apply_watcher_event(&Event::Delete(hook_of("a", "h3", "two")));
+        assert_eq!(of_app("a", "two"), ["h2"]);
+        assert_eq!(
+            store.declaring("a", "https://x/h2").len(),
+            1,
+            "still filed under its target"
+        );
     }
 
     #[test]
