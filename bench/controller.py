@@ -7,8 +7,9 @@ bench/run.py), side by side in one run:
   - `apply` of the inventory to an empty project (the CLI's convergence), and `plan` of it once
     converged (what one observation costs the CLI);
   - `sinch-operator run --resync 20s` (longer past 2,000 apps: `resync_s`) converging the same
-    inventory from empty in another project, started once every object exists: wall time from its start until Sinch holds everything and
-    until every object is Ready, requests, writes, duplicates;
+    inventory from empty in another project, started once every object exists: wall time from
+    its start until Sinch holds everything and until every object is Ready, requests, writes,
+    duplicates;
   - the controller's steady state over two poll intervals: GETs and bytes per interval, writes;
   - the controller's peak RSS (VmHWM).
 Writes bench/controller-results.json, bench/controller.svg and bench/controller-scale.svg and prints the table of

@@ -117,6 +117,7 @@ pub struct SharedReads(std::sync::Mutex<std::collections::HashMap<(String, Strin
 
 impl SharedReads {
     /// The reads held: in flight, or answered less than [`SECRET_REUSE`] ago.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.0.lock().expect("never poisoned").len()
     }

@@ -217,7 +217,7 @@ impl Observations {
         ctx.update(credentials.key_id.as_bytes());
         ctx.update(&[0]);
         ctx.update(credentials.key_secret.0.as_bytes());
-        ctx.sign().as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+        crate::engine::plan::hex16(ctx.sign().as_ref())
     }
 
     fn scope(&self, access: &str, scope: &Scope) -> Arc<ScopeCache> {

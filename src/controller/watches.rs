@@ -56,7 +56,8 @@ pub(super) async fn controllers<F, S>(
         "tenancy known"
     );
     let config = ControllerConfig::default().concurrency(settings.concurrency);
-    let (apps_writer, ready) = writers.apps.with_readiness();
+    let mut apps_writer = writers.apps;
+    let ready = apps_writer.send_readiness();
     let apps = controller(&kube, ns, apps_writer, ctx.tenancy.apps.clone(), &config);
     let apps = start(apps, stopped(), ctx.clone());
     let webhooks = webhooks(&kube, ns, writers.webhooks, ready, &ctx, &config);
@@ -127,7 +128,7 @@ fn webhooks(
     kube: &kube::Client,
     ns: &Option<String>,
     writer: WebhookWriter,
-    mut ready: mpsc::UnboundedReceiver<ObjectRef<ConversationApp>>,
+    mut ready: mpsc::UnboundedReceiver<ConversationApp>,
     ctx: &Context,
     config: &ControllerConfig,
 ) -> Controller<Webhook> {
@@ -237,7 +238,7 @@ async fn log<K: std::fmt::Debug, E: std::fmt::Display>(result: Result<K, E>) {
 }
 
 /// Feeds the apps' store, and once the webhooks' controller asks for them
-/// ([`AppWriter::with_readiness`]), tells it each app whose readiness changed: one watch serves
+/// ([`AppWriter::send_readiness`]), tells it each app whose readiness changed: one watch serves
 /// both (a second watch of the apps cost the API server an event per app write).
 pub struct AppWriter {
     store: reflector::store::Writer<ConversationApp>,
@@ -249,7 +250,7 @@ pub struct AppWriter {
 struct Readiness {
     seen: HashMap<(String, String), u64>,
     relisted: Option<HashMap<(String, String), u64>>,
-    changed: mpsc::UnboundedSender<ObjectRef<ConversationApp>>,
+    changed: mpsc::UnboundedSender<ConversationApp>,
 }
 
 pub fn app_store() -> (Store<ConversationApp>, AppWriter) {
@@ -264,23 +265,17 @@ pub fn app_store() -> (Store<ConversationApp>, AppWriter) {
 }
 
 impl AppWriter {
-    /// The writer, now also sending each app whose readiness changed (or that is new) to the
-    /// receiver. The channel holds one reference per change until the webhooks' controller takes
-    /// it, which it does as they come.
-    pub fn with_readiness(self) -> (AppWriter, mpsc::UnboundedReceiver<ObjectRef<ConversationApp>>) {
+    /// From now on, also sends each app whose readiness changed (or that is new) to the
+    /// receiver. The channel holds one copy per change until the webhooks' controller takes it,
+    /// which it does as they come.
+    pub fn send_readiness(&mut self) -> mpsc::UnboundedReceiver<ConversationApp> {
         let (changed, receiver) = mpsc::unbounded_channel();
-        let ready = Readiness {
+        self.ready = Some(Readiness {
             seen: HashMap::new(),
             relisted: None,
             changed,
-        };
-        (
-            AppWriter {
-                store: self.store,
-                ready: Some(ready),
-            },
-            receiver,
-        )
+        });
+        receiver
     }
 
     pub fn apply_watcher_event(&mut self, event: &watcher::Event<ConversationApp>) {
@@ -298,7 +293,7 @@ impl Readiness {
             watcher::Event::Apply(app) => {
                 let now = app_readiness(app);
                 if self.seen.insert(key(app), now) != Some(now) {
-                    let _ = self.changed.send(ObjectRef::from_obj(app));
+                    let _ = self.changed.send(app.clone());
                 }
             }
             watcher::Event::Delete(app) => {
@@ -306,11 +301,11 @@ impl Readiness {
             }
             watcher::Event::Init => self.relisted = Some(HashMap::new()),
             watcher::Event::InitApply(app) => {
-                let now = app_readiness(app);
-                if self.seen.get(&key(app)) != Some(&now) {
-                    let _ = self.changed.send(ObjectRef::from_obj(app));
+                let (key, now) = (key(app), app_readiness(app));
+                if self.seen.get(&key) != Some(&now) {
+                    let _ = self.changed.send(app.clone());
                 }
-                self.relisted.get_or_insert_default().insert(key(app), now);
+                self.relisted.get_or_insert_default().insert(key, now);
             }
             watcher::Event::InitDone => {
                 if let Some(relisted) = self.relisted.take() {
@@ -356,16 +351,12 @@ impl WebhookStore {
     }
 
     /// The Webhook objects whose `appRef` names `app`.
-    pub fn of_app(&self, app: &ObjectRef<ConversationApp>) -> Vec<ObjectRef<Webhook>> {
-        let namespace = app.namespace.as_deref().unwrap_or(crate::model::DEFAULT_NAMESPACE);
-        self.filed(namespace, Key::App(namespace, &app.name))
-            .filter(|w| {
-                w.app_of()
-                    == AppOf::Object {
-                        namespace,
-                        name: &app.name,
-                    }
-            })
+    pub fn of_app(&self, app: &ConversationApp) -> Vec<ObjectRef<Webhook>> {
+        let AppOf::Object { namespace, name } = AppOf::object(app) else {
+            return Vec::new();
+        };
+        self.filed(namespace, Key::App(namespace, name))
+            .filter(|w| w.refers_to(app))
             .map(|w| ObjectRef::from_obj(&*w))
             .collect()
     }
@@ -418,7 +409,21 @@ struct Index {
 struct Filing {
     objects: HashMap<u64, Vec<String>>,
     /// (namespace, name) -> the hashes its object is filed under, to move it when it changes.
-    filed: HashMap<(String, String), Vec<u64>>,
+    filed: HashMap<(String, String), Filed>,
+}
+
+/// The hashes of a Webhook object's [`Key`]s: its target's, and its app's when an `appRef`
+/// names one.
+#[derive(Clone, Copy, PartialEq)]
+struct Filed {
+    target: u64,
+    app: Option<u64>,
+}
+
+impl Filed {
+    fn keys(self) -> impl Iterator<Item = u64> {
+        std::iter::once(self.target).chain(self.app)
+    }
 }
 
 impl Index {
@@ -441,17 +446,20 @@ impl Index {
 impl Filing {
     fn file(&mut self, hash: &impl BuildHasher, w: &Webhook) {
         let (namespace, name) = (w.namespace().unwrap_or_default(), w.name_any());
-        let mut keys = vec![hash.hash_one(Key::Target(&namespace, &w.spec.target))];
-        if let AppOf::Object { name: app, .. } = w.app_of() {
-            keys.push(hash.hash_one(Key::App(&namespace, app)));
-        }
+        let keys = Filed {
+            target: hash.hash_one(Key::Target(&namespace, &w.spec.target)),
+            app: match w.app_of() {
+                AppOf::Object { name: app, .. } => Some(hash.hash_one(Key::App(&namespace, app))),
+                AppOf::Id(_) => None,
+            },
+        };
         let object = (namespace, name);
         if self.filed.get(&object) == Some(&keys) {
             return;
         }
         self.remove(&object);
-        for key in &keys {
-            self.objects.entry(*key).or_default().push(object.1.clone());
+        for key in keys.keys() {
+            self.objects.entry(key).or_default().push(object.1.clone());
         }
         self.filed.insert(object, keys);
     }
@@ -460,7 +468,7 @@ impl Filing {
         let Some(keys) = self.filed.remove(object) else {
             return;
         };
-        for key in keys {
+        for key in keys.keys() {
             if let Some(names) = self.objects.get_mut(&key) {
                 names.retain(|n| *n != object.1);
                 if names.is_empty() {
@@ -508,12 +516,12 @@ mod tests {
     /// gets another id, and only then: its other status writes (each poll) trigger nothing.
     #[test]
     fn an_app_is_sent_to_its_webhooks_when_its_readiness_changes() {
-        let (_, writer) = app_store();
-        let (mut writer, mut changed) = writer.with_readiness();
+        let (_, mut writer) = app_store();
+        let mut changed = writer.send_readiness();
         let mut sent = || {
             let mut names = Vec::new();
             while let Ok(app) = changed.try_recv() {
-                names.push(format!("{}/{}", app.namespace.unwrap(), app.name));
+                names.push(format!("{}/{}", app.namespace().unwrap(), app.name_any()));
             }
             names
         };
@@ -556,7 +564,7 @@ mod tests {
         let (store, mut writer) = webhook_store();
         let of_app = |namespace: &str, name: &str| {
             let mut names: Vec<String> = store
-                .of_app(&ObjectRef::new(name).within(namespace))
+                .of_app(&app(namespace, name, serde_json::json!({})))
                 .into_iter()
                 .map(|w| w.name)
                 .collect();

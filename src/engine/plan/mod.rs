@@ -21,6 +21,7 @@ mod webhooks;
 
 pub use kinds::template_update;
 pub use prune::delete;
+pub(crate) use saved::hex16;
 #[cfg(test)]
 pub(crate) use saved::legacy_fingerprint;
 pub use saved::{fingerprint, observed, stale};

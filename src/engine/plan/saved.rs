@@ -2,6 +2,7 @@
 //! from and of each secret value (keyed, so that a plan file tells nothing about the values), and
 //! the check that they still hold.
 
+use super::builder::to_map;
 use super::{Action, Change, Plan};
 use crate::sinch::{Descriptor, Wire};
 use serde::{Serialize, Serializer, ser::SerializeMap};
@@ -47,7 +48,8 @@ pub(crate) fn legacy_fingerprint(salt: &str, bytes: &[u8]) -> String {
     hex16(ctx.finish().as_ref())
 }
 
-fn hex16(digest: &[u8]) -> String {
+/// The first 16 bytes of a digest in lower-case hex.
+pub(crate) fn hex16(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for b in &digest[..16] {
@@ -61,10 +63,7 @@ fn hex16(digest: &[u8]) -> String {
 pub fn observed<T: Wire>(salt: &str, live: Option<&T>) -> String {
     match live {
         None => "absent".into(),
-        Some(live) => match serde_json::to_value(live).expect("wire types always serialise") {
-            Value::Object(map) => observed_map(salt, T::FIELDS, &map),
-            _ => unreachable!("wire objects serialise as objects"),
-        },
+        Some(live) => observed_map(salt, T::FIELDS, &to_map(live)),
     }
 }
 
