@@ -14,7 +14,7 @@
 
 use crate::engine::Scope;
 use crate::engine::execute::{Fate, execute};
-use crate::engine::observe::{self, Read, ReadError};
+use crate::engine::observe::{self, List, Read, ReadError, shared};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::input::Secrets;
 use crate::model::Kind;
@@ -111,16 +111,16 @@ impl<T: Clone> Piece<T> {
 /// What is held of one scope, as read with one access key.
 #[derive(Default)]
 struct ScopeCache {
-    apps: Piece<Vec<App>>,
-    templates: Piece<Vec<Template>>,
+    apps: Piece<List<App>>,
+    templates: Piece<List<Template>>,
     settings: Piece<Option<ProjectSettings>>,
     /// App id -> its webhooks.
-    webhooks: Mutex<HashMap<String, Arc<Piece<Vec<Webhook>>>>>,
+    webhooks: Mutex<HashMap<String, Arc<Piece<List<Webhook>>>>>,
     swept: Mutex<Option<Instant>>,
 }
 
 impl ScopeCache {
-    fn webhooks_of(&self, app: &str) -> Arc<Piece<Vec<Webhook>>> {
+    fn webhooks_of(&self, app: &str) -> Arc<Piece<List<Webhook>>> {
         self.webhooks
             .lock()
             .expect("never poisoned")
@@ -129,7 +129,7 @@ impl ScopeCache {
             .clone()
     }
 
-    fn webhook_pieces(&self) -> Vec<Arc<Piece<Vec<Webhook>>>> {
+    fn webhook_pieces(&self) -> Vec<Arc<Piece<List<Webhook>>>> {
         self.webhooks
             .lock()
             .expect("never poisoned")
@@ -381,17 +381,17 @@ fn parse<T: DeserializeOwned>(answer: &Option<Value>) -> Option<T> {
     answer.clone().and_then(|v| serde_json::from_value(v).ok())
 }
 
-fn upsert<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> Option<&str>) {
+fn upsert<T>(list: &mut List<T>, item: T, id: impl Fn(&T) -> Option<&str>) {
     let Some(key) = id(&item).map(str::to_string) else {
         return;
     };
     match list.iter_mut().find(|x| id(x) == Some(key.as_str())) {
-        Some(slot) => *slot = item,
-        None => list.push(item),
+        Some(slot) => *slot = Arc::new(item),
+        None => list.push(Arc::new(item)),
     }
 }
 
-fn remove<T>(list: &mut Vec<T>, key: &str, id: impl Fn(&T) -> Option<&str>) {
+fn remove<T>(list: &mut List<T>, key: &str, id: impl Fn(&T) -> Option<&str>) {
     list.retain(|x| id(x) != Some(key));
 }
 
@@ -441,14 +441,15 @@ impl View<'_> {
 }
 
 impl observe::Source for View<'_> {
-    async fn apps(&self, scope: &Scope) -> Read<Vec<App>> {
+    async fn apps(&self, scope: &Scope) -> Read<List<App>> {
         let (p, cache) = (self.project(scope), self.cache(scope));
-        self.take(&cache.apps, p.list_apps()).await
+        self.take(&cache.apps, async { p.list_apps().await.map(shared) }).await
     }
 
-    async fn templates(&self, scope: &Scope) -> Read<Vec<Template>> {
+    async fn templates(&self, scope: &Scope) -> Read<List<Template>> {
         let (p, cache) = (self.project(scope), self.cache(scope));
-        self.take(&cache.templates, p.list_templates()).await
+        self.take(&cache.templates, async { p.list_templates().await.map(shared) })
+            .await
     }
 
     async fn settings(&self, scope: &Scope) -> Read<Option<ProjectSettings>> {
@@ -456,9 +457,10 @@ impl observe::Source for View<'_> {
         self.take(&cache.settings, p.get_settings()).await
     }
 
-    async fn webhooks(&self, scope: &Scope, app: &str) -> Read<Vec<Webhook>> {
+    async fn webhooks(&self, scope: &Scope, app: &str) -> Read<List<Webhook>> {
         let (p, piece) = (self.project(scope), self.cache(scope).webhooks_of(app));
-        self.take(&piece, p.list_webhooks(app)).await
+        self.take(&piece, async { p.list_webhooks(app).await.map(shared) })
+            .await
     }
 
     /// Read fresh each time: asked for only while enabling unified contact id, and the answer
@@ -531,6 +533,34 @@ mod tests {
         futures_util::future::join_all(reads).await;
         assert_eq!(sim.stats().count(APPS), 2, "one refresh once stale: {:?}", sim.stats());
         assert!(view.observed_at().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_write_laid_over_a_held_list_copies_pointers_not_objects() {
+        let named = |id: &str, name: &str| App {
+            id: Some(id.into()),
+            display_name: Some(name.into()),
+            ..App::default()
+        };
+        let piece: Piece<List<App>> = Piece::default();
+        piece.set(shared(vec![named("a", "A"), named("b", "B")])).await;
+        let (held, _) = piece.get(Duration::from_secs(60), async { unreachable!() }).await;
+        let held = held.unwrap();
+        piece
+            .edit(|apps| upsert(apps, named("b", "B2"), |a| a.id.as_deref()))
+            .await;
+        piece
+            .edit(|apps| upsert(apps, named("c", "C"), |a| a.id.as_deref()))
+            .await;
+        let (now, _) = piece.get(Duration::from_secs(60), async { unreachable!() }).await;
+        let now = now.unwrap();
+        let names = |l: &List<App>| l.iter().map(|a| a.display_name.clone().unwrap()).collect::<Vec<_>>();
+        assert_eq!(names(&held), ["A", "B"], "a reconcile's list stays as it read it");
+        assert_eq!(names(&now), ["A", "B2", "C"]);
+        assert!(Arc::ptr_eq(&held[0], &now[0]), "the app not written is shared, not copied");
+        piece.edit(|apps| remove(apps, "a", |a| a.id.as_deref())).await;
+        let (now, _) = piece.get(Duration::from_secs(60), async { unreachable!() }).await;
+        assert_eq!(names(&now.unwrap()), ["B2", "C"]);
     }
 
     #[tokio::test]

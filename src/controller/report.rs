@@ -200,7 +200,7 @@ pub(super) fn app_after(
         live.apps(scope)
             .and_then(|r| r.as_ref().ok())
             .and_then(|apps| apps.iter().find(|a| a.id.as_deref() == id))
-            .cloned()
+            .map(|a| App::clone(a))
     })
 }
 

@@ -8,6 +8,7 @@ use crate::model::ConversationAppSpec;
 use crate::sinch::app::App;
 use crate::sinch::template::Template;
 use crate::sinch::webhook::Webhook;
+use std::sync::Arc;
 
 /// Why a ConversationApp has no one app to manage.
 #[derive(Debug)]
@@ -42,9 +43,9 @@ impl AppError {
 pub fn app<'l>(
     recorded: Option<&str>,
     spec: &ConversationAppSpec,
-    live: &'l [App],
+    live: &'l [Arc<App>],
 ) -> Result<Option<&'l App>, AppError> {
-    let by_id = |id: &str| live.iter().find(|a| a.id.as_deref() == Some(id));
+    let by_id = |id: &str| live.iter().map(|a| &**a).find(|a| a.id.as_deref() == Some(id));
     if let Some(app) = recorded.and_then(by_id) {
         return Ok(Some(app));
     }
@@ -53,6 +54,7 @@ pub fn app<'l>(
     }
     let named: Vec<&App> = live
         .iter()
+        .map(|a| &**a)
         .filter(|a| a.display_name.as_deref() == Some(spec.display_name.as_str()))
         .collect();
     match named.as_slice() {
@@ -66,12 +68,13 @@ pub fn app<'l>(
 }
 
 /// The live webhook a Webhook manages within its app.
-pub fn webhook<'l>(recorded: Option<&str>, target: &str, live: &'l [Webhook]) -> Option<&'l Webhook> {
+pub fn webhook<'l>(recorded: Option<&str>, target: &str, live: &'l [Arc<Webhook>]) -> Option<&'l Webhook> {
+    let mut live = live.iter().map(|w| &**w);
     recorded
-        .and_then(|id| live.iter().find(|w| w.id.as_deref() == Some(id)))
-        .or_else(|| live.iter().find(|w| w.target.as_deref() == Some(target)))
+        .and_then(|id| live.clone().find(|w| w.id.as_deref() == Some(id)))
+        .or_else(|| live.find(|w| w.target.as_deref() == Some(target)))
 }
 
-pub fn template<'l>(id: &str, live: &'l [Template]) -> Option<&'l Template> {
-    live.iter().find(|t| t.id.as_deref() == Some(id))
+pub fn template<'l>(id: &str, live: &'l [Arc<Template>]) -> Option<&'l Template> {
+    live.iter().map(|t| &**t).find(|t| t.id.as_deref() == Some(id))
 }

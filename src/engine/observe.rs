@@ -21,6 +21,11 @@ use std::sync::Arc;
 /// A read's result, shared (not copied) by every object that needed it.
 pub type Read<T> = Result<Arc<T>, ReadError>;
 
+/// A list as read, each element shared: the controller's observation lays its own writes over
+/// a list that reconciles still hold, and a copy of the list then copies pointers, not objects
+/// (copying 1,000 apps per app written was most of its memory and much of its CPU).
+pub type List<T> = Vec<Arc<T>>;
+
 /// A read that failed: the request's message and its class (rule 8), so that each object that
 /// needed it reports the same failure and retries only what is worth retrying.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,10 +50,10 @@ impl From<RequestError> for ReadError {
 
 /// Where live state comes from. Every read is of one scope (and, for webhooks, one app).
 pub trait Source: Sync {
-    fn apps(&self, scope: &Scope) -> impl Future<Output = Read<Vec<App>>> + Send;
-    fn templates(&self, scope: &Scope) -> impl Future<Output = Read<Vec<Template>>> + Send;
+    fn apps(&self, scope: &Scope) -> impl Future<Output = Read<List<App>>> + Send;
+    fn templates(&self, scope: &Scope) -> impl Future<Output = Read<List<Template>>> + Send;
     fn settings(&self, scope: &Scope) -> impl Future<Output = Read<Option<ProjectSettings>>> + Send;
-    fn webhooks(&self, scope: &Scope, app: &str) -> impl Future<Output = Read<Vec<Webhook>>> + Send;
+    fn webhooks(&self, scope: &Scope, app: &str) -> impl Future<Output = Read<List<Webhook>>> + Send;
     fn identity_conflicts(&self, scope: &Scope) -> impl Future<Output = Read<Vec<IdentityConflict>>> + Send;
 }
 
@@ -66,42 +71,47 @@ impl Direct<'_> {
 }
 
 impl Source for Direct<'_> {
-    async fn apps(&self, scope: &Scope) -> Read<Vec<App>> {
-        Ok(Arc::new(self.project(scope).list_apps().await?))
+    async fn apps(&self, scope: &Scope) -> Read<List<App>> {
+        Ok(Arc::new(shared(self.project(scope).list_apps().await?)))
     }
-    async fn templates(&self, scope: &Scope) -> Read<Vec<Template>> {
-        Ok(Arc::new(self.project(scope).list_templates().await?))
+    async fn templates(&self, scope: &Scope) -> Read<List<Template>> {
+        Ok(Arc::new(shared(self.project(scope).list_templates().await?)))
     }
     async fn settings(&self, scope: &Scope) -> Read<Option<ProjectSettings>> {
         Ok(Arc::new(self.project(scope).get_settings().await?))
     }
-    async fn webhooks(&self, scope: &Scope, app: &str) -> Read<Vec<Webhook>> {
-        Ok(Arc::new(self.project(scope).list_webhooks(app).await?))
+    async fn webhooks(&self, scope: &Scope, app: &str) -> Read<List<Webhook>> {
+        Ok(Arc::new(shared(self.project(scope).list_webhooks(app).await?)))
     }
     async fn identity_conflicts(&self, scope: &Scope) -> Read<Vec<IdentityConflict>> {
         Ok(Arc::new(self.project(scope).list_identity_conflicts().await?))
     }
 }
 
+/// A list as the client reads it, its elements made shareable.
+pub fn shared<T>(list: Vec<T>) -> List<T> {
+    list.into_iter().map(Arc::new).collect()
+}
+
 #[derive(Debug, Default)]
 pub struct Live {
     pub scopes: BTreeMap<Scope, ScopeLive>,
     /// (scope, app id) -> the app's webhooks.
-    pub webhooks: BTreeMap<(Scope, String), Read<Vec<Webhook>>>,
+    pub webhooks: BTreeMap<(Scope, String), Read<List<Webhook>>>,
 }
 
 /// What was read in one scope; `None`: not needed, not read.
 #[derive(Debug, Default)]
 pub struct ScopeLive {
-    pub apps: Option<Read<Vec<App>>>,
-    pub templates: Option<Read<Vec<Template>>>,
+    pub apps: Option<Read<List<App>>>,
+    pub templates: Option<Read<List<Template>>>,
     pub settings: Option<Read<Option<ProjectSettings>>>,
     /// Read only when the input enables unified contact id and the live settings do not have it.
     pub conflicts: Option<Read<Vec<IdentityConflict>>>,
 }
 
 impl Live {
-    pub fn apps(&self, scope: &Scope) -> Option<&Read<Vec<App>>> {
+    pub fn apps(&self, scope: &Scope) -> Option<&Read<List<App>>> {
         self.scopes.get(scope).and_then(|s| s.apps.as_ref())
     }
 

@@ -32,7 +32,7 @@ impl Builder<'_> {
                 for tpl in templates.iter() {
                     let id = tpl.id.clone().unwrap_or_default();
                     if !declared.contains(&id) {
-                        let observed = observed(&salt, Some(tpl));
+                        let observed = observed(&salt, Some(&**tpl));
                         deletes.push((Kind::Template, id.clone(), id, scope.clone(), observed));
                     }
                 }
@@ -58,7 +58,7 @@ impl Builder<'_> {
                     let id = app.id.clone().unwrap_or_default();
                     if !declared.contains(id.as_str()) {
                         let name = app.display_name.clone().unwrap_or_default();
-                        let observed = observed(&salt, Some(app));
+                        let observed = observed(&salt, Some(&**app));
                         deletes.push((Kind::ConversationApp, name, id, scope.clone(), observed));
                     }
                 }

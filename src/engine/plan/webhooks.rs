@@ -5,6 +5,7 @@ use super::builder::created_fields;
 use super::prune::pruned;
 use super::saved::observed;
 use super::{Action, AppSlot, Builder, Declared, KNOWN_AFTER_APPLY};
+use crate::engine::observe::List;
 use crate::engine::{Scope, Target, desired, identity};
 use crate::model::{AppOf, Kind, Object, WebhookSpec};
 use crate::sinch::request::Request;
@@ -72,6 +73,7 @@ impl Builder<'_> {
             .collect();
         let undeclared: Vec<&Webhook> = live
             .iter()
+            .map(|l| &**l)
             .filter(|l| !matched.iter().flatten().any(|m| m.id == l.id))
             .collect();
         let prune = self.prunes(scope, Kind::Webhook);
@@ -118,7 +120,7 @@ impl Builder<'_> {
         slot: &AppSlot,
         label: &str,
         declared: &[Declared],
-    ) -> Option<(Option<String>, Arc<Vec<Webhook>>)> {
+    ) -> Option<(Option<String>, Arc<List<Webhook>>)> {
         let (failure, class) = match slot {
             AppSlot::Created(_) => return Some((None, Arc::default())),
             AppSlot::Failed(class) => (format!("not planned: {label} has an error"), *class),
