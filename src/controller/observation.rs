@@ -557,7 +557,10 @@ mod tests {
         let names = |l: &List<App>| l.iter().map(|a| a.display_name.clone().unwrap()).collect::<Vec<_>>();
         assert_eq!(names(&held), ["A", "B"], "a reconcile's list stays as it read it");
         assert_eq!(names(&now), ["A", "B2", "C"]);
-        assert!(Arc::ptr_eq(&held[0], &now[0]), "the app not written is shared, not copied");
+        assert!(
+            Arc::ptr_eq(&held[0], &now[0]),
+            "the app not written is shared, not copied"
+        );
         piece.edit(|apps| remove(apps, "a", |a| a.id.as_deref())).await;
         let (now, _) = piece.get(Duration::from_secs(60), async { unreachable!() }).await;
         assert_eq!(names(&now.unwrap()), ["B2", "C"]);
