@@ -2,7 +2,8 @@
 //!
 //! Values come from `serde_yaml` (YAML 1.2 scalars, duplicate keys refused); line numbers come
 //! from a second, event-level parse with `saphyr-parser`, so every later error can point at the
-//! line a person has to edit.
+//! line a person has to edit. That parse runs only when an error asks for a line: valid input,
+//! what `plan` reads on every pull request, is parsed once.
 
 use crate::diagnostic::{Diagnostic, Origin, child, item};
 use saphyr_parser::{Event, Parser};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Larger inputs are refused rather than parsed: no real manifest comes close.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
@@ -40,9 +41,30 @@ impl Document {
 #[derive(Clone, Debug)]
 pub struct Source {
     pub origin: Origin,
-    /// 1-based line where the document starts (its `---`, or its first node).
-    pub line: usize,
-    lines: HashMap<String, usize>,
+    /// The text the document came from; `None`: it never was text.
+    text: Option<Arc<Text>>,
+}
+
+/// One input's text, and the line of every field of its documents once an error asked for one.
+#[derive(Debug)]
+struct Text {
+    text: Box<str>,
+    index: OnceLock<Vec<LineIndex>>,
+}
+
+impl Text {
+    fn new(text: &str) -> Arc<Text> {
+        Arc::new(Text {
+            text: text.into(),
+            index: OnceLock::new(),
+        })
+    }
+
+    /// The index of the 1-based `document`; none past a syntax error that stopped the events.
+    fn document(&self, document: usize) -> Option<&LineIndex> {
+        let index = self.index.get_or_init(|| index_lines(&self.text));
+        index.get(document.checked_sub(1)?)
+    }
 }
 
 impl Source {
@@ -53,9 +75,17 @@ impl Source {
                 file: label.into(),
                 document: 1,
             },
-            line: 1,
-            lines: HashMap::new(),
+            text: None,
         }
+    }
+
+    fn index(&self) -> Option<&LineIndex> {
+        self.text.as_ref()?.document(self.origin.document)
+    }
+
+    /// 1-based line where the document starts (its `---`, or its first node).
+    pub fn line(&self) -> usize {
+        self.index().map_or(1, |i| i.line)
     }
 
     /// A problem at `field` of this document's object (`object` is `Kind namespace/name`).
@@ -64,7 +94,7 @@ impl Source {
             file: Some(self.origin.file.clone()),
             document: Some(self.origin.document),
             line: Some(if field.is_empty() {
-                self.line
+                self.line()
             } else {
                 self.line_of(field)
             }),
@@ -77,14 +107,17 @@ impl Source {
     /// The line of a field path (as built by [`child`] and [`item`]); the nearest enclosing field's
     /// line when the field itself is absent (a missing required field points at its parent).
     pub fn line_of(&self, path: &str) -> usize {
+        let Some(index) = self.index() else {
+            return 1;
+        };
         let mut p = path;
         loop {
-            if let Some(line) = self.lines.get(p) {
+            if let Some(line) = index.lines.get(p) {
                 return *line;
             }
             match p.rfind(['.', '[']) {
                 Some(i) => p = &p[..i],
-                None => return self.line,
+                None => return index.line,
             }
         }
     }
@@ -201,83 +234,112 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
             return;
         }
     };
-    // The two parses are independent: on a large file each takes a core.
-    let (mut marks, values) = if text.len() < PARALLEL_ABOVE_BYTES {
-        (index_lines(text), values(text))
-    } else {
-        std::thread::scope(|s| {
-            let marks = s.spawn(|| index_lines(text));
-            let values = values(text);
-            (marks.join().expect("indexing lines does not panic"), values)
-        })
-    };
-    for (i, read) in values.into_iter().enumerate() {
-        let document = i.saturating_add(1);
-        let mark = marks.get_mut(i);
+    let lines = Text::new(text);
+    for (i, read) in values(text).into_iter().enumerate() {
+        let source = Source {
+            origin: Origin {
+                file: file.clone(),
+                document: i.saturating_add(1),
+            },
+            text: Some(lines.clone()),
+        };
         let converted = match read {
             Ok(v) => v,
             Err(e) => {
-                let mark = mark.as_deref();
-                let line = e.location().map(|l| l.line()).or(mark.map(|m| m.line));
-                let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(&e))).in_file(&file, line);
-                d.document = Some(document);
-                // What the events read before the error still names the object and the field.
-                if let Some(mark) = mark {
-                    d.object = mark.object();
-                    d.field = e.location().and_then(|l| mark.field_at(l.line()));
-                }
-                // serde_yaml names the path itself when it has one.
-                if let Some((path, rest)) = d.message["invalid YAML: ".len()..].split_once(": ")
-                    && !path.contains(' ')
-                {
-                    d.field = Some(path.to_string());
-                    d.message = format!("invalid YAML: {rest}");
-                }
-                if d.message.contains(" as u128") || d.message.contains(" as i128") {
-                    d.message = "the number is out of range: no integer field takes it".into();
-                }
-                // libyaml places a duplicate key at its mapping; the event index knows the key.
-                if let Some((path, line)) = mark.and_then(|m| m.repeated.first())
-                    && d.message.contains("duplicate entry with key")
-                {
-                    d.line = Some(*line);
-                    d.field = Some(path.clone());
-                    d.message = "invalid YAML: the key is repeated; each key may appear once in a mapping".into();
-                }
-                errors.push(d);
+                errors.push(yaml_error(&source, &e));
                 continue;
             }
         };
         let Some(converted) = converted else {
             continue; // an empty document
         };
-        let object = mark.as_deref().and_then(LineIndex::object);
-        let source = Source {
-            origin: Origin {
-                file: file.clone(),
-                document,
-            },
-            line: mark.as_ref().map_or(1, |m| m.line),
-            lines: mark.map(|m| std::mem::take(&mut m.lines)).unwrap_or_default(),
-        };
         match converted {
             Ok(value) => docs.push(Document { source, value }),
-            Err((field, message)) => errors.push(source.diagnostic(object.as_deref(), &field, message)),
+            Err((field, message)) => {
+                let object = source.index().and_then(LineIndex::object);
+                errors.push(source.diagnostic(object.as_deref(), &field, message));
+            }
         }
     }
 }
 
-/// Below this size a file is parsed on one thread: a thread costs more than it saves.
-const PARALLEL_ABOVE_BYTES: usize = 64 * 1024;
+/// A syntax error of `source`'s document, with the line, object and field a person edits.
+fn yaml_error(source: &Source, e: &serde_yaml::Error) -> Diagnostic {
+    let mark = source.index();
+    let line = e.location().map(|l| l.line()).or(mark.map(|m| m.line));
+    let mut d = Diagnostic::new(format!("invalid YAML: {}", yaml_message(e))).in_file(&source.origin.file, line);
+    d.document = Some(source.origin.document);
+    // What the events read before the error still names the object and the field.
+    if let Some(mark) = mark {
+        d.object = mark.object();
+        d.field = e.location().and_then(|l| mark.field_at(l.line()));
+    }
+    // serde_yaml names the path itself when it has one.
+    if let Some((path, rest)) = d.message["invalid YAML: ".len()..].split_once(": ")
+        && !path.contains(' ')
+    {
+        d.field = Some(path.to_string());
+        d.message = format!("invalid YAML: {rest}");
+    }
+    if d.message.contains(" as u128") || d.message.contains(" as i128") {
+        d.message = "the number is out of range: no integer field takes it".into();
+    }
+    // libyaml places a duplicate key at its mapping; the event index knows the key.
+    if let Some((path, line)) = mark.and_then(|m| m.repeated.first())
+        && d.message.contains("duplicate entry with key")
+    {
+        d.line = Some(*line);
+        d.field = Some(path.clone());
+        d.message = "invalid YAML: the key is repeated; each key may appear once in a mapping".into();
+    }
+    d
+}
 
 /// One document as read: its JSON value (`None`: an empty document) or what JSON cannot hold
 /// in it (the field and why); or the YAML error.
 type Converted = Result<Option<Result<serde_json::Value, (String, String)>>, serde_yaml::Error>;
 
 /// Each document's value, up to and including the first syntax error: libyaml cannot resume
-/// after one, so the rest of the stream is lost. Each is made JSON as it is read, so that no
-/// more than one document's YAML value is held at a time.
+/// after one, so the rest of the stream is lost. A large text is read in two halves, one per
+/// core, split at a `---` line: libyaml ends every scalar there (a block scalar's lines are
+/// indented; a plain one stops; a quoted one or a flow collection is an error), so each half
+/// holds whole documents. When either half has an error, the whole text is read again: the
+/// errors, their lines and what the stream loses are then those of one reading.
 fn values(text: &str) -> Vec<Converted> {
+    if let Some(at) = split_point(text) {
+        let (first, second) = text.split_at(at);
+        let (mut read, rest) = std::thread::scope(|s| {
+            let rest = s.spawn(|| values_of(second));
+            (values_of(first), rest.join().expect("reading YAML does not panic"))
+        });
+        if read.iter().chain(&rest).all(Result::is_ok) {
+            read.extend(rest);
+            return read;
+        }
+    }
+    values_of(text)
+}
+
+/// Below this size a text is read on one thread: a thread costs more than it saves.
+const PARALLEL_ABOVE_BYTES: usize = 64 * 1024;
+
+/// Where the second half starts: the first `---` line from the middle on. None for a small
+/// text, or one with directives (`%YAML`, `%TAG`), which belong to the document after them.
+fn split_point(text: &str) -> Option<usize> {
+    if text.len() < PARALLEL_ABOVE_BYTES || text.starts_with('%') || text.contains("\n%") {
+        return None;
+    }
+    let middle = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i))?;
+    text.get(middle..)?.match_indices("\n---").find_map(|(i, _)| {
+        let at = middle.checked_add(i)?.checked_add(1)?;
+        let after = text.get(at..)?.strip_prefix("---")?;
+        (after.is_empty() || after.starts_with([' ', '\t', '\r', '\n'])).then_some(at)
+    })
+}
+
+/// [`values`] on one thread. Each document is made JSON as it is read, so that no more than one
+/// document's YAML value is held at a time.
+fn values_of(text: &str) -> Vec<Converted> {
     let mut values = Vec::new();
     for de in serde_yaml::Deserializer::from_str(text) {
         let value = serde_yaml::Value::deserialize(de).map(|v| (!v.is_null()).then(|| to_json(&v, "")));
@@ -362,7 +424,7 @@ fn to_json(v: &serde_yaml::Value, path: &str) -> Result<serde_json::Value, (Stri
 /// Per document, from the YAML events (which need no alias expanded and no value built): its
 /// first line, the line of every field path, repeated keys with the line of their second
 /// occurrence, and the scalars that name its object.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct LineIndex {
     line: usize,
     lines: HashMap<String, usize>,
@@ -507,9 +569,9 @@ spec:
         let (docs, errors) = parse(text);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(docs.len(), 2, "the trailing empty document is skipped");
-        assert_eq!((docs[0].source.line, docs[0].source.origin.document), (2, 1));
+        assert_eq!((docs[0].source.line(), docs[0].source.origin.document), (2, 1));
         let d = &docs[1].source;
-        assert_eq!((d.line, d.origin.document), (3, 2));
+        assert_eq!((d.line(), d.origin.document), (3, 2));
         assert_eq!(d.line_of("kind"), 4);
         assert_eq!(d.line_of("spec.list[0]"), 7);
         assert_eq!(d.line_of("spec.list[1].name"), 8);
@@ -521,16 +583,23 @@ spec:
     }
 
     #[test]
-    fn a_large_file_read_on_two_threads_reads_as_a_small_one() {
+    fn lines_are_indexed_only_when_asked_and_then_once_per_file() {
         let doc = |i: usize| format!("kind: X\nmetadata:\n  name: n{i}\nspec:\n  list:\n    - a: {i}\n");
         let large: String = (0..2_000).map(doc).collect::<Vec<_>>().join("---\n");
-        assert!(large.len() > PARALLEL_ABOVE_BYTES);
         let (docs, errors) = parse(&large);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(docs.len(), 2_000);
+        let text = docs[0].source.text.clone().unwrap();
+        assert!(text.index.get().is_none(), "valid input is parsed once");
+        assert!(docs.iter().all(|d| Arc::ptr_eq(d.source.text.as_ref().unwrap(), &text)));
         let last = &docs[1_999].source;
         // A document starts at its `---`.
-        assert_eq!((last.line, last.origin.document), (1_999 * 7, 2_000));
+        assert_eq!((last.line(), last.origin.document), (1_999 * 7, 2_000));
+        assert_eq!(
+            text.index.get().map(Vec::len),
+            Some(2_000),
+            "one index for the whole file"
+        );
         assert_eq!(last.line_of("spec.list[0].a"), 1_999 * 7 + 6);
         assert_eq!(docs[1_999].value["spec"]["list"][0]["a"], 1_999);
         // A syntax error loses the rest of the stream, with its line and the object it was in.
@@ -539,6 +608,69 @@ spec:
         assert_eq!(docs.len(), 2_000);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!((errors[0].document, errors[0].line), (Some(2_001), Some(2_000 * 7 + 3)));
+    }
+
+    /// Each document as read, comparable: its JSON, what JSON cannot hold, or the YAML error.
+    fn read(text: &str, whole: bool) -> Vec<String> {
+        let read = if whole { values_of(text) } else { values(text) };
+        read.iter()
+            .map(|r| match r {
+                Ok(v) => format!("{v:?}"),
+                Err(e) => format!("error: {e} ({:?})", e.location().map(|l| (l.line(), l.column()))),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_text_read_in_halves_reads_as_one_reading() {
+        // Documents whose scalars and collections cross lines, around every `---`.
+        let tricky = "\
+---
+kind: X
+metadata: {name: a}
+spec:
+  literal: |
+    ---
+    not a marker: indented
+  folded: >-
+    plain
+    ---
+  plain: first
+    continued
+  quoted: 'one
+    two'
+  list: [1,
+    2]
+---
+--- # an empty document above
+kind: Y
+spec: {emoji: \"\u{e9}\u{1f600}\"}
+...
+---\r
+crlf: true\r
+";
+        let large = tricky.repeat(400);
+        assert!(split_point(&large).is_some());
+        let whole = read(&large, true);
+        assert_eq!(read(&large, false), whole);
+        assert_eq!(whole.len(), 1_600);
+        // An error in either half: the same errors, lines and loss as one reading.
+        for at in [large.len() / 4, large.len() * 3 / 4] {
+            let line = large[at..].find("\nkind: Y").unwrap() + at + 1;
+            let broken = format!("{}kind: [unclosed\n{}", &large[..line], &large[line..]);
+            let whole = read(&broken, true);
+            assert!(whole.last().unwrap().starts_with("error: "), "{:?}", whole.last());
+            assert_eq!(read(&broken, false), whole);
+        }
+        // A `---` inside a quoted scalar or a flow collection: libyaml refuses it either way.
+        for open in ["q: 'open\n", "f: [open,\n"] {
+            let at = large.len() / 2 - 1;
+            let line = large[..at].rfind('\n').unwrap() + 1;
+            let broken = format!("{}{open}{}", &large[..line], &large[line..]);
+            assert_eq!(read(&broken, false), read(&broken, true));
+        }
+        // Directives belong to the document after them: such a text is read whole.
+        assert_eq!(split_point(&format!("%YAML 1.2\n---\n{large}")), None);
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn target_of(m: &Manifest) -> &str {
 }
 
 fn at(source: &Source) -> String {
-    format!("{}:{}", source.origin.file, source.line)
+    format!("{}:{}", source.origin.file, source.line())
 }
 
 /// A Webhook of a ConversationApp lives in the app's project and region.
