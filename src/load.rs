@@ -46,10 +46,19 @@ pub struct Source {
 }
 
 /// One input's text, and the line of every field of its documents once an error asked for one.
-#[derive(Debug)]
 struct Text {
     text: Box<str>,
     index: OnceLock<Vec<LineIndex>>,
+}
+
+/// The text holds the input's Secret documents too: a debug print shows its size only.
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Text")
+            .field("bytes", &self.text.len())
+            .field("indexed", &self.index.get().is_some())
+            .finish()
+    }
 }
 
 impl Text {

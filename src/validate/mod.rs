@@ -424,6 +424,9 @@ spec: {}
         assert_eq!(input.secrets.get("default", "creds", "token"), None);
         let debug = format!("{:?}", input.secrets);
         assert!(!debug.contains("canary"), "{debug}");
+        // Each object's source keeps the file's text (for the lines of errors): not its values.
+        let whole = format!("{input:?}");
+        assert!(!whole.contains("canary"), "{whole}");
         assert!(
             debug.contains("messaging/creds") && debug.contains("\"token\""),
             "{debug}"
