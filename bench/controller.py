@@ -153,17 +153,20 @@ class Readiness:
     def __init__(self, kube, namespace):
         self.ready = {}
         self.lock = threading.Lock()
+        self.stopped = False
         for plural in PLURALS:
             threading.Thread(target=self.watch, args=(kube, namespace, plural), daemon=True).start()
 
     def watch(self, kube, namespace, plural):
         rv = "0"  # from the watch cache: every object as ADDED, then each change
-        while True:
+        while not self.stopped:
             path = f"{GROUP}/namespaces/{namespace}/{plural}?watch=1&resourceVersion={rv}&allowWatchBookmarks=true"
             req = urllib.request.Request(kube.server + path, headers={"Authorization": f"Bearer {kube.token}"})
             try:
                 with urllib.request.urlopen(req, context=kube.ctx, timeout=120) as r:
                     for line in r:
+                        if self.stopped:
+                            return
                         event = json.loads(line)
                         if event["type"] == "ERROR":  # too old a version: start again from the cache
                             rv = "0"
@@ -179,9 +182,15 @@ class Readiness:
                                 self.ready.pop((plural, o["metadata"]["name"]), None)
                             else:
                                 self.ready[(plural, o["metadata"]["name"])] = ready
-            except (OSError, ValueError):
+            except urllib.error.HTTPError:  # refused (a version too old among others): from the cache
                 rv = "0"
                 time.sleep(0.5)
+            except (OSError, ValueError):  # cut or timed out: go on from the last version seen
+                time.sleep(0.5)
+
+    def stop(self):
+        """No more events wanted: each watch ends at its next event or timeout."""
+        self.stopped = True
 
     def count(self):
         """(objects Ready, objects seen)."""
@@ -495,6 +504,7 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
                 raise RuntimeError(f"{ready}/{total} Ready after 900 s")
             time.sleep(0.1)
         converged_s = time.perf_counter() - started
+        readiness.stop()
         converged_cpu_s = cpu_s(ctl.pid)
         sinch_done_s = sinch_done_s or converged_s
         # Read-backs and last status writes: wait for 5 s without a write.
