@@ -68,12 +68,16 @@ class Kube:
         ca = base64.b64decode(re.search(r"certificate-authority-data: (\S+)", text).group(1)).decode()
         self.ctx = ssl.create_default_context(cadata=ca)
 
-    def call(self, method, path, body=None, content_type="application/yaml", ok=(200, 201)):
-        data = body.encode() if isinstance(body, str) else (json.dumps(body).encode() if body else None)
+    def open(self, method, path, data=None, content_type="application/yaml", timeout=60):
+        """One request as the admin; the response, to read (a watch: line by line)."""
         req = urllib.request.Request(self.server + path, method=method, data=data, headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
+        return urllib.request.urlopen(req, context=self.ctx, timeout=timeout)
+
+    def call(self, method, path, body=None, content_type="application/yaml", ok=(200, 201)):
+        data = body.encode() if isinstance(body, str) else (json.dumps(body).encode() if body else None)
         try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
+            with self.open(method, path, data, content_type) as r:
                 return json.load(r)
         except urllib.error.HTTPError as e:
             if e.code in ok or e.code == 409:
@@ -161,9 +165,8 @@ class Readiness:
         rv = "0"  # from the watch cache: every object as ADDED, then each change
         while not self.stopped:
             path = f"{GROUP}/namespaces/{namespace}/{plural}?watch=1&resourceVersion={rv}&allowWatchBookmarks=true"
-            req = urllib.request.Request(kube.server + path, headers={"Authorization": f"Bearer {kube.token}"})
             try:
-                with urllib.request.urlopen(req, context=kube.ctx, timeout=120) as r:
+                with kube.open("GET", path, timeout=120) as r:
                     for line in r:
                         if self.stopped:
                             return
@@ -198,20 +201,23 @@ class Readiness:
             return sum(self.ready.values()), len(self.ready)
 
 
-def rss_mib(pid):
+def status_mib(pid, field):
+    """A figure of /proc/PID/status (kB there), in MiB."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mib(pid):
+    """The peak RSS."""
+    return status_mib(pid, "VmHWM")
 
 
 def code_mib(pid):
     """The resident pages of files mapped (the binary's code, libc): the part of the RSS that
     is the program rather than what it holds."""
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("RssFile:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return status_mib(pid, "RssFile")
 
 
 def cpu_s(pid):

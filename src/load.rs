@@ -243,14 +243,15 @@ pub fn parse_bytes(label: &str, bytes: &[u8], docs: &mut Vec<Document>, errors: 
             return;
         }
     };
-    let lines = Text::new(text);
+    // Kept for the lines an error may ask for, shared by the file's documents.
+    let kept = Text::new(text);
     for (i, read) in values(text).into_iter().enumerate() {
         let source = Source {
             origin: Origin {
                 file: file.clone(),
                 document: i.saturating_add(1),
             },
-            text: Some(lines.clone()),
+            text: Some(kept.clone()),
         };
         let converted = match read {
             Ok(v) => v,
