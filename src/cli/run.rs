@@ -52,14 +52,14 @@ pub struct Args {
 }
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core), and a long-running
-/// controller whose reconciles hop between worker threads fragments them all: at 1,000 apps its
-/// peak RSS was 154 MiB. One arena serves the two worker threads (each keeps its own small
-/// cache of freed blocks). And glibc raises its mmap threshold after each large block freed (up
-/// to 32 MiB), so that list bodies of megabytes then come from the arena and pin it; a fixed
-/// threshold returns them to the system when freed. What is freed inside the arena stays
-/// resident until `malloc_trim` gives its whole pages back: once a second (a few milliseconds
-/// of one core), so that the free pages between live objects never add up (BENCHMARKS.md, the
-/// controller's memory). Called before any thread starts.
+/// controller fragments them all: at 1,000 apps its peak RSS was 154 MiB. One arena serves the
+/// few threads there are (each keeps its own small cache of freed blocks). And glibc raises its
+/// mmap threshold after each large block freed (up to 32 MiB), so that list bodies of megabytes
+/// then come from the arena and pin it; a fixed threshold returns them to the system when freed.
+/// What is freed inside the arena stays resident until `malloc_trim` gives its whole pages
+/// back: once a second (a few milliseconds of one core), so that the free pages between live
+/// objects never add up (BENCHMARKS.md, the controller's memory). Called before any thread
+/// starts.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -90,16 +90,34 @@ fn tune_malloc() {
 /// the API server on a few cores takes no more writes at once from 256 than from 32.
 const KUBE_REQUESTS: usize = 32;
 
-/// The reconciles' client, with at most [`KUBE_REQUESTS`] requests in flight, and the one
-/// whose requests never wait behind them: the Lease's (a renewal queued behind a burst of
-/// writes could let the Lease expire) and the watches' (see [`controller::Clients`]).
+/// The reconciles' client, with at most [`KUBE_REQUESTS`] requests in flight, the watches'
+/// (their list pages must not wait behind the writes, see [`controller::Clients`]), and the
+/// configuration the leader Lease makes its own client from, on its own thread.
 async fn kube_clients() -> Result<controller::Clients, kube::Error> {
     let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
     let direct = kube::Client::try_from(config.clone())?;
-    let kube = kube::client::ClientBuilder::try_from(config)?
+    let kube = kube::client::ClientBuilder::try_from(config.clone())?
         .with_layer(&tower::limit::ConcurrencyLimitLayer::new(KUBE_REQUESTS))
         .build();
-    Ok(controller::Clients { kube, direct })
+    Ok(controller::Clients {
+        kube,
+        direct,
+        lease: config,
+    })
+}
+
+/// The reconciles' runtime: one thread. They wait on the network, not the CPU (a fifth of a
+/// core at 1,000 apps), and on two worker threads a fifth of the controller's CPU went to
+/// waking the other thread and to the allocator's lock between them (BENCHMARKS.md). What must
+/// keep time whatever the reconciles do runs on a thread of its own (`controller::run`).
+fn runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| crate::Error::Io {
+            context: "cannot start the async runtime".into(),
+            source,
+        })
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -113,7 +131,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 pub fn exec(args: Args) -> crate::Result<u8> {
     tune_malloc();
-    super::runtime()?.block_on(async {
+    runtime()?.block_on(async {
         let (sinch, credentials, defaults, sim) = connect_optional(&args.connection, |v| std::env::var(v).ok()).await?;
         let clients = kube_clients().await.map_err(|e| {
             crate::Error::kube(

@@ -17,13 +17,57 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The API server's clients of `run`: the reconciles' (and the fingerprint key's), whose
-/// requests in flight are bounded, and one for the requests that must never wait behind
-/// theirs: the leader Lease's renewals, and the watches. A kind's reconciles start once its
-/// watch has listed it whole, and the list's pages queued behind the other kinds' writes held
-/// every webhook back for 2.9 s at 200 apps (20 pages of 50).
+/// requests in flight are bounded, and the watches', whose requests never wait behind theirs: a
+/// kind's reconciles start once its watch has listed it whole, and the list's pages queued
+/// behind the other kinds' writes held every webhook back for 2.9 s at 200 apps (20 pages of
+/// 50). The leader Lease makes its own client from `lease`, on its thread ([`Timekeeper`]).
 pub struct Clients {
     pub kube: kube::Client,
     pub direct: kube::Client,
+    pub lease: kube::Config,
+}
+
+/// A thread of its own for what must keep time whatever the reconciles do: the leader Lease's
+/// renewals and `/healthz`. The reconciles run on one thread (`cli::run`); a burst of them could
+/// otherwise delay a renewal until the Lease expired, and another replica would act beside this
+/// one. The thread's runtime ends when this is dropped.
+struct Timekeeper {
+    runtime: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Timekeeper {
+    fn start() -> crate::Result<Timekeeper> {
+        let io = |source| crate::Error::Io {
+            context: "cannot start the thread of the leader Lease".into(),
+            source,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("lease-and-health".into())
+            .spawn(move || runtime.block_on(async move { stopped.await.unwrap_or_default() }))
+            .map_err(io)?;
+        Ok(Timekeeper {
+            runtime: handle,
+            _stop: stop,
+        })
+    }
+
+    /// `future`'s output, the future run on the keeper's thread (what it spawns stays there).
+    async fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> crate::Result<T> {
+        match self.runtime.spawn(future).await {
+            Ok(output) => Ok(output),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(crate::Error::LeaderElection(
+                "the thread of the leader Lease ended".into(),
+            )),
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves (or this replica loses the Lease, an error: a restart then
@@ -42,12 +86,22 @@ pub async fn run(
     observations.client().count_requests(metrics.sinch_requests.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || until_stopped(stop_rx.clone());
-    let server = serve_metrics(settings.listen, metrics.clone(), stopped()).await?;
+    let keeper = Timekeeper::start()?;
+    let server = keeper
+        .run(serve_metrics(settings.listen, metrics.clone(), stopped()))
+        .await??;
     let mut shutdown = Box::pin(shutdown);
-    let Clients { kube, direct } = clients;
-    let lease = lease_manager(&direct, &settings).await?;
+    let Clients { kube, direct, lease } = clients;
+    let lease_settings = settings.clone();
+    let (mut leader, lease_task) = keeper
+        .run(async move {
+            let client = kube::Client::try_from(lease)
+                .map_err(|e| crate::Error::kube("cannot make the client of the leader Lease", e))?;
+            let lease = lease_manager(&client, &lease_settings).await?;
+            crate::Result::Ok(lease.watch().await)
+        })
+        .await??;
     metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut leader, lease_task) = lease.watch().await;
     tracing::info!(identity = %settings.identity, lease = %settings.lease_name, "waiting to hold the leader Lease");
     if !lead(&mut leader, &mut shutdown).await? {
         let _ = stop_tx.send(true);
@@ -227,5 +281,49 @@ async fn fingerprint_key(kube: &kube::Client, namespace: &str) -> crate::Result<
             Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
         }
         Err(e) => Err(failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timekeeper;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// The Lease's renewals go on while the reconciles' thread is busy: a task of the keeper
+    /// ticks while this test's thread (a runtime of one thread, as `run`'s) is blocked.
+    #[tokio::test]
+    async fn the_keepers_tasks_run_while_the_reconciles_thread_is_blocked() {
+        let keeper = Timekeeper::start().unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let thread = keeper
+            .run(async move {
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                std::thread::current().name().map(String::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("lease-and-health"));
+        let before = ticks.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            ticks.load(Ordering::Relaxed) > before,
+            "no tick while this thread was blocked"
+        );
+    }
+
+    /// A panic on the keeper's thread is the caller's panic, not a lost Lease.
+    #[tokio::test]
+    #[should_panic(expected = "the keeper's panic")]
+    async fn a_panic_on_the_keepers_thread_reaches_the_caller() {
+        let keeper = Timekeeper::start().unwrap();
+        let _ = keeper.run(async { panic!("the keeper's panic") }).await;
     }
 }
