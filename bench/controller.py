@@ -463,6 +463,7 @@ def bench(n, kube, cluster, sim):
     env = sim.env(project)
     env.update({"KUBECONFIG": os.path.join(cluster, "controller.kubeconfig"),
                 "SINCH_OPERATOR_LOG": os.environ.get("BENCH_CONTROLLER_LOG", "warn")})
+    if os.environ.get("BENCH_TOKIO"): env["TOKIO_WORKER_THREADS"] = os.environ["BENCH_TOKIO"]
     kube.create(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n")
     # The namespace lets the operator read its Secrets (the opt-in of manifests/rbac.yaml).
     kube.create(f"""apiVersion: rbac.authorization.k8s.io/v1
