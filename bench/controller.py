@@ -227,6 +227,33 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class Cpu:
+    """The CPU time of every process on the machine's two cores that takes part: the API server,
+    etcd, the simulator, this benchmark (its watches and calibration threads) and, while it runs,
+    the controller. Read before and after a window, it says which process had the cores."""
+
+    def __init__(self, cluster, sim):
+        self.pids = {name: int(open(os.path.join(cluster, f"{name}.pid")).read()) for name in ("apiserver", "etcd")}
+        self.pids["sim"] = sim.proc.pid
+
+    def now(self, controller=None):
+        t = os.times()
+        snap = {name: cpu_s(pid) for name, pid in self.pids.items()}
+        snap["bench"] = t.user + t.system
+        if controller is not None:
+            snap["controller"] = cpu_s(controller)
+        snap["wall"] = time.perf_counter()
+        return snap
+
+    @staticmethod
+    def cores(before, after):
+        """Each process's cores over the window (CPU seconds / wall seconds), and the window."""
+        wall = after["wall"] - before["wall"]
+        out = {name: round((after[name] - before[name]) / wall, 3) for name in before if name != "wall" and name in after}
+        out["wall_s"] = round(wall, 2)
+        return out
+
+
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 KINDS = set(PLURALS)
 
@@ -243,12 +270,13 @@ class Audit:
 
     def writes(self, start, end=None):
         """{kind of write: count} of the controller's writes logged in [start, end), with
-        `refused` (answered >= 400, e.g. a claim that exists: 409) counted apart too, and the
-        span from the first write received to the last completed."""
+        `refused` (answered >= 400, e.g. a claim that exists: 409) counted apart too, the span
+        from the first write received to the last completed, and when the first write for an
+        object (a claim, a finalizer or a status) was received."""
         with open(self.path, "rb") as f:
             f.seek(start)
             data = f.read() if end is None else f.read(end - start)
-        counts, first, last = {}, None, None
+        counts, first, last, first_object = {}, None, None, None
         for line in data.decode(errors="replace").splitlines():
             try:
                 e = json.loads(line)
@@ -276,7 +304,16 @@ class Audit:
             t0, t1 = e.get("requestReceivedTimestamp"), e.get("stageTimestamp")
             first = t0 if first is None or (t0 and t0 < first) else first
             last = t1 if last is None or (t1 and t1 > last) else last
-        return counts, first, last
+            if kind.split(" ")[0] in ("claim", "finalizer", "status") and t0 and (first_object is None or t0 < first_object):
+                first_object = t0
+        return counts, first, last, first_object
+
+
+def audit_time(stamp):
+    """An audit log's timestamp (RFC 3339, microseconds, UTC) as seconds since the epoch."""
+    import datetime
+    return datetime.datetime.strptime(stamp[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f") \
+        .replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def per_object(counts):
@@ -332,6 +369,50 @@ def patiently(call):
     raise RuntimeError("the API server did not answer for 2 minutes")
 
 
+class Drains:
+    """Watches that read every event and throw it away. During a run, the API server sends each
+    write of the controller as an event to the controller's watch of its kind (and each write of
+    an object to the benchmark's readiness watch); encoding and sending them is its work, as the
+    write is. These watches cost the API server the same, and this process next to nothing: no
+    event is parsed. Each starts at the version current when it opens, so it gets no list."""
+
+    def __init__(self, kube, paths):
+        import http.client
+        host, port = re.match(r"https://([^:/]+):(\d+)", kube.server).groups()
+        self.connections, self.threads = [], []
+        for path in paths:
+            rv = kube.call("GET", path + ("&" if "?" in path else "?") + "limit=1")["metadata"]["resourceVersion"]
+            c = http.client.HTTPSConnection(host, int(port), context=kube.ctx, timeout=900)
+            c.request("GET", path + ("&" if "?" in path else "?") + f"watch=1&resourceVersion={rv}",
+                      headers={"Authorization": f"Bearer {kube.token}"})
+            r = c.getresponse()
+            if r.status != 200:
+                raise RuntimeError(f"watch {path}: {r.status} {r.read()[:300]!r}")
+            t = threading.Thread(target=self.drain, args=(r,), daemon=True)
+            t.start()
+            self.connections.append(c)
+            self.threads.append(t)
+
+    @staticmethod
+    def drain(r):
+        import http.client
+        try:
+            while r.read1(65536):
+                pass
+        except (OSError, ValueError, http.client.HTTPException):  # cut by `stop`
+            pass
+
+    def stop(self):
+        for c in self.connections:
+            try:
+                c.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        for t in self.threads:
+            t.join(timeout=10)
+
+
 CALIBRATION_LABEL = "labelSelector=bench%2Fcalibrate%3D1"
 
 
@@ -360,7 +441,7 @@ def calibrate(kube, n, threads=16):
     return rate
 
 
-def calibrate_mix(kube, n, namespace, project, threads=16):
+def calibrate_mix(kube, n, namespace, project, cpu, watched=False, threads=16):
     """The API server's rate for the controller's own writes: the same kinds of write on objects
     of the same size. The claims' creates alone (`calibrate`) are cheap: a finalizer's JSON patch
     or a status written by server-side apply makes the API server read, patch, validate against
@@ -371,9 +452,11 @@ def calibrate_mix(kube, n, namespace, project, threads=16):
     connections: the finalizer's JSON patch, the status copied from the converged object (applied
     as the controller applies it) and a copy of each of its claims. Nothing watches the copies,
     so the rate is if anything optimistic (the controller's own watches cost the API server
-    too)."""
+    too). `watched`: the copies are watched as the run's objects were (`Drains`): each kind of
+    the namespace twice (the controller's watch and the benchmark's readiness watch), and the
+    claims once (the controller's). Returns the rate and each process's cores while writing."""
     import random
-    ns = f"calibrate-{n}"
+    ns = f"calibrate-{n}" + ("-watched" if watched else "")
     kube.create(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n")
     # The inventory's first MIX_CALIBRATION_MAX apps at most (names do not depend on the size).
     docs = [d for d in documents(inventory(min(n, MIX_CALIBRATION_MAX), project, ns))
@@ -408,11 +491,19 @@ def calibrate_mix(kube, n, namespace, project, threads=16):
                  "spec": spec}
         writes.append(("POST", f"{GROUP}/sinchclaims", json.dumps(claim), "application/json"))
     random.Random(n).shuffle(writes)
+    drains = None
     try:
+        if watched:
+            drains = Drains(kube, [f"{GROUP}/namespaces/{ns}/{plural}" for plural in PLURALS] * 2
+                            + [f"{GROUP}/sinchclaims"])
+        before = cpu.now()
         rate = send_all(kube, writes, threads)
+        cores = Cpu.cores(before, cpu.now())
     finally:
+        if drains:
+            drains.stop()
         clear(kube, ns)
-    return rate
+    return rate, cores
 
 
 def clear(kube, ns):
@@ -489,7 +580,9 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
     out["resync_s"] = resync
     readiness = Readiness(kube, namespace)
     start_stats = sim.stats()
-    started = time.perf_counter()
+    cpu = Cpu(cluster, sim)
+    cpu_started = cpu.now()
+    started, popened = time.perf_counter(), time.time()
     ctl = subprocess.Popen([BIN, "run", "--namespace", namespace, "--operator-key-namespaces", namespace, "--resync", f"{resync}s",
                             "--metrics-listen", f"127.0.0.1:{port}", "--lease-name", namespace,
                             "--lease-namespace", "sinch-operator-system", "--identity", "bench",
@@ -511,8 +604,11 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
                 raise RuntimeError(f"{ready}/{total} Ready after 900 s")
             time.sleep(0.1)
         converged_s = time.perf_counter() - started
+        cpu_converged = cpu.now(ctl.pid)
         readiness.stop()
-        converged_cpu_s = cpu_s(ctl.pid)
+        converged_cpu_s = cpu_converged["controller"]
+        # The controller's CPU before it started was none.
+        out["cores"] = {"converge": Cpu.cores(dict(cpu_started, controller=0.0), cpu_converged)}
         sinch_done_s = sinch_done_s or converged_s
         # Read-backs and last status writes: wait for 5 s without a write.
         while True:
@@ -538,8 +634,11 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
         time.sleep(2 * resync)
         steady = diff(sim.stats(), a)
         time.sleep(2)  # the audit log is written a moment after each request
-        counts, first, last = audit.writes(audit_start, audit_converged)
-        steady_counts, _, _ = audit.writes(audit_steady)
+        counts, first, last, first_object = audit.writes(audit_start, audit_converged)
+        steady_counts, _, _, _ = audit.writes(audit_steady)
+        # From the controller's start to its first write for an object: the process, the Lease,
+        # the lists of every kind (the audit log's clock is this machine's).
+        out["converge"]["start_s"] = audit_time(first_object) - popened
         out["kube_writes"] = {"by_kind": dict(sorted(counts.items())), "total": per_object(counts),
                               "per_object": per_object(counts) / objects, "first": first, "last": last,
                               "floor_s": per_object(counts) / out["api_write_rate"],
@@ -561,8 +660,12 @@ subjects: [{{kind: User, name: sinch-operator, apiGroup: rbac.authorization.k8s.
     # The API server's rate for the same writes, the controller stopped (see calibrate_mix).
     # A calibration that fails loses only its own figure, not the run's.
     try:
-        out["api_mix_rate"] = calibrate_mix(kube, n, namespace, project)
+        out["api_mix_rate"], out["cores"]["calibration"] = calibrate_mix(kube, n, namespace, project, cpu)
         out["kube_writes"]["mix_floor_s"] = out["kube_writes"]["total"] / out["api_mix_rate"]
+        # And watched as in the run: the floor of any controller, whose writes come back to it.
+        out["api_mix_watched_rate"], out["cores"]["calibration_watched"] = calibrate_mix(
+            kube, n, namespace, project, cpu, watched=True)
+        out["kube_writes"]["mix_watched_floor_s"] = out["kube_writes"]["total"] / out["api_mix_watched_rate"]
     except Exception as e:  # noqa: BLE001
         print(f"the rate of the same writes was not measured: {e!r}", file=sys.stderr, flush=True)
     # One plan's bytes, against the controller's project (its steady state's peer).
@@ -597,8 +700,10 @@ def writes_table(results):
     """The controller's writes to the API server on the way to Ready, from the audit log."""
     rows = ["| apps | objects | claims | events | status | finalizer | other | writes / object | refused | "
             "API server rate, claim creates | floor | API server rate, the same writes | floor | all Ready in | "
-            "wall / floor (claim creates) | wall / floor (the same writes) | steady writes |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "wall / floor (claim creates) | wall / floor (the same writes) | the same writes, watched | floor | "
+            "wall / floor (watched) | steady writes |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: | ---: | ---: |"]
     for r in results:
         w = r["kube_writes"]
         k, n = w["by_kind"], r["objects"]
@@ -614,11 +719,15 @@ def writes_table(results):
         if "api_mix_rate" in r:  # measured since 2026-12-07
             mix, mix_floor = f"{r['api_mix_rate']:.0f}/s", f"{w['mix_floor_s']:.1f} s"
             mix_ratio = f"**{r['converge']['wall_s'] / w['mix_floor_s']:.2f}**"
+        watched, watched_floor, watched_ratio = "", "", ""
+        if "api_mix_watched_rate" in r:  # measured since 1c777d7
+            watched, watched_floor = f"{r['api_mix_watched_rate']:.0f}/s", f"{w['mix_watched_floor_s']:.1f} s"
+            watched_ratio = f"**{r['converge']['wall_s'] / w['mix_watched_floor_s']:.2f}**"
         rows.append(
             f"| {r['apps']} | {n} | {of('claim')} | {of('event')} | {of('status')} | {of('finalizer')} | "
             f"{other} | **{w['per_object']:.2f}** | {refused} | {r['api_write_rate']:.0f}/s | {w['floor_s']:.1f} s | "
             f"{mix} | {mix_floor} | {r['converge']['wall_s']:.1f} s | {r['converge']['wall_s'] / w['floor_s']:.2f} | "
-            f"{mix_ratio} | {w['steady_total']} |")
+            f"{mix_ratio} | {watched} | {watched_floor} | {watched_ratio} | {w['steady_total']} |")
     return "\n".join(rows)
 
 
