@@ -161,7 +161,7 @@ pub fn exec(args: Args) -> crate::Result<u8> {
 /// The objects in the cluster, planned as the controller would plan them now: with the
 /// operator's key and settings (this command's environment and flags stand for `run`'s).
 async fn from_cluster(args: &Args) -> crate::Result<(Plan, crate::scrub::Known)> {
-    let kube = kube::Client::try_default()
+    let kube = crate::cluster::default_client()
         .await
         .map_err(|e| crate::Error::kube("--from-cluster: cannot reach the Kubernetes API server (KUBECONFIG)", e))?;
     let (sinch, credentials, defaults, sim) =

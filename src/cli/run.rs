@@ -95,10 +95,8 @@ const KUBE_REQUESTS: usize = 32;
 /// configuration the leader Lease makes its own client from, on its own thread.
 async fn kube_clients() -> Result<controller::Clients, kube::Error> {
     let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
-    let direct = kube::Client::try_from(config.clone())?;
-    let kube = kube::client::ClientBuilder::try_from(config.clone())?
-        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(KUBE_REQUESTS))
-        .build();
+    let direct = crate::cluster::client(config.clone(), None)?;
+    let kube = crate::cluster::client(config.clone(), Some(KUBE_REQUESTS))?;
     Ok(controller::Clients {
         kube,
         direct,

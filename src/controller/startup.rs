@@ -95,7 +95,7 @@ pub async fn run(
     let lease_settings = settings.clone();
     let (mut leader, lease_task) = keeper
         .run(async move {
-            let client = kube::Client::try_from(lease)
+            let client = crate::cluster::client(lease, None)
                 .map_err(|e| crate::Error::kube("cannot make the client of the leader Lease", e))?;
             let lease = lease_manager(&client, &lease_settings).await?;
             crate::Result::Ok(lease.watch().await)
