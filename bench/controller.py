@@ -356,14 +356,15 @@ def send_all(kube, writes, threads=16):
 
 
 def patiently(call):
-    """`call`, again while the API server answers 504 or drops the connection: deleting 13,001
-    claims at once takes it past its request timeout (34 s)."""
+    """`call`, again while the API server answers 504 (or 500, "context deadline exceeded") or
+    drops the connection: deleting 13,001 claims at once takes it past its request timeout
+    (34 s)."""
     import http.client
     for _ in range(120):
         try:
             return call()
         except (RuntimeError, http.client.HTTPException, OSError) as e:  # OSError: refused, reset, timed out
-            if isinstance(e, RuntimeError) and ": 504 " not in str(e):
+            if isinstance(e, RuntimeError) and ": 504 " not in str(e) and "context deadline exceeded" not in str(e):
                 raise
             time.sleep(1)
     raise RuntimeError("the API server did not answer for 2 minutes")

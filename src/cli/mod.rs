@@ -108,15 +108,17 @@ pub mod exit {
     pub const CHANGES: u8 = 2;
 }
 
-/// The async runtime of the subcommands that talk HTTP.
+/// The async runtime of the subcommands that talk HTTP (`run`'s has one thread: `run::runtime`).
 pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| crate::Error::Io {
-            context: "cannot start the async runtime".into(),
-            source,
-        })
+    build_runtime(&mut tokio::runtime::Builder::new_multi_thread())
+}
+
+/// `builder`'s runtime, with I/O and timers.
+fn build_runtime(builder: &mut tokio::runtime::Builder) -> crate::Result<tokio::runtime::Runtime> {
+    builder.enable_all().build().map_err(|source| crate::Error::Io {
+        context: "cannot start the async runtime".into(),
+        source,
+    })
 }
 
 pub fn exec(cli: Cli) -> ExitCode {

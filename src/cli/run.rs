@@ -109,13 +109,7 @@ async fn kube_clients() -> Result<controller::Clients, kube::Error> {
 /// waking the other thread and to the allocator's lock between them (BENCHMARKS.md). What must
 /// keep time whatever the reconciles do runs on a thread of its own (`controller::run`).
 fn runtime() -> crate::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| crate::Error::Io {
-            context: "cannot start the async runtime".into(),
-            source,
-        })
+    super::build_runtime(&mut tokio::runtime::Builder::new_current_thread())
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
