@@ -382,9 +382,10 @@ class Drains:
         host, port = re.match(r"https://([^:/]+):(\d+)", kube.server).groups()
         self.connections, self.threads = [], []
         for path in paths:
-            rv = kube.call("GET", path + ("&" if "?" in path else "?") + "limit=1")["metadata"]["resourceVersion"]
+            path += "&" if "?" in path else "?"
+            rv = kube.call("GET", path + "limit=1")["metadata"]["resourceVersion"]
             c = http.client.HTTPSConnection(host, int(port), context=kube.ctx, timeout=900)
-            c.request("GET", path + ("&" if "?" in path else "?") + f"watch=1&resourceVersion={rv}",
+            c.request("GET", path + f"watch=1&resourceVersion={rv}",
                       headers={"Authorization": f"Bearer {kube.token}"})
             r = c.getresponse()
             if r.status != 200:

@@ -14,13 +14,11 @@ use kube::client::ConfigExt;
 /// lists, the writes). A proxy is left to kube's builder, which says which proxies it supports.
 pub fn client(config: kube::Config, in_flight: Option<usize>) -> Result<kube::Client, kube::Error> {
     use tower::ServiceBuilder;
-    let limit = tower::limit::ConcurrencyLimitLayer::new;
+    let limit = tower::util::option_layer(in_flight.map(tower::limit::ConcurrencyLimitLayer::new));
     if config.proxy_url.is_some() {
-        let builder = kube::client::ClientBuilder::try_from(config)?;
-        return Ok(match in_flight {
-            Some(n) => builder.with_layer(&limit(n)).build(),
-            None => builder.build(),
-        });
+        return Ok(kube::client::ClientBuilder::try_from(config)?
+            .with_layer(&limit)
+            .build());
     }
     let mut timeouts = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector_with_connector(tcp())?);
     timeouts.set_connect_timeout(config.connect_timeout);
@@ -38,11 +36,9 @@ pub fn client(config: kube::Config, in_flight: Option<usize>) -> Result<kube::Cl
         .layer(config.extra_headers_layer()?)
         .map_err(tower::BoxError::from)
         .service(http);
-    let builder = kube::client::ClientBuilder::new(service, config.default_namespace);
-    Ok(match in_flight {
-        Some(n) => builder.with_layer(&limit(n)).build(),
-        None => builder.build(),
-    })
+    Ok(kube::client::ClientBuilder::new(service, config.default_namespace)
+        .with_layer(&limit)
+        .build())
 }
 
 /// The TCP side of [`client`]'s connections.
