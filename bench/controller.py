@@ -405,14 +405,17 @@ class Drains:
             pass
 
     def stop(self):
+        """Cuts each watch, and closes its connection once its reader has seen the cut (closing
+        it under the reader made the reader fail on a half-closed response)."""
         for c in self.connections:
             try:
                 c.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            c.close()
         for t in self.threads:
             t.join(timeout=10)
+        for c in self.connections:
+            c.close()
 
 
 CALIBRATION_LABEL = "labelSelector=bench%2Fcalibrate%3D1"
