@@ -81,8 +81,7 @@ impl Store {
     pub fn delete_app(&mut self, region: Region, project: &str, id: &str) -> Result<Value> {
         let p = self.project(region, project);
         p.apps.remove(id).ok_or_else(|| app_not_found(id))?;
-        p.webhooks
-            .retain(|_, w| w.get("app_id").and_then(Value::as_str) != Some(id));
+        p.webhooks.remove_app(id);
         Ok(json!({}))
     }
 }

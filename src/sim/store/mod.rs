@@ -14,7 +14,7 @@ mod templates;
 mod webhooks;
 
 pub use apps::{APP_FIELDS, FAILING_PREFIX};
-pub use webhooks::MAX_WEBHOOKS_PER_APP;
+pub use webhooks::{MAX_WEBHOOKS_PER_APP, Webhooks};
 
 use super::rules::Violation;
 use crate::model::Region;
@@ -120,7 +120,7 @@ pub struct Project {
     #[serde(default)]
     pub apps: BTreeMap<String, Object>,
     #[serde(default)]
-    pub webhooks: BTreeMap<String, Object>,
+    pub webhooks: Webhooks,
     #[serde(default)]
     pub templates: BTreeMap<String, Object>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

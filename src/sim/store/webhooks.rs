@@ -6,7 +6,9 @@ use super::fields::{apply_update, new_object, overlay, still_required};
 use super::{Object, Project, Result, SimError, Store, View, field_error, refuse};
 use crate::model::Region;
 use crate::sim::rules;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_WEBHOOKS_PER_APP: usize = 5;
 
@@ -20,6 +22,97 @@ const WEBHOOK_FIELDS: &[&str] = &[
     "client_credentials",
 ];
 
+/// A project's webhooks by id, and each app's webhook ids beside them: an app's list and the
+/// rules among its webhooks (a target of its own, five at most) read its own few, not every
+/// webhook of the project (25,000 at platform scale, under the store's one lock). The state
+/// file holds the map alone; the index is rebuilt when it is read.
+#[derive(Default, Debug, Clone)]
+pub struct Webhooks {
+    by_id: BTreeMap<String, Object>,
+    by_app: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Webhooks {
+    /// The app's webhooks in id order, which is creation order.
+    fn of_app<'a>(&'a self, app: &str) -> impl Iterator<Item = (&'a String, &'a Object)> + 'a {
+        let ids = self.by_app.get(app).into_iter().flatten();
+        ids.filter_map(|id| self.by_id.get_key_value(id))
+    }
+
+    fn insert(&mut self, id: String, webhook: Object) {
+        self.unindex(&id);
+        if let Some(app) = app_of(&webhook) {
+            self.by_app.entry(app.to_string()).or_default().insert(id.clone());
+        }
+        self.by_id.insert(id, webhook);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Object> {
+        self.unindex(id);
+        self.by_id.remove(id)
+    }
+
+    /// Removes the app's webhooks (the app is deleted).
+    pub(super) fn remove_app(&mut self, app: &str) {
+        for id in self.by_app.remove(app).into_iter().flatten() {
+            self.by_id.remove(&id);
+        }
+    }
+
+    fn unindex(&mut self, id: &str) {
+        let Some(app) = self.by_id.get(id).and_then(app_of) else {
+            return;
+        };
+        if let Some(ids) = self.by_app.get_mut(app) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_app.remove(app);
+            }
+        }
+    }
+}
+
+fn app_of(webhook: &Object) -> Option<&str> {
+    webhook.get("app_id").and_then(Value::as_str)
+}
+
+/// Read access is the map's.
+impl std::ops::Deref for Webhooks {
+    type Target = BTreeMap<String, Object>;
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
+}
+
+impl FromIterator<(String, Object)> for Webhooks {
+    fn from_iter<I: IntoIterator<Item = (String, Object)>>(webhooks: I) -> Webhooks {
+        let mut all = Webhooks::default();
+        webhooks.into_iter().for_each(|(id, w)| all.insert(id, w));
+        all
+    }
+}
+
+/// The index follows from the map.
+impl PartialEq for Webhooks {
+    fn eq(&self, other: &Webhooks) -> bool {
+        self.by_id == other.by_id
+    }
+}
+
+impl Serialize for Webhooks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.by_id.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Webhooks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Webhooks, D::Error> {
+        Ok(BTreeMap::<String, Object>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
+}
+
 impl Store {
     pub fn list_webhooks(&mut self, region: Region, project: &str, app: &str, view: View) -> Result<Value> {
         let p = self.project(region, project);
@@ -28,9 +121,8 @@ impl Store {
         }
         let webhooks: Vec<Value> = p
             .webhooks
-            .values()
-            .filter(|w| w.get("app_id").and_then(Value::as_str) == Some(app))
-            .map(|w| view.show(webhook_view(w)))
+            .of_app(app)
+            .map(|(_, w)| view.show(webhook_view(w)))
             .collect();
         Ok(json!({ "webhooks": webhooks }))
     }
@@ -100,8 +192,8 @@ fn check_webhook(p: &Project, id: &str, webhook: &Object) -> Result<()> {
     let target = webhook["target"].as_str().unwrap_or_default();
     let siblings: Vec<&Object> = p
         .webhooks
-        .iter()
-        .filter(|(other, w)| other.as_str() != id && w.get("app_id").and_then(Value::as_str) == Some(app))
+        .of_app(app)
+        .filter(|(other, _)| other.as_str() != id)
         .map(|(_, w)| w)
         .collect();
     if siblings
@@ -131,4 +223,105 @@ fn webhook_view(webhook: &Object) -> Value {
         *c = full;
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: Region = Region::Us;
+
+    fn object(value: Value) -> Object {
+        value.as_object().expect("an object").clone()
+    }
+
+    fn app(store: &mut Store) -> String {
+        let created = store.create_app(
+            US,
+            "p",
+            object(json!({ "display_name": "a", "channel_credentials": [] })),
+            View::default(),
+        );
+        created.expect("app created")["id"].as_str().expect("an id").to_string()
+    }
+
+    fn webhook(store: &mut Store, app: &str, target: &str) -> Result<String> {
+        let body = object(json!({ "app_id": app, "target": target, "triggers": ["MESSAGE_INBOUND"] }));
+        let created = store.create_webhook(US, "p", body, View::default())?;
+        Ok(created["id"].as_str().expect("an id").to_string())
+    }
+
+    fn targets(store: &mut Store, app: &str) -> Vec<String> {
+        let listed = store.list_webhooks(US, "p", app, View::default()).expect("listed");
+        let webhooks = listed["webhooks"].as_array().expect("a list").iter();
+        webhooks
+            .map(|w| w["target"].as_str().expect("a target").to_string())
+            .collect()
+    }
+
+    fn url(n: usize) -> String {
+        format!("https://hooks.example.com/{n}")
+    }
+
+    #[test]
+    fn a_webhook_moved_to_another_app_leaves_its_target_and_its_room_behind() {
+        let mut store = Store::default();
+        let (a, b) = (app(&mut store), app(&mut store));
+        let ids: Vec<String> = (0..5).map(|n| webhook(&mut store, &a, &url(n)).unwrap()).collect();
+        assert_eq!(webhook(&mut store, &a, &url(5)).unwrap_err().status, 400);
+
+        let moved = object(json!({ "app_id": b, "target": url(1) }));
+        store
+            .update_webhook(US, "p", &ids[1], moved, None, View::default())
+            .unwrap();
+
+        assert_eq!(targets(&mut store, &a), [url(0), url(2), url(3), url(4)]);
+        assert_eq!(targets(&mut store, &b), [url(1)]);
+        // Its target is free on `a` again, and taken on `b`.
+        webhook(&mut store, &a, &url(1)).unwrap();
+        let taken = webhook(&mut store, &b, &url(1)).unwrap_err();
+        assert_eq!(taken.violations[0].field, "target", "{taken:?}");
+    }
+
+    #[test]
+    fn deleting_an_app_or_a_webhook_removes_it_from_its_app_alone() {
+        let mut store = Store::default();
+        let (a, b) = (app(&mut store), app(&mut store));
+        let first = webhook(&mut store, &a, &url(0)).unwrap();
+        webhook(&mut store, &a, &url(1)).unwrap();
+        webhook(&mut store, &b, &url(0)).unwrap();
+
+        store.delete_webhook(US, "p", &first).unwrap();
+        assert_eq!(targets(&mut store, &a), [url(1)]);
+        store.delete_app(US, "p", &a).unwrap();
+        assert_eq!(targets(&mut store, &b), [url(0)]);
+        let left: Vec<&Object> = store.regions[&US]["p"].webhooks.values().collect();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["app_id"], json!(b));
+    }
+
+    /// The state file holds the map; the rules and lists read the index rebuilt from it.
+    #[test]
+    fn a_store_read_back_from_its_state_keeps_each_apps_webhooks_and_limits() {
+        let mut store = Store::default();
+        let (a, b) = (app(&mut store), app(&mut store));
+        (0..5).for_each(|n| drop(webhook(&mut store, &a, &url(n)).unwrap()));
+        webhook(&mut store, &b, &url(0)).unwrap();
+
+        let saved = serde_json::to_value(&store).unwrap();
+        assert!(
+            saved["regions"]["us"]["p"]["webhooks"]
+                .as_object()
+                .is_some_and(|w| w.len() == 6)
+        );
+        let mut read: Store = serde_json::from_value(saved).unwrap();
+        assert_eq!(read, store);
+        assert_eq!(targets(&mut read, &a), (0..5).map(url).collect::<Vec<_>>());
+        assert_eq!(webhook(&mut read, &a, &url(5)).unwrap_err().status, 400);
+        assert_eq!(
+            webhook(&mut read, &b, &url(0)).unwrap_err().violations[0].field,
+            "target"
+        );
+        webhook(&mut read, &b, &url(1)).unwrap();
+    }
 }
