@@ -740,14 +740,15 @@ def writes_table(results):
             return f"{total / n:.2f} ({detail})" if total else "0"
         other = sum(v for kk, v in k.items() if kk.startswith("other "))
         refused = sum(v for kk, v in k.items() if kk.startswith("refused "))
-        mix, mix_floor, mix_ratio = "", "", ""
-        if "api_mix_rate" in r:  # measured since 2026-12-07
-            mix, mix_floor = f"{r['api_mix_rate']:.0f}/s", f"{w['mix_floor_s']:.1f} s"
-            mix_ratio = f"**{r['converge']['wall_s'] / w['mix_floor_s']:.2f}**"
-        watched, watched_floor, watched_ratio = "", "", ""
-        if "api_mix_watched_rate" in r:  # measured since 1c777d7
-            watched, watched_floor = f"{r['api_mix_watched_rate']:.0f}/s", f"{w['mix_watched_floor_s']:.1f} s"
-            watched_ratio = f"**{r['converge']['wall_s'] / w['mix_watched_floor_s']:.2f}**"
+
+        def against(rate, floor):
+            """A calibrated rate, its floor and the wall against it; empty where not measured
+            (the same writes since 2026-12-07, watched since 1c777d7)."""
+            if rate not in r:
+                return "", "", ""
+            return f"{r[rate]:.0f}/s", f"{w[floor]:.1f} s", f"**{r['converge']['wall_s'] / w[floor]:.2f}**"
+        mix, mix_floor, mix_ratio = against("api_mix_rate", "mix_floor_s")
+        watched, watched_floor, watched_ratio = against("api_mix_watched_rate", "mix_watched_floor_s")
         rows.append(
             f"| {r['apps']} | {n} | {of('claim')} | {of('event')} | {of('status')} | {of('finalizer')} | "
             f"{other} | **{w['per_object']:.2f}** | {refused} | {r['api_write_rate']:.0f}/s | {w['floor_s']:.1f} s | "

@@ -6,7 +6,7 @@ use super::fields::{apply_update, new_object, overlay, still_required};
 use super::{Object, Project, Result, SimError, Store, View, field_error, refuse};
 use crate::model::Region;
 use crate::sim::rules;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +26,8 @@ const WEBHOOK_FIELDS: &[&str] = &[
 /// rules among its webhooks (a target of its own, five at most) read its own few, not every
 /// webhook of the project (25,000 at platform scale, under the store's one lock). The state
 /// file holds the map alone; the index is rebuilt when it is read.
-#[derive(Default, Debug, Clone)]
+#[derive(Default, Debug, Clone, Deserialize)]
+#[serde(from = "BTreeMap<String, Object>")]
 pub struct Webhooks {
     by_id: BTreeMap<String, Object>,
     by_app: BTreeMap<String, BTreeSet<String>>,
@@ -84,8 +85,9 @@ impl std::ops::Deref for Webhooks {
     }
 }
 
-impl FromIterator<(String, Object)> for Webhooks {
-    fn from_iter<I: IntoIterator<Item = (String, Object)>>(webhooks: I) -> Webhooks {
+/// The map as the state file holds it, indexed.
+impl From<BTreeMap<String, Object>> for Webhooks {
+    fn from(webhooks: BTreeMap<String, Object>) -> Webhooks {
         let mut all = Webhooks::default();
         webhooks.into_iter().for_each(|(id, w)| all.insert(id, w));
         all
@@ -102,14 +104,6 @@ impl PartialEq for Webhooks {
 impl Serialize for Webhooks {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         self.by_id.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Webhooks {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Webhooks, D::Error> {
-        Ok(BTreeMap::<String, Object>::deserialize(deserializer)?
-            .into_iter()
-            .collect())
     }
 }
 
